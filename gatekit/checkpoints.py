@@ -1,0 +1,498 @@
+"""All of gatekit's file IO: the ``gatekit-run/1`` run format (Orbax + JSON) and score tables.
+
+A run directory::
+
+    RUN_DIR/
+      run.json               {"format": "gatekit-run/1", "family": "crl", "net": {...}, ...}
+      probe.npz              optional shared probe: obs, action, goal, traj_id
+      checkpoints/<step>/    one Orbax CheckpointManager step per epoch (step = env steps)
+          params             pytree {"actor": ..., "sa_encoder": ..., "goal_encoder": ...}
+          meta               JSON: step, epoch, env_steps, wall_time, train / eval metrics, gate
+          sample             arrays from that epoch's own rollouts: obs, action, goal, future_goal
+
+A checkpoint counts only when Orbax has finalized it (atomic rename, ``commit_success.txt``)
+and its three items are present. Anything else is reported as a :class:`Problem` and skipped.
+No pickle anywhere: Orbax for arrays, JSON for metadata, ``np.load(allow_pickle=False)``.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import math
+import os
+import pathlib
+import tempfile
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from gatekit.errors import GatekitError, Problem
+
+FORMAT = "gatekit-run/1"
+ITEMS = ("params", "meta", "sample")
+RUN_JSON = "run.json"
+PROBE_NPZ = "probe.npz"
+CHECKPOINT_DIR = "checkpoints"
+REQUIRED_RUN_KEYS = ("format", "family", "net")
+
+PathLike = str | os.PathLike
+
+
+def _ocp():
+    # Orbax pulls in JAX and TensorStore: import on first use so `import gatekit` stays light.
+    import orbax.checkpoint as ocp
+
+    return ocp
+
+
+# --------------------------------------------------------------------------------------------
+# JSON helpers
+# --------------------------------------------------------------------------------------------
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Converts numpy / JAX scalars and arrays, tuples and paths into plain JSON values.
+
+    Non-finite floats become ``None`` so the output is strict JSON.
+    """
+    if isinstance(obj, Mapping):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, (str, bool)) or obj is None:
+        return obj
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        f = float(obj)
+        return f if math.isfinite(f) else None
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if hasattr(obj, "shape") and hasattr(obj, "dtype"):  # numpy / JAX arrays
+        arr = np.asarray(obj)
+        return to_jsonable(arr.item() if arr.ndim == 0 else arr.tolist())
+    raise TypeError(f"cannot write {type(obj).__name__} to JSON: {obj!r}")
+
+
+def _atomic_write_text(path: pathlib.Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        pathlib.Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# --------------------------------------------------------------------------------------------
+# Runs
+# --------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """A run directory with a valid ``run.json``."""
+
+    path: pathlib.Path
+    config: dict
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def family(self) -> str:
+        return self.config["family"]
+
+    @property
+    def net(self) -> dict:
+        return self.config["net"]
+
+    @property
+    def checkpoint_dir(self) -> pathlib.Path:
+        return self.path / CHECKPOINT_DIR
+
+
+@dataclasses.dataclass(frozen=True)
+class Checkpoint:
+    """One restored checkpoint: host NumPy arrays and JSON metadata."""
+
+    run: Run
+    step: int
+    params: Any
+    meta: dict
+    sample: dict[str, np.ndarray]
+
+    @property
+    def path(self) -> pathlib.Path:
+        return self.run.checkpoint_dir / str(self.step)
+
+
+def validate_run_config(config: Mapping, *, source: str = RUN_JSON) -> dict:
+    """Checks the keys every ``run.json`` must have; returns a plain dict copy."""
+    if not isinstance(config, Mapping):
+        raise GatekitError(f"{source}: expected a JSON object, found {type(config).__name__}")
+    missing = [k for k in REQUIRED_RUN_KEYS if k not in config]
+    if missing:
+        raise GatekitError(f"{source}: missing key(s) {', '.join(missing)}")
+    if config["format"] != FORMAT:
+        raise GatekitError(
+            f"{source}: format is {config['format']!r}; this gatekit reads {FORMAT!r}"
+        )
+    if not isinstance(config["net"], Mapping):
+        raise GatekitError(f"{source}: 'net' must be an object")
+    return json.loads(json.dumps(to_jsonable(config)))
+
+
+def read_run(path: PathLike) -> Run:
+    """Reads and validates ``RUN_DIR/run.json``. Raises GatekitError naming the file."""
+    path = pathlib.Path(path)
+    run_json = path / RUN_JSON
+    if not path.is_dir():
+        raise GatekitError(f"{path}: not a directory")
+    if not run_json.is_file():
+        raise GatekitError(f"{run_json}: missing (not a gatekit run directory)")
+    try:
+        config = json.loads(run_json.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise GatekitError(f"{run_json}: not valid JSON ({e})") from None
+    return Run(path=path.resolve(), config=validate_run_config(config, source=str(run_json)))
+
+
+def write_run_json(run_dir: PathLike, config: Mapping) -> Run:
+    """Writes ``run.json`` atomically (``format`` is filled in when absent)."""
+    run_dir = pathlib.Path(run_dir)
+    config = {"format": FORMAT, **to_jsonable(dict(config))}
+    config = validate_run_config(config, source=str(run_dir / RUN_JSON))
+    _atomic_write_text(run_dir / RUN_JSON, json.dumps(config, indent=2, sort_keys=True) + "\n")
+    return Run(path=run_dir.resolve(), config=config)
+
+
+def find_runs(paths: PathLike | Iterable[PathLike]) -> tuple[list[Run], list[Problem]]:
+    """Resolves run directories, or directories holding runs (searched recursively).
+
+    Returns the valid runs (sorted by path) and a Problem for each unusable run.json.
+    A path that does not exist, or holds no run at all, raises GatekitError.
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    runs: dict[pathlib.Path, Run] = {}
+    problems: list[Problem] = []
+    for p in map(pathlib.Path, paths):
+        if not p.exists():
+            raise GatekitError(f"{p}: no such file or directory")
+        if not p.is_dir():
+            raise GatekitError(f"{p}: not a directory (expected a run directory or a folder of runs)")
+        candidates = [p / RUN_JSON] if (p / RUN_JSON).exists() else sorted(
+            q for q in p.rglob(RUN_JSON) if CHECKPOINT_DIR not in q.relative_to(p).parts[:-1]
+        )
+        # A folder of checkpoints without run.json is a run whose run.json is missing.
+        if not candidates and (p / CHECKPOINT_DIR).is_dir():
+            problems.append(Problem(str(p / RUN_JSON), "missing; run skipped"))
+            continue
+        if not candidates:
+            raise GatekitError(f"{p}: no run.json found (not a gatekit run or folder of runs)")
+        for run_json in candidates:
+            try:
+                run = read_run(run_json.parent)
+            except GatekitError as e:
+                problems.append(Problem(str(run_json), f"{_strip_source(e, run_json)}; run skipped"))
+                continue
+            runs[run.path] = run
+    return [runs[k] for k in sorted(runs)], problems
+
+
+def _strip_source(err: Exception, source: pathlib.Path) -> str:
+    msg = str(err)
+    prefix = f"{source}: "
+    return msg[len(prefix):] if msg.startswith(prefix) else msg
+
+
+# --------------------------------------------------------------------------------------------
+# Checkpoints: discovery and restore
+# --------------------------------------------------------------------------------------------
+
+
+def list_checkpoints(run: Run) -> tuple[list[int], list[Problem]]:
+    """Complete checkpoint steps of a run (ascending), and a Problem for each incomplete one."""
+    ocp = _ocp()
+    from etils import epath
+
+    steps: list[int] = []
+    problems: list[Problem] = []
+    root = run.checkpoint_dir
+    if not root.is_dir():
+        return [], [Problem(str(root), "no checkpoints directory")]
+    for entry in sorted(root.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        ep = epath.Path(entry)
+        if ocp.path.step.is_path_temporary(ep):
+            problems.append(Problem(str(entry), "unfinished save (Orbax temporary directory); skipped"))
+            continue
+        if not entry.is_dir() or not entry.name.isdigit():
+            problems.append(Problem(str(entry), "not a checkpoint step directory; skipped"))
+            continue
+        if not ocp.path.step.is_path_finalized(ep) or not (entry / "commit_success.txt").exists():
+            problems.append(Problem(str(entry), "not finalized by Orbax (half-written); skipped"))
+            continue
+        missing = [item for item in ITEMS if not (entry / item).is_dir()]
+        if missing:
+            problems.append(Problem(str(entry), f"missing item(s) {', '.join(missing)}; skipped"))
+            continue
+        steps.append(int(entry.name))
+    return sorted(steps), problems
+
+
+def _restore_numpy_tree(path: pathlib.Path):
+    ocp = _ocp()
+    import jax
+
+    ckptr = ocp.PyTreeCheckpointer()
+    tree = ckptr.metadata(path).item_metadata.tree
+    restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), tree)
+    return ckptr.restore(path, args=ocp.args.PyTreeRestore(restore_args=restore_args))
+
+
+def _restore_json(path: pathlib.Path) -> dict:
+    ocp = _ocp()
+    out = ocp.Checkpointer(ocp.JsonCheckpointHandler()).restore(path)
+    if not isinstance(out, dict):
+        raise GatekitError(f"{path}: meta is not a JSON object")
+    return out
+
+
+def load_checkpoint(run: Run, step: int, *, items: Iterable[str] = ITEMS) -> Checkpoint:
+    """Restores one checkpoint as host NumPy arrays. Raises GatekitError naming the path."""
+    items = tuple(items)
+    path = run.checkpoint_dir / str(step)
+    out: dict[str, Any] = {"params": None, "meta": {}, "sample": {}}
+    for item in items:
+        if item not in ITEMS:
+            raise GatekitError(f"unknown checkpoint item {item!r}; expected one of {ITEMS}")
+        try:
+            out[item] = _restore_json(path / item) if item == "meta" else _restore_numpy_tree(path / item)
+        except GatekitError:
+            raise
+        except Exception as e:  # Orbax/TensorStore raise many types for damaged files.
+            raise GatekitError(f"{path / item}: unreadable ({type(e).__name__}: {e})") from None
+    if "sample" in items:
+        out["sample"] = {k: np.asarray(v) for k, v in out["sample"].items()}
+    return Checkpoint(run=run, step=int(step), params=out["params"], meta=out["meta"], sample=out["sample"])
+
+
+def load_probe(run: Run) -> dict[str, np.ndarray] | None:
+    """The run's shared ``probe.npz`` (obs, action, goal[, traj_id]), or None when absent."""
+    path = run.path / PROBE_NPZ
+    if not path.exists():
+        return None
+    return read_npz(path, required=("obs", "action", "goal"))
+
+
+def read_npz(path: PathLike, *, required: Iterable[str] = ()) -> dict[str, np.ndarray]:
+    """Loads an ``.npz`` without pickle; checks the required keys and equal row counts."""
+    path = pathlib.Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+    except (OSError, ValueError) as e:
+        raise GatekitError(f"{path}: unreadable .npz ({e})") from None
+    missing = [k for k in required if k not in data]
+    if missing:
+        raise GatekitError(f"{path}: missing array(s) {', '.join(missing)}")
+    lengths = {k: len(v) for k, v in data.items() if np.ndim(v) > 0}
+    if len(set(lengths.values())) > 1:
+        raise GatekitError(f"{path}: arrays have different numbers of rows {lengths}")
+    return data
+
+
+def write_probe(run_dir: PathLike, *, obs, action, goal, traj_id=None) -> pathlib.Path:
+    """Writes ``probe.npz`` (a shared evaluation set for every checkpoint of the run)."""
+    path = pathlib.Path(run_dir) / PROBE_NPZ
+    arrays = {"obs": np.asarray(obs), "action": np.asarray(action), "goal": np.asarray(goal)}
+    if traj_id is not None:
+        arrays["traj_id"] = np.asarray(traj_id)
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as f:
+        np.savez(f, **arrays)
+    os.replace(f.name, path)
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# Writer
+# --------------------------------------------------------------------------------------------
+
+
+class RunWriter:
+    """Writes a run in ``gatekit-run/1``: ``run.json`` plus one Orbax step per epoch.
+
+    Any trainer can use it::
+
+        writer = RunWriter("runs/teacher", config={"family": "crl", "net": {...}, "seed": 0})
+        writer.save(step=env_steps, params=params, meta={"epoch": 1, ...}, sample={...})
+        writer.close()
+
+    Saves are finalized by Orbax's atomic rename, so a crash mid-save never leaves a step that
+    looks complete. With ``resume=True`` an existing run is reopened (its ``run.json`` must
+    describe the same network), and :meth:`latest` restores the newest complete checkpoint.
+    """
+
+    def __init__(
+        self,
+        run_dir: PathLike,
+        *,
+        config: Mapping,
+        resume: bool = False,
+        async_save: bool = True,
+        max_to_keep: int | None = None,
+    ):
+        ocp = _ocp()
+        self.path = pathlib.Path(run_dir)
+        existing = self.path / RUN_JSON
+        if existing.exists():
+            if not resume:
+                raise GatekitError(f"{existing}: run already exists (pass resume=True to continue it)")
+            old = read_run(self.path)
+            new = validate_run_config({"format": FORMAT, **to_jsonable(dict(config))})
+            if old.config.get("net") != new.get("net") or old.family != new["family"]:
+                raise GatekitError(f"{existing}: resuming with a different network or family")
+            self.run = old
+        else:
+            self.run = write_run_json(self.path, config)
+        options = ocp.CheckpointManagerOptions(
+            create=True,
+            enable_async_checkpointing=async_save,
+            max_to_keep=max_to_keep,
+            cleanup_tmp_directories=True,
+        )
+        self._manager = ocp.CheckpointManager(
+            self.run.checkpoint_dir.absolute(), item_names=ITEMS, options=options
+        )
+
+    def save(self, step: int, *, params, meta: Mapping, sample: Mapping[str, Any]) -> None:
+        """Saves params (any pytree of arrays), meta (JSON) and sample (dict of arrays)."""
+        ocp = _ocp()
+        import jax
+
+        params = jax.device_get(params)
+        sample = {k: np.asarray(v) for k, v in jax.device_get(dict(sample)).items()}
+        meta = to_jsonable({"step": int(step), **dict(meta)})
+        self._manager.save(
+            int(step),
+            args=ocp.args.Composite(
+                params=ocp.args.StandardSave(params),
+                meta=ocp.args.JsonSave(meta),
+                sample=ocp.args.StandardSave(sample),
+            ),
+        )
+
+    def steps(self) -> list[int]:
+        self._manager.wait_until_finished()
+        return list_checkpoints(self.run)[0]
+
+    def latest(self) -> Checkpoint | None:
+        """The newest complete checkpoint (restored as NumPy), or None for a fresh run."""
+        steps = self.steps()
+        return load_checkpoint(self.run, steps[-1]) if steps else None
+
+    def wait(self) -> None:
+        self._manager.wait_until_finished()
+
+    def close(self) -> None:
+        self._manager.wait_until_finished()
+        self._manager.close()
+
+    def __enter__(self) -> "RunWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+# --------------------------------------------------------------------------------------------
+# Score tables (CSV / JSON)
+# --------------------------------------------------------------------------------------------
+
+
+def write_table(rows: list[dict], path: PathLike, columns: list[str] | None = None) -> pathlib.Path:
+    """Writes rows as CSV or JSON (by suffix: ``.csv`` / ``.json``)."""
+    path = pathlib.Path(path)
+    text = table_text(rows, _table_kind(path), columns)
+    _atomic_write_text(path, text)
+    return path
+
+
+def table_text(rows: list[dict], kind: str, columns: list[str] | None = None) -> str:
+    """Rows as CSV or JSON text (``kind`` in {"csv", "json"})."""
+    columns = columns or _columns(rows)
+    if kind == "json":
+        return json.dumps([{c: to_jsonable(r.get(c)) for c in columns} for r in rows], indent=1) + "\n"
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({c: _csv_cell(r.get(c)) for c in columns})
+    return buf.getvalue()
+
+
+def read_table(path: PathLike) -> list[dict]:
+    """Reads a CSV or JSON table into a list of row dicts; numeric cells become floats."""
+    path = pathlib.Path(path)
+    kind = _table_kind(path)
+    if not path.is_file():
+        raise GatekitError(f"{path}: no such file")
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise GatekitError(f"{path}: unreadable ({e})") from None
+    if kind == "json":
+        try:
+            rows = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise GatekitError(f"{path}: not valid JSON ({e})") from None
+        if isinstance(rows, dict) and "rows" in rows:
+            rows = rows["rows"]
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise GatekitError(f"{path}: expected a JSON list of objects (one per row)")
+        return rows
+    reader = csv.DictReader(io.StringIO(text))
+    if not reader.fieldnames:
+        raise GatekitError(f"{path}: empty CSV (no header)")
+    return [{k: _parse_cell(v) for k, v in row.items()} for row in reader]
+
+
+def _table_kind(path: pathlib.Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".json"):
+        raise GatekitError(f"{path}: unknown table type {suffix!r} (use .csv or .json)")
+    return suffix[1:]
+
+
+def _columns(rows: list[dict]) -> list[str]:
+    cols: dict[str, None] = {}
+    for r in rows:
+        cols.update(dict.fromkeys(r))
+    return list(cols)
+
+
+def _csv_cell(v: Any) -> Any:
+    if v is None:
+        return ""
+    if isinstance(v, (float, np.floating)):
+        return repr(float(v)) if math.isfinite(v) else "nan"
+    return v
+
+
+def _parse_cell(v: str | None) -> Any:
+    if v is None or v == "":
+        return None
+    try:
+        f = float(v)
+    except ValueError:
+        return v
+    return int(f) if f.is_integer() and v.lstrip("-").isdigit() else f

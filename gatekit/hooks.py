@@ -1,0 +1,101 @@
+"""Online gate for training loops: stop a teacher once it has crossed the gate.
+
+    hook = GateHook(threshold=0.63, patience=2)
+    for epoch in ...:
+        metrics = {"action_magnitude": ...}
+        meta["gate"] = hook.state_dict()          # saved with the checkpoint
+        if hook.update(env_steps, metrics):
+            break                                 # the teacher is ready to distill from
+
+On resume, ``GateHook.from_state_dict(meta["gate"])`` continues the count instead of restarting
+it (Lightning EarlyStopping persists its state the same way; Keras does not, a known complaint).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Mapping
+
+from gatekit.errors import GatekitError
+from gatekit.gate import _check_direction, passes
+
+
+@dataclasses.dataclass
+class GateHook:
+    """Stops training once ``metric`` has passed the gate ``patience`` times in a row.
+
+    Args:
+      threshold: the gate (0.63 for action_magnitude in the paper).
+      metric: key looked up in the metrics dict given to :meth:`update`.
+      mode: "below" (value < threshold passes) or "above".
+      patience: consecutive passing updates needed to stop.
+      start_step: updates at steps below this never count (warm-up).
+      strict: if True, a missing metric raises GatekitError; else it counts as a failure.
+    """
+
+    threshold: float = 0.63
+    metric: str = "action_magnitude"
+    mode: str = "below"
+    patience: int = 1
+    start_step: int = 0
+    strict: bool = True
+    count: int = 0
+    last_step: int | None = None
+    last_value: float | None = None
+    stopped_step: int | None = None
+
+    def __post_init__(self):
+        _check_direction(self.mode)
+        if self.patience < 1:
+            raise GatekitError(f"GateHook: patience must be >= 1, got {self.patience}")
+
+    @property
+    def stopped(self) -> bool:
+        return self.stopped_step is not None
+
+    def update(self, step: int, metrics: Mapping[str, Any]) -> bool:
+        """Records one evaluation; returns True when the teacher should stop now."""
+        if self.stopped:
+            return True
+        if self.last_step is not None and step <= self.last_step:
+            # A replayed step after resume: already counted.
+            return False
+        if self.metric not in metrics:
+            if self.strict:
+                raise GatekitError(f"GateHook: metric {self.metric!r} missing from {sorted(metrics)}")
+            value = math.nan
+        else:
+            value = float(metrics[self.metric])
+        self.last_step, self.last_value = int(step), value if math.isfinite(value) else None
+        if step < self.start_step:
+            return False
+        self.count = self.count + 1 if passes(value, self.threshold, self.mode) else 0
+        if self.count >= self.patience:
+            self.stopped_step = int(step)
+            return True
+        return False
+
+    def state_dict(self) -> dict:
+        """JSON-ready state (settings and counters)."""
+        return dataclasses.asdict(self)
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> "GateHook":
+        """Restores counters from :meth:`state_dict`; settings must match this hook's."""
+        for k in ("threshold", "metric", "mode", "patience"):
+            if k in state and state[k] != getattr(self, k):
+                raise GatekitError(
+                    f"GateHook: saved state has {k}={state[k]!r} but this hook has {getattr(self, k)!r}"
+                )
+        for k in ("count", "last_step", "last_value", "stopped_step"):
+            if k in state:
+                setattr(self, k, state[k])
+        return self
+
+    @classmethod
+    def from_state_dict(cls, state: Mapping[str, Any]) -> "GateHook":
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(state) - fields)
+        if unknown:
+            raise GatekitError(f"GateHook: unknown state key(s) {unknown}")
+        return cls(**dict(state))

@@ -1,0 +1,302 @@
+"""Checkpoint diagnostics: pure functions of host arrays, computed in float64.
+
+Nothing here touches disk or JAX. Shapes are written ``[n, d]`` (n samples, d features).
+Definitions follow ``DESIGN.md`` and the papers they come from:
+
+* effective rank: RankMe (Garrido et al. 2023): p_k = s_k / sum(s) + eps, exp(-sum p log p),
+  on the *uncentered* embedding matrix;
+* alignment / uniformity: Wang & Isola 2020, on L2-normalized features (t = 2);
+* linear CKA: Kornblith et al. 2019, feature-space form after column centering; the debiased
+  variant uses the unbiased HSIC estimator of Song et al. 2012.
+
+Pairwise quantities (uniformity, InfoNCE, contrastive accuracy) run in row blocks, so memory
+is O(block * n), never O(n^2).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import special, stats
+
+from gatekit.errors import GatekitError
+
+ENERGIES = ("neg_l2_sq", "neg_l2", "dot")
+DEFAULT_BLOCK = 2048
+
+
+def _as2d(x, name: str) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] == 0:
+        raise GatekitError(f"{name} must be a non-empty [n, d] array, got shape {x.shape}")
+    return x
+
+
+def _same_rows(x: np.ndarray, y: np.ndarray, names: str) -> None:
+    if x.shape[0] != y.shape[0]:
+        raise GatekitError(f"{names}: inconsistent numbers of samples {x.shape[0]} and {y.shape[0]}")
+
+
+def l2_normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    """Rows scaled to unit L2 norm. [n, d] -> [n, d]."""
+    x = np.asarray(x, dtype=np.float64)
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), eps)
+
+
+# --------------------------------------------------------------------------------------------
+# Policy statistics
+# --------------------------------------------------------------------------------------------
+
+
+def action_magnitude(mu) -> float:
+    """Mean over samples and action dims of |tanh(mu)|: the gate statistic. mu: [n, a]."""
+    mu = _as2d(mu, "mu")
+    return float(np.mean(np.abs(np.tanh(mu))))
+
+
+def log_std_mean(log_std) -> float:
+    """Mean of the Gaussian log standard deviation. log_std: [n, a]."""
+    return float(np.mean(_as2d(log_std, "log_std")))
+
+
+def gaussian_entropy(log_std) -> float:
+    """Entropy of the (pre-tanh) diagonal Gaussian, sum_k (log_std_k + 0.5 log(2 pi e)), averaged."""
+    log_std = _as2d(log_std, "log_std")
+    return float(np.mean(np.sum(log_std + 0.5 * math.log(2 * math.pi * math.e), axis=-1)))
+
+
+# --------------------------------------------------------------------------------------------
+# Representation geometry
+# --------------------------------------------------------------------------------------------
+
+
+def effective_rank(z, eps: float = 1e-7) -> float:
+    """RankMe effective rank of an embedding matrix z: [n, d], in [1, min(n, d)] (+eps slack).
+
+    Uses singular values of the uncentered z, computed from the d x d Gram matrix so that the
+    cost is O(n d^2) and memory O(d^2) for any n. Scale invariant.
+    """
+    z = _as2d(z, "z")
+    if z.shape[0] < z.shape[1]:
+        s = np.linalg.svd(z, compute_uv=False)
+    else:
+        eig = np.linalg.eigvalsh(z.T @ z)
+        s = np.sqrt(np.clip(eig, 0.0, None))
+    total = s.sum()
+    if total <= 0:
+        raise GatekitError("effective_rank: all embeddings are zero")
+    p = s / total + eps
+    return float(np.exp(-np.sum(p * np.log(p))))
+
+
+def alignment(x, y, *, normalize: bool = True, alpha: float = 2.0) -> float:
+    """Mean ||x_i - y_i||^alpha over positive pairs (rows). normalize=False gives the raw
+    critic-scale distance (``alignment_raw``)."""
+    x, y = _as2d(x, "x"), _as2d(y, "y")
+    _same_rows(x, y, "alignment(x, y)")
+    if normalize:
+        x, y = l2_normalize(x), l2_normalize(y)
+    return float(np.mean(np.linalg.norm(x - y, axis=-1) ** alpha))
+
+
+def uniformity(x, *, t: float = 2.0, block: int = DEFAULT_BLOCK) -> float:
+    """log mean_{i<j} exp(-t ||x_i - x_j||^2) on L2-normalized rows of x: [n, d], n >= 2.
+
+    Blockwise log-sum-exp, O(block * n) memory; uses ||x_i - x_j||^2 = 2 - 2 x_i.x_j.
+    """
+    x = l2_normalize(_as2d(x, "x"))
+    n = x.shape[0]
+    if n < 2:
+        raise GatekitError("uniformity needs at least 2 samples")
+    parts = []
+    for start in range(0, n - 1, block):
+        rows = x[start : start + block]
+        sq = np.clip(2.0 - 2.0 * rows @ x.T, 0.0, 4.0)
+        # keep only j > i
+        i = np.arange(start, start + rows.shape[0])[:, None]
+        mask = np.arange(n)[None, :] > i
+        vals = -t * sq[mask]
+        if vals.size:
+            parts.append(special.logsumexp(vals))
+    total = special.logsumexp(np.asarray(parts))
+    return float(total - math.log(n * (n - 1) / 2))
+
+
+def pairwise_energy(x: np.ndarray, y: np.ndarray, kind: str = "neg_l2_sq") -> np.ndarray:
+    """out[i, j] = f(x_i, y_j) for the critic energies; float64 Gram-trick form. [B, d], [M, d] -> [B, M]."""
+    dot = x @ y.T
+    if kind == "dot":
+        return dot
+    sq = np.maximum((x * x).sum(-1)[:, None] + (y * y).sum(-1)[None, :] - 2.0 * dot, 0.0)
+    if kind == "neg_l2_sq":
+        return -sq
+    if kind == "neg_l2":
+        return -np.sqrt(sq + 1e-6)
+    raise GatekitError(f"unknown energy {kind!r}; expected one of {ENERGIES}")
+
+
+def diagonal_energy(x: np.ndarray, y: np.ndarray, kind: str = "neg_l2_sq") -> np.ndarray:
+    """f(x_i, y_i) for each row. [n, d], [n, d] -> [n]."""
+    x, y = _as2d(x, "x"), _as2d(y, "y")
+    _same_rows(x, y, "diagonal_energy(x, y)")
+    if kind == "dot":
+        return np.sum(x * y, axis=-1)
+    sq = np.sum((x - y) ** 2, axis=-1)
+    if kind == "neg_l2_sq":
+        return -sq
+    if kind == "neg_l2":
+        return -np.sqrt(sq + 1e-6)
+    raise GatekitError(f"unknown energy {kind!r}; expected one of {ENERGIES}")
+
+
+def critic_values(sa_repr, goal_repr, kind: str = "neg_l2_sq") -> np.ndarray:
+    """Critic values for q_corr: every positive pair f(x_i, y_i) and one negative pair
+    f(x_i, y_{i+1 mod n}) per row, so the values span both sides of the contrast. -> [2n]."""
+    return np.concatenate(
+        [diagonal_energy(sa_repr, goal_repr, kind), diagonal_energy(sa_repr, np.roll(goal_repr, -1, axis=0), kind)]
+    )
+
+
+def _contrastive_rows(x, y, kind, tau, block):
+    """Yields (row indices, logits block [b, n]) for the critic matrix f(x_i, y_j) / tau."""
+    x, y = _as2d(x, "sa_repr"), _as2d(y, "goal_repr")
+    _same_rows(x, y, "(sa_repr, goal_repr)")
+    if tau <= 0:
+        raise GatekitError(f"temperature must be positive, got {tau}")
+    for start in range(0, x.shape[0], block):
+        idx = np.arange(start, min(start + block, x.shape[0]))
+        yield idx, pairwise_energy(x[idx], y, kind) / tau
+
+
+def infonce(x, y, *, energy: str = "neg_l2_sq", tau: float = 1.0, block: int = DEFAULT_BLOCK) -> float:
+    """Forward InfoNCE over the whole probe: mean_i [logsumexp_j l_ij - l_ii], l = f / tau.
+
+    Positives are the diagonal (x_i with its own future goal y_i). Lower is better; a random
+    critic gives about log(n).
+    """
+    total = 0.0
+    n = 0
+    for idx, logits in _contrastive_rows(x, y, energy, tau, block):
+        total += float(np.sum(special.logsumexp(logits, axis=1) - logits[np.arange(len(idx)), idx]))
+        n += len(idx)
+    return total / n
+
+
+def contrastive_accuracy(x, y, *, energy: str = "neg_l2_sq", block: int = DEFAULT_BLOCK) -> float:
+    """Fraction of rows i whose positive y_i has the highest critic value among all y_j."""
+    hits = 0
+    n = 0
+    for idx, logits in _contrastive_rows(x, y, energy, 1.0, block):
+        hits += int(np.sum(np.argmax(logits, axis=1) == idx))
+        n += len(idx)
+    return hits / n
+
+
+def linear_cka(x, y, *, debiased: bool = False) -> float:
+    """Linear CKA between x: [n, d1] and y: [n, d2] (same rows), feature-space form.
+
+    CKA = ||Y^T X||_F^2 / (||X^T X||_F ||Y^T Y||_F) after column centering: O(n d^2) time and
+    O(d^2) memory. ``debiased=True`` replaces each HSIC with its unbiased U-statistic (needs
+    n > 3), which removes the upward bias of CKA for small n / large d.
+    """
+    x, y = _as2d(x, "x"), _as2d(y, "y")
+    _same_rows(x, y, "linear_cka(x, y)")
+    n = x.shape[0]
+    if debiased and n < 4:
+        raise GatekitError(f"debiased CKA needs at least 4 samples, got {n}")
+    x = x - x.mean(0, keepdims=True)
+    y = y - y.mean(0, keepdims=True)
+    xy = np.linalg.norm(y.T @ x) ** 2
+    xx = np.linalg.norm(x.T @ x) ** 2
+    yy = np.linalg.norm(y.T @ y) ** 2
+    if debiased:
+        rx, ry = np.einsum("ij,ij->i", x, x), np.einsum("ij,ij->i", y, y)
+        nx, ny = rx.sum(), ry.sum()
+
+        def fix(dot, ra, rb, na, nb):
+            return dot - n / (n - 2.0) * ra.dot(rb) + na * nb / ((n - 1.0) * (n - 2.0))
+
+        xy, xx, yy = fix(xy, rx, ry, nx, ny), fix(xx, rx, rx, nx, nx), fix(yy, ry, ry, ny, ny)
+    denom = math.sqrt(max(xx, 0.0)) * math.sqrt(max(yy, 0.0))
+    if denom <= 0:
+        raise GatekitError("linear_cka: a representation is constant across samples")
+    return float(xy / denom)
+
+
+def spearman(a, b) -> float:
+    """Spearman rank correlation (average ranks for ties) of two 1-D arrays of equal length."""
+    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
+    if a.shape != b.shape or a.size < 2:
+        raise GatekitError(f"spearman: need two equal-length arrays of >= 2 values, got {a.size} and {b.size}")
+    ra, rb = stats.rankdata(a), stats.rankdata(b)
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    denom = math.sqrt(float(ra @ ra) * float(rb @ rb))
+    if denom == 0:
+        raise GatekitError("spearman: an input is constant")
+    return float(ra @ rb / denom)
+
+
+# --------------------------------------------------------------------------------------------
+# All of them at once (what `gatekit score` computes for a checkpoint)
+# --------------------------------------------------------------------------------------------
+
+METRIC_NAMES = (
+    "action_magnitude",
+    "log_std_mean",
+    "entropy",
+    "sa_rank",
+    "goal_rank",
+    "alignment",
+    "alignment_raw",
+    "uniformity_sa",
+    "uniformity_goal",
+    "contrastive_acc",
+    "infonce",
+    "cka_sa",
+    "cka_goal",
+    "cka_sa_debiased",
+    "cka_goal_debiased",
+    "q_corr",
+)
+
+
+def policy_metrics(mu, log_std) -> dict[str, float]:
+    """action_magnitude, log_std_mean, entropy of a policy's outputs on a sample."""
+    return {
+        "action_magnitude": action_magnitude(mu),
+        "log_std_mean": log_std_mean(log_std),
+        "entropy": gaussian_entropy(log_std),
+    }
+
+
+def representation_metrics(
+    sa_repr,
+    goal_repr,
+    *,
+    energy: str = "neg_l2_sq",
+    tau: float = 1.0,
+    reference: tuple[np.ndarray, np.ndarray] | None = None,
+    block: int = DEFAULT_BLOCK,
+) -> dict[str, float]:
+    """Probe metrics of (phi(s, a), psi(g+)) pairs; CKA / q_corr against ``reference``
+    (its (sa_repr, goal_repr) on the same probe rows) when given."""
+    phi, psi = _as2d(sa_repr, "sa_repr"), _as2d(goal_repr, "goal_repr")
+    out = {
+        "sa_rank": effective_rank(phi),
+        "goal_rank": effective_rank(psi),
+        "alignment": alignment(phi, psi),
+        "alignment_raw": alignment(phi, psi, normalize=False),
+        "uniformity_sa": uniformity(phi, block=block),
+        "uniformity_goal": uniformity(psi, block=block),
+        "contrastive_acc": contrastive_accuracy(phi, psi, energy=energy, block=block),
+        "infonce": infonce(phi, psi, energy=energy, tau=tau, block=block),
+    }
+    if reference is not None:
+        ref_phi, ref_psi = _as2d(reference[0], "reference sa_repr"), _as2d(reference[1], "reference goal_repr")
+        out["cka_sa"] = linear_cka(phi, ref_phi)
+        out["cka_goal"] = linear_cka(psi, ref_psi)
+        out["cka_sa_debiased"] = linear_cka(phi, ref_phi, debiased=True)
+        out["cka_goal_debiased"] = linear_cka(psi, ref_psi, debiased=True)
+        out["q_corr"] = spearman(critic_values(phi, psi, energy), critic_values(ref_phi, ref_psi, energy))
+    return out

@@ -1,0 +1,241 @@
+"""Network families: one source of truth for the trainer (``training/``) and for scoring.
+
+A *family* turns ``run.json["net"]`` into an object with
+``init(key) -> params`` and ``apply(params, obs, action, goal) -> Outputs``.
+The built-in family ``crl`` is contrastive RL (Eysenbach et al. 2022) with the deep residual
+encoders of Wang et al. 2025: every residual block is ``block_size`` x (Dense -> LayerNorm ->
+Swish) with the skip added after the last activation; ``depth`` counts the Dense layers in
+blocks. Users add families with :func:`register_family`.
+
+References:
+  Eysenbach, Zhang, Salakhutdinov, Levine. Contrastive Learning as Goal-Conditioned RL. NeurIPS 2022.
+  Wang et al. 1000 Layer Networks for Self-Supervised RL (depth-induced emergence). NeurIPS 2025.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any, Callable, Mapping, NamedTuple, Protocol
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from gatekit.errors import GatekitError
+
+LOG_STD_MIN = -5.0
+LOG_STD_MAX = 2.0
+ENERGIES = ("neg_l2_sq", "neg_l2", "dot")
+ACTIVATIONS = {"swish": nn.swish, "relu": nn.relu, "gelu": nn.gelu, "tanh": nn.tanh}
+
+
+class Outputs(NamedTuple):
+    """What every family returns. Shapes: [N, action_dim] x2, [N, rep_dim] x2."""
+
+    mu: jax.Array
+    log_std: jax.Array
+    sa_repr: jax.Array
+    goal_repr: jax.Array
+
+
+class Family(Protocol):
+    """A rebuilt network family: ``init`` and ``apply`` plus the energy it uses."""
+
+    energy: str
+
+    def init(self, key: jax.Array) -> dict: ...
+
+    def apply(self, params: dict, obs, action, goal) -> Outputs: ...
+
+
+# --------------------------------------------------------------------------------------------
+# Energies (critic values). JAX, direct difference form (accurate in float32).
+# --------------------------------------------------------------------------------------------
+
+
+def energy(x: jax.Array, y: jax.Array, kind: str = "neg_l2_sq") -> jax.Array:
+    """Row-wise critic f(x_i, y_i). x, y: [..., d] -> [...]."""
+    if kind == "neg_l2_sq":
+        return -jnp.sum((x - y) ** 2, axis=-1)
+    if kind == "neg_l2":
+        return -jnp.sqrt(jnp.sum((x - y) ** 2, axis=-1) + 1e-6)
+    if kind == "dot":
+        return jnp.sum(x * y, axis=-1)
+    raise GatekitError(f"unknown energy {kind!r}; expected one of {ENERGIES}")
+
+
+def pairwise_energy(x: jax.Array, y: jax.Array, kind: str = "neg_l2_sq") -> jax.Array:
+    """All-pairs critic matrix: out[i, j] = f(x_i, y_j). x: [B, d], y: [M, d] -> [B, M]."""
+    if kind == "dot":
+        return x @ y.T
+    return energy(x[:, None, :], y[None, :, :], kind)
+
+
+# --------------------------------------------------------------------------------------------
+# Modules
+# --------------------------------------------------------------------------------------------
+
+
+def _kernel_init():
+    # JaxGCRL / Wang et al.: variance_scaling(1/3, fan_in, uniform), zero bias.
+    return nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform")
+
+
+class ResidualMLP(nn.Module):
+    """Dense+LN+act stem, ``depth // block_size`` residual blocks, linear head."""
+
+    depth: int
+    width: int
+    out_dim: int
+    block_size: int = 4
+    activation: str = "swish"
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        act = ACTIVATIONS[self.activation]
+        dense = lambda n: nn.Dense(n, kernel_init=_kernel_init(), bias_init=nn.initializers.zeros)
+        x = act(nn.LayerNorm()(dense(self.width)(x)))
+        for _ in range(self.depth // self.block_size):
+            skip = x
+            for _ in range(self.block_size):
+                x = act(nn.LayerNorm()(dense(self.width)(x)))
+            x = x + skip
+        return dense(self.out_dim)(x)
+
+
+def squash_log_std(raw: jax.Array) -> jax.Array:
+    """Maps an unbounded actor output into [LOG_STD_MIN, LOG_STD_MAX] with tanh."""
+    return LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (jnp.tanh(raw) + 1.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class CRLNetConfig:
+    """Everything needed to rebuild a ``crl`` network (``run.json["net"]``)."""
+
+    obs_dim: int
+    goal_dim: int
+    action_dim: int
+    goal_indices: tuple[int, ...]
+    depth: int = 4
+    width: int = 256
+    rep_dim: int = 64
+    energy: str = "neg_l2_sq"
+    activation: str = "swish"
+    block_size: int = 4
+
+    def __post_init__(self):
+        object.__setattr__(self, "goal_indices", tuple(int(i) for i in self.goal_indices))
+        for name in ("obs_dim", "goal_dim", "action_dim", "depth", "width", "rep_dim", "block_size"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise GatekitError(f"net.{name} must be a positive integer, got {v!r}")
+        if self.depth % self.block_size:
+            raise GatekitError(
+                f"net.depth={self.depth} must be a multiple of net.block_size={self.block_size}"
+            )
+        if self.energy not in ENERGIES:
+            raise GatekitError(f"net.energy={self.energy!r}; expected one of {ENERGIES}")
+        if self.activation not in ACTIVATIONS:
+            raise GatekitError(f"net.activation={self.activation!r}; expected one of {tuple(ACTIVATIONS)}")
+        if len(self.goal_indices) != self.goal_dim:
+            raise GatekitError(
+                f"net.goal_indices has {len(self.goal_indices)} entries but net.goal_dim={self.goal_dim}"
+            )
+        if any(not 0 <= i < self.obs_dim for i in self.goal_indices):
+            raise GatekitError(f"net.goal_indices {self.goal_indices} out of range for obs_dim={self.obs_dim}")
+
+    @classmethod
+    def from_dict(cls, net: Mapping[str, Any]) -> "CRLNetConfig":
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(net) - fields)
+        if unknown:
+            raise GatekitError(f"net: unknown key(s) {unknown} for family 'crl'")
+        try:
+            return cls(**dict(net))
+        except TypeError as e:
+            raise GatekitError(f"net: {e}") from None
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["goal_indices"] = list(self.goal_indices)
+        return d
+
+
+class CRLNetworks:
+    """The ``crl`` family: SA encoder phi(s, a), goal encoder psi(g), tanh-Gaussian actor."""
+
+    def __init__(self, cfg: CRLNetConfig):
+        self.cfg = cfg
+        self.energy = cfg.energy
+        mlp = lambda out: ResidualMLP(cfg.depth, cfg.width, out, cfg.block_size, cfg.activation)
+        self.sa_encoder = mlp(cfg.rep_dim)
+        self.goal_encoder = mlp(cfg.rep_dim)
+        self.actor = mlp(2 * cfg.action_dim)
+
+    def init(self, key: jax.Array) -> dict:
+        k_sa, k_g, k_pi = jax.random.split(key, 3)
+        c = self.cfg
+        obs, act, goal = jnp.zeros((1, c.obs_dim)), jnp.zeros((1, c.action_dim)), jnp.zeros((1, c.goal_dim))
+        return {
+            "sa_encoder": self.sa_encoder.init(k_sa, jnp.concatenate([obs, act], -1)),
+            "goal_encoder": self.goal_encoder.init(k_g, goal),
+            "actor": self.actor.init(k_pi, jnp.concatenate([obs, goal], -1)),
+        }
+
+    def policy(self, actor_params, obs: jax.Array, goal: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Gaussian parameters before the tanh: (mu, log_std), each [N, action_dim]."""
+        out = self.actor.apply(actor_params, jnp.concatenate([obs, goal], -1))
+        mu, raw = jnp.split(out, 2, axis=-1)
+        return mu, squash_log_std(raw)
+
+    def sa_repr(self, sa_params, obs: jax.Array, action: jax.Array) -> jax.Array:
+        return self.sa_encoder.apply(sa_params, jnp.concatenate([obs, action], -1))
+
+    def goal_repr(self, goal_params, goal: jax.Array) -> jax.Array:
+        return self.goal_encoder.apply(goal_params, goal)
+
+    def apply(self, params: dict, obs, action, goal) -> Outputs:
+        mu, log_std = self.policy(params["actor"], obs, goal)
+        return Outputs(
+            mu=mu,
+            log_std=log_std,
+            sa_repr=self.sa_repr(params["sa_encoder"], obs, action),
+            goal_repr=self.goal_repr(params["goal_encoder"], goal),
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Registry
+# --------------------------------------------------------------------------------------------
+
+FamilyFactory = Callable[[Mapping[str, Any]], Family]
+_FAMILIES: dict[str, FamilyFactory] = {}
+_BUILT: dict[tuple[str, str], Family] = {}
+
+
+def register_family(name: str, factory: FamilyFactory, *, overwrite: bool = False) -> None:
+    """Registers ``factory(net_dict) -> Family`` under ``name`` (the run.json ``family``)."""
+    if name in _FAMILIES and not overwrite:
+        raise GatekitError(f"network family {name!r} is already registered")
+    _FAMILIES[name] = factory
+    for key in [k for k in _BUILT if k[0] == name]:
+        del _BUILT[key]
+
+
+def families() -> tuple[str, ...]:
+    return tuple(sorted(_FAMILIES))
+
+
+def build(family: str, net: Mapping[str, Any]) -> Family:
+    """Rebuilds a family from ``run.json["net"]``; cached, so equal configs share one object
+    (and hence one jitted forward pass)."""
+    if family not in _FAMILIES:
+        raise GatekitError(f"unknown network family {family!r}; registered: {families()}")
+    key = (family, json.dumps(dict(net), sort_keys=True, default=list))
+    if key not in _BUILT:
+        _BUILT[key] = _FAMILIES[family](net)
+    return _BUILT[key]
+
+
+register_family("crl", lambda net: CRLNetworks(CRLNetConfig.from_dict(net)))

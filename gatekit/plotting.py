@@ -1,0 +1,116 @@
+"""Plots (matplotlib, headless Agg): metric vs step with the gate, outcome vs metric, ROC.
+
+Each function draws into a new figure, saves it (PNG / PDF / SVG by suffix) and returns the path.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from gatekit.errors import GatekitError
+
+_SUFFIXES = (".png", ".pdf", ".svg")
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, out) -> pathlib.Path:
+    out = pathlib.Path(out)
+    if out.suffix.lower() not in _SUFFIXES:
+        raise GatekitError(f"{out}: unknown plot type {out.suffix!r} (use one of {_SUFFIXES})")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    _plt().close(fig)
+    return out
+
+
+def _threshold_lines(ax, thresholds: Mapping[str, float] | None, vertical: bool) -> None:
+    styles = ["--", ":", "-."]
+    for i, (label, t) in enumerate((thresholds or {}).items()):
+        line = ax.axvline if vertical else ax.axhline
+        line(t, color="k", ls=styles[i % 3], lw=1, label=f"{label} = {t:.3g}")
+
+
+def plot_metric_vs_step(
+    rows: Iterable[Mapping],
+    out,
+    *,
+    metric: str = "action_magnitude",
+    thresholds: Mapping[str, float] | None = None,
+    x: str = "step",
+) -> pathlib.Path:
+    """One line per run: ``metric`` against ``x`` (env steps), with horizontal threshold lines."""
+    plt = _plt()
+    by_run: dict[str, list[Mapping]] = {}
+    for r in rows:
+        if r.get(metric) is not None and r.get(x) is not None:
+            by_run.setdefault(str(r.get("run")), []).append(r)
+    if not by_run:
+        raise GatekitError(f"plot: no rows with both {x!r} and {metric!r}")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for run, rs in sorted(by_run.items()):
+        rs = sorted(rs, key=lambda r: r[x])
+        ax.plot([r[x] for r in rs], [r[metric] for r in rs], marker="o", ms=3, label=run)
+    _threshold_lines(ax, thresholds, vertical=False)
+    ax.set_xlabel(x)
+    ax.set_ylabel(metric)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return _save(fig, out)
+
+
+def plot_outcome_vs_metric(
+    values: Sequence[float],
+    outcomes: Sequence[float],
+    out,
+    *,
+    groups: Sequence | None = None,
+    metric: str = "action_magnitude",
+    outcome: str = "student success",
+    thresholds: Mapping[str, float] | None = None,
+) -> pathlib.Path:
+    """Scatter/line of student outcome against the teacher metric, one line per group."""
+    plt = _plt()
+    values, outcomes = np.asarray(values, float), np.asarray(outcomes, float)
+    groups = np.zeros(len(values), int) if groups is None else np.asarray(groups)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for g in np.unique(groups):
+        m = groups == g
+        order = np.argsort(values[m])
+        ax.plot(values[m][order], outcomes[m][order], marker="o", ms=4, label=f"group {g}")
+    _threshold_lines(ax, thresholds, vertical=True)
+    ax.set_xlabel(f"teacher {metric}")
+    ax.set_ylabel(outcome)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return _save(fig, out)
+
+
+def plot_roc(fit, out, *, title: str | None = None) -> pathlib.Path:
+    """ROC curve of a :class:`gatekit.gate.FitResult` with its AUC and fitted point."""
+    plt = _plt()
+    fpr, tpr = np.asarray(fit.roc["fpr"]), np.asarray(fit.roc["tpr"])
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    lo, hi = fit.auc_ci
+    ax.plot(fpr, tpr, marker="o", ms=3, label=f"AUC = {fit.auc:.3f} [{lo:.2f}, {hi:.2f}]")
+    c = fit.confusion
+    pt_tpr = c["tp"] / max(c["tp"] + c["fn"], 1)
+    pt_fpr = c["fp"] / max(c["fp"] + c["tn"], 1)
+    ax.plot([pt_fpr], [pt_tpr], "r*", ms=12, label=f"fitted threshold {fit.threshold:.3g}")
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":")
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_title(title or "gate ROC")
+    ax.legend(fontsize=8, loc="lower right")
+    return _save(fig, out)

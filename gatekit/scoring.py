@@ -1,0 +1,308 @@
+"""Scoring: every complete checkpoint of one or many runs -> one tidy table row each.
+
+Per checkpoint:
+  * policy statistics (``action_magnitude``, ``log_std_mean``, ``entropy``) on the
+    checkpoint's *own* ``sample`` (the states and goals its epoch visited);
+  * representation statistics on a *probe* shared by all checkpoints of the run (the run's
+    ``probe.npz``, else the reference checkpoint's sample with its future goals as positives),
+    so that CKA and q_corr compare like with like;
+  * CKA / q_corr against a reference checkpoint (default: the run's last complete one).
+
+The forward pass is jitted once per (network config, input shape): equal ``net`` configs share
+one family object (see :func:`gatekit.networks.build`) and hence one compiled function.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import pathlib
+import time
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from gatekit import checkpoints as io
+from gatekit import metrics as M
+from gatekit.errors import GatekitError, Problem
+
+ProgressFn = Callable[[int, int, str], None]
+ID_COLUMNS = ("run", "role", "seed", "step", "epoch", "env_steps", "wall_time")
+
+
+@dataclasses.dataclass
+class ScoreTable:
+    """One row per scored checkpoint, plus what was skipped and the settings used."""
+
+    rows: list[dict]
+    problems: list[Problem] = dataclasses.field(default_factory=list)
+    settings: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def columns(self) -> list[str]:
+        cols: dict[str, None] = dict.fromkeys(c for c in ID_COLUMNS if any(c in r for r in self.rows))
+        for r in self.rows:
+            cols.update(dict.fromkeys(r))
+        return list(cols)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self) -> Iterator[dict]:
+        return iter(self.rows)
+
+    def column(self, name: str) -> np.ndarray:
+        """A column as a float array (missing cells are NaN)."""
+        if not any(name in r for r in self.rows):
+            raise GatekitError(f"no column {name!r}; columns: {', '.join(self.columns)}")
+        return np.array([np.nan if r.get(name) is None else r[name] for r in self.rows], dtype=float)
+
+    def to_csv(self, path=None) -> str:
+        """CSV text; also written to ``path`` when given."""
+        if path is not None:
+            io.write_table(self.rows, path, self.columns)
+        return io.table_text(self.rows, "csv", self.columns)
+
+    def to_json(self, path=None) -> str:
+        """JSON text ``{"settings", "problems", "rows"}``; also written to ``path`` when given."""
+        import json
+
+        doc = {
+            "settings": self.settings,
+            "problems": [dataclasses.asdict(p) for p in self.problems],
+            "rows": json.loads(io.table_text(self.rows, "json", self.columns)),
+        }
+        text = json.dumps(io.to_jsonable(doc), indent=1) + "\n"
+        if path is not None:
+            io._atomic_write_text(pathlib.Path(path), text)
+        return text
+
+    def to_pandas(self):
+        """A pandas DataFrame (pandas is optional)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise GatekitError("to_pandas needs pandas: pip install pandas") from None
+        return pd.DataFrame(self.rows, columns=self.columns)
+
+    def format(self, columns: Sequence[str] | None = None, max_rows: int | None = None) -> str:
+        """A fixed-width text table for the terminal."""
+        columns = list(columns or [c for c in DEFAULT_DISPLAY if c in self.columns])
+        rows = self.rows if max_rows is None else self.rows[:max_rows]
+        cells = [[_fmt(r.get(c)) for c in columns] for r in rows]
+        widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+        lines = ["  ".join(c.rjust(w) for c, w in zip(columns, widths))]
+        lines += ["  ".join(v.rjust(w) for v, w in zip(row, widths)) for row in cells]
+        if max_rows is not None and len(self.rows) > max_rows:
+            lines.append(f"... {len(self.rows) - max_rows} more rows")
+        return "\n".join(lines)
+
+
+DEFAULT_DISPLAY = (
+    "run", "step", "epoch", "action_magnitude", "entropy", "sa_rank", "goal_rank", "alignment",
+    "uniformity_sa", "contrastive_acc", "infonce", "cka_sa", "cka_goal", "q_corr", "eval_success",
+)
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return "nan" if math.isnan(v) else f"{v:.4g}"
+    return str(v)
+
+
+# --------------------------------------------------------------------------------------------
+# Forward passes (jit once per family object)
+# --------------------------------------------------------------------------------------------
+
+_JITTED: dict[int, Any] = {}
+
+
+def _forward(family, params, obs, action, goal) -> dict[str, np.ndarray]:
+    import jax
+
+    fn = _JITTED.get(id(family))
+    if fn is None:
+        fn = _JITTED[id(family)] = (family, jax.jit(family.apply))
+    out = fn[1](params, obs.astype(np.float32), action.astype(np.float32), goal.astype(np.float32))
+    return {k: np.asarray(v, dtype=np.float64) for k, v in out._asdict().items()}
+
+
+def _repr_on(family, params, probe) -> tuple[np.ndarray, np.ndarray]:
+    out = _forward(family, params, probe["obs"], probe["action"], probe["goal"])
+    return out["sa_repr"], out["goal_repr"]
+
+
+def _family(run: io.Run):
+    from gatekit import networks
+
+    return networks.build(run.family, run.net)
+
+
+# --------------------------------------------------------------------------------------------
+# Reference and probe
+# --------------------------------------------------------------------------------------------
+
+
+def parse_checkpoint_spec(spec: str) -> tuple[pathlib.Path, int | None]:
+    """``RUN_DIR`` or ``RUN_DIR@STEP`` -> (path, step or None)."""
+    path, sep, step = str(spec).rpartition("@")
+    if not sep:
+        return pathlib.Path(spec), None
+    try:
+        return pathlib.Path(path), int(step)
+    except ValueError:
+        raise GatekitError(f"{spec!r}: expected RUN_DIR or RUN_DIR@STEP with an integer STEP") from None
+
+
+def load_reference(spec: str) -> io.Checkpoint:
+    """Loads a reference checkpoint ``RUN_DIR[@STEP]`` (default: the last complete one)."""
+    path, step = parse_checkpoint_spec(spec)
+    run = io.read_run(path)
+    steps, _ = io.list_checkpoints(run)
+    if step is None:
+        if not steps:
+            raise GatekitError(f"{path}: no complete checkpoint to use as reference")
+        step = steps[-1]
+    elif step not in steps:
+        raise GatekitError(f"{path}: no complete checkpoint at step {step} (have {steps})")
+    return io.load_checkpoint(run, step)
+
+
+def _last_readable(run: io.Run, steps: list[int], problems: list[Problem]) -> io.Checkpoint | None:
+    for step in reversed(steps):
+        try:
+            return io.load_checkpoint(run, step)
+        except GatekitError as e:
+            problems.append(Problem(str(run.checkpoint_dir / str(step)), f"{e}; skipped"))
+            steps.remove(step)
+    return None
+
+
+def probe_from_sample(sample: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A probe from a checkpoint sample: (obs, action) with the future goal as positive."""
+    missing = [k for k in ("obs", "action", "future_goal") if k not in sample]
+    if missing:
+        raise GatekitError(f"checkpoint sample lacks {missing} (needed to build a probe)")
+    return {"obs": sample["obs"], "action": sample["action"], "goal": sample["future_goal"]}
+
+
+def _subsample(probe: dict[str, np.ndarray], size: int | None, seed: int) -> dict[str, np.ndarray]:
+    n = len(probe["obs"])
+    if size is None or n <= size:
+        return probe
+    idx = np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
+    return {k: v[idx] for k, v in probe.items()}
+
+
+# --------------------------------------------------------------------------------------------
+# score()
+# --------------------------------------------------------------------------------------------
+
+
+def score(
+    paths: str | pathlib.Path | Iterable[str | pathlib.Path],
+    *,
+    reference: str | None = None,
+    probe: str | pathlib.Path | None = None,
+    probe_size: int | None = 4096,
+    seed: int = 0,
+    block: int = M.DEFAULT_BLOCK,
+    progress: ProgressFn | None = None,
+) -> ScoreTable:
+    """Scores every complete checkpoint of the given runs (or folders of runs).
+
+    Args:
+      paths: run directories, or directories searched recursively for ``run.json``.
+      reference: ``RUN_DIR[@STEP]`` used for CKA / q_corr by every run; default: each run's
+        own last complete checkpoint.
+      probe: an ``.npz`` (obs, action, goal) shared by all runs; default: each run's
+        ``probe.npz``, else its reference checkpoint's sample (future goals as positives).
+      probe_size: subsample the probe to at most this many rows (None: all).
+      seed: seeds the probe subsample (same seed, same table).
+      block: row block for the pairwise metrics (memory O(block * n)).
+      progress: called as ``progress(done, total, description)`` after each checkpoint.
+
+    Returns:
+      A :class:`ScoreTable` (rows sorted by run, then step). Unreadable runs and checkpoints
+      are listed in ``table.problems`` and skipped; GatekitError only when nothing is scorable.
+    """
+    runs, problems = io.find_runs(paths)
+    shared_ref = load_reference(reference) if reference else None
+    shared_probe = io.read_npz(probe, required=("obs", "action", "goal")) if probe else None
+    plan = []
+    for run in runs:
+        steps, probs = io.list_checkpoints(run)
+        problems += probs
+        if steps:
+            plan.append((run, steps))
+        else:
+            problems.append(Problem(str(run.path), "no complete checkpoint; run skipped"))
+    total = sum(len(s) for _, s in plan)
+    rows: list[dict] = []
+    settings = {
+        "probe": str(probe) if probe else "run probe.npz, else reference checkpoint sample",
+        "probe_size": probe_size,
+        "reference": reference or "last complete checkpoint of each run",
+        "seed": seed,
+        "rank_eps": 1e-7,
+        "uniformity_t": 2.0,
+        "cka": "linear, feature space, column-centered",
+        "q_corr": "spearman over positive + one shifted negative pair per probe row",
+    }
+    done = 0
+    for run, steps in plan:
+        family = _family(run)
+        tau = float((run.config.get("train") or {}).get("tau", 1.0))
+        ref = shared_ref or _last_readable(run, steps, problems)
+        if ref is None:
+            problems.append(Problem(str(run.path), "no readable checkpoint; run skipped"))
+            continue
+        run_probe = shared_probe or io.load_probe(run) or probe_from_sample(ref.sample)
+        run_probe = _subsample(run_probe, probe_size, seed)
+        ref_repr = _repr_on(_family(ref.run), ref.params, run_probe)
+        for step in steps:
+            t0 = time.perf_counter()
+            try:
+                ckpt = ref if (ref.run.path == run.path and ref.step == step) else io.load_checkpoint(run, step)
+                rows.append(_score_checkpoint(ckpt, family, run_probe, ref_repr, tau, block))
+            except GatekitError as e:
+                problems.append(Problem(str(run.checkpoint_dir / str(step)), f"{e}; skipped"))
+            else:
+                rows[-1]["score_seconds"] = time.perf_counter() - t0
+            done += 1
+            if progress:
+                progress(done, total, f"{run.name}@{step}")
+    if not rows:
+        detail = "; ".join(map(str, problems)) or "no checkpoints"
+        raise GatekitError(f"nothing to score: {detail}")
+    rows.sort(key=lambda r: (r["run_path"], r["step"]))
+    return ScoreTable(rows=rows, problems=problems, settings=settings)
+
+
+def _score_checkpoint(ckpt: io.Checkpoint, family, probe, ref_repr, tau: float, block: int) -> dict:
+    sample = ckpt.sample
+    missing = [k for k in ("obs", "action", "goal") if k not in sample]
+    if missing:
+        raise GatekitError(f"sample lacks {missing}")
+    pol = _forward(family, ckpt.params, sample["obs"], sample["action"], sample["goal"])
+    phi, psi = _repr_on(family, ckpt.params, probe)
+    meta = ckpt.meta
+    row: dict[str, Any] = {
+        "run": ckpt.run.name,
+        "role": ckpt.run.config.get("role"),
+        "seed": ckpt.run.config.get("seed"),
+        "step": ckpt.step,
+        "epoch": meta.get("epoch"),
+        "env_steps": meta.get("env_steps", ckpt.step),
+        "wall_time": meta.get("wall_time"),
+    }
+    row.update(M.policy_metrics(pol["mu"], pol["log_std"]))
+    row.update(M.representation_metrics(phi, psi, energy=family.energy, tau=tau, reference=ref_repr, block=block))
+    for section in ("eval", "train"):
+        for k, v in (meta.get(section) or {}).items():
+            if isinstance(v, (int, float)) or v is None:
+                row[f"{section}_{k}"] = v
+    row["run_path"] = str(ckpt.run.path)
+    return row
