@@ -192,8 +192,12 @@ def find_runs(paths: PathLike | Iterable[PathLike]) -> tuple[list[Run], list[Pro
             q for q in p.rglob(RUN_JSON) if CHECKPOINT_DIR not in q.relative_to(p).parts[:-1]
         )
         # A folder of checkpoints without run.json is a run whose run.json is missing.
-        if not candidates and (p / CHECKPOINT_DIR).is_dir():
-            problems.append(Problem(str(p / RUN_JSON), "missing; run skipped"))
+        orphans = sorted(
+            c.parent for c in ([p / CHECKPOINT_DIR] if (p / CHECKPOINT_DIR).is_dir() else p.rglob(CHECKPOINT_DIR))
+            if c.is_dir() and not (c.parent / RUN_JSON).exists()
+        )
+        problems += [Problem(str(o / RUN_JSON), "missing; run skipped") for o in orphans]
+        if not candidates and orphans:
             continue
         if not candidates:
             raise GatekitError(f"{p}: no run.json found (not a gatekit run or folder of runs)")

@@ -1,0 +1,105 @@
+"""The CLI through typer's CliRunner: outputs, files, exit codes and messages."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from gatekit.cli import app
+from conftest import write_run
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def runs(tmp_path):
+    write_run(tmp_path / "runs" / "a", steps=(100, 200, 300), magnitudes=[8.0, 8.0, 0.2])
+    write_run(tmp_path / "runs" / "b", steps=(100, 200), seed=1, magnitudes=[8.0, 8.0])
+    return tmp_path / "runs"
+
+
+@pytest.mark.parametrize("cmd", [[], ["score"], ["select"], ["fit"], ["plot"]])
+def test_help_on_every_command(cmd):
+    r = runner.invoke(app, [*cmd, "--help"])
+    assert r.exit_code == 0 and "Usage" in r.output
+
+
+def test_score_writes_table_csv_json_plot(runs, tmp_path):
+    r = runner.invoke(app, ["score", str(runs), "--csv", str(tmp_path / "s.csv"),
+                            "--json", str(tmp_path / "s.json"), "--plot", str(tmp_path / "m.png")])
+    assert r.exit_code == 0, r.output
+    assert "action_magnitude" in r.output and "5 checkpoint(s) scored, 0 skipped" in r.output
+    assert (tmp_path / "s.csv").read_text().count("\n") == 6
+    assert len(json.loads((tmp_path / "s.json").read_text())["rows"]) == 5
+    assert (tmp_path / "m.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_score_json_to_stdout(runs):
+    r = runner.invoke(app, ["score", str(runs / "a"), "--json", "-"])
+    assert r.exit_code == 0
+    assert [row["step"] for row in json.loads(r.stdout)["rows"]] == [100, 200, 300]
+
+
+def test_score_reports_skipped_checkpoint_on_stderr(runs):
+    (runs / "a" / "checkpoints" / "200" / "commit_success.txt").unlink()
+    r = runner.invoke(app, ["score", str(runs / "a")])
+    assert r.exit_code == 0
+    assert "skipped" in r.stderr and "200" in r.stderr and "not finalized" in r.stderr
+
+
+def test_score_bad_path_exit_1(tmp_path):
+    r = runner.invoke(app, ["score", str(tmp_path / "missing")])
+    assert r.exit_code == 1
+    assert "gatekit: error:" in r.stderr and "missing" in r.stderr
+
+
+def test_select_from_runs_and_from_table(runs, tmp_path):
+    r = runner.invoke(app, ["select", str(runs), "--threshold", "0.63"])
+    assert r.exit_code == 0, r.output
+    assert "distill from: a step 300" in r.stdout and "why:" in r.stdout
+    runner.invoke(app, ["score", str(runs), "--csv", str(tmp_path / "s.csv"), "-q"])
+    r = runner.invoke(app, ["select", str(tmp_path / "s.csv"), "--threshold", "0.01", "--json", "-"])
+    assert r.exit_code == 0
+    assert json.loads(r.stdout)["ready"] is False
+    r = runner.invoke(app, ["select", str(runs), "--mode", "sideways"])
+    assert r.exit_code == 1 and "direction must be one of" in r.stderr
+
+
+def test_fit_from_table(tmp_path):
+    rows = ["teacher_seed,action_magnitude,student_success"]
+    data = [(0, .9, 10), (0, .8, 20), (0, .6, 300), (0, .5, 320), (1, .85, 15), (1, .7, 40), (1, .55, 280),
+            (1, .4, 350), (2, .95, 5), (2, .75, 30), (2, .62, 250), (2, .45, 330)]
+    rows += [f"{s},{m},{o}" for s, m, o in data]
+    (tmp_path / "pairs.csv").write_text("\n".join(rows) + "\n")
+    r = runner.invoke(app, ["fit", str(tmp_path / "pairs.csv"), "--label", "student_success", "--label-above", "100",
+                            "--group", "teacher_seed", "--json", str(tmp_path / "fit.json"),
+                            "--plot", str(tmp_path / "roc.png"), "--n-boot", "200"])
+    assert r.exit_code == 0, r.output
+    assert "AUC = 1.000" in r.stdout and "leave-one-group-out accuracy = 1.000" in r.stdout
+    fit = json.loads((tmp_path / "fit.json").read_text())
+    assert 0.62 < fit["threshold"] < 0.7 and (tmp_path / "roc.png").exists()
+    r = runner.invoke(app, ["fit", str(tmp_path / "pairs.csv"), "--label", "student_success"])
+    assert r.exit_code == 1 and "--label-above" in r.stderr
+    r = runner.invoke(app, ["fit", str(tmp_path / "pairs.csv"), "--label", "nope", "--label-above", "1"])
+    assert r.exit_code == 1 and "no column 'nope'" in r.stderr
+
+
+def test_plot_command(runs, tmp_path):
+    r = runner.invoke(app, ["plot", str(runs), "--out", str(tmp_path / "p.pdf"), "--metric", "sa_rank"])
+    assert r.exit_code == 0 and (tmp_path / "p.pdf").read_bytes()[:4] == b"%PDF"
+    r = runner.invoke(app, ["plot", str(runs), "--out", str(tmp_path / "p.bmp")])
+    assert r.exit_code == 1 and "unknown plot type" in r.stderr
+
+
+def test_import_and_help_do_not_load_brax_or_jax():
+    code = ("import sys, gatekit, gatekit.cli; assert 'brax' not in sys.modules; "
+            "assert 'jax' not in sys.modules; print('ok')")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "ok"
+
+
+def test_scoring_does_not_import_brax(run_dir):
+    code = f"import sys, gatekit; gatekit.score({str(run_dir)!r}); print('brax' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip().endswith("False"), out.stderr[-2000:]
