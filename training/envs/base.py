@@ -1,0 +1,42 @@
+"""The functional goal-conditioned env interface every trainer env implements.
+
+Single-env functions, vmapped by the trainer::
+
+    state = env.reset(key)               # EnvState(core, obs, goal, success)
+    state = env.step(state, action)      # action in [-1, 1]^action_dim
+
+``obs[goal_indices]`` is the achieved goal, so hindsight relabelling takes future goals from
+future observations. Episodes have a fixed length (``episode_length``); success means
+``||obs[goal_indices] - goal|| < success_threshold``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import jax
+from flax import struct
+
+
+@struct.dataclass
+class EnvState:
+    core: Any  # env-specific physics state (a position, a Brax State)
+    obs: jax.Array  # [obs_dim]
+    goal: jax.Array  # [goal_dim] commanded goal
+    success: jax.Array  # [] float32, 1.0 when at the goal
+
+
+class GoalEnv(Protocol):
+    name: str
+    obs_dim: int
+    goal_dim: int
+    action_dim: int
+    goal_indices: tuple[int, ...]
+    episode_length: int
+    success_threshold: float
+
+    def reset(self, key: jax.Array) -> EnvState: ...
+
+    def step(self, state: EnvState, action: jax.Array) -> EnvState: ...
+
+    def describe(self) -> dict: ...
