@@ -354,6 +354,7 @@ class RunWriter:
         resume: bool = False,
         async_save: bool = True,
         max_to_keep: int | None = None,
+        extra_items: tuple[str, ...] = (),
     ):
         ocp = _ocp()
         self.path = pathlib.Path(run_dir)
@@ -374,26 +375,44 @@ class RunWriter:
             max_to_keep=max_to_keep,
             cleanup_tmp_directories=True,
         )
+        self.extra_items = tuple(extra_items)
         self._manager = ocp.CheckpointManager(
-            self.run.checkpoint_dir.absolute(), item_names=ITEMS, options=options
+            self.run.checkpoint_dir.absolute(), item_names=ITEMS + self.extra_items, options=options
         )
 
-    def save(self, step: int, *, params, meta: Mapping, sample: Mapping[str, Any]) -> None:
-        """Saves params (any pytree of arrays), meta (JSON) and sample (dict of arrays)."""
+    def save(
+        self, step: int, *, params, meta: Mapping, sample: Mapping[str, Any], extra: Mapping[str, Any] | None = None
+    ) -> None:
+        """Saves params (any pytree of arrays), meta (JSON) and sample (dict of arrays).
+
+        ``extra`` holds pytrees for the ``extra_items`` named at construction (for example a
+        trainer's optimizer state, for exact resume); gatekit's reader ignores them.
+        """
         ocp = _ocp()
         import jax
 
+        extra = dict(extra or {})
+        if set(extra) != set(self.extra_items):
+            raise GatekitError(f"save: extra items {sorted(extra)} != declared {sorted(self.extra_items)}")
         params = jax.device_get(params)
         sample = {k: np.asarray(v) for k, v in jax.device_get(dict(sample)).items()}
         meta = to_jsonable({"step": int(step), **dict(meta)})
-        self._manager.save(
-            int(step),
-            args=ocp.args.Composite(
-                params=ocp.args.StandardSave(params),
-                meta=ocp.args.JsonSave(meta),
-                sample=ocp.args.StandardSave(sample),
-            ),
-        )
+        items = {
+            "params": ocp.args.StandardSave(params),
+            "meta": ocp.args.JsonSave(meta),
+            "sample": ocp.args.StandardSave(sample),
+            **{k: ocp.args.StandardSave(jax.device_get(v)) for k, v in extra.items()},
+        }
+        self._manager.save(int(step), args=ocp.args.Composite(**items))
+
+    def restore_extra(self, step: int, name: str, target):
+        """Restores an extra item into the structure (and dtypes) of ``target``."""
+        ocp = _ocp()
+        path = self.run.checkpoint_dir / str(step) / name
+        try:
+            return self._manager.restore(int(step), args=ocp.args.Composite(**{name: ocp.args.StandardRestore(target)}))[name]
+        except Exception as e:
+            raise GatekitError(f"{path}: cannot restore ({type(e).__name__}: {e})") from None
 
     def steps(self) -> list[int]:
         self._manager.wait_until_finished()

@@ -1,0 +1,113 @@
+"""Typed, frozen training configuration, validated once before anything is traced."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from gatekit.networks import ACTIVATIONS, ENERGIES
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """CRL teacher / distilled student settings. Sizes are counts, never placeholders."""
+
+    env: str = "pointmaze"
+    """Environment name (``pointmaze``, ``reacher``, ``ant``, ``ant_maze``)."""
+    env_kwargs: tuple[tuple[str, Any], ...] = ()
+    """Extra env arguments as (name, value) pairs, e.g. (("maze", "u"),)."""
+    depth: int = 4
+    """Dense layers in residual blocks (multiple of block_size)."""
+    width: int = 128
+    rep_dim: int = 32
+    block_size: int = 4
+    energy: str = "neg_l2_sq"
+    activation: str = "swish"
+    tau: float = 1.0
+    """InfoNCE temperature: logits = f / tau."""
+    lr: float = 3e-4
+    batch_size: int = 256
+    num_envs: int = 32
+    """Parallel environments; one iteration collects one episode from each."""
+    epochs: int = 10
+    iterations_per_epoch: int = 4
+    updates_per_iteration: int = 64
+    """SGD steps after each collection (update-to-data ratio)."""
+    buffer_episodes: int = 1024
+    discount: float = 0.99
+    """Hindsight goal sampling: P(future offset k) ~ discount^k."""
+    logsumexp_penalty: float = 0.1
+    target_entropy_scale: float = 0.5
+    """SAC target entropy = -scale * action_dim."""
+    eval_episodes: int = 64
+    sample_size: int = 1024
+    """Transitions of each epoch's rollouts saved with its checkpoint."""
+    seed: int = 0
+    # distillation (students only)
+    lambda_pi: float = 1.0
+    lambda_pi_end: float | None = None
+    """If set, lambda_pi anneals linearly to this value over the distillation epochs."""
+    distill_start_epoch: int = 0
+    """Epochs before this one train without the teacher (late activation)."""
+
+    def env_args(self) -> dict:
+        return dict(self.env_kwargs)
+
+    def validate(self, episode_length: int | None = None) -> "TrainConfig":
+        """Raises ValueError naming the field for impossible settings."""
+        positive = ["depth", "width", "rep_dim", "block_size", "batch_size", "num_envs", "epochs",
+                    "iterations_per_epoch", "updates_per_iteration", "buffer_episodes", "eval_episodes",
+                    "sample_size"]
+        for name in positive:
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if self.depth % self.block_size:
+            raise ValueError(f"depth={self.depth} must be a multiple of block_size={self.block_size}")
+        if self.energy not in ENERGIES:
+            raise ValueError(f"energy={self.energy!r}; choose from {ENERGIES}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation={self.activation!r}; choose from {tuple(ACTIVATIONS)}")
+        for name in ("tau", "lr"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not 0 < self.discount < 1:
+            raise ValueError(f"discount must be in (0, 1), got {self.discount}")
+        if self.buffer_episodes % self.num_envs:
+            raise ValueError(
+                f"buffer_episodes={self.buffer_episodes} must be a multiple of num_envs={self.num_envs}"
+            )
+        if self.batch_size < 2:
+            raise ValueError("batch_size must be >= 2 (InfoNCE needs negatives)")
+        if episode_length is not None and self.batch_size > self.num_envs * (episode_length - 1):
+            raise ValueError(
+                f"batch_size={self.batch_size} exceeds the transitions of the first collection "
+                f"({self.num_envs} envs x {episode_length - 1} steps); lower batch_size or raise num_envs"
+            )
+        if self.lambda_pi < 0 or (self.lambda_pi_end is not None and self.lambda_pi_end < 0):
+            raise ValueError("lambda_pi and lambda_pi_end must be >= 0")
+        if not 0 <= self.distill_start_epoch < self.epochs:
+            raise ValueError(f"distill_start_epoch must be in [0, epochs), got {self.distill_start_epoch}")
+        return self
+
+    def lambda_at(self, epoch: int) -> float:
+        """Distillation weight for a 0-based epoch (0 before distill_start_epoch)."""
+        if epoch < self.distill_start_epoch:
+            return 0.0
+        if self.lambda_pi_end is None:
+            return self.lambda_pi
+        span = max(self.epochs - 1 - self.distill_start_epoch, 1)
+        frac = (epoch - self.distill_start_epoch) / span
+        return self.lambda_pi + frac * (self.lambda_pi_end - self.lambda_pi)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["env_kwargs"] = dict(self.env_kwargs)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        d = dict(d)
+        d["env_kwargs"] = tuple(sorted(dict(d.get("env_kwargs") or {}).items()))
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in fields})

@@ -1,0 +1,310 @@
+"""CRL teacher and distilled-student training, writing ``gatekit-run/1`` runs.
+
+One jitted ``training_epoch`` per epoch (``lax.scan`` over iterations; each iteration collects one
+episode per env and runs ``updates_per_iteration`` SGD steps, itself a ``lax.scan``); the host
+loop around it evaluates, saves an Orbax checkpoint, and asks the gate hook whether to stop.
+
+Resume: the newest complete checkpoint holds the whole training state (item ``trainer``); the
+replay buffer is not checkpointed (as in JaxGCRL) and is refilled by one collection on resume.
+Epoch keys are ``fold_in(seed key, epoch)``, so a resumed run draws the same keys it would have.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import struct
+
+from gatekit import checkpoints as gio
+from gatekit import metrics as gmetrics
+from gatekit import networks
+from gatekit.errors import GatekitError
+from gatekit.hooks import GateHook
+from training import buffer as rb
+from training import envs, losses
+from training.config import TrainConfig
+
+TRAINER_ITEM = "trainer"
+
+
+@struct.dataclass
+class TrainingState:
+    params: dict  # {"actor", "sa_encoder", "goal_encoder"}
+    log_alpha: jax.Array
+    actor_opt: Any
+    critic_opt: Any
+    alpha_opt: Any
+    updates: jax.Array  # int32 SGD steps taken
+
+
+@dataclasses.dataclass(frozen=True)
+class Teacher:
+    """A frozen teacher: its network family and actor parameters, and where it came from."""
+
+    nets: networks.CRLNetworks
+    actor_params: Any
+    path: str
+    step: int
+
+
+def load_teacher(spec: str, env) -> Teacher:
+    """``RUN_DIR[@STEP]`` (default: the last complete checkpoint) -> Teacher. Checks the env."""
+    from gatekit.scoring import load_reference
+
+    ckpt = load_reference(spec)
+    net = ckpt.run.net
+    for key, want in (("obs_dim", env.obs_dim), ("goal_dim", env.goal_dim), ("action_dim", env.action_dim)):
+        if net.get(key) != want:
+            raise GatekitError(f"teacher {spec}: net.{key}={net.get(key)} but env {env.name} has {want}")
+    nets = networks.build(ckpt.run.family, net)
+    actor = jax.tree.map(jnp.asarray, ckpt.params["actor"])
+    return Teacher(nets=nets, actor_params=actor, path=str(ckpt.run.path), step=ckpt.step)
+
+
+class Trainer:
+    """Holds the static pieces (env, networks, optimizer) and the jitted functions."""
+
+    def __init__(self, cfg: TrainConfig, env, teacher: Teacher | None = None):
+        self.cfg = cfg
+        self.env = env
+        self.teacher = teacher
+        self.net_cfg = networks.CRLNetConfig(
+            obs_dim=env.obs_dim, goal_dim=env.goal_dim, action_dim=env.action_dim,
+            goal_indices=tuple(env.goal_indices), depth=cfg.depth, width=cfg.width, rep_dim=cfg.rep_dim,
+            energy=cfg.energy, activation=cfg.activation, block_size=cfg.block_size,
+        )
+        self.nets = networks.build("crl", self.net_cfg.to_dict())
+        self.opt = optax.adam(cfg.lr)
+        self.target_entropy = -cfg.target_entropy_scale * env.action_dim
+        self.training_epoch = jax.jit(self._training_epoch)
+        self.collect = jax.jit(self._collect, static_argnames=("num", "deterministic"))
+        self.sample = jax.jit(rb.sample, static_argnames=("batch_size", "discount", "goal_indices", "recent"))
+        self.policy = jax.jit(self.nets.policy)
+
+    # -- state --------------------------------------------------------------------------------
+    def init_state(self, key: jax.Array) -> TrainingState:
+        params = self.nets.init(key)
+        critic = {k: params[k] for k in ("sa_encoder", "goal_encoder")}
+        log_alpha = jnp.zeros((), jnp.float32)
+        return TrainingState(
+            params=params, log_alpha=log_alpha, actor_opt=self.opt.init(params["actor"]),
+            critic_opt=self.opt.init(critic), alpha_opt=self.opt.init(log_alpha),
+            updates=jnp.zeros((), jnp.int32),
+        )
+
+    def init_buffer(self) -> rb.Buffer:
+        c, e = self.cfg, self.env
+        return rb.init(c.buffer_episodes, e.episode_length, e.obs_dim, e.action_dim, e.goal_dim)
+
+    # -- acting -------------------------------------------------------------------------------
+    def _collect(self, actor_params, key, *, num: int, deterministic: bool):
+        """Runs ``num`` fresh episodes. Returns obs [E, L, o], action [E, L, a], goal [E, g],
+        success [E, L]."""
+        k_reset, k_act = jax.random.split(key)
+        state = jax.vmap(self.env.reset)(jax.random.split(k_reset, num))
+
+        def step(s, k):
+            mu, log_std = self.nets.policy(actor_params, s.obs, s.goal)
+            if deterministic:
+                action = jnp.tanh(mu)
+            else:
+                action, _ = losses.tanh_gaussian_sample(mu, log_std, k)
+            nxt = jax.vmap(self.env.step)(s, action)
+            return nxt, (s.obs, action, nxt.success)
+
+        keys = jax.random.split(k_act, self.env.episode_length)
+        _, (obs, action, success) = jax.lax.scan(step, state, keys)
+        swap = lambda x: jnp.swapaxes(x, 0, 1)
+        return swap(obs), swap(action), state.goal, swap(success)
+
+    # -- learning -----------------------------------------------------------------------------
+    def _sgd_step(self, state: TrainingState, buf: rb.Buffer, key, lam, teacher_actor):
+        cfg = self.cfg
+        k_batch, k_actor = jax.random.split(key)
+        batch = rb.sample(buf, k_batch, cfg.batch_size, discount=cfg.discount,
+                          goal_indices=tuple(self.env.goal_indices))
+        p = state.params
+        critic = {k: p[k] for k in ("sa_encoder", "goal_encoder")}
+
+        def c_loss(cp):
+            return losses.critic_loss(cp["sa_encoder"], cp["goal_encoder"], self.nets, batch,
+                                      tau=cfg.tau, logsumexp_penalty=cfg.logsumexp_penalty)
+
+        (_, c_metrics), c_grads = jax.value_and_grad(c_loss, has_aux=True)(critic)
+        c_updates, critic_opt = self.opt.update(c_grads, state.critic_opt, critic)
+        critic = optax.apply_updates(critic, c_updates)
+
+        teacher = None
+        if teacher_actor is not None:
+            teacher = jax.lax.stop_gradient(self.teacher.nets.policy(teacher_actor, batch["obs"], batch["future_goal"]))
+        alpha = jnp.exp(state.log_alpha)
+
+        def a_loss(ap):
+            return losses.actor_loss(ap, critic, alpha, self.nets, batch, k_actor, tau=cfg.tau,
+                                     teacher=teacher, lambda_pi=lam)
+
+        (_, a_metrics), a_grads = jax.value_and_grad(a_loss, has_aux=True)(p["actor"])
+        a_updates, actor_opt = self.opt.update(a_grads, state.actor_opt, p["actor"])
+        actor = optax.apply_updates(p["actor"], a_updates)
+
+        al_grad = jax.grad(losses.alpha_loss)(state.log_alpha, a_metrics["log_prob"], self.target_entropy)
+        al_updates, alpha_opt = self.opt.update(al_grad, state.alpha_opt, state.log_alpha)
+        log_alpha = optax.apply_updates(state.log_alpha, al_updates)
+
+        new = state.replace(params={"actor": actor, **critic}, log_alpha=log_alpha, actor_opt=actor_opt,
+                            critic_opt=critic_opt, alpha_opt=alpha_opt, updates=state.updates + 1)
+        return new, {**c_metrics, **a_metrics, "alpha": alpha}
+
+    def _training_epoch(self, state: TrainingState, buf: rb.Buffer, key, lam, teacher_actor):
+        cfg = self.cfg
+
+        def iteration(carry, k):
+            st, b = carry
+            k_col, k_sgd = jax.random.split(k)
+            obs, action, goal, success = self._collect(st.params["actor"], k_col, num=cfg.num_envs, deterministic=False)
+            b = rb.insert(b, obs, action, goal)
+
+            def sgd(c, kk):
+                return self._sgd_step(c, b, kk, lam, teacher_actor)
+
+            st, metrics = jax.lax.scan(sgd, st, jax.random.split(k_sgd, cfg.updates_per_iteration))
+            metrics = jax.tree.map(jnp.mean, metrics)
+            metrics["rollout_success"] = jnp.mean(jnp.max(success, axis=1))
+            return (st, b), metrics
+
+        (state, buf), metrics = jax.lax.scan(iteration, (state, buf), jax.random.split(key, cfg.iterations_per_epoch))
+        return state, buf, jax.tree.map(jnp.mean, metrics)
+
+    def evaluate(self, actor_params, key) -> dict[str, float]:
+        """Deterministic (tanh mu) episodes on fresh goals: success = reached the goal at any
+        step; time_at_goal = steps at the goal per episode (JaxGCRL's eval metric)."""
+        _, _, _, success = self.collect(actor_params, key, num=self.cfg.eval_episodes, deterministic=True)
+        success = np.asarray(success)
+        return {"success": float(success.max(axis=1).mean()), "time_at_goal": float(success.sum(axis=1).mean())}
+
+    def checkpoint_sample(self, buf: rb.Buffer, key, recent: int) -> dict[str, np.ndarray]:
+        batch = self.sample(buf, key, batch_size=self.cfg.sample_size, discount=self.cfg.discount,
+                            goal_indices=tuple(self.env.goal_indices), recent=recent)
+        return {k: np.asarray(v) for k, v in batch.items()}
+
+
+# --------------------------------------------------------------------------------------------
+# The host loop
+# --------------------------------------------------------------------------------------------
+
+
+def _run_config(cfg: TrainConfig, trainer: Trainer, hook: GateHook | None) -> dict:
+    t = trainer.teacher
+    return {
+        "family": "crl",
+        "net": trainer.net_cfg.to_dict(),
+        "env": trainer.env.describe(),
+        "train": cfg.to_dict(),
+        "seed": cfg.seed,
+        "role": "student" if t else "teacher",
+        "teacher": t.path if t else None,
+        "teacher_step": t.step if t else None,
+        "gate": None if hook is None else {k: v for k, v in hook.state_dict().items()
+                                           if k in ("threshold", "metric", "mode", "patience", "start_step")},
+        "producer": "gatekit training",
+    }
+
+
+def train(
+    cfg: TrainConfig,
+    run_dir,
+    *,
+    teacher: str | None = None,
+    hook: GateHook | None = None,
+    resume: bool = False,
+    progress: Callable[[str], None] | None = print,
+    async_save: bool = True,
+) -> dict:
+    """Trains a CRL teacher (or, with ``teacher=RUN_DIR[@STEP]``, a distilled student).
+
+    Writes one checkpoint per epoch to ``run_dir``. With ``hook``, stops once the gate holds
+    (the hook's count is saved in each checkpoint and restored on resume).
+
+    Returns a summary: epochs run, env steps, final eval, whether the gate stopped the run,
+    env steps per second and wall time.
+    """
+    env = envs.make(cfg.env, **cfg.env_args())
+    cfg.validate(env.episode_length)
+    teacher_obj = load_teacher(teacher, env) if teacher else None
+    trainer = Trainer(cfg, env, teacher_obj)
+    writer = gio.RunWriter(run_dir, config=_run_config(cfg, trainer, hook), resume=resume,
+                           async_save=async_save, extra_items=(TRAINER_ITEM,))
+    say = progress or (lambda _msg: None)
+    base_key = jax.random.PRNGKey(cfg.seed)
+    k_init, k_loop = jax.random.split(base_key)
+    state = trainer.init_state(k_init)
+    start_epoch, env_steps, wall_offset = 0, 0, 0.0
+    steps = writer.steps()
+    if steps:
+        last = gio.load_checkpoint(writer.run, steps[-1], items=("meta",))
+        state = writer.restore_extra(steps[-1], TRAINER_ITEM, state)
+        start_epoch, env_steps = int(last.meta["epoch"]), int(last.meta["env_steps"])
+        wall_offset = float(last.meta.get("wall_time", 0.0))
+        if hook is not None and last.meta.get("gate"):
+            hook.load_state_dict(last.meta["gate"])
+        say(f"resumed {writer.path} at epoch {start_epoch} ({env_steps:,} env steps)")
+    teacher_actor = teacher_obj.actor_params if teacher_obj else None
+    buf = trainer.init_buffer()
+    # Prefill: one collection with the current policy, so the first batch has data.
+    t_start = time.perf_counter()
+    obs, action, goal, _ = trainer.collect(state.params["actor"], jax.random.fold_in(k_loop, 10**6 + start_epoch),
+                                           num=cfg.num_envs, deterministic=False)
+    buf = rb.insert(buf, obs, action, goal)
+    env_steps += cfg.num_envs * env.episode_length
+    per_epoch = cfg.iterations_per_epoch * cfg.num_envs * env.episode_length
+    summary = {"stopped_at_gate": hook.stopped if hook else False, "epochs_run": 0}
+    if hook is not None and hook.stopped:
+        say(f"gate already held at step {hook.stopped_step}; nothing to do")
+    epoch = start_epoch
+    for epoch in range(start_epoch, cfg.epochs):
+        if hook is not None and hook.stopped:
+            break
+        k_epoch = jax.random.fold_in(k_loop, epoch)
+        k_train, k_eval, k_sample = jax.random.split(k_epoch, 3)
+        lam = jnp.float32(cfg.lambda_at(epoch) if teacher_obj else 0.0)
+        t0 = time.perf_counter()
+        state, buf, metrics = trainer.training_epoch(state, buf, k_train, lam, teacher_actor)
+        metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+        t_train = time.perf_counter() - t0
+        env_steps += per_epoch
+        ev = trainer.evaluate(state.params["actor"], k_eval)
+        sample = trainer.checkpoint_sample(buf, k_sample, recent=cfg.iterations_per_epoch * cfg.num_envs)
+        mu, log_std = trainer.policy(state.params["actor"], sample["obs"], sample["goal"])
+        am = gmetrics.action_magnitude(np.asarray(mu))
+        metrics.update(action_magnitude_batch=metrics.pop("action_magnitude"), action_magnitude=am,
+                       lambda_pi=float(lam), env_steps_per_second=per_epoch / t_train,
+                       updates_per_second=cfg.iterations_per_epoch * cfg.updates_per_iteration / t_train)
+        stop = hook.update(env_steps, {**metrics, **{f"eval_{k}": v for k, v in ev.items()}}) if hook else False
+        wall = wall_offset + time.perf_counter() - t_start
+        meta = {"epoch": epoch + 1, "env_steps": env_steps, "updates": int(state.updates), "wall_time": wall,
+                "train": metrics, "eval": ev, "action_magnitude": am,
+                "gate": hook.state_dict() if hook else None}
+        writer.save(env_steps, params=state.params, meta=meta, sample=sample, extra={TRAINER_ITEM: state})
+        summary["epochs_run"] += 1
+        say(f"epoch {epoch + 1}/{cfg.epochs}  env_steps {env_steps:,}  {metrics['env_steps_per_second']:,.0f} env-steps/s  "
+            f"success {ev['success']:.2f}  time_at_goal {ev['time_at_goal']:.1f}  |tanh mu| {am:.3f}  "
+            f"infonce {metrics['infonce']:.3f}  [{t_train:.1f}s]" + ("  gate held: stopping" if stop else ""))
+        if stop:
+            break
+    writer.close()
+    summary.update(
+        run_dir=str(writer.path), env_steps=env_steps, epochs_done=epoch + 1 if summary["epochs_run"] else start_epoch,
+        stopped_at_gate=hook.stopped if hook else False, wall_time=time.perf_counter() - t_start,
+    )
+    steps = gio.list_checkpoints(writer.run)[0]
+    if steps:
+        last = gio.load_checkpoint(writer.run, steps[-1], items=("meta",)).meta
+        summary.update(final_eval=last["eval"], final_action_magnitude=last["action_magnitude"],
+                       env_steps_per_second=last["train"]["env_steps_per_second"])
+    return summary
