@@ -153,6 +153,8 @@ def read_run(path: PathLike) -> Run:
     """Reads and validates ``RUN_DIR/run.json``. Raises GatekitError naming the file."""
     path = pathlib.Path(path)
     run_json = path / RUN_JSON
+    if not path.exists():
+        raise GatekitError(f"{path}: no such run directory")
     if not path.is_dir():
         raise GatekitError(f"{path}: not a directory")
     if not run_json.is_file():

@@ -1,0 +1,130 @@
+"""Real (short) training runs on the built-in point maze: learning, checkpoints, resume, hook."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import gatekit
+from gatekit import checkpoints as gio
+from gatekit.hooks import GateHook
+from training import envs
+from training.config import TrainConfig
+from training.train import train
+
+SMALL = dict(depth=4, width=32, rep_dim=8, num_envs=16, iterations_per_epoch=2, updates_per_iteration=16,
+             buffer_episodes=256, batch_size=64, eval_episodes=16, sample_size=128,
+             env_kwargs=(("maze", "u"),))
+
+
+def random_policy_success(env, episodes=256, seed=0):
+    """Eval protocol of Trainer.evaluate with uniform random actions."""
+    keys = jax.random.split(jax.random.PRNGKey(seed), episodes)
+    state = jax.vmap(env.reset)(keys)
+
+    def step(s, k):
+        a = jax.random.uniform(k, (episodes, env.action_dim), minval=-1, maxval=1)
+        s = jax.vmap(env.step)(s, a)
+        return s, s.success
+
+    _, success = jax.lax.scan(step, state, jax.random.split(jax.random.PRNGKey(seed + 1), env.episode_length))
+    return float(np.max(np.asarray(success), axis=0).mean())
+
+
+def test_teacher_learns_beats_random_and_gatekit_reads_it(tmp_path):
+    cfg = TrainConfig(**{**SMALL, "epochs": 6, "width": 64, "updates_per_iteration": 64, "num_envs": 32,
+                         "iterations_per_epoch": 4, "batch_size": 256, "buffer_episodes": 512, "eval_episodes": 128})
+    summary = train(cfg, tmp_path / "t", progress=None)
+    rand = random_policy_success(envs.make("pointmaze", maze="u"))
+    best = max(r["eval_success"] for r in gatekit.score(tmp_path / "t").rows)
+    assert best > rand + 0.1, (best, rand)
+    assert summary["epochs_run"] == 6 and summary["env_steps"] == 32 * 100 * (1 + 4 * 6)
+    table = gatekit.score(tmp_path / "t")
+    assert [r["epoch"] for r in table.rows] == list(range(1, 7)) and not table.problems
+    run = gio.read_run(tmp_path / "t")
+    assert run.config["role"] == "teacher" and run.config["net"]["depth"] == 4
+    ck = gio.load_checkpoint(run, table.rows[-1]["step"])
+    assert set(ck.sample) == {"obs", "action", "goal", "future_goal"} and len(ck.sample["obs"]) == 128
+    assert {"success", "time_at_goal"} <= set(ck.meta["eval"]) and "critic_loss" in ck.meta["train"]
+    # the trainer's own action magnitude is the one gatekit recomputes from params + sample
+    assert table.rows[-1]["action_magnitude"] == pytest.approx(ck.meta["action_magnitude"], rel=1e-5)
+
+
+def test_student_distills_from_a_teacher_checkpoint(tmp_path):
+    train(TrainConfig(**SMALL, epochs=2), tmp_path / "t", progress=None)
+    step = gio.list_checkpoints(gio.read_run(tmp_path / "t"))[0][0]
+    cfg = TrainConfig(**{**SMALL, "depth": 4, "width": 16}, epochs=3, lambda_pi=2.0, lambda_pi_end=0.0,
+                      distill_start_epoch=1)
+    train(cfg, tmp_path / "s", teacher=f"{tmp_path / 't'}@{step}", progress=None)
+    run = gio.read_run(tmp_path / "s")
+    assert run.config["role"] == "student" and run.config["teacher_step"] == step
+    assert run.config["teacher"] == str((tmp_path / "t").resolve())
+    metas = [gio.load_checkpoint(run, s, items=("meta",)).meta for s in gio.list_checkpoints(run)[0]]
+    # late activation then linear anneal: 0 (epoch 0), 2.0 (epoch 1), 0.0 (epoch 2)
+    assert [m["train"]["lambda_pi"] for m in metas] == [0.0, 2.0, 0.0]
+    assert all("distill_loss" in m["train"] for m in metas)
+
+
+def test_bad_config_and_bad_teacher_fail_before_tracing(tmp_path):
+    with pytest.raises(ValueError, match="multiple of block_size"):
+        train(TrainConfig(**{**SMALL, "depth": 6}), tmp_path / "x", progress=None)
+    with pytest.raises(ValueError, match="buffer_episodes"):
+        train(TrainConfig(**{**SMALL, "buffer_episodes": 100}), tmp_path / "x", progress=None)
+    with pytest.raises(gatekit.GatekitError, match="nope: no such run directory"):
+        train(TrainConfig(**SMALL), tmp_path / "s", teacher=str(tmp_path / "nope"), progress=None)
+    assert not (tmp_path / "x").exists()
+
+
+def test_hook_stops_the_run_and_resume_continues_its_count(tmp_path):
+    # threshold 2.0 "below": every epoch passes; patience 3
+    hook = GateHook(threshold=2.0, patience=3)
+    s = train(TrainConfig(**SMALL, epochs=1), tmp_path / "t", hook=hook, progress=None)
+    assert not s["stopped_at_gate"] and hook.count == 1
+    # resume with a fresh hook object: the count comes back from the checkpoint -> stops at epoch 3
+    hook2 = GateHook(threshold=2.0, patience=3)
+    s = train(TrainConfig(**SMALL, epochs=10), tmp_path / "t", hook=hook2, resume=True, progress=None)
+    assert s["stopped_at_gate"] and s["epochs_done"] == 3 and hook2.stopped_step is not None
+    steps = gio.list_checkpoints(gio.read_run(tmp_path / "t"))[0]
+    assert len(steps) == 3
+    meta = gio.load_checkpoint(gio.read_run(tmp_path / "t"), steps[-1], items=("meta",)).meta
+    assert meta["gate"]["count"] == 3 and meta["gate"]["stopped_step"] == steps[-1]
+
+
+def test_resume_after_kill_mid_run(tmp_path):
+    out = tmp_path / "t"
+    cmd = [sys.executable, "-m", "training", "teacher", "--out", str(out), "--depth", "4", "--width", "32",
+           "--epochs", "200", "--num-envs", "16", "--set", "iterations_per_epoch=2", "--set", "updates_per_iteration=16",
+           "--set", "batch_size=64", "--set", "buffer_episodes=256", "--set", "eval_episodes=16", "-q"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline:
+            done = [p for p in (out / "checkpoints").glob("*") if p.name.isdigit()] if (out / "checkpoints").exists() else []
+            if len(done) >= 3:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("no checkpoints appeared")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    run = gio.read_run(out)
+    steps, problems = gio.list_checkpoints(run)
+    assert len(steps) >= 2
+    # every step that looks complete restores; anything in flight is reported, not listed
+    for s in steps:
+        gio.load_checkpoint(run, s)
+    last_epoch = gio.load_checkpoint(run, steps[-1], items=("meta",)).meta["epoch"]
+    r = subprocess.run(cmd[:cmd.index("200")] + [str(last_epoch + 2)] + cmd[cmd.index("200") + 1:] + ["--resume"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    steps2, _ = gio.list_checkpoints(run)
+    epochs = [gio.load_checkpoint(run, s, items=("meta",)).meta["epoch"] for s in steps2]
+    assert epochs[-1] == last_epoch + 2 and sorted(set(epochs)) == epochs

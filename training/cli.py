@@ -1,0 +1,151 @@
+"""``python -m training`` / ``gatekit-train``: train a CRL teacher or distill a student.
+
+Config errors are reported before anything is traced; any other TrainConfig field can be set
+with ``--set NAME=VALUE``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+from typing import Annotated, List, Optional
+
+import typer
+
+from gatekit.errors import GatekitError
+
+app = typer.Typer(
+    name="gatekit-train",
+    help="Train CRL teachers and distilled students that write gatekit-run/1 checkpoints.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+Out = Annotated[pathlib.Path, typer.Option("--out", "-o", help="Run directory to write.")]
+Env = Annotated[str, typer.Option("--env", help="pointmaze (pure JAX, CPU) | reacher | ant | ant_maze (Brax).")]
+Maze = Annotated[Optional[str], typer.Option("--maze", help="Maze layout (pointmaze: open/u/medium/big; ant_maze: u/big).")]
+Depth = Annotated[int, typer.Option("--depth", help="Dense layers in residual blocks.")]
+Width = Annotated[int, typer.Option("--width", help="Hidden width.")]
+Tau = Annotated[float, typer.Option("--tau", help="InfoNCE temperature.")]
+Epochs = Annotated[int, typer.Option("--epochs", help="Epochs (one checkpoint each).")]
+NumEnvs = Annotated[int, typer.Option("--num-envs", help="Parallel environments.")]
+Seed = Annotated[int, typer.Option("--seed", help="Random seed.")]
+Resume = Annotated[bool, typer.Option("--resume", help="Continue from the newest complete checkpoint.")]
+Sets = Annotated[Optional[List[str]], typer.Option("--set", help="Any other TrainConfig field: NAME=VALUE (repeatable).")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No per-epoch progress.")]
+
+
+def _config(env: str, maze: str | None, sets: list[str] | None, **fields):
+    from training.config import TrainConfig
+
+    names = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    for item in sets or []:
+        key, sep, raw = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in names or key in ("env", "env_kwargs"):
+            raise GatekitError(f"--set {item!r}: expected NAME=VALUE with NAME one of {sorted(names)}")
+        try:
+            fields[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            fields[key] = raw
+    env_kwargs = (("maze", maze),) if maze else ()
+    try:
+        return TrainConfig(env=env, env_kwargs=env_kwargs, **fields)
+    except TypeError as e:
+        raise GatekitError(str(e)) from None
+
+
+def _run(cfg, out: pathlib.Path, *, teacher=None, hook=None, resume=False, quiet=False) -> dict:
+    from training import envs
+    from training.train import train
+
+    try:
+        env = envs.make(cfg.env, **cfg.env_args())
+        cfg.validate(env.episode_length)
+    except (ValueError, TypeError) as e:
+        raise GatekitError(f"bad config: {e}") from None
+    summary = train(cfg, out, teacher=teacher, hook=hook, resume=resume, progress=None if quiet else typer.echo)
+    typer.echo(json.dumps(summary, indent=1, default=str))
+    return summary
+
+
+def _guard(fn):
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*a, **k):
+        try:
+            return fn(*a, **k)
+        except GatekitError as e:
+            typer.echo(f"gatekit-train: error: {e}", err=True)
+            raise typer.Exit(code=1)
+
+    return wrapper
+
+
+@app.command()
+@_guard
+def teacher(
+    out: Out,
+    env: Env = "pointmaze",
+    maze: Maze = None,
+    depth: Depth = 8,
+    width: Width = 64,
+    tau: Tau = 1.0,
+    epochs: Epochs = 10,
+    num_envs: NumEnvs = 32,
+    seed: Seed = 0,
+    stop_at_gate: Annotated[bool, typer.Option("--stop-at-gate", help="Stop once the gate holds (gatekit.hooks.GateHook).")] = False,
+    gate_threshold: Annotated[float, typer.Option("--gate-threshold", help="Gate threshold on the metric.")] = 0.63,
+    gate_metric: Annotated[str, typer.Option("--gate-metric", help="Metric the hook watches.")] = "action_magnitude",
+    gate_mode: Annotated[str, typer.Option("--gate-mode", help="below | above.")] = "below",
+    gate_patience: Annotated[int, typer.Option("--gate-patience", help="Consecutive passing epochs to stop.")] = 2,
+    gate_start_step: Annotated[int, typer.Option("--gate-start-step", help="Env steps before the hook counts.")] = 0,
+    resume: Resume = False,
+    sets: Sets = None,
+    quiet: Quiet = False,
+):
+    """Train a CRL teacher (residual encoders, InfoNCE critic, tanh-Gaussian actor)."""
+    from gatekit.hooks import GateHook
+
+    cfg = _config(env, maze, sets, depth=depth, width=width, tau=tau, epochs=epochs, num_envs=num_envs, seed=seed)
+    hook = GateHook(threshold=gate_threshold, metric=gate_metric, mode=gate_mode, patience=gate_patience,
+                    start_step=gate_start_step) if stop_at_gate else None
+    _run(cfg, out, hook=hook, resume=resume, quiet=quiet)
+
+
+@app.command()
+@_guard
+def distill(
+    teacher: Annotated[str, typer.Option("--teacher", help="Teacher RUN_DIR[@STEP] (default: its last checkpoint).")],
+    out: Out,
+    env: Env = "pointmaze",
+    maze: Maze = None,
+    depth: Depth = 4,
+    width: Width = 64,
+    tau: Tau = 1.0,
+    epochs: Epochs = 10,
+    num_envs: NumEnvs = 32,
+    seed: Seed = 0,
+    lambda_pi: Annotated[float, typer.Option("--lambda-pi", help="Distillation weight.")] = 1.0,
+    lambda_pi_end: Annotated[Optional[float], typer.Option("--lambda-pi-end", help="Anneal lambda_pi linearly to this.")] = None,
+    distill_start_epoch: Annotated[int, typer.Option("--distill-start-epoch", help="Late activation: epochs without the teacher first.")] = 0,
+    resume: Resume = False,
+    sets: Sets = None,
+    quiet: Quiet = False,
+):
+    """Train a student with CRL + lambda_pi (||mu_S - mu_T||^2 + ||log sig_S - log sig_T||^2)
+    against a frozen teacher checkpoint."""
+    cfg = _config(env, maze, sets, depth=depth, width=width, tau=tau, epochs=epochs, num_envs=num_envs, seed=seed,
+                  lambda_pi=lambda_pi, lambda_pi_end=lambda_pi_end, distill_start_epoch=distill_start_epoch)
+    _run(cfg, out, teacher=teacher, resume=resume, quiet=quiet)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
