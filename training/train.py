@@ -68,12 +68,17 @@ def load_teacher(spec: str, env) -> Teacher:
 
 
 class Trainer:
-    """Holds the static pieces (env, networks, optimizer) and the jitted functions."""
+    """Holds the static pieces (env, networks, optimizer) and the jitted functions.
 
-    def __init__(self, cfg: TrainConfig, env, teacher: Teacher | None = None):
+    Nothing run-specific (seed, epochs, lambda schedule, teacher parameters) is closed over:
+    those are arguments, so one Trainer (and one compilation) serves every run with the same
+    shapes; see :func:`get_trainer`.
+    """
+
+    def __init__(self, cfg: TrainConfig, env, teacher_nets: networks.CRLNetworks | None = None):
         self.cfg = cfg
         self.env = env
-        self.teacher = teacher
+        self.teacher_nets = teacher_nets
         self.net_cfg = networks.CRLNetConfig(
             obs_dim=env.obs_dim, goal_dim=env.goal_dim, action_dim=env.action_dim,
             goal_indices=tuple(env.goal_indices), depth=cfg.depth, width=cfg.width, rep_dim=cfg.rep_dim,
@@ -142,7 +147,7 @@ class Trainer:
 
         teacher = None
         if teacher_actor is not None:
-            teacher = jax.lax.stop_gradient(self.teacher.nets.policy(teacher_actor, batch["obs"], batch["future_goal"]))
+            teacher = jax.lax.stop_gradient(self.teacher_nets.policy(teacher_actor, batch["obs"], batch["future_goal"]))
         alpha = jnp.exp(state.log_alpha)
 
         def a_loss(ap):
@@ -194,13 +199,26 @@ class Trainer:
         return {k: np.asarray(v) for k, v in batch.items()}
 
 
+_TRAINERS: dict[tuple, Trainer] = {}
+_RUN_SPECIFIC = dict(seed=0, epochs=1, lambda_pi=0.0, lambda_pi_end=None, distill_start_epoch=0)
+
+
+def get_trainer(cfg: TrainConfig, env, teacher_nets: networks.CRLNetworks | None) -> Trainer:
+    """A cached Trainer: runs that differ only in seed, epochs or distillation schedule (or in
+    the teacher's parameters) share compiled functions."""
+    key = (dataclasses.replace(cfg, **_RUN_SPECIFIC), env, id(teacher_nets) if teacher_nets else None)
+    if key not in _TRAINERS:
+        _TRAINERS[key] = Trainer(cfg, env, teacher_nets)
+    trainer = _TRAINERS[key]
+    return trainer
+
+
 # --------------------------------------------------------------------------------------------
 # The host loop
 # --------------------------------------------------------------------------------------------
 
 
-def _run_config(cfg: TrainConfig, trainer: Trainer, hook: GateHook | None) -> dict:
-    t = trainer.teacher
+def _run_config(cfg: TrainConfig, trainer: Trainer, hook: GateHook | None, t: Teacher | None) -> dict:
     return {
         "family": "crl",
         "net": trainer.net_cfg.to_dict(),
@@ -237,8 +255,8 @@ def train(
     env = envs.make(cfg.env, **cfg.env_args())
     cfg.validate(env.episode_length)
     teacher_obj = load_teacher(teacher, env) if teacher else None
-    trainer = Trainer(cfg, env, teacher_obj)
-    writer = gio.RunWriter(run_dir, config=_run_config(cfg, trainer, hook), resume=resume,
+    trainer = get_trainer(cfg, env, teacher_obj.nets if teacher_obj else None)
+    writer = gio.RunWriter(run_dir, config=_run_config(cfg, trainer, hook, teacher_obj), resume=resume,
                            async_save=async_save, extra_items=(TRAINER_ITEM,))
     say = progress or (lambda _msg: None)
     base_key = jax.random.PRNGKey(cfg.seed)
