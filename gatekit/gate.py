@@ -87,16 +87,19 @@ def _roc(values, labels, direction):
 
 
 def _youden(values, labels, direction):
-    """Best J, the fitted threshold and the list of optimal threshold intervals."""
-    uniq = np.unique(values)
-    # candidate cut points: below every value, between neighbours, above every value
+    """Best J, the fitted threshold and the list of optimal threshold intervals.
+
+    O(n log n): cumulative class counts over the sorted unique values give TPR / FPR at every
+    cut point (below every value, between neighbours, above every value).
+    """
+    uniq, inverse = np.unique(values, return_inverse=True)
+    n_pos, n_neg = labels.sum(), len(labels) - labels.sum()
+    tp = np.concatenate([[0], np.cumsum(np.bincount(inverse, weights=labels, minlength=len(uniq)))])
+    fp = np.concatenate([[0], np.cumsum(np.bincount(inverse, weights=1 - labels, minlength=len(uniq)))])
+    js = tp / n_pos - fp / n_neg  # cut c predicts positive for values <= uniq[c-1] ("below")
+    if direction == "above":
+        js = -js
     cuts = np.concatenate([[uniq[0] - 1.0], (uniq[:-1] + uniq[1:]) / 2, [uniq[-1] + 1.0]])
-    pos, neg = labels == 1, labels == 0
-    js = []
-    for c in cuts:
-        pred = predict(values, c, direction) == 1
-        js.append(pred[pos].mean() - pred[neg].mean())
-    js = np.asarray(js)
     best = js.max()
     opt = np.flatnonzero(np.isclose(js, best, rtol=0, atol=1e-12))
     edges = np.concatenate([[-np.inf], uniq, [np.inf]])
@@ -199,7 +202,7 @@ class FitResult:
     n_positive: int
     direction: str
     auc: float
-    auc_ci: tuple[float, float]
+    auc_ci: tuple[float | None, float | None]
     auc_ci_draws: int
     threshold: float
     youden_j: float
@@ -219,9 +222,10 @@ class FitResult:
     def summary(self) -> str:
         lo, hi = self.auc_ci
         rule = "<" if self.direction == "below" else ">"
+        ci = f"95% bootstrap CI [{lo:.3f}, {hi:.3f}], {self.auc_ci_draws} draws" if self.auc_ci_draws else "no bootstrap"
         lines = [
             f"n = {self.n} ({self.n_positive} positive)",
-            f"AUC = {self.auc:.3f}  (95% bootstrap CI [{lo:.3f}, {hi:.3f}], {self.auc_ci_draws} draws)",
+            f"AUC = {self.auc:.3f}  ({ci})",
             f"fitted threshold: value {rule} {self.threshold:.4g}  (Youden J = {self.youden_j:.3f}; "
             f"plateau {', '.join(f'({a:.4g}, {b:.4g})' for a, b in self.plateau)})",
             f"accuracy at fitted threshold = {self.accuracy:.3f}  confusion {self.confusion}",
@@ -295,8 +299,12 @@ def fit_threshold(
     if np.ptp(target) == 0 or np.ptp(values) == 0:
         raise GatekitError("Spearman rho undefined: values or outcomes are constant")
     rho, p = stats.spearmanr(values, target)
-    lo, hi, draws = bootstrap_auc_ci(
-        values, labels, direction=direction, groups=groups, n_boot=n_boot, confidence=confidence, rng=rng
+    if n_boot < 0:
+        raise GatekitError(f"n_boot must be >= 0, got {n_boot}")
+    lo, hi, draws = (
+        bootstrap_auc_ci(values, labels, direction=direction, groups=groups, n_boot=n_boot, confidence=confidence, rng=rng)
+        if n_boot
+        else (None, None, 0)
     )
     logo = leave_one_group_out(values, labels, groups, direction=direction) if groups is not None else None
     fixed = (

@@ -103,7 +103,8 @@ def plot_roc(fit, out, *, title: str | None = None) -> pathlib.Path:
     fpr, tpr = np.asarray(fit.roc["fpr"]), np.asarray(fit.roc["tpr"])
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     lo, hi = fit.auc_ci
-    ax.plot(fpr, tpr, marker="o", ms=3, label=f"AUC = {fit.auc:.3f} [{lo:.2f}, {hi:.2f}]")
+    ci = f" [{lo:.2f}, {hi:.2f}]" if fit.auc_ci_draws else ""
+    ax.plot(fpr, tpr, marker="o", ms=3, label=f"AUC = {fit.auc:.3f}{ci}")
     c = fit.confusion
     pt_tpr = c["tp"] / max(c["tp"] + c["fn"], 1)
     pt_fpr = c["fp"] / max(c["fp"] + c["tn"], 1)

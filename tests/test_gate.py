@@ -153,3 +153,20 @@ def test_hook_errors():
     assert not GateHook(strict=False).update(1, {"action_magnitude": float("nan")})
     with pytest.raises(GatekitError, match="threshold"):
         GateHook(threshold=0.5).load_state_dict(GateHook().state_dict())
+
+
+def test_youden_matches_brute_force_on_random_data():
+    # the O(n log n) cumulative-count search against a cut-by-cut brute force
+    r = np.random.default_rng(11)
+    for direction in ("below", "above"):
+        v = np.round(r.normal(size=60), 1)  # many ties
+        lab = (v + r.normal(0, 0.7, 60) < 0).astype(int)
+        j, thr, _ = gate._youden(v, lab, direction)
+        u = np.unique(v)
+        cuts = np.concatenate([[u[0] - 1], (u[:-1] + u[1:]) / 2, [u[-1] + 1]])
+        brute = max(gate.predict(v, c, direction)[lab == 1].mean() - gate.predict(v, c, direction)[lab == 0].mean()
+                    for c in cuts)
+        assert j == pytest.approx(brute)
+        p = gate.predict(v, thr, direction)
+        assert p[lab == 1].mean() - p[lab == 0].mean() == pytest.approx(j)
+    assert gate.fit_threshold(VALUES, LABELS, n_boot=0).auc_ci_draws == 0
