@@ -226,30 +226,16 @@ def main() -> None:
 
 
 def _plot_vs_epoch(by_seed, baseline, path):
-    plt = plotting._plt()
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for seed, rs in sorted(by_seed.items()):
-        rs = sorted(rs, key=lambda r: r["epoch"])
-        ax.plot([r["epoch"] for r in rs], [r["student_success"] for r in rs], marker="o", label=f"teacher seed {seed}")
-    ax.axhline(baseline, color="grey", ls=":", label="no-teacher baseline")
-    ax.set_xlabel("teacher epoch")
-    ax.set_ylabel("student success")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    plotting._save(fig, path)
+    series = {f"teacher seed {seed}": ([r["epoch"] for r in rs], [r["student_success"] for r in rs])
+              for seed, rs in sorted(by_seed.items())}
+    plotting.plot_lines(series, path, xlabel="teacher epoch", ylabel="student success",
+                        hlines={"no-teacher baseline": baseline})
 
 
 def _plot_tau(tau_res, path):
-    plt = plotting._plt()
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for tau, d in tau_res.items():
-        rs = sorted(d["rows"], key=lambda r: r["epoch"])
-        ax.plot([r["epoch"] for r in rs], [r["student_success"] for r in rs], marker="o", label=f"tau = {tau}")
-    ax.set_xlabel("teacher epoch")
-    ax.set_ylabel("student success")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    plotting._save(fig, path)
+    series = {f"tau = {tau}": ([r["epoch"] for r in d["rows"]], [r["student_success"] for r in d["rows"]])
+              for tau, d in tau_res.items()}
+    plotting.plot_lines(series, path, xlabel="teacher epoch", ylabel="student success")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from gatekit.errors import GatekitError
 
 ENERGIES = ("neg_l2_sq", "neg_l2", "dot")
 DEFAULT_BLOCK = 2048
+MAX_BLOCK_ELEMENTS = 2**23  # 64 MiB of float64 per [rows, n] block
 
 
 def _as2d(x, name: str) -> np.ndarray:
@@ -109,18 +110,21 @@ def uniformity(x, *, t: float = 2.0, block: int = DEFAULT_BLOCK) -> float:
     n = x.shape[0]
     if n < 2:
         raise GatekitError("uniformity needs at least 2 samples")
+    block = _rows_per_block(n, block)
     parts = []
     for start in range(0, n - 1, block):
         rows = x[start : start + block]
-        sq = np.clip(2.0 - 2.0 * rows @ x.T, 0.0, 4.0)
-        # keep only j > i
-        i = np.arange(start, start + rows.shape[0])[:, None]
-        mask = np.arange(n)[None, :] > i
-        vals = -t * sq[mask]
-        if vals.size:
-            parts.append(special.logsumexp(vals))
+        # only columns j > i: rows [start, start+b) against columns [start, n)
+        sq = np.clip(2.0 - 2.0 * rows @ x[start:].T, 0.0, 4.0)
+        upper = np.arange(sq.shape[1])[None, :] > np.arange(sq.shape[0])[:, None]
+        parts.append(special.logsumexp(np.where(upper, -t * sq, -np.inf)))
     total = special.logsumexp(np.asarray(parts))
     return float(total - math.log(n * (n - 1) / 2))
+
+
+def _rows_per_block(n: int, block: int) -> int:
+    """Rows per block so that a [rows, n] float64 block stays near 64 MiB (and <= block)."""
+    return max(1, min(block, MAX_BLOCK_ELEMENTS // max(n, 1)))
 
 
 def pairwise_energy(x: np.ndarray, y: np.ndarray, kind: str = "neg_l2_sq") -> np.ndarray:
@@ -164,6 +168,7 @@ def _contrastive_rows(x, y, kind, tau, block):
     _same_rows(x, y, "(sa_repr, goal_repr)")
     if tau <= 0:
         raise GatekitError(f"temperature must be positive, got {tau}")
+    block = _rows_per_block(x.shape[0], block)
     for start in range(0, x.shape[0], block):
         idx = np.arange(start, min(start + block, x.shape[0]))
         yield idx, pairwise_energy(x[idx], y, kind) / tau

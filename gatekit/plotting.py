@@ -81,17 +81,33 @@ def plot_outcome_vs_metric(
     thresholds: Mapping[str, float] | None = None,
 ) -> pathlib.Path:
     """Scatter/line of student outcome against the teacher metric, one line per group."""
-    plt = _plt()
     values, outcomes = np.asarray(values, float), np.asarray(outcomes, float)
     groups = np.zeros(len(values), int) if groups is None else np.asarray(groups)
+    series = {f"group {g}": (values[groups == g], outcomes[groups == g]) for g in np.unique(groups)}
+    return plot_lines(series, out, xlabel=f"teacher {metric}", ylabel=outcome, vlines=thresholds)
+
+
+def plot_lines(
+    series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    out,
+    *,
+    xlabel: str,
+    ylabel: str,
+    hlines: Mapping[str, float] | None = None,
+    vlines: Mapping[str, float] | None = None,
+) -> pathlib.Path:
+    """One line per named (xs, ys) series, points sorted by x; optional reference lines."""
+    plt = _plt()
+    if not series:
+        raise GatekitError("plot_lines: nothing to plot")
     fig, ax = plt.subplots(figsize=(6, 4))
-    for g in np.unique(groups):
-        m = groups == g
-        order = np.argsort(values[m])
-        ax.plot(values[m][order], outcomes[m][order], marker="o", ms=4, label=f"group {g}")
-    _threshold_lines(ax, thresholds, vertical=True)
-    ax.set_xlabel(f"teacher {metric}")
-    ax.set_ylabel(outcome)
+    for label, (xs, ys) in series.items():
+        order = np.argsort(np.asarray(xs, float))
+        ax.plot(np.asarray(xs, float)[order], np.asarray(ys, float)[order], marker="o", ms=4, label=label)
+    _threshold_lines(ax, hlines, vertical=False)
+    _threshold_lines(ax, vlines, vertical=True)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     return _save(fig, out)
