@@ -51,23 +51,14 @@ def plot_metric_vs_step(
     x: str = "step",
 ) -> pathlib.Path:
     """One line per run: ``metric`` against ``x`` (env steps), with horizontal threshold lines."""
-    plt = _plt()
     by_run: dict[str, list[Mapping]] = {}
     for r in rows:
         if r.get(metric) is not None and r.get(x) is not None:
             by_run.setdefault(str(r.get("run")), []).append(r)
     if not by_run:
         raise GatekitError(f"plot: no rows with both {x!r} and {metric!r}")
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for run, rs in sorted(by_run.items()):
-        rs = sorted(rs, key=lambda r: r[x])
-        ax.plot([r[x] for r in rs], [r[metric] for r in rs], marker="o", ms=3, label=run)
-    _threshold_lines(ax, thresholds, vertical=False)
-    ax.set_xlabel(x)
-    ax.set_ylabel(metric)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    return _save(fig, out)
+    series = {run: ([r[x] for r in rs], [r[metric] for r in rs]) for run, rs in sorted(by_run.items())}
+    return plot_lines(series, out, xlabel=x, ylabel=metric, hlines=thresholds)
 
 
 def plot_outcome_vs_metric(
