@@ -109,6 +109,28 @@ def distill_checkpoints(s, out, teacher, steps, log) -> dict[int, float]:
     return res
 
 
+COMPARED = ("action_magnitude", "entropy", "log_std_mean", "sa_rank", "goal_rank", "alignment", "uniformity_sa",
+            "contrastive_acc", "infonce", "cka_sa", "cka_goal", "q_corr", "eval_success", "epoch")
+
+
+def compare_metrics(rows: list[dict], label_above: float) -> dict:
+    """AUC (better direction) and Spearman rho of every teacher statistic vs student success."""
+    out = {}
+    for name in COMPARED:
+        fits = {}
+        for direction in ("below", "above"):
+            try:
+                fits[direction] = gatekit.fit(rows, metric=name, label="student_success", label_above=label_above,
+                                              direction=direction, fixed_threshold=None, n_boot=0)
+            except gatekit.GatekitError:
+                pass
+        if fits:
+            d = max(fits, key=lambda k: fits[k].auc)
+            out[name] = {"auc": fits[d].auc, "direction": d, "threshold": fits[d].threshold,
+                         "spearman_rho": fits[d].spearman_rho, "spearman_p": fits[d].spearman_p}
+    return out
+
+
 def gate_epoch(rows: list[dict], label_above: float) -> int | None:
     """First teacher epoch whose students succeed (success > label_above)."""
     for r in sorted(rows, key=lambda r: r["epoch"]):
@@ -124,12 +146,15 @@ def main() -> None:
     mode.add_argument("--quick", action="store_true", help="< 20 minutes on 2 CPU cores")
     mode.add_argument("--tiny", action="store_true", help="seconds-scale smoke setting (tests)")
     ap.add_argument("--maze", default=None, help="override the maze layout")
+    ap.add_argument("--student-epochs", type=int, default=None, help="override the students' training epochs")
     ap.add_argument("--fresh", action="store_true", help="delete --out first (otherwise finished runs are reused)")
     ap.add_argument("--no-tau", action="store_true", help="skip the temperature experiment")
     args = ap.parse_args()
     s = TINY if args.tiny else QUICK if args.quick else FULL
     if args.maze:
         s = dataclasses.replace(s, maze=args.maze)
+    if args.student_epochs:
+        s = dataclasses.replace(s, student_epochs=args.student_epochs)
     out = args.out
     if args.fresh and out.exists():
         shutil.rmtree(out)
@@ -181,6 +206,10 @@ def main() -> None:
         log(f"  direction={direction}:\n    " + f.summary().replace("\n", "\n    "))
     best = max(fits, key=lambda d: fits[d].auc) if fits else None
     results["better_direction"] = best
+    results["metric_comparison"] = compare_metrics(rows, label_above)
+    log("which teacher statistic predicts student success (AUC of the better direction):")
+    for name, m in sorted(results["metric_comparison"].items(), key=lambda kv: -kv[1]["auc"]):
+        log(f"  {name:20s} AUC {m['auc']:.3f} ({m['direction']})  Spearman rho {m['spearman_rho']:+.3f}")
 
     # plots (a) (b) (c)
     by_seed = {}
@@ -191,7 +220,8 @@ def main() -> None:
     if best:
         thresholds[f"fitted ({best})"] = fits[best].threshold
     plotting.plot_outcome_vs_metric([r["action_magnitude"] for r in rows], succ, out / "student_vs_action_magnitude.png",
-                                    groups=[r["teacher_seed"] for r in rows], thresholds=thresholds)
+                                    groups=[r["teacher_seed"] for r in rows], thresholds=thresholds,
+                                    group_label="teacher seed")
     if best:
         plotting.plot_roc(fits[best], out / "roc.png", title=f"action_magnitude ({best}) -> student success")
 

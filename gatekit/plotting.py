@@ -70,11 +70,12 @@ def plot_outcome_vs_metric(
     metric: str = "action_magnitude",
     outcome: str = "student success",
     thresholds: Mapping[str, float] | None = None,
+    group_label: str = "group",
 ) -> pathlib.Path:
     """Scatter/line of student outcome against the teacher metric, one line per group."""
     values, outcomes = np.asarray(values, float), np.asarray(outcomes, float)
     groups = np.zeros(len(values), int) if groups is None else np.asarray(groups)
-    series = {f"group {g}": (values[groups == g], outcomes[groups == g]) for g in np.unique(groups)}
+    series = {f"{group_label} {g}": (values[groups == g], outcomes[groups == g]) for g in np.unique(groups)}
     return plot_lines(series, out, xlabel=f"teacher {metric}", ylabel=outcome, vlines=thresholds)
 
 
