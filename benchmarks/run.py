@@ -195,7 +195,7 @@ def bench_scoring(configs, tmp):
                                                    float(np.median(rest[len(rest) // 2:]))],
                "io_s_per_ckpt": t_io, "metrics_s_per_ckpt": t_metrics,
                "forward_s_per_ckpt_est": float(np.median(rest)) - t_io - t_metrics,
-               "compiled_shapes": sum(fn._cache_size() for _, fn in scoring._JITTED.values())}
+               "compiled_shapes": sum(f._cache_size() for _, *fns in scoring._JITTED.values() for f in fns)}
         rows.append(row)
         print(f"  scoring {n_ckpt:4d} ckpts d={depth} w={width}: total {total:7.1f}s  first {per[0]:.2f}s  "
               f"median after {row['median_ckpt_s_after_first']:.3f}s  (io {t_io:.3f}s, metrics {t_metrics:.3f}s)", flush=True)

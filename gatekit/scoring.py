@@ -14,6 +14,7 @@ one family object (see :func:`gatekit.networks.build`) and hence one compiled fu
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import math
 import pathlib
@@ -119,19 +120,29 @@ def _fmt(v: Any) -> str:
 _JITTED: dict[int, Any] = {}
 
 
-def _forward(family, params, obs, action, goal) -> dict[str, np.ndarray]:
+def _jitted(family):
+    """Two compiled views of ``family.apply`` (cached per family object): the policy outputs and
+    the representations. Each returns only what it needs, so XLA drops the unused networks."""
     import jax
 
-    fn = _JITTED.get(id(family))
-    if fn is None:
-        fn = _JITTED[id(family)] = (family, jax.jit(family.apply))
-    out = fn[1](params, obs.astype(np.float32), action.astype(np.float32), goal.astype(np.float32))
-    return {k: np.asarray(v, dtype=np.float64) for k, v in out._asdict().items()}
+    if id(family) not in _JITTED:
+        policy = jax.jit(lambda p, o, a, g: tuple(family.apply(p, o, a, g)[:2]))
+        reprs = jax.jit(lambda p, o, a, g: tuple(family.apply(p, o, a, g)[2:]))
+        _JITTED[id(family)] = (family, policy, reprs)  # holding family keeps its id unique
+    return _JITTED[id(family)]
+
+
+def _run(fn, params, obs, action, goal) -> tuple[np.ndarray, ...]:
+    out = fn(params, obs.astype(np.float32), action.astype(np.float32), goal.astype(np.float32))
+    return tuple(np.asarray(v, dtype=np.float64) for v in out)
+
+
+def _policy_on(family, params, sample) -> tuple[np.ndarray, np.ndarray]:
+    return _run(_jitted(family)[1], params, sample["obs"], sample["action"], sample["goal"])
 
 
 def _repr_on(family, params, probe) -> tuple[np.ndarray, np.ndarray]:
-    out = _forward(family, params, probe["obs"], probe["action"], probe["goal"])
-    return out["sa_repr"], out["goal_repr"]
+    return _run(_jitted(family)[2], params, probe["obs"], probe["action"], probe["goal"])
 
 
 def _family(run: io.Run):
@@ -262,18 +273,26 @@ def score(
         run_probe = shared_probe or io.load_probe(run) or probe_from_sample(ref.sample)
         run_probe = _subsample(run_probe, probe_size, seed)
         ref_repr = _repr_on(_family(ref.run), ref.params, run_probe)
-        for step in steps:
-            t0 = time.perf_counter()
-            try:
-                ckpt = ref if (ref.run.path == run.path and ref.step == step) else io.load_checkpoint(run, step)
-                rows.append(_score_checkpoint(ckpt, family, run_probe, ref_repr, tau, block))
-            except GatekitError as e:
-                problems.append(Problem(str(run.checkpoint_dir / str(step)), f"{e}; skipped"))
-            else:
-                rows[-1]["score_seconds"] = time.perf_counter() - t0
-            done += 1
-            if progress:
-                progress(done, total, f"{run.name}@{step}")
+
+        def load(step, run=run, ref=ref):
+            return ref if (ref.run.path == run.path and ref.step == step) else io.load_checkpoint(run, step)
+
+        # Restoring checkpoint i+1 (Orbax, mostly waiting on files) overlaps scoring checkpoint i.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(load, steps[0])
+            for i, step in enumerate(steps):
+                current = pending
+                pending = pool.submit(load, steps[i + 1]) if i + 1 < len(steps) else None
+                t0 = time.perf_counter()
+                try:
+                    rows.append(_score_checkpoint(current.result(), family, run_probe, ref_repr, tau, block))
+                except GatekitError as e:
+                    problems.append(Problem(str(run.checkpoint_dir / str(step)), f"{e}; skipped"))
+                else:
+                    rows[-1]["score_seconds"] = time.perf_counter() - t0
+                done += 1
+                if progress:
+                    progress(done, total, f"{run.name}@{step}")
     if not rows:
         detail = "; ".join(map(str, problems)) or "no checkpoints"
         raise GatekitError(f"nothing to score: {detail}")
@@ -286,7 +305,7 @@ def _score_checkpoint(ckpt: io.Checkpoint, family, probe, ref_repr, tau: float, 
     missing = [k for k in ("obs", "action", "goal") if k not in sample]
     if missing:
         raise GatekitError(f"sample lacks {missing}")
-    pol = _forward(family, ckpt.params, sample["obs"], sample["action"], sample["goal"])
+    mu, log_std = _policy_on(family, ckpt.params, sample)
     phi, psi = _repr_on(family, ckpt.params, probe)
     meta = ckpt.meta
     row: dict[str, Any] = {
@@ -298,7 +317,7 @@ def _score_checkpoint(ckpt: io.Checkpoint, family, probe, ref_repr, tau: float, 
         "env_steps": meta.get("env_steps", ckpt.step),
         "wall_time": meta.get("wall_time"),
     }
-    row.update(M.policy_metrics(pol["mu"], pol["log_std"]))
+    row.update(M.policy_metrics(mu, log_std))
     row.update(M.representation_metrics(phi, psi, energy=family.energy, tau=tau, reference=ref_repr, block=block))
     for section in ("eval", "train"):
         for k, v in (meta.get(section) or {}).items():

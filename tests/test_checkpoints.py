@@ -115,8 +115,8 @@ def test_forward_pass_compiles_once_per_shape(tmp_path):
     scoring._JITTED.clear()
     table = gatekit.score(tmp_path)
     assert len(table) == 6
-    ((_, fn),) = scoring._JITTED.values()  # one network config -> one jitted function
-    assert fn._cache_size() == 1  # sample and probe share one input shape here
+    ((_, policy, reprs),) = scoring._JITTED.values()  # one network config -> one pair of jitted functions
+    assert policy._cache_size() == 1 and reprs._cache_size() == 1  # compiled once, not once per checkpoint
 
 
 def test_table_csv_json_round_trip(tmp_path, run_dir):
