@@ -132,9 +132,11 @@ def compare_metrics(rows: list[dict], label_above: float) -> dict:
 
 
 def gate_epoch(rows: list[dict], label_above: float) -> int | None:
-    """First teacher epoch whose students succeed (success > label_above)."""
-    for r in sorted(rows, key=lambda r: r["epoch"]):
-        if r["student_success"] > label_above:
+    """First teacher epoch from which every later checkpoint's students succeed
+    (success > label_above): a sustained crossing, so one lucky student does not count."""
+    rs = sorted(rows, key=lambda r: r["epoch"])
+    for i, r in enumerate(rs):
+        if all(x["student_success"] > label_above for x in rs[i:]):
             return int(r["epoch"])
     return None
 
