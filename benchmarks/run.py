@@ -216,7 +216,7 @@ def bench_training(cfg_kwargs, iters=2):
     from training import buffer as rb
     from training import envs
     from training.config import TrainConfig
-    from training.train import Trainer
+    from training.trainer import Trainer
 
     rows = []
     for label, kw in cfg_kwargs:

@@ -54,7 +54,7 @@ class Sweep:
 
 QUICK = Sweep()
 TINY = Sweep(maze="u", seeds=2, teacher_depth=4, width=16, teacher_epochs=3, checkpoints=3, student_epochs=1,
-             taus=(0.5, 2.0), tau_checkpoints=2, num_envs=16, iterations_per_epoch=1, updates_per_iteration=8,
+             taus=(0.5, 1.0, 2.0), tau_checkpoints=2, num_envs=16, iterations_per_epoch=1, updates_per_iteration=8,
              eval_episodes=16)
 FULL = Sweep(maze="big", teacher_epochs=40, checkpoints=10, student_epochs=12, student_seeds=3, width=256,
              tau_checkpoints=8, num_envs=256, eval_episodes=256)

@@ -17,7 +17,7 @@ from gatekit import checkpoints as gio
 from gatekit.hooks import GateHook
 from training import envs
 from training.config import TrainConfig
-from training.train import train
+from training.trainer import train
 
 SMALL = dict(depth=4, width=32, rep_dim=8, num_envs=16, iterations_per_epoch=2, updates_per_iteration=16,
              buffer_episodes=256, batch_size=64, eval_episodes=16, sample_size=128,
@@ -128,3 +128,15 @@ def test_resume_after_kill_mid_run(tmp_path):
     steps2, _ = gio.list_checkpoints(run)
     epochs = [gio.load_checkpoint(run, s, items=("meta",)).meta["epoch"] for s in steps2]
     assert epochs[-1] == last_epoch + 2 and sorted(set(epochs)) == epochs
+
+
+def test_public_train_is_the_function_even_after_submodule_imports():
+    import importlib
+
+    import training
+    import training.trainer  # noqa: F401  (a submodule import must not shadow the API)
+
+    importlib.reload(training)
+    from training import train as api_train
+
+    assert callable(api_train) and api_train.__module__ == "training"

@@ -9,7 +9,7 @@ from training.config import TrainConfig
 
 
 def train(*args, **kwargs):
-    from training.train import train as _train
+    from training.trainer import train as _train
 
     return _train(*args, **kwargs)
 

@@ -59,7 +59,7 @@ def _config(env: str, maze: str | None, sets: list[str] | None, **fields):
 
 def _run(cfg, out: pathlib.Path, *, teacher=None, hook=None, resume=False, quiet=False) -> dict:
     from training import envs
-    from training.train import train
+    from training.trainer import train
 
     try:
         env = envs.make(cfg.env, **cfg.env_args())
