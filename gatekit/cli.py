@@ -40,22 +40,25 @@ ProbeSize = Annotated[int, typer.Option("--probe-size", help="Subsample the prob
 JsonOut = Annotated[Optional[pathlib.Path], typer.Option("--json", help="Write the result as JSON to this file ('-' = stdout).")]
 
 
-def _fail(msg: str) -> None:
-    typer.echo(f"gatekit: error: {msg}", err=True)
-    raise typer.Exit(code=1)
+def error_boundary(prog: str) -> Callable[[Callable], Callable]:
+    """The one place GatekitError becomes ``PROG: error: ...`` on stderr and exit code 1
+    (shared with ``gatekit-train``)."""
+
+    def decorate(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except GatekitError as e:
+                typer.echo(f"{prog}: error: {e}", err=True)
+                raise typer.Exit(code=1) from None
+
+        return wrapper
+
+    return decorate
 
 
-def _boundary(fn: Callable) -> Callable:
-    """The one place GatekitError becomes a message on stderr and exit code 1."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except GatekitError as e:
-            _fail(str(e))
-
-    return wrapper
+_boundary = error_boundary("gatekit")
 
 
 def _progress():

@@ -13,7 +13,10 @@ from typing import Annotated, List, Optional
 
 import typer
 
+from gatekit.cli import error_boundary
 from gatekit.errors import GatekitError
+
+_guard = error_boundary("gatekit-train")
 
 app = typer.Typer(
     name="gatekit-train",
@@ -69,20 +72,6 @@ def _run(cfg, out: pathlib.Path, *, teacher=None, hook=None, resume=False, quiet
     summary = train(cfg, out, teacher=teacher, hook=hook, resume=resume, progress=None if quiet else typer.echo)
     typer.echo(json.dumps(summary, indent=1, default=str))
     return summary
-
-
-def _guard(fn):
-    import functools
-
-    @functools.wraps(fn)
-    def wrapper(*a, **k):
-        try:
-            return fn(*a, **k)
-        except GatekitError as e:
-            typer.echo(f"gatekit-train: error: {e}", err=True)
-            raise typer.Exit(code=1)
-
-    return wrapper
 
 
 @app.command()
