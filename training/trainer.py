@@ -209,8 +209,7 @@ def get_trainer(cfg: TrainConfig, env, teacher_nets: networks.CRLNetworks | None
     key = (dataclasses.replace(cfg, **_RUN_SPECIFIC), env, id(teacher_nets) if teacher_nets else None)
     if key not in _TRAINERS:
         _TRAINERS[key] = Trainer(cfg, env, teacher_nets)
-    trainer = _TRAINERS[key]
-    return trainer
+    return _TRAINERS[key]
 
 
 # --------------------------------------------------------------------------------------------
