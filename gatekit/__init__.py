@@ -2,8 +2,8 @@
 
     import gatekit
     table = gatekit.score("runs/teacher")             # one row per checkpoint
-    choice = gatekit.select(table, threshold=0.63)    # earliest checkpoint past the gate
-    fit = gatekit.fit("pairs.csv", label="student_success", label_above=0.5)
+    choice = gatekit.select(table, gate="gate.json")  # earliest checkpoint past a fitted gate
+    fit = gatekit.fit("pairs.csv", label="student_success", label_relative=0.8, group="teacher_seed")
 
 Heavy modules (JAX, Orbax, scikit-learn, matplotlib) load on first use.
 """
@@ -25,6 +25,11 @@ _LAZY = {
     "fit_threshold": "gatekit.gate",
     "evaluate_rule": "gatekit.gate",
     "FitResult": "gatekit.gate",
+    "Gate": "gatekit.gate",
+    "fit_all": "gatekit.api",
+    "save_gate": "gatekit.api",
+    "read_gate": "gatekit.checkpoints",
+    "write_gate": "gatekit.checkpoints",
     "Selection": "gatekit.gate",
     "GateHook": "gatekit.hooks",
     "register_family": "gatekit.networks",

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
 from gatekit import checkpoints as io
-from gatekit import gate
+from gatekit import gate as gate_mod
 from gatekit.errors import GatekitError
 from gatekit.scoring import ScoreTable, score
 
@@ -32,16 +33,55 @@ def load_scores(sources: Sequence, **score_kwargs) -> list[dict]:
     return rows
 
 
+def resolve_gate(gate=None, *, threshold=None, metric="action_magnitude", mode="below", patience=None,
+                 default_env: str | None = None) -> gate_mod.Gate:
+    """The gate to apply: a Gate, a gate file or preset name, or a one-off rule from
+    ``threshold``/``metric``/``mode``. With neither, the built-in preset for ``default_env`` when
+    one exists (e.g. ``pointmaze``); otherwise GatekitError asking for a gate."""
+    if gate is not None and threshold is not None:
+        raise GatekitError("give either a gate (--gate) or a one-off rule (--threshold), not both")
+    if gate is None and threshold is None:
+        if default_env and default_env in io.preset_names() and default_env != "paper":
+            gate = default_env
+        else:
+            raise GatekitError(
+                "no gate given: pass --gate FILE (fitted with `gatekit fit --save`) or a preset "
+                f"({', '.join(io.preset_names())}), or a one-off rule with --threshold/--metric/--mode"
+            )
+    if gate is None:
+        g = gate_mod.Gate(metric=metric, direction=mode, threshold=threshold, patience=patience or 1,
+                          name="one-off rule", description="given on the command line; not fitted")
+    elif isinstance(gate, gate_mod.Gate):
+        g = gate
+    else:
+        g = io.read_gate(gate)
+    if patience is not None and patience != g.patience:
+        g = dataclasses.replace(g, patience=patience)
+    return g
+
+
+def _single_env(rows: list[dict]) -> str | None:
+    envs = {r.get("env") for r in rows if r.get("env")}
+    return envs.pop() if len(envs) == 1 else None
+
+
 def select(
     sources: ScoreTable | Iterable[Mapping] | Sequence[str | pathlib.Path],
     *,
-    threshold: float = 0.63,
+    gate: gate_mod.Gate | str | pathlib.Path | None = None,
+    threshold: float | None = None,
     metric: str = "action_magnitude",
     mode: str = "below",
-    patience: int = 1,
+    patience: int | None = None,
+    role: str = "teacher",
     **score_kwargs,
-) -> gate.Selection:
-    """Recommends the teacher checkpoint: from a ScoreTable, rows, or run dirs / score tables."""
+) -> gate_mod.Selection:
+    """Recommends the teacher checkpoint: from a ScoreTable, rows, or run dirs / score tables.
+
+    ``gate`` is a :class:`Gate`, a ``gatekit-gate/1`` file or a preset name (``paper``,
+    ``pointmaze``); ``threshold``/``metric``/``mode`` make a one-off rule instead. With neither,
+    the built-in gate of the runs' env is used when gatekit ships one.
+    """
     if isinstance(sources, (str, pathlib.Path)):
         sources = [sources]
     sources = list(sources)
@@ -49,7 +89,9 @@ def select(
         rows = load_scores(sources, **score_kwargs)
     else:
         rows = list(sources)
-    return gate.select(rows, threshold=threshold, metric=metric, mode=mode, patience=patience)
+    g = resolve_gate(gate, threshold=threshold, metric=metric, mode=mode, patience=patience,
+                     default_env=_single_env(rows))
+    return gate_mod.select(rows, gate=g, role=role)
 
 
 def _column(rows: list[dict], name: str, source: str) -> np.ndarray:
@@ -60,11 +102,69 @@ def _column(rows: list[dict], name: str, source: str) -> np.ndarray:
     out = []
     for i, r in enumerate(rows):
         v = r.get(name)
+        if isinstance(v, bool):
+            raise GatekitError(f"{source}: row {i + 1} column {name!r} is not a number: {v!r}")
         try:
-            out.append(np.nan if v is None else float(v))
+            out.append(np.nan if v is None or v == "" else float(v))
         except (TypeError, ValueError):
             raise GatekitError(f"{source}: row {i + 1} column {name!r} is not a number: {v!r}") from None
     return np.asarray(out)
+
+
+def _missing_rows(arr: np.ndarray, name: str, source: str) -> None:
+    bad = np.flatnonzero(~np.isfinite(arr))
+    if len(bad):
+        raise GatekitError(f"{source}: column {name!r} is empty or non-finite in row(s) "
+                           f"{(bad[:8] + 1).tolist()}{' ...' if len(bad) > 8 else ''}")
+
+
+BASELINE_COLUMNS = ("step", "env_steps", "epoch")
+NOT_STATISTICS = {"seed", "teacher_seed", "student_seed", "wall_time", "score_seconds", "run", "role", "env",
+                  "run_path", "teacher_step"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Labels:
+    """Binary labels from a declared rule, and the continuous outcome behind them."""
+
+    labels: np.ndarray
+    outcomes: np.ndarray | None
+    groups: np.ndarray | None
+    rule: dict
+
+
+def make_labels(rows, *, label: str, label_above=None, label_relative=None, group=None, source="table") -> Labels:
+    """Applies the declared label rule (never fitted): ``outcome > label_above``, or
+    ``outcome >= label_relative x`` the best outcome of the row's group."""
+    outcome = _column(rows, label, source)
+    groups = None
+    if group is not None:
+        if not any(group in r for r in rows):
+            raise GatekitError(f"{source}: no column {group!r} (--group)")
+        groups = np.asarray([str(r.get(group)) for r in rows])
+    if label_above is not None and label_relative is not None:
+        raise GatekitError("give one label rule: --label-above or --label-relative, not both")
+    if label_above is None and label_relative is None:
+        _missing_rows(outcome, label, source)
+        if not np.all(np.isin(outcome, (0.0, 1.0))):
+            raise GatekitError(f"{source}: column {label!r} is not 0/1; declare a label rule with "
+                               f"--label-above X or --label-relative R")
+        return Labels(outcome.astype(int), None, groups, {"outcome": label, "kind": "binary"})
+    _missing_rows(outcome, label, source)
+    if label_above is not None:
+        x = gate_mod._check_threshold(label_above, "--label-above")
+        return Labels((outcome > x).astype(int), outcome, groups,
+                      {"outcome": label, "kind": "above", "value": x, "text": f"{label} > {x:g}"})
+    r = gate_mod._check_threshold(label_relative, "--label-relative")
+    if not 0 < r <= 1:
+        raise GatekitError(f"--label-relative must be in (0, 1], got {label_relative!r}")
+    if groups is None:
+        raise GatekitError("--label-relative needs --group (the outcome is relative to each group's best)")
+    best = {g: outcome[groups == g].max() for g in np.unique(groups)}
+    cut = np.array([r * best[g] for g in groups])
+    return Labels((outcome >= cut).astype(int), outcome, groups,
+                  {"outcome": label, "kind": "relative", "value": r, "group": group,
+                   "text": f"{label} >= {r:g} x the best {label} of the same {group}"})
 
 
 def fit(
@@ -73,47 +173,145 @@ def fit(
     label: str,
     metric: str = "action_magnitude",
     label_above: float | None = None,
+    label_relative: float | None = None,
     group: str | None = None,
     direction: str = "below",
-    fixed_threshold: float | None = 0.63,
+    fixed_threshold: float | None = None,
+    baseline: str | None = "auto",
     n_boot: int = 2000,
     rng: int = 0,
-) -> gate.FitResult:
+) -> gate_mod.FitResult:
     """Fits the gate from a table of (teacher metric, student outcome) rows.
 
-    ``label`` is a 0/1 column, or a continuous outcome binarized as ``outcome > label_above``
-    (the continuous values then feed Spearman rho). ``group`` (e.g. teacher seed) enables the
-    cluster bootstrap and leave-one-group-out accuracy.
+    The label rule is declared: ``label`` is a 0/1 column, or a continuous outcome binarized as
+    ``outcome > label_above`` or ``outcome >= label_relative x`` its group's best. ``group``
+    (teacher seed) enables the cluster bootstrap and out-of-fold (leave-one-group-out)
+    validation, where ``direction="auto"`` is chosen inside each fold. ``baseline`` (default: the
+    table's ``step``, else ``env_steps`` or ``epoch``) is fitted the same way and compared.
     """
     source = str(table) if isinstance(table, (str, pathlib.Path)) else "table"
     rows = io.read_table(table) if isinstance(table, (str, pathlib.Path)) else list(table)
+    lab = make_labels(rows, label=label, label_above=label_above, label_relative=label_relative, group=group,
+                      source=source)
     values = _column(rows, metric, source)
-    outcome = _column(rows, label, source)
-    if label_above is None:
-        if not np.all(np.isin(outcome, (0.0, 1.0))):
-            raise GatekitError(
-                f"{source}: column {label!r} is not 0/1; pass label_above (--label-above) to binarize it"
-            )
-        labels, outcomes = outcome.astype(int), None
-    else:
-        if not np.all(np.isfinite(outcome)):
-            raise GatekitError(f"{source}: column {label!r} has missing or non-finite values")
-        labels, outcomes = (outcome > label_above).astype(int), outcome
-    groups = None
-    if group is not None:
-        if not any(group in r for r in rows):
-            raise GatekitError(f"{source}: no column {group!r}")
-        groups = np.asarray([str(r.get(group)) for r in rows])
-    return gate.fit_threshold(
-        values,
-        labels,
-        direction=direction,
-        groups=groups,
-        outcomes=outcomes,
-        fixed_threshold=fixed_threshold,
-        n_boot=n_boot,
-        rng=rng,
+    _missing_rows(values, metric, source)
+    base_name = _baseline_name(rows, baseline, source)
+    base = None
+    if base_name is not None and lab.groups is not None:
+        base = _column(rows, base_name, source)
+        _missing_rows(base, base_name, source)
+    result = gate_mod.fit_threshold(
+        values, lab.labels, direction=direction, groups=lab.groups, outcomes=lab.outcomes,
+        fixed_threshold=fixed_threshold, baseline=base, baseline_name=base_name or "step", metric=metric,
+        n_boot=n_boot, rng=rng,
     )
+    return dataclasses.replace(result, label_rule=lab.rule)
+
+
+def _baseline_name(rows, baseline, source) -> str | None:
+    if baseline is None:
+        return None
+    if baseline != "auto":
+        if not any(baseline in r for r in rows):
+            raise GatekitError(f"{source}: no baseline column {baseline!r}")
+        return baseline
+    return next((c for c in BASELINE_COLUMNS if any(c in r for r in rows)), None)
+
+
+def numeric_columns(rows: list[dict], exclude: Iterable[str] = ()) -> list[str]:
+    """Columns whose every cell is a finite number (candidates for a gate statistic)."""
+    skip = set(exclude) | NOT_STATISTICS
+    cols: dict[str, None] = {}
+    for r in rows:
+        cols.update(dict.fromkeys(r))
+    out = []
+    for c in cols:
+        if c in skip or c.startswith("student"):
+            continue
+        vals = [r.get(c) for r in rows]
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in vals) \
+                and len(set(vals)) > 1:
+            out.append(c)
+    return out
+
+
+def fit_all(
+    table: str | pathlib.Path | Sequence[Mapping],
+    *,
+    label: str,
+    label_above: float | None = None,
+    label_relative: float | None = None,
+    group: str,
+    metrics: Sequence[str] | None = None,
+    baseline: str | None = "auto",
+) -> list[dict]:
+    """Every numeric teacher column fitted out of fold (direction chosen per fold), ranked by
+    out-of-fold accuracy, then AUC. The baseline (training step) is a row like any other.
+
+    Returns one dict per statistic: metric, timing (online / retrospective), direction (all
+    data), threshold, in-sample AUC, out-of-fold accuracy and AUC, beats_baseline.
+    """
+    from gatekit.metrics import timing
+
+    source = str(table) if isinstance(table, (str, pathlib.Path)) else "table"
+    rows = io.read_table(table) if isinstance(table, (str, pathlib.Path)) else list(table)
+    lab = make_labels(rows, label=label, label_above=label_above, label_relative=label_relative, group=group,
+                      source=source)
+    names = list(metrics) if metrics else numeric_columns(rows, exclude=(label, group))
+    base_name = _baseline_name(rows, baseline, source)
+    if base_name and base_name not in names:
+        names.append(base_name)
+    out = []
+    for name in names:
+        values = _column(rows, name, source)
+        try:
+            _missing_rows(values, name, source)
+            r = gate_mod.fit_threshold(values, lab.labels, direction="auto", groups=lab.groups, outcomes=lab.outcomes,
+                                       n_boot=0, metric=name)
+        except GatekitError as e:
+            out.append({"metric": name, "timing": timing(name), "error": str(e)})
+            continue
+        out.append({
+            "metric": name, "timing": timing(name), "direction": r.direction, "threshold": r.threshold,
+            "auc_in_sample": r.auc, "oof_accuracy": r.logo["accuracy"] if r.logo else None,
+            "oof_auc": r.logo.get("auc") if r.logo else None, "spearman_rho": r.spearman_rho,
+            "baseline": name == base_name,
+        })
+    ref = next((o for o in out if o.get("baseline")), None)
+    for o in out:
+        if ref and o.get("oof_accuracy") is not None and ref.get("oof_accuracy") is not None and not o["baseline"]:
+            o["beats_baseline"] = o["oof_accuracy"] > ref["oof_accuracy"]
+        else:
+            o["beats_baseline"] = None
+    key = lambda o: (-(o.get("oof_accuracy") or -1), -(o.get("oof_auc") or -1))  # noqa: E731
+    return sorted(out, key=key)
+
+
+def format_fit_all(ranking: list[dict]) -> str:
+    """The ranking of :func:`fit_all` as a text table."""
+    head = f"{'metric':<28}{'timing':<15}{'dir':<7}{'threshold':>11}{'AUC(in)':>9}{'OOF acc':>9}{'OOF AUC':>9}  beats step"
+    lines = [head]
+    f = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+    for o in ranking:
+        if "error" in o:
+            lines.append(f"{o['metric']:<28}{o['timing']:<15}skipped: {o['error']}")
+            continue
+        beats = "(baseline)" if o["baseline"] else {True: "yes", False: "no", None: "-"}[o["beats_baseline"]]
+        lines.append(f"{o['metric']:<28}{o['timing']:<15}{o['direction']:<7}{o['threshold']:>11.4g}"
+                     f"{f(o['auc_in_sample']):>9}{f(o['oof_accuracy']):>9}{f(o['oof_auc']):>9}  {beats}")
+    return "\n".join(lines)
+
+
+def save_gate(result: gate_mod.FitResult, path, *, table=None, patience: int = 1, name: str | None = None,
+              description: str = "", env: str | None = None) -> gate_mod.Gate:
+    """Writes the fitted rule as a ``gatekit-gate/1`` file, recording the table it came from."""
+    fitted_on = {"n": result.n, "groups": result.n_groups}
+    if isinstance(table, (str, pathlib.Path)):
+        fitted_on.update(file=pathlib.Path(table).name, sha256=io.sha256_file(table))
+    g = gate_mod.Gate.from_fit(result, patience=patience, name=name, description=description, env=env,
+                               fitted_on=fitted_on)
+    io.write_gate(g, path)
+    return g
 
 
 def plot(
@@ -121,7 +319,7 @@ def plot(
     out,
     *,
     metric: str = "action_magnitude",
-    threshold: float | None = 0.63,
+    threshold: float | None = None,
     x: str = "step",
     **score_kwargs,
 ) -> pathlib.Path:

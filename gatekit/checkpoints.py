@@ -452,6 +452,11 @@ class RunWriter:
         except Exception as e:
             raise GatekitError(f"{path}: cannot restore ({type(e).__name__}: {e})") from None
 
+    def delete(self, step: int) -> None:
+        """Removes one step (e.g. a damaged step after the one a resume continues from)."""
+        self._manager.wait_until_finished()
+        self._manager.delete(int(step))
+
     def steps(self) -> list[int]:
         self._manager.wait_until_finished()
         return list_checkpoints(self.run)[0]
@@ -557,3 +562,56 @@ def _parse_cell(v: str | None) -> Any:
     except ValueError:
         return v
     return int(f) if f.is_integer() and v.lstrip("-").isdigit() else f
+
+
+# --------------------------------------------------------------------------------------------
+# Gate files (gatekit-gate/1) and presets
+# --------------------------------------------------------------------------------------------
+
+PRESET_DIR = pathlib.Path(__file__).parent / "presets"
+
+
+def sha256_file(path: PathLike) -> str:
+    """Hex SHA-256 of a file's bytes (what a gate records about the table it was fitted on)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def preset_names() -> tuple[str, ...]:
+    return tuple(sorted(p.stem for p in PRESET_DIR.glob("*.json")))
+
+
+def read_gate(spec: PathLike):
+    """A :class:`gatekit.gate.Gate` from a ``gatekit-gate/1`` JSON file or a preset name
+    (``paper``, ``pointmaze``). Raises GatekitError naming the file for anything malformed."""
+    from gatekit.gate import Gate
+
+    path = pathlib.Path(spec)
+    if not path.exists() and str(spec) in preset_names():
+        path = PRESET_DIR / f"{spec}.json"
+    if not path.is_file():
+        raise GatekitError(
+            f"{spec}: no such gate file or preset (presets: {', '.join(preset_names())}; "
+            f"make one with `gatekit fit ... --save gate.json`)"
+        )
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise GatekitError(f"{path}: cannot read ({e.strerror or e})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise GatekitError(f"{path}: not a gate file (not valid JSON: {e})") from None
+    return Gate.from_dict(doc, source=str(path))
+
+
+def write_gate(gate, path: PathLike) -> pathlib.Path:
+    """Writes a Gate as indented JSON (atomically)."""
+    path = pathlib.Path(path)
+    if path.is_dir():
+        raise GatekitError(f"{path}: is a directory; give a file name for the gate (e.g. gate.json)")
+    _atomic_write_text(path, json.dumps(to_jsonable(gate.to_dict()), indent=1) + "\n")
+    return path

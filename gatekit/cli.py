@@ -26,7 +26,6 @@ Sources = Annotated[
     typer.Argument(help="Run directories, folders of runs (searched recursively), or score tables (.csv/.json)."),
 ]
 Metric = Annotated[str, typer.Option("--metric", "-m", help="Teacher metric the gate is on.")]
-Threshold = Annotated[float, typer.Option("--threshold", "-t", help="Gate threshold on the metric.")]
 Mode = Annotated[str, typer.Option("--mode", help="'below': value < threshold passes; 'above': value > threshold.")]
 Reference = Annotated[
     Optional[str],
@@ -74,6 +73,17 @@ def _progress():
     return report
 
 
+def _check_out_paths(**paths) -> None:
+    """Output paths are checked before any work starts (not after minutes of scoring)."""
+    for opt, p in paths.items():
+        if p is None:
+            continue
+        if p.is_dir():
+            raise GatekitError(f"--{opt} {p}: is a directory; give a file name")
+        if not p.parent.exists():
+            raise GatekitError(f"--{opt} {p}: folder {p.parent} does not exist")
+
+
 def _report_problems(problems) -> None:
     for p in problems:
         typer.echo(f"gatekit: skipped {p}", err=True)
@@ -97,7 +107,7 @@ def score(
     json_out: JsonOut = None,
     plot: Annotated[Optional[pathlib.Path], typer.Option("--plot", help="Plot METRIC vs step (.png/.pdf).")] = None,
     metric: Metric = "action_magnitude",
-    threshold: Threshold = 0.63,
+    threshold: Annotated[Optional[float], typer.Option("--threshold", "-t", help="Threshold line on --plot (omit for none).")] = None,
     reference: Reference = None,
     probe: Probe = None,
     probe_size: ProbeSize = 4096,
@@ -111,8 +121,15 @@ def score(
     """
     from gatekit import scoring
 
+    _check_out_paths(csv=csv, json=None if str(json_out) == "-" else json_out, plot=plot)
+    if threshold is not None:
+        from gatekit.gate import _check_threshold
+
+        _check_threshold(threshold, "--threshold")
     table = scoring.score(runs, reference=reference, probe=probe, probe_size=probe_size, progress=_progress())
     _report_problems(table.problems)
+    for note in table.notes:
+        typer.echo(f"gatekit: note: {note}", err=True)
     if csv:
         table.to_csv(csv)
     if json_out is not None:
@@ -123,7 +140,8 @@ def score(
     if plot:
         from gatekit import plotting
 
-        plotting.plot_metric_vs_step(table.rows, plot, metric=metric, thresholds={"threshold": threshold})
+        plotting.plot_metric_vs_step(table.rows, plot, metric=metric,
+                                     thresholds=None if threshold is None else {"threshold": threshold})
     if not quiet and str(json_out) != "-":
         cols = columns.split(",") if columns else None
         if cols:
@@ -136,70 +154,122 @@ def score(
                    + (f"; wrote {', '.join(written)}" if written else ""))
 
 
+GateOpt = Annotated[
+    Optional[str],
+    typer.Option("--gate", "-G", help="Gate file (gatekit fit --save) or preset: paper, pointmaze."),
+]
+OneOffThreshold = Annotated[
+    Optional[float],
+    typer.Option("--threshold", "-t", help="One-off rule instead of a gate file: METRIC MODE THRESHOLD."),
+]
+
+
+def _echo_warnings(warnings) -> None:
+    for w in warnings:
+        typer.echo(f"warning: {w}", err=True)
+
+
 @app.command()
 @_boundary
 def select(
     sources: Sources,
-    threshold: Threshold = 0.63,
+    gate: GateOpt = None,
+    threshold: OneOffThreshold = None,
     metric: Metric = "action_magnitude",
     mode: Mode = "below",
-    patience: Annotated[int, typer.Option("--patience", help="Consecutive passing checkpoints required.")] = 1,
+    patience: Annotated[Optional[int], typer.Option("--patience", help="Consecutive passing checkpoints required (default: the gate's).")] = None,
+    role: Annotated[str, typer.Option("--role", help="Rows to consider: teacher (default), student, any.")] = "teacher",
     json_out: JsonOut = None,
     reference: Reference = None,
     probe: Probe = None,
     probe_size: ProbeSize = 4096,
 ):
-    """Recommend the teacher checkpoint to distill from: the earliest checkpoint where METRIC
-    has passed THRESHOLD for PATIENCE consecutive checkpoints, and why. Exit code 0 even when
-    none is ready (the answer says so); 1 on bad input."""
+    """Recommend the teacher checkpoint to distill from: the earliest checkpoint where the gate
+    (a fitted gate file, a preset, or a one-off --threshold rule) has held for PATIENCE
+    consecutive checkpoints, why, and warnings when the answer cannot be trusted. With no gate,
+    the built-in gate of the runs' env is used if gatekit ships one. Exit code 0 even when none
+    is ready (the answer says so); 1 on bad input."""
     from gatekit import api
 
+    g = api.resolve_gate(gate, threshold=threshold, metric=metric, mode=mode, patience=patience) \
+        if (gate is not None or threshold is not None) else None
     rows = api.load_scores(sources, reference=reference, probe=probe, probe_size=probe_size, progress=_progress())
-    sel = api.select(rows, threshold=threshold, metric=metric, mode=mode, patience=patience)
+    sel = api.select(rows, gate=g, patience=patience, role=role)
     if str(json_out) == "-":
         _write_json(sel.to_dict(), json_out)
+        _echo_warnings(sel.warnings)
         return
     _write_json(sel.to_dict(), json_out)
+    gd = sel.gate or {}
+    typer.echo(f"gate: {gd.get('name') or 'rule'}: {gd.get('metric')} {'<' if gd.get('direction') == 'below' else '>'} "
+               f"{gd.get('threshold'):.4g}, patience {gd.get('patience')}")
     if sel.ready:
-        typer.echo(f"distill from: {sel.run} step {sel.step}" + (f" (epoch {sel.epoch})" if sel.epoch is not None else ""))
+        typer.echo(f"distill from: {sel.run_path}@{sel.step}" + (f" (epoch {sel.epoch})" if sel.epoch is not None else ""))
     else:
         typer.echo("no teacher checkpoint is ready")
     typer.echo(f"why: {sel.reason}")
     for r in sel.per_run:
         chosen = "-" if r["selected_step"] is None else r["selected_step"]
         best = "-" if r["best_value"] is None else f"{r['best_value']:.4g}"
-        typer.echo(f"  {r['run']}: {r['checkpoints']} checkpoint(s), gate at step {chosen}, best {metric} {best}")
+        typer.echo(f"  {r['run_path']}: {r['checkpoints']} checkpoint(s), gate at step {chosen}, best {gd.get('metric')} {best}")
+    _echo_warnings(sel.warnings)
 
 
 @app.command()
 @_boundary
 def fit(
     table: Annotated[pathlib.Path, typer.Argument(help="CSV/JSON with one row per teacher checkpoint and its student outcome.")],
-    label: Annotated[str, typer.Option("--label", "-l", help="Student outcome column (0/1, or continuous with --label-above).")],
-    metric: Metric = "action_magnitude",
-    label_above: Annotated[Optional[float], typer.Option("--label-above", help="Outcome > this counts as success.")] = None,
-    group: Annotated[Optional[str], typer.Option("--group", "-g", help="Group column (teacher seed): cluster bootstrap, leave-one-group-out.")] = None,
-    direction: Annotated[str, typer.Option("--direction", help="'below': low metric predicts success; 'above': high.")] = "below",
-    fixed: Annotated[Optional[float], typer.Option("--fixed", help="Also evaluate this fixed threshold (exact CI).")] = 0.63,
+    label: Annotated[str, typer.Option("--label", "-l", help="Student outcome column (0/1, or continuous with a label rule).")],
+    metric: Annotated[str, typer.Option("--metric", "-m", help="Teacher statistic, or 'all' to rank every numeric column out of fold.")] = "action_magnitude",
+    label_above: Annotated[Optional[float], typer.Option("--label-above", help="Label rule: outcome > X counts as success.")] = None,
+    label_relative: Annotated[Optional[float], typer.Option("--label-relative", help="Label rule: outcome >= R x the best outcome of its group.")] = None,
+    group: Annotated[Optional[str], typer.Option("--group", "-g", help="Group column (teacher seed): out-of-fold validation, cluster bootstrap.")] = None,
+    direction: Annotated[str, typer.Option("--direction", help="below | above | auto (chosen inside each fold).")] = "below",
+    fixed: Annotated[Optional[float], typer.Option("--fixed", help="Also evaluate this fixed threshold (exact CI).")] = None,
+    baseline: Annotated[str, typer.Option("--baseline", help="Baseline predictor column ('auto': step, env_steps or epoch; 'none').")] = "auto",
     n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap resamples for the AUC CI.")] = 2000,
     seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 0,
+    save: Annotated[Optional[pathlib.Path], typer.Option("--save", help="Write the fitted gate (gatekit-gate/1 JSON).")] = None,
+    patience: Annotated[int, typer.Option("--patience", help="Patience recorded in the saved gate.")] = 1,
+    name: Annotated[Optional[str], typer.Option("--name", help="Name recorded in the saved gate.")] = None,
+    env: Annotated[Optional[str], typer.Option("--env", help="Env the gate is for (recorded; select warns on others).")] = None,
     json_out: JsonOut = None,
     plot: Annotated[Optional[pathlib.Path], typer.Option("--plot", help="Save the ROC curve (.png/.pdf).")] = None,
 ):
-    """Fit the gate threshold from (teacher metric, student outcome) pairs: ROC / AUC with a
-    bootstrap CI, Youden-J threshold and plateau, confusion matrix, Spearman rho, and
-    leave-one-group-out accuracy."""
+    """Fit the gate from (teacher metric, student outcome) pairs under a declared label rule:
+    ROC / AUC, Youden-J threshold and plateau, Spearman rho, and out-of-fold
+    (leave-one-group-out) accuracy beside the training-step baseline."""
     from gatekit import api
 
+    if n_boot < 0:
+        raise GatekitError(f"--n-boot must be >= 0, got {n_boot}")
+    if patience < 1:
+        raise GatekitError(f"--patience must be >= 1, got {patience}")
+    base = None if baseline == "none" else baseline
+    if metric == "all":
+        if group is None:
+            raise GatekitError("--metric all ranks statistics out of fold: it needs --group")
+        if save or plot:
+            raise GatekitError("--save / --plot need one statistic, not --metric all")
+        ranking = api.fit_all(table, label=label, label_above=label_above, label_relative=label_relative,
+                              group=group, baseline=base)
+        _write_json(ranking, json_out)
+        if str(json_out) != "-":
+            typer.echo(api.format_fit_all(ranking))
+        return
     result = api.fit(
-        table, label=label, metric=metric, label_above=label_above, group=group,
-        direction=direction, fixed_threshold=fixed, n_boot=n_boot, rng=seed,
+        table, label=label, metric=metric, label_above=label_above, label_relative=label_relative, group=group,
+        direction=direction, fixed_threshold=fixed, baseline=base, n_boot=n_boot, rng=seed,
     )
-    if str(json_out) == "-":
-        _write_json(result.to_dict(), json_out)
-    else:
-        _write_json(result.to_dict(), json_out)
+    _write_json(result.to_dict(), json_out)
+    if str(json_out) != "-":
         typer.echo(result.summary())
+    else:
+        _echo_warnings(result.warnings)
+    if save:
+        api.save_gate(result, save, table=table, patience=patience, name=name or save.stem, env=env,
+                      description=f"fitted by gatekit fit on {table.name}")
+        typer.echo(f"wrote gate {save}", err=str(json_out) == "-")
     if plot:
         from gatekit import plotting
 
@@ -212,7 +282,7 @@ def plot(
     sources: Sources,
     out: Annotated[pathlib.Path, typer.Option("--out", "-o", help="Output image (.png/.pdf/.svg).")],
     metric: Metric = "action_magnitude",
-    threshold: Annotated[Optional[float], typer.Option("--threshold", "-t", help="Threshold line (omit for none).")] = 0.63,
+    threshold: Annotated[Optional[float], typer.Option("--threshold", "-t", help="Threshold line (omit for none).")] = None,
     x: Annotated[str, typer.Option("--x", help="Column on the x axis.")] = "step",
     roc_label: Annotated[Optional[str], typer.Option("--roc-label", help="With a table source: also save its ROC for this outcome column (OUT with _roc).")] = None,
     label_above: Annotated[Optional[float], typer.Option("--label-above", help="Binarize --roc-label: outcome > this.")] = None,
@@ -221,13 +291,18 @@ def plot(
     ROC curve of METRIC against that outcome column."""
     from gatekit import api, plotting
 
+    if threshold is not None:
+        from gatekit.gate import _check_threshold
+
+        _check_threshold(threshold, "--threshold")
     path = api.plot(sources, out, metric=metric, threshold=threshold, x=x)
     typer.echo(f"wrote {path}")
     if roc_label:
         tables = [s for s in sources if api.is_table(s)]
         if not tables:
             raise GatekitError("--roc-label needs a score table (.csv/.json) among the sources")
-        result = api.fit(tables[0], label=roc_label, metric=metric, label_above=label_above)
+        result = api.fit(tables[0], label=roc_label, metric=metric, label_above=label_above, direction="auto",
+                         baseline=None, n_boot=0)
         roc_path = plotting.plot_roc(result, out.with_name(out.stem + "_roc" + out.suffix))
         typer.echo(f"wrote {roc_path}")
 

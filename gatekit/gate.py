@@ -24,7 +24,9 @@ from scipy import stats
 from gatekit.errors import GatekitError
 
 DIRECTIONS = ("below", "above")
+FIT_DIRECTIONS = (*DIRECTIONS, "auto")
 MIN_POINTS = 4
+MIN_GROUPS_FOR_CI = 5
 
 
 # --------------------------------------------------------------------------------------------
@@ -32,9 +34,19 @@ MIN_POINTS = 4
 # --------------------------------------------------------------------------------------------
 
 
-def _check_direction(direction: str) -> None:
-    if direction not in DIRECTIONS:
-        raise GatekitError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+def _check_direction(direction: str, allowed: tuple[str, ...] = DIRECTIONS) -> None:
+    if direction not in allowed:
+        raise GatekitError(f"direction must be one of {allowed}, got {direction!r}")
+
+
+def _check_threshold(threshold, what: str = "threshold") -> float:
+    try:
+        t = float(threshold)
+    except (TypeError, ValueError):
+        raise GatekitError(f"{what} must be a number, got {threshold!r}") from None
+    if not math.isfinite(t):
+        raise GatekitError(f"{what} must be finite, got {threshold!r}")
+    return t
 
 
 def _validate(values, labels, groups=None, outcomes=None):
@@ -163,26 +175,49 @@ def bootstrap_auc_ci(
     return float(lo), float(hi), len(aucs)
 
 
-def leave_one_group_out(values, labels, groups, *, direction="below") -> dict[str, Any]:
-    """Fit the Youden threshold without each group, apply it to the held-out group.
+def _auto_direction(values, labels) -> str:
+    """The direction with the larger in-sample AUC (ties: 'below', the paper's)."""
+    from sklearn.metrics import roc_auc_score
 
-    Folds whose training part has one class cannot be fit; they are counted in
-    ``skipped_groups``. Returns accuracy over the held-out points that were predicted.
+    return "below" if roc_auc_score(labels, -values) >= roc_auc_score(labels, values) else "above"
+
+
+def leave_one_group_out(values, labels, groups, *, direction="below") -> dict[str, Any]:
+    """Out-of-fold validation: for each group (teacher seed), fit on the other groups, predict it.
+
+    Everything fitted is fitted inside the fold: the Youden threshold, and with
+    ``direction="auto"`` the direction too (the larger training-part AUC). Folds whose training
+    part has one class cannot be fit; they are counted in ``skipped_groups``. Returns the
+    out-of-fold accuracy over the held-out points that were predicted, and the out-of-fold AUC
+    of the held-out values oriented by each fold's direction (None with a single class).
     """
+    from sklearn.metrics import roc_auc_score
+
+    _check_direction(direction, FIT_DIRECTIONS)
     values, labels, groups = np.asarray(values, float), np.asarray(labels, int), np.asarray(groups)
+    uniq = np.unique(groups)
+    if len(uniq) < 2:
+        raise GatekitError(f"leave-one-group-out needs at least 2 groups, got {len(uniq)} ({uniq.tolist()})")
     correct, n, folds, skipped = 0, 0, [], []
-    for g in np.unique(groups):
+    oriented, held_labels = [], []
+    for g in uniq:
         train, test = groups != g, groups == g
         if labels[train].min() == labels[train].max():
             skipped.append(_plain(g))
             continue
-        _, thr, _ = _youden(values[train], labels[train], direction)
-        hits = int(np.sum(predict(values[test], thr, direction) == labels[test]))
+        d = _auto_direction(values[train], labels[train]) if direction == "auto" else direction
+        _, thr, _ = _youden(values[train], labels[train], d)
+        hits = int(np.sum(predict(values[test], thr, d) == labels[test]))
         correct, n = correct + hits, n + int(test.sum())
-        folds.append({"group": _plain(g), "threshold": thr, "correct": hits, "n": int(test.sum())})
+        oriented.append(-values[test] if d == "below" else values[test])
+        held_labels.append(labels[test])
+        folds.append({"group": _plain(g), "direction": d, "threshold": thr, "correct": hits, "n": int(test.sum())})
     if n == 0:
         raise GatekitError("leave-one-group-out: no fold had both classes in its training part")
-    return {"accuracy": correct / n, "correct": correct, "n": n, "folds": folds, "skipped_groups": skipped}
+    y = np.concatenate(held_labels)
+    auc = float(roc_auc_score(y, np.concatenate(oriented))) if y.min() != y.max() else None
+    return {"accuracy": correct / n, "correct": correct, "n": n, "auc": auc, "direction": direction,
+            "folds": folds, "skipped_groups": skipped}
 
 
 def _plain(v):
@@ -196,7 +231,12 @@ def _plain(v):
 
 @dataclasses.dataclass(frozen=True)
 class FitResult:
-    """Everything :func:`fit_threshold` measured. ``to_dict()`` is JSON-ready."""
+    """Everything :func:`fit_threshold` measured. ``to_dict()`` is JSON-ready.
+
+    ``auc``, ``threshold``, ``accuracy`` are in-sample (fitted on all rows); ``logo`` is the
+    honest, out-of-fold number; ``baseline`` is the same out-of-fold fit with the training step
+    as the predictor, and ``verdict`` says in one sentence whether the statistic beats it.
+    """
 
     n: int
     n_positive: int
@@ -215,34 +255,58 @@ class FitResult:
     logo: dict | None
     fixed_rule: dict | None
     roc: dict
+    metric: str = "value"
+    direction_source: str = "given"
+    n_groups: int | None = None
+    baseline: dict | None = None
+    verdict: str | None = None
+    warnings: list[str] = dataclasses.field(default_factory=list)
+    label_rule: dict | None = None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def beats_baseline(self) -> bool | None:
+        """Out-of-fold accuracy strictly above the step baseline's (None when not measurable)."""
+        if not self.logo or not self.baseline or not self.baseline.get("logo"):
+            return None
+        return self.logo["accuracy"] > self.baseline["logo"]["accuracy"]
 
     def summary(self) -> str:
         lo, hi = self.auc_ci
         rule = "<" if self.direction == "below" else ">"
         ci = f"95% bootstrap CI [{lo:.3f}, {hi:.3f}], {self.auc_ci_draws} draws" if self.auc_ci_draws else "no bootstrap"
+        how = "" if self.direction_source == "given" else f", direction chosen {self.direction_source}"
         lines = [
-            f"n = {self.n} ({self.n_positive} positive)",
-            f"AUC = {self.auc:.3f}  ({ci})",
-            f"fitted threshold: value {rule} {self.threshold:.4g}  (Youden J = {self.youden_j:.3f}; "
+            f"{self.metric}: n = {self.n} ({self.n_positive} positive)"
+            + (f", {self.n_groups} groups" if self.n_groups else ""),
+            f"in-sample AUC = {self.auc:.3f}  ({ci}{how})",
+            f"fitted threshold: {self.metric} {rule} {self.threshold:.4g}  (Youden J = {self.youden_j:.3f}; "
             f"plateau {', '.join(f'({a:.4g}, {b:.4g})' for a, b in self.plateau)})",
-            f"accuracy at fitted threshold = {self.accuracy:.3f}  confusion {self.confusion}",
+            f"in-sample accuracy at fitted threshold = {self.accuracy:.3f}  confusion {self.confusion}",
             f"Spearman rho (vs {self.spearman_against}) = {self.spearman_rho:.3f}  (p = {self.spearman_p:.2g})",
         ]
         if self.logo:
-            lines.append(
-                f"leave-one-group-out accuracy = {self.logo['accuracy']:.3f} "
-                f"({self.logo['correct']}/{self.logo['n']}; skipped groups {self.logo['skipped_groups']})"
-            )
+            lines.append(f"out of fold (leave-one-group-out, direction {self.logo['direction']} fitted per fold): "
+                         + _logo_text(self.logo))
+        if self.baseline and self.baseline.get("logo"):
+            lines.append(f"baseline {self.baseline['metric']} out of fold: " + _logo_text(self.baseline["logo"]))
+        if self.verdict:
+            lines.append(self.verdict)
         if self.fixed_rule:
             f = self.fixed_rule
             lines.append(
-                f"fixed rule value {rule} {f['threshold']:.4g}: accuracy {f['accuracy']:.3f} "
+                f"fixed rule {self.metric} {rule} {f['threshold']:.4g}: accuracy {f['accuracy']:.3f} "
                 f"({f['correct']}/{f['n']}, exact 95% CI [{f['ci'][0]:.3f}, {f['ci'][1]:.3f}])"
             )
+        lines += [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines)
+
+
+def _logo_text(logo: dict) -> str:
+    auc = "-" if logo.get("auc") is None else f"{logo['auc']:.3f}"
+    skipped = f"; skipped groups {logo['skipped_groups']}" if logo["skipped_groups"] else ""
+    return f"accuracy {logo['accuracy']:.3f} ({logo['correct']}/{logo['n']}), AUC {auc}{skipped}"
 
 
 def evaluate_rule(values, labels, threshold: float, *, direction="below", confidence=0.95) -> dict:
@@ -267,6 +331,9 @@ def fit_threshold(
     groups: Sequence | None = None,
     outcomes: Sequence[float] | None = None,
     fixed_threshold: float | None = None,
+    baseline: Sequence[float] | None = None,
+    baseline_name: str = "step",
+    metric: str = "value",
     n_boot: int = 2000,
     confidence: float = 0.95,
     rng: int | np.random.Generator = 0,
@@ -276,11 +343,15 @@ def fit_threshold(
     Args:
       values: teacher metric per condition (e.g. action_magnitude), shape [n].
       labels: 1 if the student distilled from that checkpoint succeeded, shape [n].
-      direction: "below" (value < threshold predicts success) or "above".
+      direction: "below" (value < threshold predicts success), "above", or "auto" (the larger
+        AUC; in-sample for the reported fit, and chosen again inside every out-of-fold fold).
       groups: optional group per condition (teacher seed): cluster bootstrap and
-        leave-one-group-out accuracy.
+        leave-one-group-out (out-of-fold) validation.
       outcomes: optional continuous student outcome for Spearman rho (default: labels).
       fixed_threshold: also evaluate this fixed rule (e.g. the paper's 0.63) with an exact CI.
+      baseline: the trivial predictor (training step or epoch) per condition; fitted out of
+        fold the same way (direction "auto") and compared with the statistic.
+      metric: the statistic's name, for messages.
       n_boot, confidence, rng: bootstrap settings; the same rng gives the same CI.
 
     Returns:
@@ -291,34 +362,72 @@ def fit_threshold(
       >>> r.auc, r.threshold
       (1.0, 0.6)
     """
-    _check_direction(direction)
+    _check_direction(direction, FIT_DIRECTIONS)
+    if n_boot < 0:
+        raise GatekitError(f"n_boot must be >= 0, got {n_boot}")
+    if fixed_threshold is not None:
+        fixed_threshold = _check_threshold(fixed_threshold, "fixed threshold")
     values, labels, groups, outcomes = _validate(values, labels, groups, outcomes)
+    warnings: list[str] = []
+    source = "given"
+    if direction == "auto":
+        direction, source = _auto_direction(values, labels), "in-sample (auto)"
     fpr, tpr, thr, auc = _roc(values, labels, direction)
     j, threshold, plateau = _youden(values, labels, direction)
     target = outcomes if outcomes is not None else labels
     if np.ptp(target) == 0 or np.ptp(values) == 0:
-        raise GatekitError("Spearman rho undefined: values or outcomes are constant")
+        raise GatekitError(f"{metric}: Spearman rho undefined: values or outcomes are constant")
     rho, p = stats.spearmanr(values, target)
-    if n_boot < 0:
-        raise GatekitError(f"n_boot must be >= 0, got {n_boot}")
-    lo, hi, draws = (
-        bootstrap_auc_ci(values, labels, direction=direction, groups=groups, n_boot=n_boot, confidence=confidence, rng=rng)
-        if n_boot
-        else (None, None, 0)
-    )
-    logo = leave_one_group_out(values, labels, groups, direction=direction) if groups is not None else None
-    fixed = (
-        evaluate_rule(values, labels, fixed_threshold, direction=direction, confidence=confidence)
-        if fixed_threshold is not None
-        else None
-    )
-    if direction == "below":
-        roc_thr = -thr
+    n_groups = None if groups is None else len(np.unique(groups))
+    if n_boot:
+        lo, hi, draws = bootstrap_auc_ci(values, labels, direction=direction, groups=groups, n_boot=n_boot,
+                                         confidence=confidence, rng=rng)
     else:
-        roc_thr = thr
+        lo, hi, draws = None, None, 0
+    if n_boot and n_groups is not None and n_groups < MIN_GROUPS_FOR_CI:
+        warnings.append(
+            f"the bootstrap CI resamples only {n_groups} groups (at most {math.comb(2 * n_groups - 1, n_groups)} "
+            f"distinct resamples): it is not meaningful; use at least {MIN_GROUPS_FOR_CI} groups (teacher seeds)"
+        )
+    logo = base = verdict = None
+    if groups is not None:
+        if n_groups < 2:
+            warnings.append(f"only one group ({groups[0]!r}): no out-of-fold validation is possible")
+        else:
+            logo = _logo_or_none(values, labels, groups, "auto" if source != "given" else direction, warnings, metric)
+            if baseline is not None:
+                b = np.asarray(baseline, dtype=float).ravel()
+                if len(b) != len(values) or not np.all(np.isfinite(b)):
+                    raise GatekitError(f"baseline {baseline_name!r}: needs one finite value per row")
+                blogo = _logo_or_none(b, labels, groups, "auto", warnings, baseline_name)
+                base = {"metric": baseline_name, "logo": blogo}
+                if logo and blogo:
+                    beats = logo["accuracy"] > blogo["accuracy"]
+                    verdict = (
+                        f"{metric} {'beats' if beats else 'does not beat'} the {baseline_name} baseline out of fold: "
+                        f"accuracy {logo['accuracy']:.3f} vs {blogo['accuracy']:.3f}"
+                        + (f", AUC {logo['auc']:.3f} vs {blogo['auc']:.3f}"
+                           if logo.get("auc") is not None and blogo.get("auc") is not None else "")
+                        + ("." if beats else f"; the {baseline_name} alone predicts the outcome at least as well.")
+                    )
+    n_pos = int(labels.sum())
+    if min(n_pos, len(labels) - n_pos) < 3:
+        warnings.append(f"only {min(n_pos, len(labels) - n_pos)} row(s) in the smaller class "
+                        f"({n_pos} positive of {len(labels)}): AUC and threshold rest on very few points")
+    if source == "given" and auc < 0.5:
+        other = "above" if direction == "below" else "below"
+        warnings.append(f"AUC {auc:.3f} < 0.5 in direction {direction!r}: {metric} runs the other way here "
+                        f"(direction {other!r} or 'auto')")
+    fixed = None
+    if fixed_threshold is not None:
+        fixed = evaluate_rule(values, labels, fixed_threshold, direction=direction, confidence=confidence)
+        if fixed["confusion"]["tp"] + fixed["confusion"]["fp"] in (0, len(values)):
+            warnings.append(f"the fixed rule {metric} {'<' if direction == 'below' else '>'} {fixed_threshold:g} "
+                            f"predicts the same class for every row; its accuracy is the class share")
+    roc_thr = -thr if direction == "below" else thr
     return FitResult(
         n=len(values),
-        n_positive=int(labels.sum()),
+        n_positive=n_pos,
         direction=direction,
         auc=auc,
         auc_ci=(lo, hi),
@@ -338,7 +447,21 @@ def fit_threshold(
             "tpr": tpr.tolist(),
             "thresholds": [None if not math.isfinite(t) else float(t) for t in roc_thr],
         },
+        metric=metric,
+        direction_source=source,
+        n_groups=n_groups,
+        baseline=base,
+        verdict=verdict,
+        warnings=warnings,
     )
+
+
+def _logo_or_none(values, labels, groups, direction, warnings, name):
+    try:
+        return leave_one_group_out(values, labels, groups, direction=direction)
+    except GatekitError as e:
+        warnings.append(f"{name}: {e}")
+        return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -346,9 +469,103 @@ def fit_threshold(
 # --------------------------------------------------------------------------------------------
 
 
+GATE_FORMAT = "gatekit-gate/1"
+ID_LIKE = ("step", "epoch", "env_steps")
+
+
+def known_metric(name: str) -> bool:
+    """Statistics a gate may be on: gatekit's metrics, the trainer's eval_* / train_* / online_*
+    columns, and the step-like baselines."""
+    from gatekit.metrics import METRIC_NAMES
+
+    return name in METRIC_NAMES or name in ID_LIKE or name.startswith(("eval_", "train_"))
+
+
+@dataclasses.dataclass(frozen=True)
+class Gate:
+    """A gate rule as a saved, versioned artifact (``gatekit-gate/1``).
+
+    ``metric direction threshold`` (e.g. ``cka_sa_prev above 0.95``) must hold for ``patience``
+    consecutive checkpoints. The rest records where the rule comes from: the label rule, the
+    table it was fitted on (file, sha256, n, groups), its out-of-fold validation against the
+    training-step baseline, and the env it was fitted on.
+    """
+
+    metric: str
+    direction: str
+    threshold: float
+    patience: int = 1
+    name: str | None = None
+    description: str = ""
+    env: str | None = None
+    label_rule: dict | None = None
+    fitted_on: dict | None = None
+    validation: dict | None = None
+    format: str = GATE_FORMAT
+
+    def __post_init__(self):
+        if not isinstance(self.metric, str) or not self.metric:
+            raise GatekitError(f"gate: metric must be a column name, got {self.metric!r}")
+        _check_direction(self.direction)
+        object.__setattr__(self, "threshold", _check_threshold(self.threshold, "gate threshold"))
+        if isinstance(self.patience, bool) or not isinstance(self.patience, int) or self.patience < 1:
+            raise GatekitError(f"gate: patience must be an integer >= 1, got {self.patience!r}")
+
+    @property
+    def rule(self) -> str:
+        op = "<" if self.direction == "below" else ">"
+        held = "" if self.patience == 1 else f" for {self.patience} consecutive checkpoints"
+        return f"{self.metric} {op} {self.threshold:.4g}{held}"
+
+    def passes(self, value) -> bool:
+        return passes(value, self.threshold, self.direction)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        return {"format": d.pop("format"), **d}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], *, source: str = "gate") -> "Gate":
+        if not isinstance(d, Mapping):
+            raise GatekitError(f"{source}: expected a JSON object, found {type(d).__name__}")
+        if d.get("format") != GATE_FORMAT:
+            raise GatekitError(f"{source}: format is {d.get('format')!r}; this gatekit reads {GATE_FORMAT!r}")
+        fields = {f.name for f in dataclasses.fields(cls)}
+        missing = [k for k in ("metric", "direction", "threshold") if k not in d]
+        if missing:
+            raise GatekitError(f"{source}: missing key(s) {', '.join(missing)}")
+        unknown = sorted(set(d) - fields)
+        if unknown:
+            raise GatekitError(f"{source}: unknown key(s) {unknown}")
+        if not isinstance(d["metric"], str) or not known_metric(d["metric"]):
+            raise GatekitError(f"{source}: unknown metric {d['metric']!r} (gatekit's metrics: see gatekit.metrics)")
+        try:
+            return cls(**dict(d))
+        except GatekitError as e:
+            raise GatekitError(f"{source}: {e}") from None
+
+    @classmethod
+    def from_fit(cls, fit: "FitResult", *, patience: int = 1, **info) -> "Gate":
+        """The rule a fit found, with its out-of-fold validation and baseline attached."""
+        validation = {
+            "in_sample": {"auc": fit.auc, "auc_ci": list(fit.auc_ci), "accuracy": fit.accuracy,
+                          "direction_source": fit.direction_source, "spearman_rho": fit.spearman_rho},
+            "out_of_fold": fit.logo,
+            "baseline": fit.baseline,
+            "beats_baseline": fit.beats_baseline(),
+            "verdict": fit.verdict,
+            "warnings": list(fit.warnings),
+        }
+        return cls(metric=fit.metric, direction=fit.direction, threshold=fit.threshold, patience=patience,
+                   label_rule=fit.label_rule, validation=validation, **info)
+
+
+PRESETS = ("paper", "pointmaze")
+
+
 @dataclasses.dataclass(frozen=True)
 class Selection:
-    """The recommended checkpoint (or none) and why."""
+    """The recommended checkpoint (or none), why, and when the answer cannot be trusted."""
 
     ready: bool
     run: str | None
@@ -357,6 +574,9 @@ class Selection:
     value: float | None
     reason: str
     per_run: list[dict]
+    run_path: str | None = None
+    warnings: list[str] = dataclasses.field(default_factory=list)
+    gate: dict | None = None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -365,92 +585,144 @@ class Selection:
 def passes(value, threshold: float, mode: str = "below") -> bool:
     """Whether one metric value is past the gate (non-finite values never pass)."""
     _check_direction(mode)
-    if value is None or not math.isfinite(float(value)):
+    if value is None or isinstance(value, str) or not math.isfinite(float(value)):
         return False
     return float(value) < threshold if mode == "below" else float(value) > threshold
+
+
+ROLES = ("teacher", "student", "any")
+TREND_RHO = 0.5  # |Spearman(step, metric)| beyond which a trend against the gate is reported
+
+
+def _cell_number(r: Mapping, key: str, where: str, *, required: bool):
+    v = r.get(key)
+    if v is None or v == "":
+        if required:
+            raise GatekitError(f"{where}: column {key!r} is empty")
+        return None
+    if isinstance(v, bool):
+        raise GatekitError(f"{where}: column {key!r} is {v!r}, not a number")
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        raise GatekitError(f"{where}: column {key!r} is {v!r}, not a number") from None
 
 
 def select(
     scores: Iterable[Mapping[str, Any]],
     *,
+    gate: Gate | None = None,
     threshold: float = 0.63,
     metric: str = "action_magnitude",
     mode: str = "below",
     patience: int = 1,
+    role: str = "teacher",
 ) -> Selection:
     """Earliest checkpoint at which the gate has held for ``patience`` consecutive checkpoints.
 
     Args:
-      scores: rows with ``run``, ``step`` and ``metric`` (a ScoreTable or a list of dicts).
-      threshold, metric, mode: the gate (``mode="below"``: value < threshold).
-      patience: consecutive checkpoints (of one run) that must pass.
+      scores: rows with ``run`` (or ``run_path``), ``step`` and the metric (a ScoreTable or dicts).
+      gate: a :class:`Gate`; else the one-off rule ``metric mode threshold`` with ``patience``.
+      role: "teacher" (default: rows whose ``role`` is teacher or absent), "student" or "any".
 
     Returns:
       A :class:`Selection`. Across runs the earliest qualifying step wins (ties: the run with
-      the lower metric for "below"). When no checkpoint qualifies, ``ready`` is False and the
-      reason names the closest candidate.
+      the more extreme metric). ``warnings`` lists why the answer may not be trusted: the gate
+      held from a run's first checkpoint (the rule separates nothing there), the metric's trend
+      runs against the gate's direction, NaN values, rows of different envs, a gate fitted on
+      another env.
     """
-    _check_direction(mode)
-    if patience < 1:
-        raise GatekitError(f"patience must be >= 1, got {patience}")
+    if gate is None:
+        gate = Gate(metric=metric, direction=mode, threshold=threshold, patience=patience)
+    _check_direction(role, ROLES)
+    metric, mode, threshold, patience = gate.metric, gate.direction, gate.threshold, gate.patience
     rows = list(scores)
     if not rows:
         raise GatekitError("select: no scored checkpoints")
     if not any(metric in r for r in rows):
         raise GatekitError(f"select: no column {metric!r} in the scores")
-    by_run: dict[str, list[Mapping]] = {}
-    for r in rows:
-        if "step" not in r:
-            raise GatekitError("select: every row needs a 'step'")
-        by_run.setdefault(str(r.get("run_path") or r.get("run")), []).append(r)
+    if role != "any":
+        kept = [r for r in rows if (r.get("role") or "teacher") == role]
+        if not kept:
+            roles = sorted({str(r.get("role")) for r in rows})
+            raise GatekitError(f"select: no {role} rows (roles present: {roles}); pass --role any to use them all")
+        rows = kept
+    warnings: list[str] = []
+    by_run: dict[str, list[dict]] = {}
+    for i, r in enumerate(rows):
+        where = f"row {i + 1}" + (f" ({r.get('run')})" if r.get("run") else "")
+        step = _cell_number(r, "step", where, required=True)
+        if not step.is_integer():
+            raise GatekitError(f"{where}: column 'step' is {r.get('step')!r}, not an integer")
+        value = _cell_number(r, metric, where, required=False)
+        key = str(r.get("run_path") or r.get("run") or "(unnamed run)")
+        by_run.setdefault(key, []).append({**r, "step": int(step), metric: value, "_key": key})
+    envs = sorted({str(r["env"]) for r in rows if r.get("env")})
+    if len(envs) > 1:
+        warnings.append(f"rows come from different envs {envs}: one gate rarely fits them all")
+    if gate.env and envs and any(e != gate.env for e in envs):
+        warnings.append(f"the gate was fitted on env {gate.env!r} but these runs are {envs}")
     rule = "<" if mode == "below" else ">"
     per_run, candidates = [], []
     for key, rs in by_run.items():
         rs = sorted(rs, key=lambda r: r["step"])
+        name = rs[0].get("run") or key
+        nan_steps = [r["step"] for r in rs if r[metric] is not None and not math.isfinite(r[metric])]
+        if nan_steps:
+            warnings.append(f"{key}: {metric} is NaN/inf at step(s) {nan_steps[:5]}; those checkpoints "
+                            f"count as not passing, which can move the answer later")
         streak, hit = 0, None
         for r in rs:
-            streak = streak + 1 if passes(r.get(metric), threshold, mode) else 0
+            streak = streak + 1 if passes(r[metric], threshold, mode) else 0
             if streak >= patience:
                 hit = r
                 break
-        vals = [float(r[metric]) for r in rs if r.get(metric) is not None and math.isfinite(float(r[metric]))]
+        vals = [r[metric] for r in rs if r[metric] is not None and math.isfinite(r[metric])]
+        first = next((r for r in rs if r[metric] is not None), None)
+        if first is not None and passes(first[metric], threshold, mode):
+            warnings.append(f"{key}: the gate already held at the run's first scored checkpoint (step "
+                            f"{first['step']}, {metric} = {first[metric]:.4g}): the rule separates nothing "
+                            f"in this run, so its answer cannot be trusted")
+        fin = [(r["step"], r[metric]) for r in rs if r[metric] is not None and math.isfinite(r[metric])]
+        if len(fin) >= 4 and np.ptp([v for _, v in fin]) > 0:
+            rho = float(stats.spearmanr([s_ for s_, _ in fin], [v for _, v in fin])[0])
+            if (mode == "below" and rho >= TREND_RHO) or (mode == "above" and rho <= -TREND_RHO):
+                warnings.append(f"{key}: {metric} {'rises' if rho > 0 else 'falls'} over training (Spearman rho "
+                                f"{rho:+.2f} with step) while the gate expects it to {'fall' if mode == 'below' else 'rise'} "
+                                f"past the gate; was the rule fitted on this task?")
         best = (min if mode == "below" else max)(vals) if vals else None
-        per_run.append(
-            {
-                "run": rs[0].get("run", key),
-                "checkpoints": len(rs),
-                "selected_step": None if hit is None else int(hit["step"]),
-                "best_value": best,
-            }
-        )
+        per_run.append({"run": name, "run_path": key, "checkpoints": len(rs),
+                        "selected_step": None if hit is None else int(hit["step"]), "best_value": best})
         if hit is not None:
             candidates.append(hit)
     sign = 1 if mode == "below" else -1
+    gate_info = gate.to_dict()
     if candidates:
         c = min(candidates, key=lambda r: (r["step"], sign * float(r[metric])))
         held = "it" if patience == 1 else f"the last {patience} consecutive checkpoints"
         reason = (
-            f"{c.get('run')} at step {c['step']}: {metric} = {float(c[metric]):.4g} {rule} {threshold:g} "
+            f"{c['_key']} at step {c['step']}: {metric} = {float(c[metric]):.4g} {rule} {threshold:g} "
             f"and {held} passed the gate; the earliest such checkpoint across "
             f"{len(by_run)} run(s) ({len(candidates)} run(s) reached the gate)"
         )
-        return Selection(True, c.get("run"), int(c["step"]), _int_or_none(c.get("epoch")), float(c[metric]), reason, per_run)
-    finite = [r for r in rows if r.get(metric) is not None and math.isfinite(float(r[metric]))]
+        return Selection(True, c.get("run") or c["_key"], int(c["step"]), _int_or_none(c.get("epoch")),
+                         float(c[metric]), reason, per_run, run_path=c["_key"], warnings=warnings, gate=gate_info)
+    finite = [r for rs in by_run.values() for r in rs if r[metric] is not None and math.isfinite(r[metric])]
     if finite:
         closest = (min if mode == "below" else max)(finite, key=lambda r: float(r[metric]))
-        near = (
-            f"; closest is {closest.get('run')} at step {closest['step']} with {metric} = "
-            f"{float(closest[metric]):.4g}"
-        )
+        near = f"; closest is {closest['_key']} at step {closest['step']} with {metric} = {float(closest[metric]):.4g}"
     else:
         near = f"; no finite {metric} values"
     reason = (
-        f"no checkpoint is ready: none of {len(rows)} checkpoint(s) in {len(by_run)} run(s) had "
+        f"no checkpoint is ready: none of {sum(map(len, by_run.values()))} checkpoint(s) in {len(by_run)} run(s) had "
         f"{metric} {rule} {threshold:g} for {patience} consecutive checkpoint(s){near}. "
-        f"Train the teacher longer."
+        f"Train the teacher longer, or check that the gate was fitted on this task."
     )
-    return Selection(False, None, None, None, None, reason, per_run)
+    return Selection(False, None, None, None, None, reason, per_run, warnings=warnings, gate=gate_info)
 
 
 def _int_or_none(v):
-    return None if v is None else int(v)
+    try:
+        return None if v is None else int(v)
+    except (TypeError, ValueError):
+        return None

@@ -1,6 +1,6 @@
 """Online gate for training loops: stop a teacher once it has crossed the gate.
 
-    hook = GateHook(threshold=0.63, patience=2)
+    hook = GateHook.from_file("gate.json")        # a fitted gate (gatekit fit --save), or a preset
     for epoch in ...:
         metrics = {"action_magnitude": ...}
         meta["gate"] = hook.state_dict()          # saved with the checkpoint
@@ -9,6 +9,9 @@
 
 On resume, ``GateHook.from_state_dict(meta["gate"])`` continues the count instead of restarting
 it (Lightning EarlyStopping persists its state the same way; Keras does not, a known complaint).
+
+A hook sees only what exists when a checkpoint is saved: retrospective statistics (CKA / q_corr
+to the run's final checkpoint) are refused; their online versions (``cka_sa_prev``, ...) work.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ import math
 from typing import Any, Mapping
 
 from gatekit.errors import GatekitError
-from gatekit.gate import _check_direction, passes
+from gatekit.gate import Gate, _check_direction, _check_threshold, passes
+from gatekit.metrics import check_online
 
 
 @dataclasses.dataclass
@@ -47,8 +51,22 @@ class GateHook:
 
     def __post_init__(self):
         _check_direction(self.mode)
-        if self.patience < 1:
-            raise GatekitError(f"GateHook: patience must be >= 1, got {self.patience}")
+        self.threshold = _check_threshold(self.threshold, "GateHook: threshold")
+        if isinstance(self.patience, bool) or not isinstance(self.patience, int) or self.patience < 1:
+            raise GatekitError(f"GateHook: patience must be an integer >= 1, got {self.patience!r}")
+        check_online(self.metric, user="a training hook")
+
+    @classmethod
+    def from_gate(cls, gate: Gate, **kwargs) -> "GateHook":
+        """A hook that applies a :class:`gatekit.gate.Gate` (metric, direction, threshold, patience)."""
+        return cls(threshold=gate.threshold, metric=gate.metric, mode=gate.direction, patience=gate.patience, **kwargs)
+
+    @classmethod
+    def from_file(cls, path, **kwargs) -> "GateHook":
+        """A hook from a ``gatekit-gate/1`` file (``gatekit fit --save``) or a preset name."""
+        from gatekit.checkpoints import read_gate
+
+        return cls.from_gate(read_gate(path), **kwargs)
 
     @property
     def stopped(self) -> bool:

@@ -294,7 +294,36 @@ METRIC_NAMES = (
     "cka_sa_debiased",
     "cka_goal_debiased",
     "q_corr",
+    "cka_sa_prev",
+    "cka_goal_prev",
+    "q_corr_prev",
 )
+
+# When each statistic can be computed. "online": from the checkpoint (and the ones before it) at
+# the moment it is saved, so a training hook or a watcher may use it. "retrospective": needs a
+# later checkpoint (CKA / q_corr to the run's final checkpoint); fine for analysis after training,
+# impossible inside a hook. Probe statistics (rank, alignment, ...) are online when the probe is
+# fixed before training (a probe.npz, or the checkpoint's own sample as the trainer uses).
+RETROSPECTIVE = frozenset({"cka_sa", "cka_goal", "cka_sa_debiased", "cka_goal_debiased", "q_corr"})
+
+
+def timing(name: str) -> str:
+    """``"online"`` or ``"retrospective"`` for a score-table column (see :data:`RETROSPECTIVE`).
+
+    >>> timing("cka_sa"), timing("cka_sa_prev"), timing("action_magnitude")
+    ('retrospective', 'online', 'online')
+    """
+    return "retrospective" if name in RETROSPECTIVE else "online"
+
+
+def check_online(name: str, *, user: str = "a training hook") -> None:
+    """Raises GatekitError when ``name`` needs a later checkpoint (not available to ``user``)."""
+    if timing(name) == "retrospective":
+        raise GatekitError(
+            f"{name!r} is retrospective (measured against the run's final checkpoint, i.e. with "
+            f"information from the future) and cannot be used by {user}; use an online statistic "
+            f"such as {name.replace('_debiased', '')}_prev (against the previous checkpoint) instead"
+        )
 
 
 def policy_metrics(mu, log_std) -> dict[str, float]:
@@ -329,10 +358,24 @@ def representation_metrics(
         "infonce": infonce(phi, psi, energy=energy, tau=tau, block=block),
     }
     if reference is not None:
-        ref_phi, ref_psi = _as2d(reference[0], "reference sa_repr"), _as2d(reference[1], "reference goal_repr")
-        out["cka_sa"] = linear_cka(phi, ref_phi)
-        out["cka_goal"] = linear_cka(psi, ref_psi)
-        out["cka_sa_debiased"] = linear_cka(phi, ref_phi, debiased=True)
-        out["cka_goal_debiased"] = linear_cka(psi, ref_psi, debiased=True)
-        out["q_corr"] = spearman(critic_values(phi, psi, energy), critic_values(ref_phi, ref_psi, energy))
+        out.update(similarity_metrics(phi, psi, reference, energy=energy))
+    return out
+
+
+def similarity_metrics(
+    sa_repr, goal_repr, other: tuple[np.ndarray, np.ndarray], *, energy: str = "neg_l2_sq", suffix: str = "",
+    debiased: bool = True,
+) -> dict[str, float]:
+    """CKA (sa, goal) and q_corr of these representations against ``other``'s on the same rows.
+
+    ``suffix=""`` against the final checkpoint (retrospective: cka_sa, cka_goal, q_corr);
+    ``suffix="_prev"`` against the previous checkpoint (online representation drift).
+    """
+    phi, psi = _as2d(sa_repr, "sa_repr"), _as2d(goal_repr, "goal_repr")
+    o_phi, o_psi = _as2d(other[0], "other sa_repr"), _as2d(other[1], "other goal_repr")
+    out = {f"cka_sa{suffix}": linear_cka(phi, o_phi), f"cka_goal{suffix}": linear_cka(psi, o_psi)}
+    if debiased:
+        out[f"cka_sa_debiased{suffix}"] = linear_cka(phi, o_phi, debiased=True)
+        out[f"cka_goal_debiased{suffix}"] = linear_cka(psi, o_psi, debiased=True)
+    out[f"q_corr{suffix}"] = spearman(critic_values(phi, psi, energy), critic_values(o_phi, o_psi, energy))
     return out

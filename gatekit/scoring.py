@@ -28,7 +28,7 @@ from gatekit import metrics as M
 from gatekit.errors import GatekitError, Problem
 
 ProgressFn = Callable[[int, int, str], None]
-ID_COLUMNS = ("run", "role", "seed", "step", "epoch", "env_steps", "wall_time")
+ID_COLUMNS = ("run", "role", "seed", "env", "step", "epoch", "env_steps", "wall_time")
 
 
 @dataclasses.dataclass
@@ -38,6 +38,7 @@ class ScoreTable:
     rows: list[dict]
     problems: list[Problem] = dataclasses.field(default_factory=list)
     settings: dict = dataclasses.field(default_factory=dict)
+    notes: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def columns(self) -> list[str]:
@@ -181,21 +182,11 @@ def load_reference(spec: str) -> io.Checkpoint:
     return io.load_checkpoint(run, step)
 
 
-def _last_readable(run: io.Run, steps: list[int], problems: list[Problem]) -> io.Checkpoint | None:
-    for step in reversed(steps):
-        try:
-            return io.load_checkpoint(run, step)
-        except GatekitError as e:
-            problems.append(Problem(str(run.checkpoint_dir / str(step)), f"{e}; skipped"))
-            steps.remove(step)
-    return None
-
-
-def probe_from_sample(sample: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def probe_from_sample(sample: dict[str, np.ndarray], source: str = "checkpoint") -> dict[str, np.ndarray]:
     """A probe from a checkpoint sample: (obs, action) with the future goal as positive."""
     missing = [k for k in ("obs", "action", "future_goal") if k not in sample]
     if missing:
-        raise GatekitError(f"checkpoint sample lacks {missing} (needed to build a probe)")
+        raise GatekitError(f"{source}/sample lacks {missing} (needed to build a probe; or pass --probe)")
     return {"obs": sample["obs"], "action": sample["action"], "goal": sample["future_goal"]}
 
 
@@ -227,21 +218,27 @@ def score(
     Args:
       paths: run directories, or directories searched recursively for ``run.json``.
       reference: ``RUN_DIR[@STEP]`` used for CKA / q_corr by every run; default: each run's
-        own last complete checkpoint.
+        own last usable checkpoint (retrospective statistics: see :func:`gatekit.metrics.timing`).
       probe: an ``.npz`` (obs, action, goal) shared by all runs; default: each run's
         ``probe.npz``, else its reference checkpoint's sample (future goals as positives).
-      probe_size: subsample the probe to at most this many rows (None: all).
+      probe_size: subsample the probe to at most this many rows (None: all; else >= 2).
       seed: seeds the probe subsample (same seed, same table).
       block: row block for the pairwise metrics (memory O(block * n)).
       progress: called as ``progress(done, total, description)`` after each checkpoint.
 
     Returns:
-      A :class:`ScoreTable` (rows sorted by run, then step). Unreadable runs and checkpoints
-      are listed in ``table.problems`` and skipped; GatekitError only when nothing is scorable.
+      A :class:`ScoreTable` (rows sorted by run, then step). Every unusable run or checkpoint,
+      whatever the reason (unreadable, damaged, non-finite parameters or outputs, shapes that do
+      not match the run's ``net``), is listed in ``table.problems`` and skipped; GatekitError
+      only for bad arguments or when nothing at all is scorable.
     """
+    if probe_size is not None and (isinstance(probe_size, bool) or not isinstance(probe_size, int) or probe_size < 2):
+        raise GatekitError(f"probe_size must be an integer >= 2 (pairwise metrics need 2 rows), got {probe_size!r}")
     runs, problems = io.find_runs(paths)
     shared_ref = load_reference(reference) if reference else None
     shared_probe = io.read_npz(probe, required=("obs", "action", "goal")) if probe else None
+    if shared_ref is not None:
+        _check_finite(shared_ref.params, f"reference {reference}: parameters")
     plan = []
     for run in runs:
         steps, probs = io.list_checkpoints(run)
@@ -252,31 +249,42 @@ def score(
             problems.append(Problem(str(run.path), "no complete checkpoint; run skipped"))
     total = sum(len(s) for _, s in plan)
     rows: list[dict] = []
+    notes: list[str] = []
     settings = {
         "probe": str(probe) if probe else "run probe.npz, else reference checkpoint sample",
         "probe_size": probe_size,
-        "reference": reference or "last complete checkpoint of each run",
+        "reference": reference or "last usable checkpoint of each run",
         "seed": seed,
         "rank_eps": 1e-7,
         "uniformity_t": 2.0,
         "cka": "linear, feature space, column-centered",
         "q_corr": "spearman over positive + one shifted negative pair per probe row",
+        "prev": "cka_sa_prev, cka_goal_prev, q_corr_prev: against the previous usable checkpoint, "
+                "on this checkpoint's own sample (online)",
+        "references_used": {},
     }
     done = 0
     for run, steps in plan:
-        family = _family(run)
-        tau = float((run.config.get("train") or {}).get("tau", 1.0))
-        ref = shared_ref or _last_readable(run, steps, problems)
-        if ref is None:
-            problems.append(Problem(str(run.path), "no readable checkpoint; run skipped"))
+        try:
+            family = _family(run)
+            tau = float((run.config.get("train") or {}).get("tau", 1.0))
+            run_probe = shared_probe if shared_probe is not None else io.load_probe(run)
+        except Exception as e:  # any failure in per-run setup skips this run only
+            problems.append(Problem(str(run.path), f"{_plain_reason(e)}; run skipped"))
+            done += len(steps)
             continue
-        run_probe = shared_probe or io.load_probe(run) or probe_from_sample(ref.sample)
-        run_probe = _subsample(run_probe, probe_size, seed)
-        ref_repr = _repr_on(_family(ref.run), ref.params, run_probe)
+        ref, ref_repr, run_probe = _usable_reference(run, steps, family, shared_ref, run_probe,
+                                                     probe_size, seed, problems, notes)
+        if ref is None:
+            problems.append(Problem(str(run.path), "no usable reference checkpoint; run skipped"))
+            done += len(steps)
+            continue
+        settings["references_used"][str(run.path)] = f"{ref.run.path}@{ref.step}"
 
         def load(step, run=run, ref=ref):
             return ref if (ref.run.path == run.path and ref.step == step) else io.load_checkpoint(run, step)
 
+        prev = None  # the previous *usable* checkpoint's params: drift statistics
         # Restoring checkpoint i+1 (Orbax, mostly waiting on files) overlaps scoring checkpoint i.
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
             pending = pool.submit(load, steps[0])
@@ -284,12 +292,16 @@ def score(
                 current = pending
                 pending = pool.submit(load, steps[i + 1]) if i + 1 < len(steps) else None
                 t0 = time.perf_counter()
+                where = str(run.checkpoint_dir / str(step))
                 try:
-                    rows.append(_score_checkpoint(current.result(), family, run_probe, ref_repr, tau, block))
-                except GatekitError as e:
-                    problems.append(Problem(str(run.checkpoint_dir / str(step)), f"{e}; skipped"))
+                    ckpt = current.result()
+                    row = _score_checkpoint(ckpt, family, run_probe, ref_repr, tau, block, prev)
+                except Exception as e:  # noqa: BLE001 - any failure of one checkpoint skips only it
+                    problems.append(Problem(where, f"{_plain_reason(e)}; skipped"))
                 else:
-                    rows[-1]["score_seconds"] = time.perf_counter() - t0
+                    row["score_seconds"] = time.perf_counter() - t0
+                    rows.append(row)
+                    prev = ckpt.params
                 done += 1
                 if progress:
                     progress(done, total, f"{run.name}@{step}")
@@ -297,31 +309,132 @@ def score(
         detail = "; ".join(map(str, problems)) or "no checkpoints"
         raise GatekitError(f"nothing to score: {detail}")
     rows.sort(key=lambda r: (r["run_path"], r["step"]))
-    return ScoreTable(rows=rows, problems=problems, settings=settings)
+    return ScoreTable(rows=rows, problems=problems, settings=settings, notes=notes)
 
 
-def _score_checkpoint(ckpt: io.Checkpoint, family, probe, ref_repr, tau: float, block: int) -> dict:
+def _plain_reason(e: BaseException) -> str:
+    """A one-line reason for a skipped item: GatekitError's own words, else the type and message."""
+    if isinstance(e, GatekitError):
+        return str(e)
+    if isinstance(e, PermissionError):
+        return f"permission denied ({e.filename or e})"
+    if isinstance(e, np.linalg.LinAlgError):
+        return f"linear algebra failed on its outputs ({e}): non-finite or degenerate values"
+    text = " ".join(str(e).split())
+    if len(text) > 300:
+        text = text[:300] + "..."
+    name = type(e).__name__
+    if "ScopeParamShapeError" in name or "shape" in text.lower():
+        return f"parameters do not match the run's net config ({name}: {text})"
+    return f"{name}: {text}" if text else name
+
+
+def _check_finite(tree, what: str) -> None:
+    """Raises GatekitError naming the first leaf of ``tree`` with NaN or Inf."""
+    import jax
+
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        arr = np.asarray(leaf)
+        if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
+            name = "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
+            bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+            raise GatekitError(f"{what}: {bad} non-finite value(s) (NaN or Inf) in {name}")
+
+
+def _check_outputs(outputs: dict[str, np.ndarray], what: str) -> None:
+    for name, v in outputs.items():
+        if not np.all(np.isfinite(v)):
+            raise GatekitError(f"{what}: non-finite {name} (NaN or Inf) from finite inputs")
+
+
+def _usable_reference(run, steps, family, shared_ref, run_probe, probe_size, seed, problems, notes):
+    """The reference checkpoint, its representations on the run's probe, and the probe.
+
+    With no shared reference: the newest checkpoint that loads, has finite parameters and gives
+    finite representations; a bad newer one is reported and the next older one used (noted)."""
+    candidates = [shared_ref] if shared_ref is not None else list(reversed(steps))
+    for cand in candidates:
+        where = str(run.checkpoint_dir / str(cand)) if not isinstance(cand, io.Checkpoint) else str(cand.path)
+        try:
+            ref = cand if isinstance(cand, io.Checkpoint) else io.load_checkpoint(run, cand)
+            _check_finite(ref.params, "parameters")
+            probe = run_probe if run_probe is not None else probe_from_sample(ref.sample, source=where)
+            probe = _subsample(probe, probe_size, seed)
+            ref_family = family if ref.run.path == run.path else _family(ref.run)
+            phi, psi = _repr_on(ref_family, ref.params, probe)
+            _check_outputs({"sa representation": phi, "goal representation": psi}, "representations")
+        except Exception as e:  # noqa: BLE001
+            if shared_ref is not None:
+                problems.append(Problem(str(run.path), f"reference {where} unusable for this run "
+                                                       f"({_plain_reason(e)}); run skipped"))
+                return None, None, None
+            problems.append(Problem(where, f"{_plain_reason(e)}; skipped (not usable as reference)"))
+            steps.remove(cand)
+            continue
+        if shared_ref is None and cand != candidates[0]:
+            notes.append(f"{run.path}: the last checkpoint is unusable; CKA / q_corr use step {cand} as reference")
+        return ref, (phi, psi), probe
+    return None, None, None
+
+
+def _score_checkpoint(ckpt: io.Checkpoint, family, probe, ref_repr, tau: float, block: int, prev_params=None) -> dict:
     sample = ckpt.sample
     missing = [k for k in ("obs", "action", "goal") if k not in sample]
     if missing:
         raise GatekitError(f"sample lacks {missing}")
+    _check_finite(ckpt.params, "parameters")
     mu, log_std = _policy_on(family, ckpt.params, sample)
     phi, psi = _repr_on(family, ckpt.params, probe)
+    _check_outputs({"policy mean": mu, "policy log_std": log_std, "sa representation": phi,
+                    "goal representation": psi}, "network outputs")
     meta = ckpt.meta
     row: dict[str, Any] = {
         "run": ckpt.run.name,
         "role": ckpt.run.config.get("role"),
         "seed": ckpt.run.config.get("seed"),
+        "env": _env_name(ckpt.run.config),
         "step": ckpt.step,
-        "epoch": meta.get("epoch"),
-        "env_steps": meta.get("env_steps", ckpt.step),
-        "wall_time": meta.get("wall_time"),
+        "epoch": _number_or_none(meta.get("epoch"), "meta epoch"),
+        "env_steps": _number_or_none(meta.get("env_steps", ckpt.step), "meta env_steps"),
+        "wall_time": _number_or_none(meta.get("wall_time"), "meta wall_time"),
     }
     row.update(M.policy_metrics(mu, log_std))
     row.update(M.representation_metrics(phi, psi, energy=family.energy, tau=tau, reference=ref_repr, block=block))
+    row.update(drift_metrics(family, ckpt.params, prev_params, sample))
     for section in ("eval", "train"):
-        for k, v in (meta.get(section) or {}).items():
-            if isinstance(v, (int, float)) or v is None:
+        sec = meta.get(section)
+        for k, v in (sec.items() if isinstance(sec, dict) else ()):
+            if isinstance(v, (int, float)) and not isinstance(v, bool) or v is None:
                 row[f"{section}_{k}"] = v
     row["run_path"] = str(ckpt.run.path)
     return row
+
+
+DRIFT_COLUMNS = ("cka_sa_prev", "cka_goal_prev", "q_corr_prev")
+
+
+def drift_metrics(family, params, prev_params, sample: dict[str, np.ndarray]) -> dict[str, float | None]:
+    """Online representation drift: CKA (sa, goal) and q_corr of this checkpoint's representations
+    against the previous checkpoint's, both on this checkpoint's own sample (obs, action, future
+    goal). Computable when the checkpoint is saved; ``None`` for a run's first checkpoint."""
+    if prev_params is None or "future_goal" not in sample:
+        return dict.fromkeys(DRIFT_COLUMNS)
+    rows = {"obs": sample["obs"], "action": sample["action"], "goal": sample["future_goal"]}
+    now = _repr_on(family, params, rows)
+    before = _repr_on(family, prev_params, rows)
+    _check_outputs({"previous checkpoint's representations": np.concatenate([b.ravel() for b in before])},
+                   "drift")
+    return M.similarity_metrics(*now, before, energy=family.energy, suffix="_prev", debiased=False)
+
+
+def _env_name(config: dict) -> str | None:
+    env = config.get("env")
+    if isinstance(env, dict):
+        return env.get("name")
+    return env if isinstance(env, str) else None
+
+
+def _number_or_none(v, what: str):
+    if v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)):
+        return v
+    raise GatekitError(f"{what} is {v!r}, not a number")

@@ -198,6 +198,7 @@ def test_representation_metrics_has_every_design_row():
     phi, psi = rng.normal(size=(32, 4)), rng.normal(size=(32, 4))
     out = M.representation_metrics(phi, psi, reference=(phi, psi))
     out.update(M.policy_metrics(rng.normal(size=(10, 2)), rng.normal(size=(10, 2))))
+    out.update(M.similarity_metrics(phi, psi, (phi, psi), suffix="_prev", debiased=False))
     assert set(out) == set(M.METRIC_NAMES)
     assert out["cka_sa"] == pytest.approx(1.0) and out["q_corr"] == pytest.approx(1.0)
     assert all(np.isfinite(v) for v in out.values())

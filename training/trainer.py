@@ -26,6 +26,7 @@ from gatekit import metrics as gmetrics
 from gatekit import networks
 from gatekit.errors import GatekitError
 from gatekit.hooks import GateHook
+from gatekit.scoring import drift_metrics
 from training import buffer as rb
 from training import envs, losses
 from training.config import TrainConfig
@@ -212,6 +213,38 @@ def get_trainer(cfg: TrainConfig, env, teacher_nets: networks.CRLNetworks | None
     return _TRAINERS[key]
 
 
+def online_statistics(nets, params, prev_params, sample: dict[str, np.ndarray]) -> dict[str, float | None]:
+    """What a gate hook may use at save time: the policy statistics on this epoch's sample and
+    representation drift against the previous checkpoint (gatekit's own definitions, so a gate
+    fitted on ``gatekit score`` tables means the same thing here)."""
+    mu, log_std = nets.policy(params["actor"], sample["obs"], sample["goal"])
+    out = gmetrics.policy_metrics(np.asarray(mu, np.float64), np.asarray(log_std, np.float64))
+    out.update(drift_metrics(nets, params, prev_params, sample))
+    return out
+
+
+def _restore_newest(writer: gio.RunWriter, target: TrainingState, say) -> tuple[TrainingState, dict] | None:
+    """The newest complete checkpoint that has both meta and trainer state; older ones are
+    tried when the newest is damaged (each fallback is reported)."""
+    steps = writer.steps()
+    for step in reversed(steps):
+        try:
+            meta = gio.load_checkpoint(writer.run, step, items=("meta",)).meta
+            state = writer.restore_extra(step, TRAINER_ITEM, target)
+            int(meta["epoch"]), int(meta["env_steps"])
+        except (GatekitError, KeyError, TypeError, ValueError) as e:
+            say(f"resume: step {step} is unusable ({e}); trying the previous one")
+            continue
+        if step != steps[-1]:
+            say(f"resume: continuing from step {step}; later steps will be overwritten")
+            for later in steps[steps.index(step) + 1:]:
+                writer.delete(later)
+        return state, meta
+    if steps:
+        raise GatekitError(f"{writer.path}: no checkpoint with trainer state to resume from (steps {steps})")
+    return None
+
+
 # --------------------------------------------------------------------------------------------
 # The host loop
 # --------------------------------------------------------------------------------------------
@@ -261,24 +294,32 @@ def train(
     base_key = jax.random.PRNGKey(cfg.seed)
     k_init, k_loop = jax.random.split(base_key)
     state = trainer.init_state(k_init)
-    start_epoch, env_steps, wall_offset = 0, 0, 0.0
-    steps = writer.steps()
-    if steps:
-        last = gio.load_checkpoint(writer.run, steps[-1], items=("meta",))
-        state = writer.restore_extra(steps[-1], TRAINER_ITEM, state)
-        start_epoch, env_steps = int(last.meta["epoch"]), int(last.meta["env_steps"])
-        wall_offset = float(last.meta.get("wall_time", 0.0))
-        if hook is not None and last.meta.get("gate"):
-            hook.load_state_dict(last.meta["gate"])
-        say(f"resumed {writer.path} at epoch {start_epoch} ({env_steps:,} env steps)")
+    start_epoch, env_steps, wall_offset, refill_steps = 0, 0, 0.0, 0
+    prev_params = None  # the last saved checkpoint's params: online drift statistics
+    if resume:
+        restored = _restore_newest(writer, state, say)
+        if restored is not None:
+            state, meta = restored
+            start_epoch, env_steps = int(meta["epoch"]), int(meta["env_steps"])
+            wall_offset = float(meta.get("wall_time", 0.0))
+            refill_steps = int(meta.get("refill_env_steps", 0))
+            prev_params = jax.device_get(state.params)
+            if hook is not None and meta.get("gate"):
+                hook.load_state_dict(meta["gate"])
+            say(f"resumed {writer.path} at epoch {start_epoch} ({env_steps:,} env steps)")
     teacher_actor = teacher_obj.actor_params if teacher_obj else None
     buf = trainer.init_buffer()
-    # Prefill: one collection with the current policy, so the first batch has data.
+    # Prefill: one collection with the current policy, so the first batch has data. On resume
+    # the refill is not counted in env_steps (recorded as refill_env_steps instead), so step
+    # numbers, and RUN@STEP addresses, equal those of an uninterrupted run.
     t_start = time.perf_counter()
     obs, action, goal, _ = trainer.collect(state.params["actor"], jax.random.fold_in(k_loop, 10**6 + start_epoch),
                                            num=cfg.num_envs, deterministic=False)
     buf = rb.insert(buf, obs, action, goal)
-    env_steps += cfg.num_envs * env.episode_length
+    if start_epoch == 0:
+        env_steps += cfg.num_envs * env.episode_length
+    else:
+        refill_steps += cfg.num_envs * env.episode_length
     per_epoch = cfg.iterations_per_epoch * cfg.num_envs * env.episode_length
     summary = {"stopped_at_gate": hook.stopped if hook else False, "epochs_run": 0}
     if hook is not None and hook.stopped:
@@ -297,16 +338,20 @@ def train(
         env_steps += per_epoch
         ev = trainer.evaluate(state.params["actor"], k_eval)
         sample = trainer.checkpoint_sample(buf, k_sample, recent=cfg.iterations_per_epoch * cfg.num_envs)
-        mu, log_std = trainer.policy(state.params["actor"], sample["obs"], sample["goal"])
-        am = gmetrics.action_magnitude(np.asarray(mu))
+        params_host = jax.device_get(state.params)
+        online = online_statistics(trainer.nets, params_host, prev_params, sample)
+        am = online["action_magnitude"]
         metrics.update(action_magnitude_batch=metrics.pop("action_magnitude"), action_magnitude=am,
                        lambda_pi=float(lam), env_steps_per_second=per_epoch / t_train,
                        updates_per_second=cfg.iterations_per_epoch * cfg.updates_per_iteration / t_train)
-        stop = hook.update(env_steps, {**metrics, **{f"eval_{k}": v for k, v in ev.items()}}) if hook else False
+        seen = {**metrics, **online, **{f"eval_{k}": v for k, v in ev.items()},
+                "step": env_steps, "env_steps": env_steps, "epoch": epoch + 1}
+        stop = hook.update(env_steps, seen) if hook else False
         wall = wall_offset + time.perf_counter() - t_start
         meta = {"epoch": epoch + 1, "env_steps": env_steps, "updates": int(state.updates), "wall_time": wall,
-                "train": metrics, "eval": ev, "action_magnitude": am,
-                "gate": hook.state_dict() if hook else None}
+                "refill_env_steps": refill_steps, "train": metrics, "eval": ev, "online": online,
+                "action_magnitude": am, "gate": hook.state_dict() if hook else None}
+        prev_params = params_host
         writer.save(env_steps, params=state.params, meta=meta, sample=sample, extra={TRAINER_ITEM: state})
         summary["epochs_run"] += 1
         say(f"epoch {epoch + 1}/{cfg.epochs}  env_steps {env_steps:,}  {metrics['env_steps_per_second']:,.0f} env-steps/s  "
