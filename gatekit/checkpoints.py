@@ -163,8 +163,14 @@ def read_run(path: PathLike) -> Run:
     if not run_json.is_file():
         raise GatekitError(f"{run_json}: missing (not a gatekit run directory)")
     try:
-        config = json.loads(run_json.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        text = run_json.read_text(encoding="utf-8-sig")
+    except OSError as e:
+        raise GatekitError(f"{run_json}: cannot read ({e.strerror or e}); check its permissions") from None
+    except UnicodeDecodeError as e:
+        raise GatekitError(f"{run_json}: not UTF-8 text ({e})") from None
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as e:
         raise GatekitError(f"{run_json}: not valid JSON ({e})") from None
     return Run(path=path.resolve(), config=validate_run_config(config, source=str(run_json)))
 
@@ -294,7 +300,10 @@ def _restore_numpy_tree(path: pathlib.Path):
                 return ckptr.restore(path, args=ocp.args.PyTreeRestore(restore_args=_RESTORE_ARGS[key]))
             except Exception:
                 pass  # structure changed within the run: fall back to this checkpoint's metadata
-        tree = ckptr.metadata(path).item_metadata.tree
+        md = ckptr.metadata(path)
+        tree = getattr(getattr(md, "item_metadata", None), "tree", None)
+        if tree is None:
+            raise GatekitError(f"{path}: its Orbax metadata (_METADATA) is missing or damaged")
         restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), tree)
         out = ckptr.restore(path, args=ocp.args.PyTreeRestore(restore_args=restore_args))
         _RESTORE_ARGS[key] = restore_args
@@ -324,8 +333,69 @@ def load_checkpoint(run: Run, step: int, *, items: Iterable[str] = ITEMS) -> Che
         except Exception as e:  # Orbax/TensorStore raise many types for damaged files.
             raise GatekitError(f"{path / item}: unreadable ({type(e).__name__}: {e})") from None
     if "sample" in items:
+        if not isinstance(out["sample"], Mapping):
+            raise GatekitError(f"{path / 'sample'}: expected a dict of arrays")
         out["sample"] = {k: np.asarray(v) for k, v in out["sample"].items()}
+    _verify_checksums(path, out, items)
     return Checkpoint(run=run, step=int(step), params=out["params"], meta=out["meta"], sample=out["sample"])
+
+
+def tree_checksum(tree) -> str:
+    """SHA-256 of a pytree's content: each leaf's path, dtype, shape and bytes, in path order.
+
+    Independent of how Orbax lays the arrays out on disk, so a checksum recorded at save time
+    can be checked after any restore."""
+    import hashlib
+
+    h = hashlib.sha256()
+
+    def walk(node, prefix):
+        if isinstance(node, Mapping):
+            for k in sorted(node, key=str):
+                walk(node[k], f"{prefix}/{k}")
+        elif isinstance(node, (list, tuple)):
+            for i, v in enumerate(node):
+                walk(v, f"{prefix}/{i}")
+        else:
+            arr = np.ascontiguousarray(np.asarray(node))
+            h.update(f"{prefix}|{arr.dtype.str}|{arr.shape}|".encode())
+            h.update(arr.tobytes())
+
+    walk(tree, "")
+    return h.hexdigest()
+
+
+def run_checksum(config: Mapping) -> str:
+    """SHA-256 of a run.json's content (recorded in every checkpoint's meta at save time)."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(to_jsonable(config), sort_keys=True).encode()).hexdigest()
+
+
+def run_changed_since(ckpt: "Checkpoint") -> bool:
+    """True when the run's run.json differs from the one this checkpoint was written with."""
+    sums = ckpt.meta.get("checksums") if isinstance(ckpt.meta, Mapping) else None
+    return isinstance(sums, Mapping) and "run" in sums and sums["run"] != run_checksum(ckpt.run.config)
+
+
+def meta_checksum(meta: Mapping) -> str:
+    import hashlib
+
+    body = {k: v for k, v in meta.items() if k != "checksums"}
+    return hashlib.sha256(json.dumps(to_jsonable(body), sort_keys=True).encode()).hexdigest()
+
+
+def _verify_checksums(path: pathlib.Path, out: dict, items: tuple[str, ...]) -> None:
+    """Compares restored items with the checksums the writer recorded in meta (checkpoints
+    written before checksums existed have none and load as before)."""
+    sums = out["meta"].get("checksums") if isinstance(out["meta"], Mapping) else None
+    if "meta" not in items or not isinstance(sums, Mapping):
+        return
+    if "meta" in sums and sums["meta"] != meta_checksum(out["meta"]):
+        raise GatekitError(f"{path / 'meta'}: content does not match its checksum (damaged or edited)")
+    for item in ("params", "sample"):
+        if item in items and item in sums and sums[item] != tree_checksum(out[item]):
+            raise GatekitError(f"{path / item}: content does not match its checksum (damaged data)")
 
 
 def load_probe(run: Run) -> dict[str, np.ndarray] | None:
@@ -339,11 +409,24 @@ def load_probe(run: Run) -> dict[str, np.ndarray] | None:
 def read_npz(path: PathLike, *, required: Iterable[str] = ()) -> dict[str, np.ndarray]:
     """Loads an ``.npz`` without pickle; checks the required keys and equal row counts."""
     path = pathlib.Path(path)
+    if not path.is_file():
+        raise GatekitError(f"{path}: no such file")
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except OSError as e:
+        raise GatekitError(f"{path}: cannot read ({e.strerror or e})") from None
+    if magic != b"PK\x03\x04":
+        raise GatekitError(f"{path}: not an .npz file (an .npz is a zip of .npy arrays: save one with numpy.savez)")
     try:
         with np.load(path, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as e:
+    except ValueError as e:
+        if "pickle" in str(e).lower():
+            raise GatekitError(f"{path}: holds object arrays, which need pickle; gatekit reads numeric arrays only") from None
         raise GatekitError(f"{path}: unreadable .npz ({e})") from None
+    except (OSError, EOFError, KeyError) as e:
+        raise GatekitError(f"{path}: damaged .npz ({type(e).__name__}: {e})") from None
     missing = [k for k in required if k not in data]
     if missing:
         raise GatekitError(f"{path}: missing array(s) {', '.join(missing)}")
@@ -435,6 +518,9 @@ class RunWriter:
         params = jax.device_get(params)
         sample = {k: np.asarray(v) for k, v in jax.device_get(dict(sample)).items()}
         meta = to_jsonable({"step": int(step), **dict(meta)})
+        meta["checksums"] = {"params": tree_checksum(params), "sample": tree_checksum(sample),
+                             "run": run_checksum(self.run.config)}
+        meta["checksums"]["meta"] = meta_checksum(meta)
         items = {
             "params": ocp.args.StandardSave(params),
             "meta": ocp.args.JsonSave(meta),
@@ -513,9 +599,13 @@ def read_table(path: PathLike) -> list[dict]:
     if not path.is_file():
         raise GatekitError(f"{path}: no such file")
     try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as e:
-        raise GatekitError(f"{path}: unreadable ({e})") from None
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise GatekitError(f"{path}: cannot read ({e.strerror or e})") from None
+    except UnicodeDecodeError as e:
+        raise GatekitError(f"{path}: not UTF-8 text ({e})") from None
+    if text.startswith("\ufeff"):
+        text = text[1:]  # a UTF-8 byte-order mark (Excel) is not part of the first column's name
     if kind == "json":
         try:
             rows = json.loads(text)
@@ -526,10 +616,23 @@ def read_table(path: PathLike) -> list[dict]:
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
             raise GatekitError(f"{path}: expected a JSON list of objects (one per row)")
         return rows
-    reader = csv.DictReader(io.StringIO(text))
-    if not reader.fieldnames:
+    records = list(csv.reader(io.StringIO(text)))
+    if not records or not any(records[0]):
         raise GatekitError(f"{path}: empty CSV (no header)")
-    return [{k: _parse_cell(v) for k, v in row.items()} for row in reader]
+    header = [h.strip() for h in records[0]]
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise GatekitError(f"{path}: duplicate column name(s) {dupes}")
+    if any(not h for h in header):
+        raise GatekitError(f"{path}: empty column name in the header (column {header.index('') + 1})")
+    rows = []
+    for i, rec in enumerate(records[1:], start=2):
+        if not rec:
+            continue  # blank line
+        if len(rec) != len(header):
+            raise GatekitError(f"{path}: line {i} has {len(rec)} cells but the header has {len(header)} columns")
+        rows.append({k: _parse_cell(v) for k, v in zip(header, rec)})
+    return rows
 
 
 def _table_kind(path: pathlib.Path) -> str:

@@ -121,7 +121,10 @@ def score(
     """
     from gatekit import scoring
 
-    _check_out_paths(csv=csv, json=None if str(json_out) == "-" else json_out, plot=plot)
+    csv_stdout = str(csv) == "-"
+    _check_out_paths(csv=None if csv_stdout else csv, json=None if str(json_out) == "-" else json_out, plot=plot)
+    if csv_stdout and str(json_out) == "-":
+        raise GatekitError("--csv - and --json - both write to stdout; pick one")
     if threshold is not None:
         from gatekit.gate import _check_threshold
 
@@ -130,7 +133,9 @@ def score(
     _report_problems(table.problems)
     for note in table.notes:
         typer.echo(f"gatekit: note: {note}", err=True)
-    if csv:
+    if csv_stdout:
+        typer.echo(table.to_csv(), nl=False)
+    elif csv:
         table.to_csv(csv)
     if json_out is not None:
         if str(json_out) == "-":
@@ -142,7 +147,7 @@ def score(
 
         plotting.plot_metric_vs_step(table.rows, plot, metric=metric,
                                      thresholds=None if threshold is None else {"threshold": threshold})
-    if not quiet and str(json_out) != "-":
+    if not quiet and str(json_out) != "-" and not csv_stdout:
         cols = columns.split(",") if columns else None
         if cols:
             missing = [c for c in cols if c not in table.columns]
@@ -241,6 +246,11 @@ def fit(
     (leave-one-group-out) accuracy beside the training-step baseline."""
     from gatekit import api
 
+    from gatekit.gate import _check_threshold
+
+    for opt, v in (("fixed threshold", fixed), ("--label-above", label_above), ("--label-relative", label_relative)):
+        if v is not None:
+            _check_threshold(v, opt)
     if n_boot < 0:
         raise GatekitError(f"--n-boot must be >= 0, got {n_boot}")
     if patience < 1:
@@ -307,7 +317,24 @@ def plot(
         typer.echo(f"wrote {roc_path}")
 
 
+def quiet_event_loop_noise() -> None:
+    """Orbax's async machinery can report ``RuntimeError: Event loop is closed`` as an
+    "unraisable" exception at interpreter exit, once per pending callback (up to ~100 tracebacks
+    after reading damaged data). The work is done by then and the real problem was already
+    reported; drop exactly that message and let every other one through."""
+    previous = sys.unraisablehook
+
+    def hook(unraisable):
+        exc = unraisable.exc_value
+        if isinstance(exc, RuntimeError) and "Event loop is closed" in str(exc):
+            return
+        previous(unraisable)
+
+    sys.unraisablehook = hook
+
+
 def main() -> None:
+    quiet_event_loop_noise()
     app()
 
 

@@ -301,6 +301,9 @@ def score(
                 else:
                     row["score_seconds"] = time.perf_counter() - t0
                     rows.append(row)
+                    if io.run_changed_since(ckpt) and not any(n.startswith(f"{run.path}: run.json") for n in notes):
+                        notes.append(f"{run.path}: run.json differs from the one its checkpoints were written "
+                                     f"with (edited since?); values use the current run.json")
                     prev = ckpt.params
                 done += 1
                 if progress:
@@ -341,6 +344,23 @@ def _check_finite(tree, what: str) -> None:
             raise GatekitError(f"{what}: {bad} non-finite value(s) (NaN or Inf) in {name}")
 
 
+_WIDTHS = {"obs": "obs_dim", "action": "action_dim", "goal": "goal_dim", "future_goal": "goal_dim"}
+
+
+def _check_widths(arrays: dict[str, np.ndarray], net: dict, what: str) -> None:
+    """Sample / probe arrays must be [n, width] with the widths run.json's net declares."""
+    for key, dim in _WIDTHS.items():
+        if key not in arrays:
+            continue
+        a = np.asarray(arrays[key])
+        if a.ndim != 2 or a.shape[0] < 2:
+            raise GatekitError(f"{what} {key!r} has shape {a.shape}; expected [n >= 2, {net.get(dim)}]")
+        if dim in net and a.shape[1] != net[dim]:
+            raise GatekitError(f"{what} {key!r} has width {a.shape[1]} but run.json net.{dim} is {net[dim]}")
+        if not np.all(np.isfinite(a)):
+            raise GatekitError(f"{what} {key!r} holds non-finite values (NaN or Inf)")
+
+
 def _check_outputs(outputs: dict[str, np.ndarray], what: str) -> None:
     for name, v in outputs.items():
         if not np.all(np.isfinite(v)):
@@ -359,6 +379,7 @@ def _usable_reference(run, steps, family, shared_ref, run_probe, probe_size, see
             ref = cand if isinstance(cand, io.Checkpoint) else io.load_checkpoint(run, cand)
             _check_finite(ref.params, "parameters")
             probe = run_probe if run_probe is not None else probe_from_sample(ref.sample, source=where)
+            _check_widths(probe, run.net, "probe")
             probe = _subsample(probe, probe_size, seed)
             ref_family = family if ref.run.path == run.path else _family(ref.run)
             phi, psi = _repr_on(ref_family, ref.params, probe)
@@ -382,6 +403,7 @@ def _score_checkpoint(ckpt: io.Checkpoint, family, probe, ref_repr, tau: float, 
     missing = [k for k in ("obs", "action", "goal") if k not in sample]
     if missing:
         raise GatekitError(f"sample lacks {missing}")
+    _check_widths(sample, ckpt.run.net, "sample")
     _check_finite(ckpt.params, "parameters")
     mu, log_std = _policy_on(family, ckpt.params, sample)
     phi, psi = _repr_on(family, ckpt.params, probe)

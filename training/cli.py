@@ -87,21 +87,29 @@ def teacher(
     num_envs: NumEnvs = 32,
     seed: Seed = 0,
     stop_at_gate: Annotated[bool, typer.Option("--stop-at-gate", help="Stop once the gate holds (gatekit.hooks.GateHook).")] = False,
-    gate_threshold: Annotated[float, typer.Option("--gate-threshold", help="Gate threshold on the metric.")] = 0.63,
-    gate_metric: Annotated[str, typer.Option("--gate-metric", help="Metric the hook watches.")] = "action_magnitude",
-    gate_mode: Annotated[str, typer.Option("--gate-mode", help="below | above.")] = "below",
-    gate_patience: Annotated[int, typer.Option("--gate-patience", help="Consecutive passing epochs to stop.")] = 2,
+    gate: Annotated[Optional[str], typer.Option("--gate", help="Gate file (gatekit fit --save) or preset; default: the env's built-in gate.")] = None,
+    gate_threshold: Annotated[Optional[float], typer.Option("--gate-threshold", help="One-off rule instead of a gate file: threshold.")] = None,
+    gate_metric: Annotated[str, typer.Option("--gate-metric", help="One-off rule: online metric the hook watches.")] = "action_magnitude",
+    gate_mode: Annotated[str, typer.Option("--gate-mode", help="One-off rule: below | above.")] = "below",
+    gate_patience: Annotated[Optional[int], typer.Option("--gate-patience", help="Consecutive passing epochs to stop (default: the gate's).")] = None,
     gate_start_step: Annotated[int, typer.Option("--gate-start-step", help="Env steps before the hook counts.")] = 0,
     resume: Resume = False,
     sets: Sets = None,
     quiet: Quiet = False,
 ):
     """Train a CRL teacher (residual encoders, InfoNCE critic, tanh-Gaussian actor)."""
+    from gatekit.api import resolve_gate
     from gatekit.hooks import GateHook
 
     cfg = _config(env, maze, sets, depth=depth, width=width, tau=tau, epochs=epochs, num_envs=num_envs, seed=seed)
-    hook = GateHook(threshold=gate_threshold, metric=gate_metric, mode=gate_mode, patience=gate_patience,
-                    start_step=gate_start_step) if stop_at_gate else None
+    hook = None
+    if stop_at_gate:
+        rule = resolve_gate(gate, threshold=gate_threshold, metric=gate_metric, mode=gate_mode,
+                            patience=gate_patience, default_env=env)
+        hook = GateHook.from_gate(rule, start_step=gate_start_step)
+        typer.echo(f"gate: {rule.name or 'rule'}: {rule.rule}", err=True)
+    elif gate is not None or gate_threshold is not None:
+        raise GatekitError("--gate / --gate-threshold only take effect with --stop-at-gate")
     _run(cfg, out, hook=hook, resume=resume, quiet=quiet)
 
 
@@ -133,6 +141,9 @@ def distill(
 
 
 def main() -> None:
+    from gatekit.cli import quiet_event_loop_noise
+
+    quiet_event_loop_noise()
     app()
 
 
