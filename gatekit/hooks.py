@@ -84,7 +84,8 @@ class GateHook:
                 raise GatekitError(f"GateHook: metric {self.metric!r} missing from {sorted(metrics)}")
             value = math.nan
         else:
-            value = float(metrics[self.metric])
+            raw = metrics[self.metric]
+            value = math.nan if raw is None else float(raw)  # None: not defined yet (no previous checkpoint)
         self.last_step, self.last_value = int(step), value if math.isfinite(value) else None
         if step < self.start_step:
             return False

@@ -140,3 +140,48 @@ def test_public_train_is_the_function_even_after_submodule_imports():
     from training import train as api_train
 
     assert callable(api_train) and api_train.__module__ == "training"
+
+
+def test_step_numbers_after_resumes_equal_an_uninterrupted_run(tmp_path):
+    cfg = TrainConfig(**SMALL, epochs=3)
+    train(cfg, tmp_path / "whole", progress=None)
+    for epochs in (1, 2, 3):  # two resumes
+        train(TrainConfig(**SMALL, epochs=epochs), tmp_path / "pieces", resume=epochs > 1, progress=None)
+    whole = gio.list_checkpoints(gio.read_run(tmp_path / "whole"))[0]
+    pieces_run = gio.read_run(tmp_path / "pieces")
+    pieces = gio.list_checkpoints(pieces_run)[0]
+    assert pieces == whole
+    meta = gio.load_checkpoint(pieces_run, pieces[-1], items=("meta",)).meta
+    assert meta["refill_env_steps"] == 2 * 16 * envs.make("pointmaze", maze="u").episode_length
+    # online statistics are in meta and match gatekit score's
+    table = {r["step"]: r for r in gatekit.score(tmp_path / "whole").rows}
+    m = gio.load_checkpoint(gio.read_run(tmp_path / "whole"), whole[-1], items=("meta",)).meta
+    assert m["online"]["cka_sa_prev"] == pytest.approx(table[whole[-1]]["cka_sa_prev"], rel=1e-5)
+    assert table[whole[0]]["cka_sa_prev"] is None
+
+
+def test_resume_falls_back_to_the_newest_step_with_trainer_state(tmp_path):
+    import shutil
+
+    train(TrainConfig(**SMALL, epochs=3), tmp_path / "t", progress=None)
+    steps = gio.list_checkpoints(gio.read_run(tmp_path / "t"))[0]
+    shutil.rmtree(tmp_path / "t" / "checkpoints" / str(steps[-1]) / "trainer")
+    s = train(TrainConfig(**SMALL, epochs=3), tmp_path / "t", resume=True, progress=None)
+    assert s["epochs_done"] == 3
+    assert gio.list_checkpoints(gio.read_run(tmp_path / "t"))[0] == steps
+
+
+def test_hook_from_gate_file_and_cli_refuses_retrospective(tmp_path):
+    from typer.testing import CliRunner
+
+    from training.cli import app
+
+    r = CliRunner().invoke(app, ["teacher", "--out", str(tmp_path / "t"), "--stop-at-gate", "--gate-metric", "cka_sa",
+                                 "--gate-threshold", "0.9", "--gate-mode", "above", "--epochs", "1"])
+    assert r.exit_code == 1 and "retrospective" in r.stderr
+    gate_file = tmp_path / "g.json"
+    gatekit.write_gate(gatekit.Gate(metric="cka_sa_prev", direction="above", threshold=-1.0, patience=1), gate_file)
+    hook = GateHook.from_file(gate_file)
+    s = train(TrainConfig(**SMALL, epochs=4), tmp_path / "h", hook=hook, progress=None)
+    # the first checkpoint has no previous one (no drift value): the gate can hold at epoch 2 at the earliest
+    assert s["stopped_at_gate"] and s["epochs_done"] == 2
