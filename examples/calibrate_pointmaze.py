@@ -18,15 +18,30 @@ Declared before the run (not changed after seeing data):
 * The shipped gate is the primary statistic's fit, whatever the comparison shows; the README
   reports whether it beats the step baseline.
 
+Result of that plan (first run): the primary failed. cka_sa_prev "above" has in-sample AUC 0.52
+and out-of-fold accuracy 0.44 against 0.80 for the step; drift does not plateau before the
+student outcome jumps on this task. Shipping it would make the built-in default wrong, so:
+
+Stage 2, declared after stage 1 failed and after the exploratory ranking had been seen (so it
+is not blind; the quick start's teacher, seed 0, never used here, is the held-out check):
+* "Which statistic" is fitted too: inside each leave-one-teacher-seed-out fold, every zero-cost
+  online statistic (gatekit.api.online_candidates) is scored by inner leave-one-seed-out
+  accuracy on the other seeds, the best is fitted there and predicts the held-out seed
+  (gatekit.gate.select_statistic). Its out-of-fold accuracy, selection included, is compared
+  with the step baseline's.
+* The shipped gate is the procedure's choice on all 5 seeds, with patience 2, whether or not it
+  beats the step; both numbers go into the gate file and the README.
+
     python examples/calibrate_pointmaze.py [--out runs/calibrate_pointmaze]   # about 10 min on 2 cores
 
-Writes pairs.csv, ranking.json, fit.json, baseline.json to examples/results/calibrate_pointmaze/
+Writes pairs.csv, ranking.json, primary.json, nested.json, fit.json, summary.json to examples/results/calibrate_pointmaze/
 and the gate to gatekit/presets/pointmaze.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import pathlib
 import time
@@ -63,18 +78,39 @@ def main() -> None:
 
     ranking = gatekit.fit_all(pairs, **LABEL)
     print(gatekit.api.format_fit_all(ranking))
-    fit = gatekit.fit(pairs, metric=PRIMARY, direction=DIRECTION, n_boot=2000, **LABEL)
+    primary = gatekit.fit(pairs, metric=PRIMARY, direction=DIRECTION, n_boot=2000, **LABEL)
+    print("== stage 1 (declared primary)\n" + primary.summary())
+    nested = gatekit.api.fit_nested(pairs, **LABEL)
+    c = nested["choice"]
+    print(f"== stage 2 (statistic chosen inside each fold): out-of-fold accuracy {nested['accuracy']:.3f} "
+          f"vs step {nested['baseline']['accuracy']:.3f}; choices per fold "
+          f"{[f['metric'] for f in nested['folds']]}; on all seeds: {c['metric']} {c['direction']} {c['threshold']:.4g}")
+    fit = gatekit.fit(pairs, metric=c["metric"], direction=c["direction"], n_boot=2000, **LABEL)
     print(fit.summary())
+    beats = "beats" if nested["beats_baseline"] else "does not beat"
     gate = gatekit.save_gate(
         fit, args.gate, table=pairs, patience=PATIENCE, name="pointmaze", env="pointmaze",
-        description=("Built-in gate for gatekit's point maze (maze 'u', depth-8 width-64 CRL teacher, depth-4 "
-                     "students of 4 epochs): the state-action representation has stopped moving (CKA to the "
-                     "previous checkpoint above the threshold) for 2 consecutive checkpoints. Fitted by "
-                     "examples/calibrate_pointmaze.py on teacher seeds 1-5; see validation for how it compares "
-                     "with the training-step baseline out of fold."),
+        description=(f"Built-in gate for gatekit's point maze (maze 'u', depth-8 width-64 CRL teacher, depth-4 "
+                     f"students of 4 epochs): {c['metric']} {c['direction']} the threshold for {PATIENCE} consecutive "
+                     f"checkpoints. Chosen by nested leave-one-teacher-seed-out selection among zero-cost online "
+                     f"statistics on teacher seeds 1-5 (examples/calibrate_pointmaze.py); out of fold, selection "
+                     f"included, it {beats} the training-step baseline ({nested['accuracy']:.3f} vs "
+                     f"{nested['baseline']['accuracy']:.3f}). The declared drift rule (cka_sa_prev above) failed "
+                     f"(out-of-fold accuracy {primary.logo['accuracy']:.3f})."),
     )
+    verdict = (f"With the statistic chosen inside each fold (the honest number), the procedure {beats} the step "
+               f"baseline out of fold: accuracy {nested['accuracy']:.3f} vs {nested['baseline']['accuracy']:.3f}. "
+               f"({c['metric']} alone, chosen after seeing all seeds: {fit.logo['accuracy']:.3f}; optimistic.)")
+    gate = dataclasses.replace(gate, validation={**gate.validation, "verdict": verdict,
+                                                 "verdict_chosen_statistic_alone": gate.validation["verdict"],
+                                                 "beats_baseline": nested["beats_baseline"],
+                                                 "nested_selection": nested,
+                                                 "declared_primary": primary.to_dict() | {"roc": None}})
+    gio.write_gate(gate, args.gate)
     (args.results / "ranking.json").write_text(json.dumps(gio.to_jsonable(ranking), indent=1) + "\n")
     (args.results / "fit.json").write_text(json.dumps(gio.to_jsonable(fit.to_dict()), indent=1) + "\n")
+    (args.results / "nested.json").write_text(json.dumps(gio.to_jsonable(nested), indent=1) + "\n")
+    (args.results / "primary.json").write_text(json.dumps(gio.to_jsonable(primary.to_dict()), indent=1) + "\n")
     summary = {"baseline_student_success": baseline, "minutes": (time.time() - t0) / 60, "gate": gate.to_dict(),
                "declared": {"label": LABEL, "primary": PRIMARY, "direction": DIRECTION, "patience": PATIENCE,
                             "teacher_seeds": SEEDS, "student_seeds": STUDENT_SEEDS}}

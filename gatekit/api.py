@@ -120,7 +120,8 @@ def _missing_rows(arr: np.ndarray, name: str, source: str) -> None:
 
 BASELINE_COLUMNS = ("step", "env_steps", "epoch")
 NOT_STATISTICS = {"seed", "teacher_seed", "student_seed", "wall_time", "score_seconds", "run", "role", "env",
-                  "run_path", "teacher_step"}
+                  "run_path", "teacher_step", "train_env_steps_per_second", "train_updates_per_second",
+                  "train_lambda_pi", "refill_env_steps"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,6 +132,10 @@ class Labels:
     outcomes: np.ndarray | None
     groups: np.ndarray | None
     rule: dict
+
+    def subset(self, keep: np.ndarray) -> "Labels":
+        return Labels(self.labels[keep], None if self.outcomes is None else self.outcomes[keep],
+                      None if self.groups is None else self.groups[keep], self.rule)
 
 
 def make_labels(rows, *, label: str, label_above=None, label_relative=None, group=None, source="table") -> Labels:
@@ -193,19 +198,31 @@ def fit(
     rows = io.read_table(table) if isinstance(table, (str, pathlib.Path)) else list(table)
     lab = make_labels(rows, label=label, label_above=label_above, label_relative=label_relative, group=group,
                       source=source)
-    values = _column(rows, metric, source)
-    _missing_rows(values, metric, source)
+    values, keep, note = _defined(rows, metric, source)
+    lab = lab.subset(keep)
     base_name = _baseline_name(rows, baseline, source)
     base = None
     if base_name is not None and lab.groups is not None:
-        base = _column(rows, base_name, source)
+        base = _column(rows, base_name, source)[keep]
         _missing_rows(base, base_name, source)
     result = gate_mod.fit_threshold(
         values, lab.labels, direction=direction, groups=lab.groups, outcomes=lab.outcomes,
         fixed_threshold=fixed_threshold, baseline=base, baseline_name=base_name or "step", metric=metric,
         n_boot=n_boot, rng=rng,
     )
-    return dataclasses.replace(result, label_rule=lab.rule)
+    return dataclasses.replace(result, label_rule=lab.rule, warnings=result.warnings + ([note] if note else []))
+
+
+def _defined(rows, name, source) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """A statistic's values where it is defined. Empty cells (e.g. ``*_prev`` at a run's first
+    checkpoint, which has no previous one) are dropped with a note; NaN/inf is an error."""
+    values = _column(rows, name, source)
+    keep = np.array([r.get(name) is not None and r.get(name) != "" for r in rows])
+    _missing_rows(values[keep], name, source)
+    note = None
+    if not keep.all():
+        note = f"{int((~keep).sum())} row(s) without a {name} value (not defined there) were left out"
+    return values[keep], keep, note
 
 
 def _baseline_name(rows, baseline, source) -> str | None:
@@ -228,9 +245,9 @@ def numeric_columns(rows: list[dict], exclude: Iterable[str] = ()) -> list[str]:
     for c in cols:
         if c in skip or c.startswith("student"):
             continue
-        vals = [r.get(c) for r in rows]
-        if all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in vals) \
-                and len(set(vals)) > 1:
+        vals = [r.get(c) for r in rows if r.get(c) is not None and r.get(c) != ""]
+        if len(vals) >= len(rows) / 2 and len(set(vals)) > 1 and \
+                all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in vals):
             out.append(c)
     return out
 
@@ -263,10 +280,10 @@ def fit_all(
         names.append(base_name)
     out = []
     for name in names:
-        values = _column(rows, name, source)
         try:
-            _missing_rows(values, name, source)
-            r = gate_mod.fit_threshold(values, lab.labels, direction="auto", groups=lab.groups, outcomes=lab.outcomes,
+            values, keep, _ = _defined(rows, name, source)
+            sub = lab.subset(keep)
+            r = gate_mod.fit_threshold(values, sub.labels, direction="auto", groups=sub.groups, outcomes=sub.outcomes,
                                        n_boot=0, metric=name)
         except GatekitError as e:
             out.append({"metric": name, "timing": timing(name), "error": str(e)})
@@ -275,7 +292,7 @@ def fit_all(
             "metric": name, "timing": timing(name), "direction": r.direction, "threshold": r.threshold,
             "auc_in_sample": r.auc, "oof_accuracy": r.logo["accuracy"] if r.logo else None,
             "oof_auc": r.logo.get("auc") if r.logo else None, "spearman_rho": r.spearman_rho,
-            "baseline": name == base_name,
+            "baseline": name == base_name, "n": r.n,
         })
     ref = next((o for o in out if o.get("baseline")), None)
     for o in out:
@@ -287,17 +304,56 @@ def fit_all(
     return sorted(out, key=key)
 
 
+def online_candidates(rows: list[dict]) -> list[str]:
+    """gatekit's zero-cost online statistics present in a table (policy, representation, drift)."""
+    from gatekit.metrics import METRIC_NAMES, timing
+
+    return [m for m in METRIC_NAMES if timing(m) == "online" and any(r.get(m) is not None for r in rows)]
+
+
+def fit_nested(
+    table: str | pathlib.Path | Sequence[Mapping],
+    *,
+    label: str,
+    group: str,
+    label_above: float | None = None,
+    label_relative: float | None = None,
+    candidates: Sequence[str] | None = None,
+    baseline: str | None = "auto",
+) -> dict:
+    """Nested out-of-fold selection of the gate statistic (:func:`gatekit.gate.select_statistic`)
+    among ``candidates`` (default: gatekit's zero-cost online statistics), beside the step
+    baseline fitted out of fold the same way."""
+    source = str(table) if isinstance(table, (str, pathlib.Path)) else "table"
+    rows = io.read_table(table) if isinstance(table, (str, pathlib.Path)) else list(table)
+    lab = make_labels(rows, label=label, label_above=label_above, label_relative=label_relative, group=group,
+                      source=source)
+    names = list(candidates) if candidates else online_candidates(rows)
+    cols = {n: _column(rows, n, source) for n in names}
+    result = gate_mod.select_statistic(cols, lab.labels, lab.groups)
+    base_name = _baseline_name(rows, baseline, source)
+    if base_name:
+        b = _column(rows, base_name, source)
+        _missing_rows(b, base_name, source)
+        result["baseline"] = {"metric": base_name, **gate_mod.leave_one_group_out(b, lab.labels, lab.groups,
+                                                                                  direction="auto")}
+        result["beats_baseline"] = result["accuracy"] > result["baseline"]["accuracy"]
+    result.update(candidates=names, label_rule=lab.rule, n_positive=int(lab.labels.sum()))
+    return result
+
+
 def format_fit_all(ranking: list[dict]) -> str:
     """The ranking of :func:`fit_all` as a text table."""
-    head = f"{'metric':<28}{'timing':<15}{'dir':<7}{'threshold':>11}{'AUC(in)':>9}{'OOF acc':>9}{'OOF AUC':>9}  beats step"
+    w = max([len("metric")] + [len(o["metric"]) for o in ranking]) + 2
+    head = f"{'metric':<{w}}{'timing':<15}{'dir':<7}{'threshold':>11}{'AUC(in)':>9}{'OOF acc':>9}{'OOF AUC':>9}  beats baseline"
     lines = [head]
     f = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
     for o in ranking:
         if "error" in o:
-            lines.append(f"{o['metric']:<28}{o['timing']:<15}skipped: {o['error']}")
+            lines.append(f"{o['metric']:<{w}}{o['timing']:<15}skipped: {o['error']}")
             continue
         beats = "(baseline)" if o["baseline"] else {True: "yes", False: "no", None: "-"}[o["beats_baseline"]]
-        lines.append(f"{o['metric']:<28}{o['timing']:<15}{o['direction']:<7}{o['threshold']:>11.4g}"
+        lines.append(f"{o['metric']:<{w}}{o['timing']:<15}{o['direction']:<7}{o['threshold']:>11.4g}"
                      f"{f(o['auc_in_sample']):>9}{f(o['oof_accuracy']):>9}{f(o['oof_auc']):>9}  {beats}")
     return "\n".join(lines)
 

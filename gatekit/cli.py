@@ -16,9 +16,29 @@ app = typer.Typer(
     name="gatekit",
     help="Which teacher checkpoint to distill from: score checkpoints, select a teacher, fit the gate.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from gatekit import __version__
+
+        typer.echo(f"gatekit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True,
+                                                    help="Print the version and exit.")] = None,
+):
+    """Which teacher checkpoint to distill from: score checkpoints, select a teacher, fit the gate.
+
+    Exit codes: 0 done (also when no checkpoint is ready: the answer says so), 1 bad input
+    (the message names the file or argument), 2 command-line usage errors."""
 
 # Shared options, declared once.
 Sources = Annotated[
@@ -26,7 +46,7 @@ Sources = Annotated[
     typer.Argument(help="Run directories, folders of runs (searched recursively), or score tables (.csv/.json)."),
 ]
 Metric = Annotated[str, typer.Option("--metric", "-m", help="Teacher metric the gate is on.")]
-Mode = Annotated[str, typer.Option("--mode", help="'below': value < threshold passes; 'above': value > threshold.")]
+Mode = Annotated[str, typer.Option("--direction", "--mode", help="One-off rule: 'below' (value < threshold passes) or 'above'. (--mode: deprecated alias.)")]
 Reference = Annotated[
     Optional[str],
     typer.Option("--reference", help="RUN_DIR[@STEP] for CKA / q_corr (default: each run's last checkpoint)."),
@@ -60,9 +80,11 @@ def error_boundary(prog: str) -> Callable[[Callable], Callable]:
 _boundary = error_boundary("gatekit")
 
 
-def _progress():
-    """A progress callback on stderr when it is a terminal; None otherwise."""
-    if not sys.stderr.isatty():
+def _progress(quiet: bool = False):
+    """A progress callback on stderr when it is a terminal (and not -q / NO_COLOR); None otherwise."""
+    import os
+
+    if quiet or not sys.stderr.isatty() or os.environ.get("NO_COLOR"):
         return None
 
     def report(done: int, total: int, desc: str) -> None:
@@ -129,7 +151,7 @@ def score(
         from gatekit.gate import _check_threshold
 
         _check_threshold(threshold, "--threshold")
-    table = scoring.score(runs, reference=reference, probe=probe, probe_size=probe_size, progress=_progress())
+    table = scoring.score(runs, reference=reference, probe=probe, probe_size=probe_size, progress=_progress(quiet))
     _report_problems(table.problems)
     for note in table.notes:
         typer.echo(f"gatekit: note: {note}", err=True)

@@ -220,6 +220,66 @@ def leave_one_group_out(values, labels, groups, *, direction="below") -> dict[st
             "folds": folds, "skipped_groups": skipped}
 
 
+def _fit_rule(values, labels, direction="auto"):
+    """(direction, threshold) fitted on the rows where ``values`` is defined (finite)."""
+    ok = np.isfinite(values)
+    v, y = values[ok], labels[ok]
+    d = _auto_direction(v, y) if direction == "auto" else direction
+    return d, _youden(v, y, d)[1]
+
+
+def _predict_defined(values, threshold, direction):
+    """``predict`` where undefined values (NaN: e.g. drift at a run's first checkpoint) never pass."""
+    with np.errstate(invalid="ignore"):
+        return predict(values, threshold, direction)
+
+
+def _inner_accuracy(values, labels, groups) -> float:
+    """Leave-one-group-out accuracy of one statistic (direction and threshold fitted per fold)."""
+    correct = 0
+    for g in np.unique(groups):
+        tr, te = groups != g, groups == g
+        ok = np.isfinite(values[tr])
+        if ok.sum() < 2 or labels[tr][ok].min() == labels[tr][ok].max():
+            return -1.0
+        d, thr = _fit_rule(values[tr], labels[tr])
+        correct += int(np.sum(_predict_defined(values[te], thr, d) == labels[te]))
+    return correct / len(labels)
+
+
+def select_statistic(columns: Mapping[str, Sequence[float]], labels, groups) -> dict[str, Any]:
+    """Which statistic, its direction and threshold, all chosen *inside* each outer fold.
+
+    For every held-out group, each candidate is scored by leave-one-group-out accuracy on the
+    remaining groups (inner folds); the best is fitted on those groups and predicts the held-out
+    one. The out-of-fold accuracy is that of the whole procedure, selection included. NaN values
+    (statistic undefined there) never pass the gate. Returns the outer folds (with the choice
+    each made), the out-of-fold accuracy, and the procedure's choice on all groups.
+    """
+    labels, groups = np.asarray(labels, int), np.asarray(groups)
+    cols = {k: np.asarray(v, float) for k, v in columns.items()}
+    if len(np.unique(groups)) < 3:
+        raise GatekitError("select_statistic needs at least 3 groups (an inner fold needs 2)")
+
+    def choose(mask):
+        scores = {k: _inner_accuracy(v[mask], labels[mask], groups[mask]) for k, v in cols.items()}
+        best = max(scores, key=lambda k: (scores[k], -list(cols).index(k)))
+        d, thr = _fit_rule(cols[best][mask], labels[mask])
+        return best, d, thr, scores[best]
+
+    folds, correct = [], 0
+    for g in np.unique(groups):
+        tr, te = groups != g, groups == g
+        name, d, thr, inner = choose(tr)
+        hits = int(np.sum(_predict_defined(cols[name][te], thr, d) == labels[te]))
+        correct += hits
+        folds.append({"group": _plain(g), "metric": name, "direction": d, "threshold": thr,
+                      "inner_accuracy": inner, "correct": hits, "n": int(te.sum())})
+    name, d, thr, inner = choose(np.ones(len(labels), bool))
+    return {"accuracy": correct / len(labels), "correct": correct, "n": len(labels), "folds": folds,
+            "choice": {"metric": name, "direction": d, "threshold": thr, "inner_accuracy": inner}}
+
+
 def _plain(v):
     return v.item() if hasattr(v, "item") else v
 

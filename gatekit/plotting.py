@@ -50,15 +50,27 @@ def plot_metric_vs_step(
     thresholds: Mapping[str, float] | None = None,
     x: str = "step",
 ) -> pathlib.Path:
-    """One line per run: ``metric`` against ``x`` (env steps), with horizontal threshold lines."""
+    """One line per run (keyed by its path, so same-named runs in different folders stay apart):
+    ``metric`` against ``x`` (env steps), with the horizontal threshold lines given."""
     by_run: dict[str, list[Mapping]] = {}
     for r in rows:
         if r.get(metric) is not None and r.get(x) is not None:
-            by_run.setdefault(str(r.get("run")), []).append(r)
+            by_run.setdefault(str(r.get("run_path") or r.get("run")), []).append(r)
     if not by_run:
         raise GatekitError(f"plot: no rows with both {x!r} and {metric!r}")
-    series = {run: ([r[x] for r in rs], [r[metric] for r in rs]) for run, rs in sorted(by_run.items())}
+    labels = _short_labels(list(by_run))
+    series = {labels[k]: ([r[x] for r in rs], [r[metric] for r in rs]) for k, rs in sorted(by_run.items())}
     return plot_lines(series, out, xlabel=x, ylabel=metric, hlines=thresholds)
+
+
+def _short_labels(keys: list[str]) -> dict[str, str]:
+    """The shortest path suffix that tells the runs apart (``teacher`` vs ``a/teacher``)."""
+    parts = {k: pathlib.PurePath(k).parts for k in keys}
+    for n in range(1, max((len(p) for p in parts.values()), default=1) + 1):
+        labels = {k: "/".join(p[-n:]) for k, p in parts.items()}
+        if len(set(labels.values())) == len(keys):
+            return labels
+    return {k: k for k in keys}
 
 
 def plot_outcome_vs_metric(

@@ -1,12 +1,15 @@
 """Scoring: every complete checkpoint of one or many runs -> one tidy table row each.
 
-Per checkpoint:
+Per checkpoint (all *online* unless marked: computable when the checkpoint is saved):
   * policy statistics (``action_magnitude``, ``log_std_mean``, ``entropy``) on the
     checkpoint's *own* ``sample`` (the states and goals its epoch visited);
-  * representation statistics on a *probe* shared by all checkpoints of the run (the run's
-    ``probe.npz``, else the reference checkpoint's sample with its future goals as positives),
-    so that CKA and q_corr compare like with like;
-  * CKA / q_corr against a reference checkpoint (default: the run's last complete one).
+  * representation statistics (``sa_rank``, ``goal_rank``, ``alignment``, ``uniformity_*``,
+    ``contrastive_acc``, ``infonce``) on the (obs, action, future goal) rows of that same sample,
+    or on a fixed probe (``probe.npz`` / ``--probe``) when one is given;
+  * drift against the previous checkpoint (``cka_sa_prev``, ``cka_goal_prev``, ``q_corr_prev``);
+  * retrospective: CKA / q_corr against a reference checkpoint (default: the run's last usable
+    one) on a probe shared by every checkpoint of the run (the run's ``probe.npz``, else the
+    reference checkpoint's sample), so that they compare like with like.
 
 The forward pass is jitted once per (network config, input shape): equal ``net`` configs share
 one family object (see :func:`gatekit.networks.build`) and hence one compiled function.
@@ -251,7 +254,8 @@ def score(
     rows: list[dict] = []
     notes: list[str] = []
     settings = {
-        "probe": str(probe) if probe else "run probe.npz, else reference checkpoint sample",
+        "probe": str(probe) if probe else ("online statistics: each checkpoint's own sample (or the run's probe.npz); "
+                                           "CKA / q_corr: run probe.npz, else the reference checkpoint's sample"),
         "probe_size": probe_size,
         "reference": reference or "last usable checkpoint of each run",
         "seed": seed,
@@ -269,6 +273,7 @@ def score(
             family = _family(run)
             tau = float((run.config.get("train") or {}).get("tau", 1.0))
             run_probe = shared_probe if shared_probe is not None else io.load_probe(run)
+            fixed_probe = run_probe is not None
         except Exception as e:  # any failure in per-run setup skips this run only
             problems.append(Problem(str(run.path), f"{_plain_reason(e)}; run skipped"))
             done += len(steps)
@@ -295,7 +300,7 @@ def score(
                 where = str(run.checkpoint_dir / str(step))
                 try:
                     ckpt = current.result()
-                    row = _score_checkpoint(ckpt, family, run_probe, ref_repr, tau, block, prev)
+                    row = _score_checkpoint(ckpt, family, run_probe, ref_repr, tau, block, prev, fixed_probe)
                 except Exception as e:  # noqa: BLE001 - any failure of one checkpoint skips only it
                     problems.append(Problem(where, f"{_plain_reason(e)}; skipped"))
                 else:
@@ -398,17 +403,14 @@ def _usable_reference(run, steps, family, shared_ref, run_probe, probe_size, see
     return None, None, None
 
 
-def _score_checkpoint(ckpt: io.Checkpoint, family, probe, ref_repr, tau: float, block: int, prev_params=None) -> dict:
+def _score_checkpoint(ckpt: io.Checkpoint, family, probe, ref_repr, tau: float, block: int, prev_params=None,
+                      fixed_probe: bool = False) -> dict:
     sample = ckpt.sample
     missing = [k for k in ("obs", "action", "goal") if k not in sample]
     if missing:
         raise GatekitError(f"sample lacks {missing}")
     _check_widths(sample, ckpt.run.net, "sample")
     _check_finite(ckpt.params, "parameters")
-    mu, log_std = _policy_on(family, ckpt.params, sample)
-    phi, psi = _repr_on(family, ckpt.params, probe)
-    _check_outputs({"policy mean": mu, "policy log_std": log_std, "sa representation": phi,
-                    "goal representation": psi}, "network outputs")
     meta = ckpt.meta
     row: dict[str, Any] = {
         "run": ckpt.run.name,
@@ -420,9 +422,13 @@ def _score_checkpoint(ckpt: io.Checkpoint, family, probe, ref_repr, tau: float, 
         "env_steps": _number_or_none(meta.get("env_steps", ckpt.step), "meta env_steps"),
         "wall_time": _number_or_none(meta.get("wall_time"), "meta wall_time"),
     }
-    row.update(M.policy_metrics(mu, log_std))
-    row.update(M.representation_metrics(phi, psi, energy=family.energy, tau=tau, reference=ref_repr, block=block))
-    row.update(drift_metrics(family, ckpt.params, prev_params, sample))
+    row.update(checkpoint_statistics(family, ckpt.params, prev_params, sample, tau=tau, block=block,
+                                     probe=probe if fixed_probe else None))
+    # Retrospective: CKA / q_corr against the reference (by default the run's last checkpoint),
+    # on the probe shared by every checkpoint of the run.
+    phi, psi = _repr_on(family, ckpt.params, probe)
+    _check_outputs({"sa representation": phi, "goal representation": psi}, "network outputs on the probe")
+    row.update(M.similarity_metrics(phi, psi, ref_repr, energy=family.energy))
     for section in ("eval", "train"):
         sec = meta.get(section)
         for k, v in (sec.items() if isinstance(sec, dict) else ()):
@@ -435,18 +441,41 @@ def _score_checkpoint(ckpt: io.Checkpoint, family, probe, ref_repr, tau: float, 
 DRIFT_COLUMNS = ("cka_sa_prev", "cka_goal_prev", "q_corr_prev")
 
 
-def drift_metrics(family, params, prev_params, sample: dict[str, np.ndarray]) -> dict[str, float | None]:
-    """Online representation drift: CKA (sa, goal) and q_corr of this checkpoint's representations
-    against the previous checkpoint's, both on this checkpoint's own sample (obs, action, future
-    goal). Computable when the checkpoint is saved; ``None`` for a run's first checkpoint."""
-    if prev_params is None or "future_goal" not in sample:
-        return dict.fromkeys(DRIFT_COLUMNS)
-    rows = {"obs": sample["obs"], "action": sample["action"], "goal": sample["future_goal"]}
-    now = _repr_on(family, params, rows)
-    before = _repr_on(family, prev_params, rows)
-    _check_outputs({"previous checkpoint's representations": np.concatenate([b.ravel() for b in before])},
-                   "drift")
-    return M.similarity_metrics(*now, before, energy=family.energy, suffix="_prev", debiased=False)
+def checkpoint_statistics(family, params, prev_params, sample: dict[str, np.ndarray], *, tau: float = 1.0,
+                          block: int = M.DEFAULT_BLOCK, probe: dict[str, np.ndarray] | None = None) -> dict:
+    """Every *online* statistic of one checkpoint: what exists when it is saved.
+
+    * policy statistics (action_magnitude, log_std_mean, entropy) on the checkpoint's sample;
+    * representation statistics (ranks, alignment, uniformity, contrastive accuracy, InfoNCE) on
+      the (obs, action, future goal) rows of its own sample, or on ``probe`` when a fixed probe
+      was given;
+    * drift against the previous checkpoint (``*_prev``; None at a run's first checkpoint).
+
+    ``gatekit score`` and the trainer (at save time, for gate hooks) both call this, so a gate
+    fitted on score tables means the same thing inside a training loop.
+    """
+    mu, log_std = _policy_on(family, params, sample)
+    rows = probe if probe is not None else _own_rows(sample)
+    phi, psi = _repr_on(family, params, rows)
+    _check_outputs({"policy mean": mu, "policy log_std": log_std, "sa representation": phi,
+                    "goal representation": psi}, "network outputs")
+    out = M.policy_metrics(mu, log_std)
+    out.update(M.representation_metrics(phi, psi, energy=family.energy, tau=tau, block=block))
+    if prev_params is None:
+        out.update(dict.fromkeys(DRIFT_COLUMNS))
+        return out
+    own = _own_rows(sample)
+    now = (phi, psi) if probe is None else _repr_on(family, params, own)
+    before = _repr_on(family, prev_params, own)
+    _check_outputs({"previous checkpoint's representations": np.concatenate([b.ravel() for b in before])}, "drift")
+    out.update(M.similarity_metrics(*now, before, energy=family.energy, suffix="_prev", debiased=False))
+    return out
+
+
+def _own_rows(sample: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    if "future_goal" not in sample:
+        raise GatekitError("sample lacks 'future_goal' (needed for representation statistics)")
+    return {"obs": sample["obs"], "action": sample["action"], "goal": sample["future_goal"]}
 
 
 def _env_name(config: dict) -> str | None:

@@ -63,7 +63,7 @@ def test_select_from_runs_and_from_table(runs, tmp_path):
     r = runner.invoke(app, ["select", str(tmp_path / "s.csv"), "--threshold", "0.01", "--json", "-"])
     assert r.exit_code == 0
     assert json.loads(r.stdout)["ready"] is False
-    r = runner.invoke(app, ["select", str(runs), "--mode", "sideways"])
+    r = runner.invoke(app, ["select", str(runs), "--threshold", "0.5", "--mode", "sideways"])
     assert r.exit_code == 1 and "direction must be one of" in r.stderr
 
 

@@ -22,11 +22,10 @@ import optax
 from flax import struct
 
 from gatekit import checkpoints as gio
-from gatekit import metrics as gmetrics
 from gatekit import networks
 from gatekit.errors import GatekitError
 from gatekit.hooks import GateHook
-from gatekit.scoring import drift_metrics
+from gatekit.scoring import checkpoint_statistics
 from training import buffer as rb
 from training import envs, losses
 from training.config import TrainConfig
@@ -213,14 +212,10 @@ def get_trainer(cfg: TrainConfig, env, teacher_nets: networks.CRLNetworks | None
     return _TRAINERS[key]
 
 
-def online_statistics(nets, params, prev_params, sample: dict[str, np.ndarray]) -> dict[str, float | None]:
-    """What a gate hook may use at save time: the policy statistics on this epoch's sample and
-    representation drift against the previous checkpoint (gatekit's own definitions, so a gate
-    fitted on ``gatekit score`` tables means the same thing here)."""
-    mu, log_std = nets.policy(params["actor"], sample["obs"], sample["goal"])
-    out = gmetrics.policy_metrics(np.asarray(mu, np.float64), np.asarray(log_std, np.float64))
-    out.update(drift_metrics(nets, params, prev_params, sample))
-    return out
+def online_statistics(nets, params, prev_params, sample: dict[str, np.ndarray], tau: float = 1.0) -> dict:
+    """What a gate hook may use at save time: gatekit's online statistics of this checkpoint
+    (:func:`gatekit.scoring.checkpoint_statistics`, the same definitions ``gatekit score`` uses)."""
+    return checkpoint_statistics(nets, params, prev_params, sample, tau=tau)
 
 
 def _restore_newest(writer: gio.RunWriter, target: TrainingState, say) -> tuple[TrainingState, dict] | None:
@@ -339,7 +334,7 @@ def train(
         ev = trainer.evaluate(state.params["actor"], k_eval)
         sample = trainer.checkpoint_sample(buf, k_sample, recent=cfg.iterations_per_epoch * cfg.num_envs)
         params_host = jax.device_get(state.params)
-        online = online_statistics(trainer.nets, params_host, prev_params, sample)
+        online = online_statistics(trainer.nets, params_host, prev_params, sample, tau=cfg.tau)
         am = online["action_magnitude"]
         metrics.update(action_magnitude_batch=metrics.pop("action_magnitude"), action_magnitude=am,
                        lambda_pi=float(lam), env_steps_per_second=per_epoch / t_train,
