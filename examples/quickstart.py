@@ -5,7 +5,7 @@ one to distill from with the built-in point-maze gate, then prove the pick: dist
 
     python examples/quickstart.py [--out runs/quickstart] [--gate pointmaze]
 
-Writes runs/quickstart/{scores.csv, scores.json, drift.png, verdict.json}.
+Writes runs/quickstart/{scores.csv, scores.json, <gate metric>.png, verdict.json}.
 """
 
 from __future__ import annotations
@@ -45,12 +45,13 @@ def main() -> None:
 
     print("== 2/4 scoring every checkpoint (gatekit score)")
     table = gatekit.score(teacher)
-    print(table.format(["step", "epoch", "action_magnitude", "sa_rank", "cka_sa_prev", "cka_goal_prev",
-                        "q_corr_prev", "eval_success"]))
+    g = gio.read_gate(args.gate)
+    cols = ["step", "epoch", "action_magnitude", "sa_rank", "goal_rank", "cka_sa_prev", "eval_success"]
+    print(table.format(cols + ([g.metric] if g.metric not in cols else [])))
     table.to_csv(args.out / "scores.csv")
     table.to_json(args.out / "scores.json")
-    g = gio.read_gate(args.gate)
-    gatekit.plot([args.out / "scores.csv"], args.out / "drift.png", metric=g.metric, threshold=g.threshold)
+    plot = args.out / f"{g.metric}.png"
+    gatekit.plot([args.out / "scores.csv"], plot, metric=g.metric, threshold=g.threshold)
 
     print(f"== 3/4 which checkpoint to distill from (gatekit select --gate {args.gate})")
     print(f"   gate: {g.rule}  [{g.name}: fitted on {g.fitted_on and g.fitted_on.get('file')}]")
@@ -88,7 +89,7 @@ def main() -> None:
               f"(target: >= 0.9 x the final checkpoint's student, above the first's, before the final step)")
     verdict["minutes"] = (time.time() - t_start) / 60
     (args.out / "verdict.json").write_text(json.dumps(verdict, indent=1) + "\n")
-    print(f"   wrote {args.out / 'verdict.json'}, {args.out / 'scores.csv'}, {args.out / 'drift.png'} "
+    print(f"   wrote {args.out / 'verdict.json'}, {args.out / 'scores.csv'}, {plot} "
           f"[{verdict['minutes']:.1f} min]")
 
 

@@ -36,10 +36,16 @@ def test_gate_sweep_tiny_produces_wellformed_artifacts(tmp_path):
 
 
 @pytest.mark.slow
-def test_quickstart_runs(tmp_path):
-    stdout = run(["examples/quickstart.py", "--out", str(tmp_path / "qs"), "--epochs", "2"])
+def test_quickstart_runs_and_writes_its_verdict(tmp_path):
+    stdout = run(["examples/quickstart.py", "--out", str(tmp_path / "qs")])
     assert "why:" in stdout and (tmp_path / "qs" / "scores.csv").exists()
-    assert (tmp_path / "qs" / "action_magnitude.png").exists()
+    v = json.loads((tmp_path / "qs" / "verdict.json").read_text())
+    assert {"selected_step", "final_step", "student_selected", "student_first", "student_final"} <= set(v)
+    assert v["gate"] == "pointmaze" and (tmp_path / "qs" / "goal_rank.png").exists()
+    for k in ("student_first", "student_final"):
+        assert 0 <= v[k] <= 1
+    if v["selected_step"] is not None:
+        assert v["first_step"] <= v["selected_step"] <= v["final_step"] and 0 <= v["compute_saved"] < 1
 
 
 @pytest.mark.slow
