@@ -43,7 +43,19 @@ def _brax(kind):
     return factory
 
 
+def _dyn(cls_name):
+    def factory(**kw):
+        from training.envs import dynmaze
+
+        return getattr(dynmaze, cls_name)(**kw)
+
+    return factory
+
+
 register("pointmaze", _pointmaze)
+for _name, _cls in (("momentum_maze", "MomentumMaze"), ("car_maze", "CarMaze"), ("warped_maze", "WarpedMaze"),
+                    ("arm_reach", "ArmReach")):
+    register(_name, _dyn(_cls))
 for _k in ("reacher", "ant", "ant_maze"):
     register(_k, _brax(_k))
 

@@ -20,7 +20,6 @@ travel time at top speed along the shortest path).
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import math
 
@@ -29,23 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from training.envs.base import EnvState
-from training.envs.pointmaze import LAYOUTS
-
-
-def cell_distances(layout: list[str]) -> dict[tuple[int, int], int]:
-    """BFS distance (in cells, 4-neighbour moves) from the start cell ``R`` to every free cell."""
-    grid = [list(r) for r in layout]
-    start = next((i, j) for i, r in enumerate(grid) for j, c in enumerate(r) if c == "R")
-    dist = {start: 0}
-    queue = collections.deque([start])
-    while queue:
-        i, j = queue.popleft()
-        for di, dj in ((1, 0), (-1, 0), (0, 1), (0, -1)):
-            n = (i + di, j + dj)
-            if grid[n[0]][n[1]] != "#" and n not in dist:
-                dist[n] = dist[(i, j)] + 1
-                queue.append(n)
-    return dist
+from training.envs.pointmaze import LAYOUTS, cell_distances
 
 
 class _MazeMixin:
@@ -84,13 +67,14 @@ class _MazeMixin:
         return goals[jax.random.randint(k_cell, (), 0, goals.shape[0])] + jax.random.uniform(
             k_off, (2,), minval=-0.3, maxval=0.3)
 
-    def far_goals(self, key, n: int) -> jax.Array:
-        """``n`` goal positions in cells at least half the largest BFS distance from the start."""
+    def far_goals(self, key, n: int) -> tuple[jax.Array, jax.Array]:
+        """``n`` goals in cells at least half the largest BFS distance from the start:
+        (goals [n, goal_dim], their positions [n, 2])."""
         cells, _ = self._far_cells()
         k_cell, k_off = jax.random.split(key)
         idx = jax.random.randint(k_cell, (n,), 0, len(cells))
         pos = jnp.asarray(cells)[idx] + jax.random.uniform(k_off, (n, 2), minval=-0.3, maxval=0.3)
-        return jax.vmap(self.goal_of_pos)(pos)
+        return jax.vmap(self.goal_of_pos)(pos), pos
 
     def goal_of_pos(self, pos: jax.Array) -> jax.Array:
         return pos
@@ -141,7 +125,7 @@ class MomentumMaze(_MazeMixin):
     def top_speed(self) -> float:
         return self.max_speed
 
-    def reset_with_goal(self, key, goal) -> EnvState:
+    def reset_with_goal(self, key, goal, goal_pos=None) -> EnvState:
         core = jnp.concatenate([self._start(key), jnp.zeros(2)])
         return EnvState(core=core, obs=core, goal=goal, success=self._success(core[:2], goal))
 
@@ -186,7 +170,7 @@ class CarMaze(_MazeMixin):
     def _obs(self, core):
         return jnp.stack([core[0], core[1], jnp.cos(core[2]), jnp.sin(core[2]), core[3]])
 
-    def reset_with_goal(self, key, goal) -> EnvState:
+    def reset_with_goal(self, key, goal, goal_pos=None) -> EnvState:
         k1, k2 = jax.random.split(key)
         core = jnp.concatenate([self._start(k1), jax.random.uniform(k2, (1,), minval=-math.pi, maxval=math.pi),
                                 jnp.zeros(1)])
@@ -250,22 +234,15 @@ class WarpedMaze(_MazeMixin):
         w1, b1, w2 = self._weights()
         return jnp.tanh(jnp.tanh(pos @ w1 + b1) @ w2 * 2.0)
 
-    def reset_with_goal(self, key, goal) -> EnvState:
+    def reset_with_goal(self, key, goal, goal_pos) -> EnvState:
         pos = self._start(key)
-        return EnvState(core=(pos, goal), obs=self.goal_of_pos(pos), goal=goal, success=jnp.float32(0.0))
+        return EnvState(core=(pos, goal_pos), obs=self.goal_of_pos(pos), goal=goal,
+                        success=self._success(pos, goal_pos))
 
     def reset(self, key) -> EnvState:
         k1, k2 = jax.random.split(key)
         gpos = self._goal_pos(k2)
-        s = self.reset_with_goal(k1, self.goal_of_pos(gpos))
-        return s.replace(core=(s.core[0], gpos), success=self._success(s.core[0], gpos))
-
-    def far_goals(self, key, n):
-        cells, _ = self._far_cells()
-        k_cell, k_off = jax.random.split(key)
-        idx = jax.random.randint(k_cell, (n,), 0, len(cells))
-        pos = jnp.asarray(cells)[idx] + jax.random.uniform(k_off, (n, 2), minval=-0.3, maxval=0.3)
-        return jax.vmap(self.goal_of_pos)(pos), pos
+        return self.reset_with_goal(k1, self.goal_of_pos(gpos), gpos)
 
     def step(self, state: EnvState, action) -> EnvState:
         pos, gpos = state.core
@@ -315,7 +292,7 @@ class ArmReach:
     def _success(self, q, goal):
         return (jnp.linalg.norm(self.tip(q) - goal) < self.success_threshold).astype(jnp.float32)
 
-    def reset_with_goal(self, key, goal) -> EnvState:
+    def reset_with_goal(self, key, goal, goal_pos=None) -> EnvState:
         q = self._q0() + jax.random.uniform(key, (3,), minval=-0.05, maxval=0.05)
         core = jnp.concatenate([q, jnp.zeros(3)])
         return EnvState(core=core, obs=self._obs(core), goal=goal, success=self._success(q, goal))
@@ -340,7 +317,8 @@ class ArmReach:
             k, sub = jax.random.split(k)
             cand = np.asarray(jax.vmap(lambda kk: self._sample_goal(kk, 0.3))(jax.random.split(sub, 4 * n)))
             goals += [g for g in cand if np.linalg.norm(g - start) >= dmax / 2]
-        return jnp.asarray(np.stack(goals[:n]))
+        g = jnp.asarray(np.stack(goals[:n]))
+        return g, g
 
     def max_time_at_goal(self, goal) -> np.ndarray:
         start = np.asarray(self.tip(self._q0()))

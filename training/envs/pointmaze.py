@@ -10,7 +10,9 @@ layouts need longer horizons and, as in the paper, benefit from depth.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import math
 
 import jax
 import jax.numpy as jnp
@@ -56,6 +58,23 @@ LAYOUTS = {
         "############",
     ],
 }
+
+
+def cell_distances(layout: list[str]) -> dict[tuple[int, int], int]:
+    """BFS distance (in cells, 4-neighbour moves) from the start cell ``R`` to every free cell."""
+    grid = [list(r) for r in layout]
+    start = next((i, j) for i, r in enumerate(grid) for j, c in enumerate(r) if c == "R")
+    dist = {start: 0}
+    queue = collections.deque([start])
+    while queue:
+        i, j = queue.popleft()
+        for di, dj in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+            n = (i + di, j + dj)
+            if grid[n[0]][n[1]] != "#" and n not in dist:
+                dist[n] = dist[(i, j)] + 1
+                queue.append(n)
+    return dist
+
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,6 +133,37 @@ class PointMaze:
         goal = goals[jax.random.randint(k_cell, (), 0, goals.shape[0])]
         goal = goal + jax.random.uniform(k_off, (2,), minval=-0.3, maxval=0.3)
         return EnvState(core=start, obs=start, goal=goal, success=self._success(start, goal))
+
+    # -- far-goal evaluation (training.barrier) ------------------------------------------------
+    @property
+    def top_speed(self) -> float:
+        return self.step_size
+
+    def far_goals(self, key, n: int):
+        """``n`` goals in free cells at least half the largest BFS distance from the start:
+        (goals [n, 2], the same positions)."""
+        dist = cell_distances(LAYOUTS[self.maze])
+        far = max(dist.values()) / 2
+        cells = np.array([(j + 0.5, i + 0.5) for (i, j), d in dist.items()
+                          if d >= far and LAYOUTS[self.maze][i][j] == "G"], np.float32)
+        k_cell, k_off = jax.random.split(key)
+        pos = jnp.asarray(cells)[jax.random.randint(k_cell, (n,), 0, len(cells))]
+        pos = pos + jax.random.uniform(k_off, (n, 2), minval=-0.3, maxval=0.3)
+        return pos, pos
+
+    def reset_with_goal(self, key, goal, goal_pos=None) -> EnvState:
+        start = jnp.asarray(self._cells("R")[0]) + jax.random.uniform(
+            key, (2,), minval=-self.start_noise, maxval=self.start_noise)
+        return EnvState(core=start, obs=start, goal=goal, success=self._success(start, goal))
+
+    def max_time_at_goal(self, goal_pos) -> np.ndarray:
+        """Upper bound on steps at the goal: the episode minus the BFS path length at top speed."""
+        dist = cell_distances(LAYOUTS[self.maze])
+        out = []
+        for x, y in np.asarray(goal_pos).reshape(-1, 2):
+            travel = max(dist.get((int(y), int(x)), 0) - self.success_threshold, 0.0) / self.top_speed
+            out.append(max(self.episode_length - math.ceil(travel), 0))
+        return np.asarray(out, float)
 
     def _success(self, pos, goal):
         return (jnp.linalg.norm(pos - goal) < self.success_threshold).astype(jnp.float32)
