@@ -2,10 +2,13 @@
 
 1. Train 3 teacher seeds of a deep CRL network on the built-in point maze; keep one Orbax
    checkpoint per epoch.
-2. From >= 7 checkpoints per seed, distill a shallower student (``--student-seeds`` each), and
+2. From >= 7 checkpoints per seed, distill a shallower student (``student_seeds`` per mode), and
    train baseline students with no teacher.
-3. Score every teacher checkpoint with ``gatekit.score`` and fit the gate with ``gatekit.fit``
-   against student success (label: success above the midpoint of the observed range).
+3. Score every teacher checkpoint with ``gatekit.score`` and fit the gate with ``gatekit.fit``.
+   Declared before the run: label = student_success >= 0.8 x the best student_success of the same
+   teacher seed; primary hypothesis = the paper's rule, action_magnitude "below" (fixed 0.63
+   evaluated too); everything out of fold by teacher seed against the training-step baseline;
+   every other statistic ranked out of fold beside it (direction chosen per fold).
 4. Temperature experiment in small: teachers at tau in {0.5, 1.0, 2.0}; where does the gate fall?
 
 Writes to ``--out``: ``pairs.csv`` (one row per teacher checkpoint: seed, epoch, step, every gatekit
@@ -109,34 +112,16 @@ def distill_checkpoints(s, out, teacher, steps, log) -> dict[int, float]:
     return res
 
 
-COMPARED = ("action_magnitude", "entropy", "log_std_mean", "sa_rank", "goal_rank", "alignment", "uniformity_sa",
-            "contrastive_acc", "infonce", "cka_sa", "cka_goal", "q_corr", "eval_success", "epoch")
+LABEL_RELATIVE = 0.8
 
 
-def compare_metrics(rows: list[dict], label_above: float) -> dict:
-    """AUC (better direction) and Spearman rho of every teacher statistic vs student success."""
-    out = {}
-    for name in COMPARED:
-        fits = {}
-        for direction in ("below", "above"):
-            try:
-                fits[direction] = gatekit.fit(rows, metric=name, label="student_success", label_above=label_above,
-                                              direction=direction, fixed_threshold=None, n_boot=0)
-            except gatekit.GatekitError:
-                pass
-        if fits:
-            d = max(fits, key=lambda k: fits[k].auc)
-            out[name] = {"auc": fits[d].auc, "direction": d, "threshold": fits[d].threshold,
-                         "spearman_rho": fits[d].spearman_rho, "spearman_p": fits[d].spearman_p}
-    return out
-
-
-def gate_epoch(rows: list[dict], label_above: float) -> int | None:
-    """First teacher epoch from which every later checkpoint's students succeed
-    (success > label_above): a sustained crossing, so one lucky student does not count."""
+def gate_epoch(rows: list[dict], cut: float) -> int | None:
+    """First teacher epoch from which every later checkpoint's students succeed (success >= cut,
+    0.8 x the best student of the main sweep): a sustained crossing, so one lucky student does
+    not count."""
     rs = sorted(rows, key=lambda r: r["epoch"])
     for i, r in enumerate(rs):
-        if all(x["student_success"] > label_above for x in rs[i:]):
+        if all(x["student_success"] >= cut for x in rs[i:]):
             return int(r["epoch"])
     return None
 
@@ -192,40 +177,37 @@ def main() -> None:
                          "student_success": outcomes[(seed, r["step"])]})
     gio.write_table(rows, out / "pairs.csv")
     succ = np.array([r["student_success"] for r in rows])
-    label_above = float((succ.min() + succ.max()) / 2)
+    label = dict(label="student_success", label_relative=LABEL_RELATIVE, group="teacher_seed")
+    cut = LABEL_RELATIVE * succ.max()
     results: dict = {"settings": dataclasses.asdict(s), "baseline_student_success": baseline,
-                     "label_above": label_above, "n_conditions": len(rows)}
-    log(f"fitting the gate (gatekit fit): success label = student_success > {label_above:.3f}")
-    fits = {}
-    for direction in ("below", "above"):
-        try:
-            fits[direction] = gatekit.fit(rows, label="student_success", label_above=label_above, group="teacher_seed",
-                                          direction=direction, fixed_threshold=0.63)
-        except gatekit.GatekitError as e:
-            log(f"  fit ({direction}) impossible: {e}")
-    for direction, f in fits.items():
-        results[f"fit_{direction}"] = {k: v for k, v in f.to_dict().items() if k != "roc"}
-        log(f"  direction={direction}:\n    " + f.summary().replace("\n", "\n    "))
-    best = max(fits, key=lambda d: fits[d].auc) if fits else None
-    results["better_direction"] = best
-    results["metric_comparison"] = compare_metrics(rows, label_above)
-    log("which teacher statistic predicts student success (AUC of the better direction):")
-    for name, m in sorted(results["metric_comparison"].items(), key=lambda kv: -kv[1]["auc"]):
-        log(f"  {name:20s} AUC {m['auc']:.3f} ({m['direction']})  Spearman rho {m['spearman_rho']:+.3f}")
+                     "label_rule": f"student_success >= {LABEL_RELATIVE} x the best of the same teacher seed",
+                     "n_conditions": len(rows)}
+    log(f"fitting the gate (gatekit fit): {results['label_rule']}; primary: action_magnitude below (paper)")
+    try:
+        primary = gatekit.fit(rows, metric="action_magnitude", direction="below", fixed_threshold=0.63, **label)
+        results["primary"] = {k: v for k, v in primary.to_dict().items() if k != "roc"}
+        log("  " + primary.summary().replace("\n", "\n  "))
+    except gatekit.GatekitError as e:
+        primary = None
+        log(f"  primary fit impossible: {e}")
+    try:
+        results["ranking"] = gatekit.fit_all(rows, **label)
+        log("every statistic, out of fold (direction chosen per fold):\n" + gatekit.api.format_fit_all(results["ranking"]))
+    except gatekit.GatekitError as e:
+        log(f"  ranking impossible: {e}")
 
     # plots (a) (b) (c)
     by_seed = {}
     for r in rows:
         by_seed.setdefault(r["teacher_seed"], []).append(r)
-    _plot_vs_epoch(by_seed, baseline, out / "student_vs_epoch.png")
-    thresholds = {"paper 0.63": 0.63}
-    if best:
-        thresholds[f"fitted ({best})"] = fits[best].threshold
-    plotting.plot_outcome_vs_metric([r["action_magnitude"] for r in rows], succ, out / "student_vs_action_magnitude.png",
-                                    groups=[r["teacher_seed"] for r in rows], thresholds=thresholds,
+    _plot_vs_epoch(by_seed, baseline, cut, out / "student_vs_epoch.png")
+    am = [r["action_magnitude"] for r in rows]
+    lines = {"paper's rule (< 0.63)": 0.63} if min(am) <= 0.63 <= max(am) else {}
+    plotting.plot_outcome_vs_metric(am, succ, out / "student_vs_action_magnitude.png",
+                                    groups=[r["teacher_seed"] for r in rows], thresholds=lines,
                                     group_label="teacher seed")
-    if best:
-        plotting.plot_roc(fits[best], out / "roc.png", title=f"action_magnitude ({best}) -> student success")
+    if primary is not None:
+        plotting.plot_roc(primary, out / "roc.png", title="action_magnitude (below, the paper's direction) -> student")
 
     # 4. temperature experiment
     if not args.no_tau:
@@ -241,7 +223,7 @@ def main() -> None:
             tscore = {r["step"]: r for r in gatekit.score(path).rows}
             trows = [{"epoch": tscore[st]["epoch"], "step": st, "action_magnitude": tscore[st]["action_magnitude"],
                       "teacher_success": tscore[st].get("eval_success"), "student_success": v} for st, v in res.items()]
-            tau_res[str(tau)] = {"rows": trows, "gate_epoch": gate_epoch(trows, label_above)}
+            tau_res[str(tau)] = {"rows": trows, "gate_epoch": gate_epoch(trows, cut)}
             log(f"  tau={tau:g}: gate epoch {tau_res[str(tau)]['gate_epoch']}")
         results["tau"] = tau_res
         _plot_tau(tau_res, out / "tau_gate.png")
@@ -257,17 +239,18 @@ def main() -> None:
     log(f"done; wrote {out}/results.json, pairs.csv and plots")
 
 
-def _plot_vs_epoch(by_seed, baseline, path):
+def _plot_vs_epoch(by_seed, baseline, cut, path):
     series = {f"teacher seed {seed}": ([r["epoch"] for r in rs], [r["student_success"] for r in rs])
               for seed, rs in sorted(by_seed.items())}
     plotting.plot_lines(series, path, xlabel="teacher epoch", ylabel="student success",
-                        hlines={"no-teacher baseline": baseline})
+                        hlines={"no-teacher baseline (same budget)": baseline}, ymin=0)
 
 
 def _plot_tau(tau_res, path):
     series = {f"tau = {tau}": ([r["epoch"] for r in d["rows"]], [r["student_success"] for r in d["rows"]])
               for tau, d in tau_res.items()}
-    plotting.plot_lines(series, path, xlabel="teacher epoch", ylabel="student success")
+    plotting.plot_lines(series, path, xlabel="teacher epoch", ylabel="student success", ymin=0,
+                        title="temperature: one teacher seed (0), one student per checkpoint")
 
 
 if __name__ == "__main__":

@@ -88,7 +88,8 @@ def plot_outcome_vs_metric(
     values, outcomes = np.asarray(values, float), np.asarray(outcomes, float)
     groups = np.zeros(len(values), int) if groups is None else np.asarray(groups)
     series = {f"{group_label} {g}": (values[groups == g], outcomes[groups == g]) for g in np.unique(groups)}
-    return plot_lines(series, out, xlabel=f"teacher {metric}", ylabel=outcome, vlines=thresholds)
+    # points, not lines: conditions are not a trajectory in metric order
+    return plot_lines(series, out, xlabel=f"teacher {metric}", ylabel=outcome, vlines=thresholds, connect=False)
 
 
 def plot_lines(
@@ -99,15 +100,24 @@ def plot_lines(
     ylabel: str,
     hlines: Mapping[str, float] | None = None,
     vlines: Mapping[str, float] | None = None,
+    connect: bool = True,
+    ymin: float | None = None,
+    title: str | None = None,
 ) -> pathlib.Path:
-    """One line per named (xs, ys) series, points sorted by x; optional reference lines."""
+    """One line per named (xs, ys) series, points sorted by x (``connect=False``: points only);
+    optional reference lines."""
     plt = _plt()
     if not series:
         raise GatekitError("plot_lines: nothing to plot")
     fig, ax = plt.subplots(figsize=(6, 4))
     for label, (xs, ys) in series.items():
         order = np.argsort(np.asarray(xs, float))
-        ax.plot(np.asarray(xs, float)[order], np.asarray(ys, float)[order], marker="o", ms=4, label=label)
+        ax.plot(np.asarray(xs, float)[order], np.asarray(ys, float)[order], marker="o", ms=4, label=label,
+                ls="-" if connect else "none")
+    if ymin is not None:
+        ax.set_ylim(bottom=ymin)
+    if title:
+        ax.set_title(title, fontsize=9)
     _threshold_lines(ax, hlines, vertical=False)
     _threshold_lines(ax, vlines, vertical=True)
     ax.set_xlabel(xlabel)
