@@ -355,9 +355,24 @@ def quiet_event_loop_noise() -> None:
     sys.unraisablehook = hook
 
 
+def click_command(typer_app: typer.Typer):
+    """The click command behind a typer app, with plain metavars (``--probe PATH``, ``-t X``, not
+    ``<path>`` / ``<float>``; arguments as ``SOURCES...``) for every option that takes a value."""
+    root = typer.main.get_command(typer_app)
+    kinds = {"Path": "PATH", "float": "X", "int": "N", "str": "TEXT"}
+    for cmd in (getattr(root, "commands", None) or {"": root}).values():
+        for param in cmd.params:
+            if param.param_type_name == "option" and not param.is_flag and not param.count:
+                param.metavar = kinds.get(param.bare_type(), "VALUE")
+            elif param.param_type_name == "argument":
+                param.metavar = param.name.upper()
+                param.display_type_rich = lambda ctx: None  # the metavar says it; no "<list[Path]>"
+    return root
+
+
 def main() -> None:
     quiet_event_loop_noise()
-    app()
+    click_command(app)(prog_name="gatekit")
 
 
 if __name__ == "__main__":

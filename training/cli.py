@@ -24,6 +24,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 
 Out = Annotated[pathlib.Path, typer.Option("--out", "-o", help="Run directory to write.")]
@@ -141,10 +142,10 @@ def distill(
 
 
 def main() -> None:
-    from gatekit.cli import quiet_event_loop_noise
+    from gatekit.cli import click_command, quiet_event_loop_noise
 
     quiet_event_loop_noise()
-    app()
+    click_command(app)(prog_name="gatekit-train")
 
 
 if __name__ == "__main__":
