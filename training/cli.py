@@ -130,6 +130,7 @@ def distill(
     lambda_pi: Annotated[float, typer.Option("--lambda-pi", help="Distillation weight.")] = 1.0,
     lambda_pi_end: Annotated[Optional[float], typer.Option("--lambda-pi-end", help="Anneal lambda_pi linearly to this.")] = None,
     distill_start_epoch: Annotated[int, typer.Option("--distill-start-epoch", help="Late activation: epochs without the teacher first.")] = 0,
+    teacher_transform: Annotated[str, typer.Option("--teacher-transform", help="Control: clamp_log_std=-3 and/or scale_mu=3 (comma-separated).")] = "",
     resume: Resume = False,
     sets: Sets = None,
     quiet: Quiet = False,
@@ -137,8 +138,33 @@ def distill(
     """Train a student with CRL + lambda_pi (||mu_S - mu_T||^2 + ||log sig_S - log sig_T||^2)
     against a frozen teacher checkpoint."""
     cfg = _config(env, maze, sets, depth=depth, width=width, tau=tau, epochs=epochs, num_envs=num_envs, seed=seed,
-                  lambda_pi=lambda_pi, lambda_pi_end=lambda_pi_end, distill_start_epoch=distill_start_epoch)
+                  lambda_pi=lambda_pi, lambda_pi_end=lambda_pi_end, distill_start_epoch=distill_start_epoch,
+                  teacher_transform=teacher_transform)
     _run(cfg, out, teacher=teacher, resume=resume, quiet=quiet)
+
+
+@app.command()
+@_guard
+def sweep(
+    candidate: Annotated[str, typer.Argument(help="A training.barrier candidate (e.g. car_u, pointmaze_big).")],
+    out: Out,
+    checkpoints: Annotated[int, typer.Option("--checkpoints", help="Teacher checkpoints per seed to distill from.")] = 7,
+    student_seeds: Annotated[int, typer.Option("--student-seeds", help="Students per checkpoint.")] = 2,
+    student_epochs: Annotated[int, typer.Option("--student-epochs", help="Every student's (and the baseline's) epochs.")] = 6,
+    tau: Tau = 1.0,
+):
+    """Gate sweep: 3 teacher seeds x CHECKPOINTS checkpoints -> distilled students (+ a no-teacher
+    baseline, same budget) -> OUT/pairs.csv for `gatekit fit`; prints the out-of-fold ranking
+    (label: student >= 0.5 x the mean student of the final checkpoints). Reuses finished runs."""
+    from training import barrier, sweep as sweep_mod
+
+    if candidate not in barrier.CANDIDATES:
+        raise GatekitError(f"unknown candidate {candidate!r}; choose from {sorted(barrier.CANDIDATES)}")
+    for name, v in (("--checkpoints", checkpoints), ("--student-seeds", student_seeds), ("--student-epochs", student_epochs)):
+        if v < 1:
+            raise GatekitError(f"{name} must be >= 1, got {v}")
+    sweep_mod.main_cli(candidate, out, checkpoints=checkpoints, student_seeds=student_seeds,
+                       student_epochs=student_epochs, tau=tau)
 
 
 def main() -> None:

@@ -8,6 +8,23 @@ from typing import Any
 from gatekit.networks import ACTIVATIONS, ENERGIES
 
 
+TEACHER_TRANSFORMS = ("clamp_log_std", "scale_mu")
+
+
+def parse_teacher_transform(spec: str) -> dict[str, float]:
+    """``"clamp_log_std=-3,scale_mu=2"`` -> {"clamp_log_std": -3.0, "scale_mu": 2.0}; ValueError otherwise."""
+    out: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in (spec or "").split(","))):
+        name, sep, value = part.partition("=")
+        if not sep or name not in TEACHER_TRANSFORMS:
+            raise ValueError(f"teacher_transform {part!r}: expected NAME=VALUE with NAME in {TEACHER_TRANSFORMS}")
+        try:
+            out[name] = float(value)
+        except ValueError:
+            raise ValueError(f"teacher_transform {part!r}: {value!r} is not a number") from None
+    return out
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """CRL teacher / distilled student settings. Sizes are counts, never placeholders."""
@@ -49,6 +66,10 @@ class TrainConfig:
     """If set, lambda_pi anneals linearly to this value over the distillation epochs."""
     distill_start_epoch: int = 0
     """Epochs before this one train without the teacher (late activation)."""
+    teacher_transform: str = ""
+    """Causal-dissociation control: change the teacher's outputs before distilling, e.g.
+    ``clamp_log_std=-3`` (a confident-looking teacher) or ``scale_mu=3`` (saturated-looking
+    means); comma-separated; empty = none."""
 
     def env_args(self) -> dict:
         return dict(self.env_kwargs)
@@ -86,6 +107,7 @@ class TrainConfig:
             )
         if self.lambda_pi < 0 or (self.lambda_pi_end is not None and self.lambda_pi_end < 0):
             raise ValueError("lambda_pi and lambda_pi_end must be >= 0")
+        parse_teacher_transform(self.teacher_transform)
         if not 0 <= self.distill_start_epoch < self.epochs:
             raise ValueError(f"distill_start_epoch must be in [0, epochs), got {self.distill_start_epoch}")
         return self

@@ -28,7 +28,7 @@ from gatekit.hooks import GateHook
 from gatekit.scoring import checkpoint_statistics
 from training import buffer as rb
 from training import envs, losses
-from training.config import TrainConfig
+from training.config import TrainConfig, parse_teacher_transform
 
 TRAINER_ITEM = "trainer"
 
@@ -147,7 +147,13 @@ class Trainer:
 
         teacher = None
         if teacher_actor is not None:
-            teacher = jax.lax.stop_gradient(self.teacher_nets.policy(teacher_actor, batch["obs"], batch["future_goal"]))
+            t_mu, t_log_std = self.teacher_nets.policy(teacher_actor, batch["obs"], batch["future_goal"])
+            tf = parse_teacher_transform(cfg.teacher_transform)
+            if "scale_mu" in tf:
+                t_mu = t_mu * tf["scale_mu"]
+            if "clamp_log_std" in tf:
+                t_log_std = jnp.full_like(t_log_std, tf["clamp_log_std"])
+            teacher = jax.lax.stop_gradient((t_mu, t_log_std))
         alpha = jnp.exp(state.log_alpha)
 
         def a_loss(ap):
