@@ -339,6 +339,58 @@ def plot(
         typer.echo(f"wrote {roc_path}")
 
 
+@app.command()
+@_boundary
+def watch(
+    run: Annotated[pathlib.Path, typer.Argument(help="The run directory being trained.")],
+    gate: GateOpt = None,
+    threshold: OneOffThreshold = None,
+    metric: Metric = "action_magnitude",
+    mode: Mode = "below",
+    patience: Annotated[Optional[int], typer.Option("--patience", help="Consecutive passing checkpoints (default: the gate's).")] = None,
+    exit_on_gate: Annotated[bool, typer.Option("--exit-on-gate", help="Exit 0 as soon as the gate holds.")] = False,
+    interval: Annotated[float, typer.Option("--interval", help="Seconds between looks for new checkpoints.")] = 5.0,
+    timeout: Annotated[Optional[float], typer.Option("--timeout", help="Exit 3 after this many seconds without a new checkpoint.")] = None,
+):
+    """Follow a run as it trains: score each new checkpoint once it is finalized (online
+    statistics only), one line per checkpoint; with --exit-on-gate, exit 0 once the gate holds,
+    so a script can stop a trainer gatekit does not control. Ctrl-C exits cleanly (130)."""
+    from gatekit import api
+    from gatekit.checkpoints import read_run
+    from gatekit.watch import watch as watch_run
+
+    if timeout is not None and not timeout > 0:
+        raise GatekitError(f"--timeout must be > 0, got {timeout}")
+    env = None
+    try:
+        env = (read_run(run).config.get("env") or {}).get("name")
+    except (GatekitError, AttributeError):
+        pass
+    g = api.resolve_gate(gate, threshold=threshold, metric=metric, mode=mode, patience=patience, default_env=env)
+    typer.echo(f"watching {run} with gate {g.name or 'rule'}: {g.rule}", err=True)
+    held = None
+    try:
+        for ev in watch_run(run, gate=g, interval=interval, timeout=timeout):
+            if ev["problem"]:
+                typer.echo(f"step {ev['step']}: skipped ({ev['problem']})")
+                continue
+            value = "-" if ev["value"] is None else f"{ev['value']:.4g}"
+            typer.echo(f"step {ev['step']} epoch {ev['epoch']}: {g.metric} = {value} "
+                       f"{'passes' if ev['passes'] else 'does not pass'} ({ev['count']}/{g.patience})", nl=True)
+            sys.stdout.flush()
+            if ev["stop"]:
+                held = ev
+                typer.echo(f"gate held: distill from {pathlib.Path(run).resolve()}@{ev['step']}")
+                if exit_on_gate:
+                    raise typer.Exit(0)
+    except KeyboardInterrupt:
+        typer.echo("gatekit: watch stopped (Ctrl-C)", err=True)
+        raise typer.Exit(130) from None
+    if timeout is not None and held is None:
+        typer.echo(f"gatekit: no new checkpoint for {timeout:g}s; the gate has not held", err=True)
+        raise typer.Exit(3)
+
+
 def quiet_event_loop_noise() -> None:
     """Orbax's async machinery can report ``RuntimeError: Event loop is closed`` as an
     "unraisable" exception at interpreter exit, once per pending callback (up to ~100 tracebacks

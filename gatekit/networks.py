@@ -210,32 +210,123 @@ class CRLNetworks:
 # --------------------------------------------------------------------------------------------
 
 FamilyFactory = Callable[[Mapping[str, Any]], Family]
-_FAMILIES: dict[str, FamilyFactory] = {}
+ENTRY_POINT_GROUP = "gatekit.families"
+
+
+@dataclasses.dataclass(frozen=True)
+class FamilySpec:
+    """A registered family: its factory, the ``net`` keys it needs, the top-level params keys
+    its checkpoints must hold, and whether its runs need a fixed ``probe.npz``."""
+
+    factory: FamilyFactory
+    required_net_keys: tuple[str, ...] = ()
+    param_keys: tuple[str, ...] = ()
+    needs_probe: bool = False
+
+
+_FAMILIES: dict[str, FamilySpec] = {}
 _BUILT: dict[tuple[str, str], Family] = {}
 
 
-def register_family(name: str, factory: FamilyFactory, *, overwrite: bool = False) -> None:
-    """Registers ``factory(net_dict) -> Family`` under ``name`` (the run.json ``family``)."""
+def register_family(name: str, factory: FamilyFactory, *, required_net_keys: tuple[str, ...] = (),
+                    param_keys: tuple[str, ...] = (), needs_probe: bool = False, overwrite: bool = False) -> None:
+    """Registers ``factory(net_dict) -> Family`` under ``name`` (the run.json ``family``).
+
+    ``required_net_keys`` are checked when a run is opened; ``param_keys`` (top-level keys of
+    the params tree) when a checkpoint is scored: a missing one is an error naming the run and
+    the key. Installed packages can also provide families through the ``gatekit.families``
+    entry-point group (the object loaded is a factory, or a :class:`FamilySpec`); a factory may
+    carry ``required_net_keys`` / ``param_keys`` / ``needs_probe`` attributes.
+    """
     if name in _FAMILIES and not overwrite:
         raise GatekitError(f"network family {name!r} is already registered")
-    _FAMILIES[name] = factory
+    _FAMILIES[name] = FamilySpec(factory, tuple(required_net_keys), tuple(param_keys), needs_probe)
     for key in [k for k in _BUILT if k[0] == name]:
         del _BUILT[key]
 
 
+def _from_entry_points(name: str) -> bool:
+    """Loads family ``name`` from the ``gatekit.families`` entry points, if a package has it."""
+    from importlib import metadata
+
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name != name:
+            continue
+        try:
+            obj = ep.load()
+        except Exception as e:  # noqa: BLE001 - a broken plugin is the user's error, said plainly
+            raise GatekitError(f"network family {name!r}: entry point {ep.value!r} failed to load "
+                               f"({type(e).__name__}: {e})") from None
+        if isinstance(obj, FamilySpec):
+            _FAMILIES[name] = obj
+        elif callable(obj):
+            _FAMILIES[name] = FamilySpec(obj, tuple(getattr(obj, "required_net_keys", ())),
+                                         tuple(getattr(obj, "param_keys", ())), bool(getattr(obj, "needs_probe", False)))
+        else:
+            raise GatekitError(f"network family {name!r}: entry point {ep.value!r} is not a factory")
+        return True
+    return False
+
+
 def families() -> tuple[str, ...]:
-    return tuple(sorted(_FAMILIES))
+    from importlib import metadata
+
+    return tuple(sorted(set(_FAMILIES) | {ep.name for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}))
+
+
+def spec(family: str) -> FamilySpec:
+    if family not in _FAMILIES and not _from_entry_points(family):
+        raise GatekitError(f"unknown network family {family!r}; known: {families()} (a package can add one "
+                           f"through the {ENTRY_POINT_GROUP!r} entry-point group)")
+    return _FAMILIES[family]
 
 
 def build(family: str, net: Mapping[str, Any]) -> Family:
     """Rebuilds a family from ``run.json["net"]``; cached, so equal configs share one object
-    (and hence one jitted forward pass)."""
-    if family not in _FAMILIES:
-        raise GatekitError(f"unknown network family {family!r}; registered: {families()}")
+    (and hence one jitted forward pass). Missing required ``net`` keys are a GatekitError."""
+    fs = spec(family)
+    missing = [k for k in fs.required_net_keys if k not in net]
+    if missing:
+        raise GatekitError(f"run.json net lacks required key(s) {missing} for family {family!r}")
     key = (family, json.dumps(dict(net), sort_keys=True, default=list))
     if key not in _BUILT:
-        _BUILT[key] = _FAMILIES[family](net)
+        _BUILT[key] = fs.factory(net)
     return _BUILT[key]
 
 
-register_family("crl", lambda net: CRLNetworks(CRLNetConfig.from_dict(net)))
+def check_params(family: str, params) -> None:
+    """The checkpoint's params tree has the top-level keys the family needs."""
+    keys = spec(family).param_keys
+    if not keys:
+        return
+    if not isinstance(params, Mapping):
+        raise GatekitError(f"params is a {type(params).__name__}, family {family!r} needs a dict with {list(keys)}")
+    missing = [k for k in keys if k not in params]
+    if missing:
+        raise GatekitError(f"params lack key(s) {missing} required by family {family!r} (have {sorted(params)})")
+
+
+class ArraysFamily:
+    """The ``arrays`` family: outputs-only runs for any framework (PyTorch, TF, NumPy).
+
+    A checkpoint's params hold the networks' *outputs* instead of their weights: ``mu`` and
+    ``log_std`` [n_sample, action_dim] on the checkpoint's sample rows, ``phi`` (phi(s, a)) and
+    ``psi`` (psi(g)) [n_probe, rep_dim] on the run's ``probe.npz`` rows. ``net`` = {"energy": ...}.
+    """
+
+    def __init__(self, net: Mapping[str, Any]):
+        self.energy = net.get("energy", "neg_l2_sq")
+        if self.energy not in ENERGIES:
+            raise GatekitError(f"net.energy {self.energy!r}: expected one of {ENERGIES}")
+
+    def init(self, key):
+        raise GatekitError("the 'arrays' family stores outputs; it has no parameters to initialize")
+
+    def apply(self, params, obs, action, goal) -> Outputs:
+        return Outputs(mu=params["mu"], log_std=params["log_std"], sa_repr=params["phi"], goal_repr=params["psi"])
+
+
+register_family("crl", lambda net: CRLNetworks(CRLNetConfig.from_dict(net)),
+                required_net_keys=("obs_dim", "goal_dim", "action_dim", "goal_indices", "depth", "width", "rep_dim"),
+                param_keys=("actor", "sa_encoder", "goal_encoder"))
+register_family("arrays", ArraysFamily, param_keys=("mu", "log_std", "phi", "psi"), needs_probe=True)

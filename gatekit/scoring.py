@@ -335,6 +335,11 @@ def score(
             tau = float((run.config.get("train") or {}).get("tau", 1.0))
             run_probe = shared_probe if shared_probe is not None else io.load_probe(run)
             fixed_probe = run_probe is not None
+            from gatekit import networks
+
+            if networks.spec(run.family).needs_probe and run_probe is None:
+                raise GatekitError(f"family {run.family!r} stores outputs on a fixed probe: the run needs "
+                                   f"{io.PROBE_NPZ} (gatekit.checkpoints.write_probe)")
         except Exception as e:  # any failure in per-run setup skips this run only
             problems.append(Problem(str(run.path), f"{_plain_reason(e)}; run skipped"))
             done += len(steps)
@@ -443,6 +448,9 @@ def _usable_reference(run, steps, family, shared_ref, run_probe, probe_size, see
         where = str(run.checkpoint_dir / str(cand)) if not isinstance(cand, io.Checkpoint) else str(cand.path)
         try:
             ref = cand if isinstance(cand, io.Checkpoint) else io.load_checkpoint(run, cand)
+            from gatekit import networks
+
+            networks.check_params(ref.run.family, ref.params)
             _check_finite(ref.params, "parameters")
             probe = run_probe if run_probe is not None else probe_from_sample(ref.sample, source=where)
             _check_widths(probe, run.net, "probe")
@@ -471,6 +479,9 @@ def _score_checkpoint(ckpt: io.Checkpoint, family, probe, ref_repr, tau: float, 
     if missing:
         raise GatekitError(f"sample lacks {missing}")
     _check_widths(sample, ckpt.run.net, "sample")
+    from gatekit import networks
+
+    networks.check_params(ckpt.run.family, ckpt.params)
     _check_finite(ckpt.params, "parameters")
     meta = ckpt.meta
     row: dict[str, Any] = {

@@ -185,3 +185,30 @@ def test_hook_from_gate_file_and_cli_refuses_retrospective(tmp_path):
     s = train(TrainConfig(**SMALL, epochs=4), tmp_path / "h", hook=hook, progress=None)
     # the first checkpoint has no previous one (no drift value): the gate can hold at epoch 2 at the earliest
     assert s["stopped_at_gate"] and s["epochs_done"] == 2
+
+
+def test_watch_follows_a_run_being_trained_and_exits_on_gate(tmp_path):
+    out = tmp_path / "t"
+    cmd = [sys.executable, "-m", "training", "teacher", "--out", str(out), "--depth", "4", "--width", "32",
+           "--epochs", "6", "--num-envs", "16", "--set", "iterations_per_epoch=2", "--set", "updates_per_iteration=16",
+           "--set", "batch_size=64", "--set", "buffer_episodes=256", "--set", "eval_episodes=16", "-q"]
+    trainer = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while not (out / "run.json").exists() and time.time() < deadline:
+            time.sleep(0.2)
+        # cka_sa_prev > -1 holds as soon as it is defined (the 2nd checkpoint); patience 2 -> the 3rd
+        w = subprocess.run([sys.executable, "-m", "gatekit.cli", "watch", str(out), "--threshold", "-1", "--metric",
+                            "cka_sa_prev", "--direction", "above", "--patience", "2", "--exit-on-gate",
+                            "--interval", "0.5", "--timeout", "120"], capture_output=True, text=True, timeout=300)
+    finally:
+        trainer.wait(timeout=300)
+    assert w.returncode == 0, w.stderr[-2000:]
+    lines = [line for line in w.stdout.splitlines() if line.startswith("step ")]
+    steps = [int(line.split()[1]) for line in lines]
+    assert steps == sorted(steps) and len(steps) == 3
+    assert "does not pass (0/2)" in lines[0] and "passes (2/2)" in lines[2]
+    assert f"distill from {out.resolve()}@{steps[2]}" in w.stdout
+    r = subprocess.run([sys.executable, "-m", "gatekit.cli", "watch", str(out), "--threshold", "0.9", "--metric",
+                        "cka_sa", "--direction", "above"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "retrospective" in r.stderr

@@ -1,0 +1,70 @@
+"""Follow a run as it trains: score each new checkpoint once Orbax has finalized it, with online
+statistics only, and report when the gate holds (for trainers gatekit does not control).
+
+    for event in watch("runs/t0", gate=read_gate("gate.json")):
+        print(event)              # one per new checkpoint; event["stop"] once the gate holds
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Iterator
+
+from gatekit import checkpoints as io
+from gatekit import networks
+from gatekit.errors import GatekitError
+from gatekit.gate import Gate
+from gatekit.hooks import GateHook
+
+
+def watch(run_dir, *, gate: Gate, interval: float = 5.0, timeout: float | None = None,
+          sleep=time.sleep, clock=time.monotonic) -> Iterator[dict]:
+    """Yields one event per newly finalized checkpoint, in step order, forever (or until
+    ``timeout`` seconds pass with no new checkpoint, or the gate holds and the caller stops).
+
+    Event: ``{"step", "epoch", "value", "passes", "count", "stop", "problem"}``; a checkpoint that
+    cannot be scored yields ``problem`` (the reason) and does not reset the previous checkpoint
+    used for drift. Retrospective metrics are refused (they need the run's final checkpoint).
+    """
+    from gatekit.scoring import _plain_reason, checkpoint_statistics
+
+    hook = GateHook.from_gate(gate, strict=False)  # refuses retrospective metrics
+    if interval <= 0:
+        raise GatekitError(f"--interval must be > 0, got {interval}")
+    run = io.read_run(run_dir)
+    family = networks.build(run.family, run.net)
+    tau = float((run.config.get("train") or {}).get("tau", 1.0))
+    probe = io.load_probe(run)
+    seen: set[int] = set()
+    prev = None
+    last_new = clock()
+    while True:
+        steps, _ = io.list_checkpoints(run)  # complete, finalized steps only
+        new = [s for s in steps if s not in seen]
+        for step in new:
+            seen.add(step)
+            event = {"step": step, "epoch": None, "value": None, "passes": False, "count": hook.count,
+                     "stop": False, "problem": None}
+            try:
+                ck = io.load_checkpoint(run, step)
+                networks.check_params(run.family, ck.params)
+                stats = checkpoint_statistics(family, ck.params, prev, ck.sample, tau=tau, probe=probe)
+            except Exception as e:  # noqa: BLE001 - one bad checkpoint is reported, not fatal
+                event["problem"] = _plain_reason(e)
+                yield event
+                continue
+            evals = ck.meta.get("eval") if isinstance(ck.meta.get("eval"), dict) else {}
+            stats.update({f"eval_{k}": v for k, v in evals.items() if isinstance(v, (int, float))})
+            stats.update(step=step, env_steps=ck.meta.get("env_steps", step), epoch=ck.meta.get("epoch"))
+            prev = ck.params
+            stop = hook.update(step, stats)
+            event.update(epoch=ck.meta.get("epoch"), value=stats.get(gate.metric),
+                         passes=hook.count > 0 and hook.last_step == step, count=hook.count, stop=stop)
+            yield event
+            if stop:
+                return
+        if new:
+            last_new = clock()
+        elif timeout is not None and clock() - last_new > timeout:
+            return
+        sleep(interval)
