@@ -95,6 +95,12 @@ class GateHook:
             return True
         return False
 
+    def should_save(self, step: int, last_saved_step: int | None = None) -> bool:
+        """For Orbax's ``CheckpointManagerOptions(should_save_fn=hook.should_save)``: save every
+        step until the gate has held, then only the step at which it held (checked after
+        :meth:`update`), so the checkpoint to distill from is the last one written."""
+        return not self.stopped or step == self.stopped_step
+
     def state_dict(self) -> dict:
         """JSON-ready state (settings and counters)."""
         return dataclasses.asdict(self)

@@ -94,3 +94,19 @@ def test_plugin_family_from_an_installed_package_entry_point(tmp_path):
     r = subprocess.run([sys.executable, "-m", "gatekit.cli", "score", str(run)], capture_output=True, text=True,
                        timeout=300)  # without the plugin installed
     assert r.returncode == 1 and "unknown network family 'mine'" in r.stderr
+
+
+def test_own_loop_hook_persists_with_the_checkpoint_and_stops(tmp_path):
+    import re
+
+    args = [sys.executable, "examples/own_loop.py", "--out", str(tmp_path / "ol"), "--steps-per-epoch", "20",
+            "--threshold", "0.11"]
+    r1 = subprocess.run(args + ["--epochs", "3"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r1.returncode == 0, r1.stderr[-2000:]
+    count = int(re.findall(r"gate (\d)/2", r1.stdout)[-1])
+    r2 = subprocess.run(args + ["--epochs", "40"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r2.returncode == 0, r2.stderr[-2000:]
+    assert f"resumed at epoch 3; gate count {count}" in r2.stdout
+    stopped = int(re.search(r"stopped at the gate \(step (\d+)\)", r2.stdout).group(1))
+    saved = sorted(int(p.name) for p in (tmp_path / "ol").iterdir() if p.name.isdigit())
+    assert saved[-1] == stopped  # should_save: nothing after the gate step
