@@ -721,3 +721,94 @@ def write_gate(gate, path: PathLike) -> pathlib.Path:
         raise GatekitError(f"{path}: is a directory; give a file name for the gate (e.g. gate.json)")
     _atomic_write_text(path, json.dumps(to_jsonable(gate.to_dict()), indent=1) + "\n")
     return path
+
+
+# --------------------------------------------------------------------------------------------
+# JaxGCRL checkpoints: the one place gatekit reads a pickle, through an allow-list
+# --------------------------------------------------------------------------------------------
+
+
+def _np_reconstruct_array(fun, args, arr_state, aval_state):
+    """Stands in for ``jax._src.array._reconstruct_array``: the same NumPy array, no device put."""
+    value = fun(*args)
+    value.__setstate__(arr_state)
+    return value
+
+
+def _plain_dtype(*args, **kwargs):
+    dt = np.dtype(*args, **kwargs)
+    if dt.hasobject:
+        raise GatekitError("refused: an object dtype (arrays of Python objects need arbitrary unpickling)")
+    return dt
+
+
+def _as_dict(*args, **kwargs):
+    return dict(*args, **kwargs)
+
+
+# (module, name) -> the callable used instead. Everything else is refused without being imported.
+PICKLE_ALLOWED = {
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): _plain_dtype,
+    ("numpy.core.multiarray", "_reconstruct"): None,  # filled by _fill_allowed (NumPy 1 and 2 paths)
+    ("numpy._core.multiarray", "_reconstruct"): None,
+    ("numpy.core.multiarray", "scalar"): None,
+    ("numpy._core.multiarray", "scalar"): None,
+    ("jax._src.array", "_reconstruct_array"): _np_reconstruct_array,
+    ("flax.core.frozen_dict", "FrozenDict"): _as_dict,
+    ("collections", "OrderedDict"): _as_dict,
+    ("_codecs", "encode"): None,
+}
+
+
+def _fill_allowed() -> None:
+    import codecs
+
+    from numpy._core import multiarray
+
+    for mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
+        PICKLE_ALLOWED[(mod, "_reconstruct")] = multiarray._reconstruct
+        PICKLE_ALLOWED[(mod, "scalar")] = _checked_scalar
+    PICKLE_ALLOWED[("_codecs", "encode")] = codecs.encode
+
+
+def _checked_scalar(dtype, *args):
+    from numpy._core import multiarray
+
+    if np.dtype(dtype).hasobject:
+        raise GatekitError("refused: an object-dtype NumPy scalar")
+    return multiarray.scalar(dtype, *args)
+
+
+def read_restricted_pickle(path: PathLike) -> Any:
+    """Loads a pickle of arrays and plain containers only (JaxGCRL's ``save_params`` files).
+
+    A custom ``Unpickler.find_class`` allows exactly :data:`PICKLE_ALLOWED` (NumPy array and
+    scalar reconstruction, JAX arrays mapped to NumPy, FrozenDict / OrderedDict mapped to dict);
+    any other global (``os.system``, ``builtins.eval``, a class with a ``__reduce__`` payload) is
+    refused with GatekitError before anything is imported or run.
+    """
+    import io as _io
+    import pickle  # noqa: S403 - the only pickle use in gatekit; restricted below
+
+    _fill_allowed()
+
+    class Restricted(pickle.Unpickler):
+        def find_class(self, module, name):
+            fn = PICKLE_ALLOWED.get((module, name))
+            if fn is None:
+                raise GatekitError(f"{path}: refused to load {module}.{name} (only arrays and plain containers "
+                                   f"are read from pickles)")
+            return fn
+
+    path = pathlib.Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise GatekitError(f"{path}: cannot read ({e.strerror or e})") from None
+    try:
+        return Restricted(_io.BytesIO(data)).load()
+    except GatekitError:
+        raise
+    except Exception as e:  # noqa: BLE001 - truncated or foreign data
+        raise GatekitError(f"{path}: not a readable JaxGCRL checkpoint ({type(e).__name__}: {e})") from None

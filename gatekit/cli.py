@@ -391,6 +391,43 @@ def watch(
         raise typer.Exit(3)
 
 
+import_app = typer.Typer(help="Convert other trainers' checkpoints into gatekit runs.", no_args_is_help=True,
+                         rich_markup_mode=None)
+app.add_typer(import_app, name="import")
+
+
+@import_app.command("jaxgcrl")
+@_boundary
+def import_jaxgcrl(
+    source: Annotated[pathlib.Path, typer.Argument(help="A JaxGCRL .pkl, or a folder of step_N.pkl files.")],
+    out: Annotated[pathlib.Path, typer.Option("--out", "-o", help="Run directory to write.")],
+    probe: Annotated[pathlib.Path, typer.Option("--probe", help=".npz with obs (state), action, goal rows to score on.")],
+    obs_dim: Annotated[int, typer.Option("--obs-dim", help="JaxGCRL state_size (obs without the goal).")],
+    goal_dim: Annotated[int, typer.Option("--goal-dim", help="len(goal_indices).")],
+    action_dim: Annotated[int, typer.Option("--action-dim", help="action_size.")],
+    h_dim: Annotated[int, typer.Option("--h-dim", help="JaxGCRL --h-dim (network width).")] = 256,
+    n_hidden: Annotated[int, typer.Option("--n-hidden", help="JaxGCRL --n-hidden (depth).")] = 2,
+    skip_connections: Annotated[int, typer.Option("--skip-connections", help="JaxGCRL --skip-connections (0: none).")] = 4,
+    use_ln: Annotated[bool, typer.Option("--use-ln", help="JaxGCRL --use-ln (encoders).")] = False,
+    use_relu: Annotated[bool, typer.Option("--use-relu", help="JaxGCRL --use-relu (else swish).")] = False,
+    repr_dim: Annotated[int, typer.Option("--repr-dim", help="JaxGCRL --repr-dim.")] = 64,
+    energy_fn: Annotated[str, typer.Option("--energy-fn", help="JaxGCRL --energy-fn: norm | l2 | dot.")] = "norm",
+):
+    """Convert JaxGCRL CRL checkpoints (pickled (alpha, actor, critic) params) into gatekit-run/1.
+    Pickles are read through an allow-list (arrays and plain containers only); anything else is
+    refused without being run."""
+    from gatekit import jaxgcrl
+    from gatekit.checkpoints import read_npz
+
+    settings = jaxgcrl.ImportSettings(obs_dim=obs_dim, goal_dim=goal_dim, action_dim=action_dim, h_dim=h_dim,
+                                      n_hidden=n_hidden, skip_connections=skip_connections, use_ln=use_ln,
+                                      use_relu=use_relu, repr_dim=repr_dim, energy_fn=energy_fn)
+    settings.net()
+    rows = read_npz(probe, required=("obs", "action", "goal"))
+    steps = jaxgcrl.import_checkpoints(source, out, settings, probe=rows)
+    typer.echo(f"wrote {out}: {len(steps)} checkpoint(s) (steps {steps[0]}..{steps[-1]}); next: gatekit score {out}")
+
+
 def quiet_event_loop_noise() -> None:
     """Orbax's async machinery can report ``RuntimeError: Event loop is closed`` as an
     "unraisable" exception at interpreter exit, once per pending callback (up to ~100 tracebacks
@@ -412,13 +449,18 @@ def click_command(typer_app: typer.Typer):
     ``<path>`` / ``<float>``; arguments as ``SOURCES...``) for every option that takes a value."""
     root = typer.main.get_command(typer_app)
     kinds = {"Path": "PATH", "float": "X", "int": "N", "str": "TEXT"}
-    for cmd in (getattr(root, "commands", None) or {"": root}).values():
+
+    def fix(cmd):
+        for sub in (getattr(cmd, "commands", None) or {}).values():
+            fix(sub)
         for param in cmd.params:
             if param.param_type_name == "option" and not param.is_flag and not param.count:
                 param.metavar = kinds.get(param.bare_type(), "VALUE")
             elif param.param_type_name == "argument":
                 param.metavar = param.name.upper()
                 param.display_type_rich = lambda ctx: None  # the metavar says it; no "<list[Path]>"
+
+    fix(root)
     return root
 
 

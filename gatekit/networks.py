@@ -329,4 +329,13 @@ class ArraysFamily:
 register_family("crl", lambda net: CRLNetworks(CRLNetConfig.from_dict(net)),
                 required_net_keys=("obs_dim", "goal_dim", "action_dim", "goal_indices", "depth", "width", "rep_dim"),
                 param_keys=("actor", "sa_encoder", "goal_encoder"))
+def _jaxgcrl(net):
+    from gatekit.jaxgcrl import JaxGCRLNetworks
+
+    return JaxGCRLNetworks(net)
+
+
+register_family("jaxgcrl", _jaxgcrl, param_keys=("actor", "sa_encoder", "goal_encoder"),
+                required_net_keys=("obs_dim", "goal_dim", "action_dim", "h_dim", "n_hidden", "skip_connections",
+                                   "use_ln", "use_relu", "repr_dim", "energy"))
 register_family("arrays", ArraysFamily, param_keys=("mu", "log_std", "phi", "psi"), needs_probe=True)

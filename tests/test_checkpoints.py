@@ -109,7 +109,11 @@ def test_no_pickle_in_the_code():
     root = pathlib.Path(__file__).resolve().parents[1]
     for f in [*root.glob("gatekit/*.py"), *root.glob("training/**/*.py")]:
         text = f.read_text()
-        assert "import pickle" not in text and "allow_pickle=True" not in text, f
+        assert "allow_pickle=True" not in text and "pickle.load(" not in text and "pickle.loads(" not in text, f
+        if f.name == "checkpoints.py":  # the one allowed use: the allow-listed unpickler for JaxGCRL files
+            assert text.count("import pickle") == 1 and "def find_class" in text
+        else:
+            assert "import pickle" not in text, f
 
 
 def test_forward_pass_compiles_once_per_shape(tmp_path):

@@ -1,0 +1,211 @@
+"""The ``jaxgcrl`` family and ``gatekit import jaxgcrl``: read JaxGCRL's CRL checkpoints.
+
+JaxGCRL (Bortkiewicz et al.) saves ``(alpha_params, actor_params, critic_params)`` with
+``pickle.dumps`` every epoch as ``step_N.pkl``; ``critic_params`` is ``{"sa_encoder", "g_encoder"}``.
+Its networks (``agents/crl/networks.py``) are re-implemented here from their definition, with
+the same Flax parameter names, so its parameters load unchanged:
+
+* Encoder: ``n_hidden`` x (Dense(h_dim) -> LayerNorm if ``use_ln`` -> swish, or relu), a skip
+  connection every ``skip_connections`` layers (``x = x + skip`` after layer i > 0 with
+  i % skip == 0; the skip starts after layer 0), then Dense(repr_dim). sa input [state, action],
+  goal input [goal].
+* Actor: the same trunk on [state, goal] (JaxGCRL's CRL builds it without LayerNorm), then
+  Dense(action) for the mean and Dense(action) -> tanh, scaled to [-5, 2], for log-std.
+* Energies: ``norm`` = -sqrt(||x - y||^2 + 1e-6) (gatekit ``neg_l2``), ``l2`` = -||x - y||^2
+  (``neg_l2_sq``), ``dot``. (JaxGCRL's ``cosine`` divides by batch-wide norms and is not supported.)
+
+Pickles are read with :func:`gatekit.checkpoints.read_restricted_pickle` (allow-listed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import re
+from typing import Any, Mapping
+
+import numpy as np
+
+from gatekit.errors import GatekitError
+
+ENERGY_MAP = {"norm": "neg_l2", "l2": "neg_l2_sq", "dot": "dot"}
+NET_KEYS = ("obs_dim", "goal_dim", "action_dim", "h_dim", "n_hidden", "skip_connections", "use_ln", "use_relu",
+            "repr_dim", "energy")
+
+
+def _modules():
+    import flax.linen as nn
+
+    def trunk(x, depth, width, skip_every, use_ln, use_relu):
+        act = nn.relu if use_relu else nn.swish
+        skip = None
+        for i in range(depth):
+            x = nn.Dense(width)(x)
+            if use_ln:
+                x = nn.LayerNorm()(x)
+            x = act(x)
+            if skip_every:
+                if i == 0:
+                    skip = x
+                if i > 0 and i % skip_every == 0:
+                    x = x + skip
+                    skip = x
+        return x
+
+    class Encoder(nn.Module):
+        repr_dim: int
+        width: int
+        depth: int
+        skip_every: int
+        use_ln: bool
+        use_relu: bool
+
+        @nn.compact
+        def __call__(self, x):
+            x = trunk(x, self.depth, self.width, self.skip_every, self.use_ln, self.use_relu)
+            return nn.Dense(self.repr_dim)(x)
+
+    class Actor(nn.Module):
+        action_size: int
+        width: int
+        depth: int
+        skip_every: int
+        use_relu: bool
+
+        @nn.compact
+        def __call__(self, x):
+            x = trunk(x, self.depth, self.width, self.skip_every, False, self.use_relu)
+            mean = nn.Dense(self.action_size)(x)
+            log_std = nn.tanh(nn.Dense(self.action_size)(x))
+            return mean, -5.0 + 0.5 * (2.0 - -5.0) * (log_std + 1)
+
+    return Encoder, Actor
+
+
+class JaxGCRLNetworks:
+    """A gatekit family object for JaxGCRL's CRL networks (see the module docstring)."""
+
+    def __init__(self, net: Mapping[str, Any]):
+        Encoder, Actor = _modules()
+        self.net = dict(net)
+        if net["energy"] not in ENERGY_MAP.values():
+            raise GatekitError(f"net.energy {net['energy']!r}: expected one of {sorted(ENERGY_MAP.values())}")
+        self.energy = net["energy"]
+        common = dict(width=int(net["h_dim"]), depth=int(net["n_hidden"]), skip_every=int(net["skip_connections"]),
+                      use_relu=bool(net["use_relu"]))
+        self.sa_encoder = Encoder(repr_dim=int(net["repr_dim"]), use_ln=bool(net["use_ln"]), **common)
+        self.goal_encoder = Encoder(repr_dim=int(net["repr_dim"]), use_ln=bool(net["use_ln"]), **common)
+        self.actor = Actor(action_size=int(net["action_dim"]), **common)
+
+    def init(self, key) -> dict:
+        import jax
+        import jax.numpy as jnp
+
+        n = self.net
+        k1, k2, k3 = jax.random.split(key, 3)
+        return {"actor": self.actor.init(k1, jnp.zeros((1, n["obs_dim"] + n["goal_dim"]))),
+                "sa_encoder": self.sa_encoder.init(k2, jnp.zeros((1, n["obs_dim"] + n["action_dim"]))),
+                "goal_encoder": self.goal_encoder.init(k3, jnp.zeros((1, n["goal_dim"])))}
+
+    def policy(self, actor_params, obs, goal):
+        import jax.numpy as jnp
+
+        return self.actor.apply(actor_params, jnp.concatenate([obs, goal], -1))
+
+    def apply(self, params, obs, action, goal):
+        import jax.numpy as jnp
+
+        from gatekit.networks import Outputs
+
+        mu, log_std = self.policy(params["actor"], obs, goal)
+        return Outputs(mu=mu, log_std=log_std,
+                       sa_repr=self.sa_encoder.apply(params["sa_encoder"], jnp.concatenate([obs, action], -1)),
+                       goal_repr=self.goal_encoder.apply(params["goal_encoder"], goal))
+
+
+@dataclasses.dataclass(frozen=True)
+class ImportSettings:
+    """The flags of ``gatekit import jaxgcrl``, mirroring JaxGCRL's CRL options."""
+
+    obs_dim: int
+    goal_dim: int
+    action_dim: int
+    h_dim: int = 256
+    n_hidden: int = 2
+    skip_connections: int = 4
+    use_ln: bool = False
+    use_relu: bool = False
+    repr_dim: int = 64
+    energy_fn: str = "norm"
+
+    def net(self) -> dict:
+        if self.energy_fn not in ENERGY_MAP:
+            raise GatekitError(f"--energy-fn {self.energy_fn!r}: gatekit reads {sorted(ENERGY_MAP)} "
+                               f"(JaxGCRL's 'cosine' uses batch-wide norms and is not supported)")
+        for name in ("obs_dim", "goal_dim", "action_dim", "h_dim", "n_hidden", "repr_dim"):
+            if getattr(self, name) < 1:
+                raise GatekitError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.skip_connections < 0:
+            raise GatekitError(f"--skip-connections must be >= 0, got {self.skip_connections}")
+        d = {k: getattr(self, k) for k in ("obs_dim", "goal_dim", "action_dim", "h_dim", "n_hidden",
+                                              "skip_connections", "use_ln", "use_relu", "repr_dim")}
+        return {**d, "energy": ENERGY_MAP[self.energy_fn]}
+
+
+def checkpoint_files(path) -> list[tuple[int, pathlib.Path]]:
+    """(step, file) for one ``.pkl`` or a folder of ``step_N.pkl`` (sorted by step)."""
+    path = pathlib.Path(path)
+    if path.is_file():
+        m = re.search(r"(\d+)", path.stem)
+        return [(int(m.group(1)) if m else 0, path)]
+    if not path.is_dir():
+        raise GatekitError(f"{path}: no such file or folder")
+    files = [(int(m.group(1)), p) for p in path.glob("*.pkl") if (m := re.fullmatch(r"step_(\d+)", p.stem))]
+    if not files:
+        raise GatekitError(f"{path}: no step_N.pkl files")
+    return sorted(files)
+
+
+def _split(params, source) -> dict:
+    """JaxGCRL's (alpha, actor, critic) tuple -> gatekit's {"actor", "sa_encoder", "goal_encoder"}."""
+    if not (isinstance(params, (tuple, list)) and len(params) == 3 and isinstance(params[2], Mapping)
+            and {"sa_encoder", "g_encoder"} <= set(params[2])):
+        raise GatekitError(f"{source}: expected JaxGCRL's (alpha_params, actor_params, critic_params) with "
+                           f"critic_params holding 'sa_encoder' and 'g_encoder'")
+    tree = {"actor": params[1], "sa_encoder": params[2]["sa_encoder"], "goal_encoder": params[2]["g_encoder"]}
+    import jax
+
+    return jax.tree.map(lambda x: np.asarray(x, np.float32), tree)
+
+
+def import_checkpoints(source, out, settings: ImportSettings, *, probe: dict[str, np.ndarray]) -> list[int]:
+    """Converts JaxGCRL checkpoints into a ``gatekit-run/1`` run at ``out``; returns the steps.
+
+    ``probe`` (obs, action, goal) is written as the run's ``probe.npz`` and used as every
+    checkpoint's sample (future goal = goal)."""
+    from gatekit import checkpoints as io
+    from gatekit import networks
+
+    net = settings.net()
+    files = checkpoint_files(source)
+    for key, dim in (("obs", "obs_dim"), ("action", "action_dim"), ("goal", "goal_dim")):
+        if probe[key].ndim != 2 or probe[key].shape[1] != net[dim]:
+            raise GatekitError(f"--probe: {key!r} has shape {probe[key].shape}; expected [n, {net[dim]}] (--{dim.replace('_', '-')})")
+    fam = networks.build("jaxgcrl", net)
+    out = pathlib.Path(out)
+    sample = {"obs": probe["obs"], "action": probe["action"], "goal": probe["goal"], "future_goal": probe["goal"]}
+    config = {"family": "jaxgcrl", "net": net, "role": "teacher", "env": {"name": "jaxgcrl-import"},
+              "producer": "gatekit import jaxgcrl", "source": str(pathlib.Path(source).resolve())}
+    steps = []
+    with io.RunWriter(out, config=config, async_save=False) as w:
+        io.write_probe(out, obs=probe["obs"], action=probe["action"], goal=probe["goal"])
+        for epoch, (step, f) in enumerate(files, start=1):
+            params = _split(io.read_restricted_pickle(f), f)
+            try:
+                fam.apply(params, *(np.asarray(sample[k][:2], np.float32) for k in ("obs", "action", "goal")))
+            except Exception as e:  # noqa: BLE001 - shapes that do not match the flags
+                raise GatekitError(f"{f}: parameters do not match the given flags ({type(e).__name__}: "
+                                   f"{' '.join(str(e).split())[:300]})") from None
+            w.save(step, params=params, meta={"epoch": epoch, "env_steps": step, "source": f.name}, sample=sample)
+            steps.append(step)
+    return steps

@@ -1,0 +1,121 @@
+"""Issue 14: JaxGCRL checkpoints (pickles in its save_params layout) import and score; the
+restricted unpickler refuses anything but arrays and plain containers."""
+
+import os
+import pickle  # the test writes pickles as JaxGCRL does; gatekit only reads them, allow-listed
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import gatekit
+from gatekit import checkpoints as io
+from gatekit import networks
+from gatekit.cli import app
+from gatekit.errors import GatekitError
+
+runner = CliRunner()
+FLAGS = dict(obs_dim=5, goal_dim=2, action_dim=3, h_dim=32, n_hidden=4, skip_connections=2, use_ln=True,
+             use_relu=False, repr_dim=8)
+
+
+def _write_jaxgcrl(folder, steps=(1000, 2000, 3000)):
+    net = {**FLAGS, "energy": "neg_l2"}
+    fam = networks.build("jaxgcrl", net)
+    folder.mkdir(parents=True)
+    params_by_step = {}
+    for i, step in enumerate(steps):
+        p = fam.init(jax.random.PRNGKey(i))  # jax arrays, as JaxGCRL's training state holds
+        jaxgcrl_layout = ({"log_alpha": jnp.asarray(0.1 * i)}, p["actor"],
+                          {"sa_encoder": p["sa_encoder"], "g_encoder": p["goal_encoder"]})
+        (folder / f"step_{step}.pkl").write_bytes(pickle.dumps(jaxgcrl_layout))
+        params_by_step[step] = p
+    return fam, params_by_step
+
+
+def _probe(tmp_path, n=64):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "probe.npz"
+    np.savez(path, obs=rng.normal(size=(n, 5)), action=rng.uniform(-1, 1, (n, 3)), goal=rng.normal(size=(n, 2)))
+    return path
+
+
+def test_import_round_trip_and_score(tmp_path):
+    fam, params = _write_jaxgcrl(tmp_path / "ckpts")
+    flags = [f"--{k.replace('_', '-')}" if isinstance(v, bool) else f"--{k.replace('_', '-')}={v}"
+             for k, v in FLAGS.items() if v is not False]
+    r = runner.invoke(app, ["import", "jaxgcrl", str(tmp_path / "ckpts"), "--out", str(tmp_path / "run"),
+                            "--probe", str(_probe(tmp_path)), "--energy-fn", "norm", *flags])
+    assert r.exit_code == 0, r.output
+    run = io.read_run(tmp_path / "run")
+    assert run.family == "jaxgcrl" and io.list_checkpoints(run)[0] == [1000, 2000, 3000]
+    ck = io.load_checkpoint(run, 2000)
+    x = [np.asarray(ck.sample[k][:4], np.float32) for k in ("obs", "action", "goal")]
+    got, want = fam.apply(ck.params, *x), fam.apply(params[2000], *x)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6)
+    table = gatekit.score(tmp_path / "run")
+    assert len(table) == 3 and table.problems == [] and table.rows[-1]["cka_sa"] == pytest.approx(1.0)
+
+
+def test_jaxgcrl_trunk_matches_the_reference_definition():
+    """Skip every 2 layers starting after layer 0, LayerNorm in encoders, swish, log-std in [-5, 2]."""
+    fam = networks.build("jaxgcrl", {**FLAGS, "energy": "neg_l2"})
+    p = fam.init(jax.random.PRNGKey(0))
+    names = sorted(p["sa_encoder"]["params"])
+    assert names == ["Dense_0", "Dense_1", "Dense_2", "Dense_3", "Dense_4",
+                     "LayerNorm_0", "LayerNorm_1", "LayerNorm_2", "LayerNorm_3"]
+    assert sorted(p["actor"]["params"]) == [f"Dense_{i}" for i in range(6)]  # 4 hidden + mean + log-std
+    mu, log_std = fam.policy(p["actor"], jnp.ones((7, 5)) * 3, jnp.ones((7, 2)))
+    assert mu.shape == (7, 3) and float(log_std.min()) >= -5 and float(log_std.max()) <= 2
+    # hand-rolled reference of the encoder
+    sp = p["sa_encoder"]["params"]
+    x = jnp.ones((2, 8))
+
+    def dense(q, x):
+        return x @ q["kernel"] + q["bias"]
+
+    def ln(q, x):
+        m, v = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
+        return (x - m) / jnp.sqrt(v + 1e-6) * q["scale"] + q["bias"]
+
+    skip = None
+    for i in range(4):
+        x = jax.nn.swish(ln(sp[f"LayerNorm_{i}"], dense(sp[f"Dense_{i}"], x)))
+        if i == 0:
+            skip = x
+        if i > 0 and i % 2 == 0:
+            x = x + skip
+            skip = x
+    ref = dense(sp["Dense_4"], x)
+    np.testing.assert_allclose(np.asarray(fam.sa_encoder.apply(p["sa_encoder"], jnp.ones((2, 8)))), np.asarray(ref),
+                               rtol=1e-5, atol=1e-5)
+
+
+class Payload:
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.path}",))
+
+
+def test_malicious_pickle_is_refused_and_never_runs(tmp_path):
+    target = tmp_path / "pwned"
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "step_1.pkl").write_bytes(pickle.dumps(({}, {"x": Payload(target)}, {})))
+    with pytest.raises(GatekitError, match=r"refused to load (posix|os)\.system"):
+        io.read_restricted_pickle(bad / "step_1.pkl")
+    r = runner.invoke(app, ["import", "jaxgcrl", str(bad), "--out", str(tmp_path / "run"), "--probe",
+                            str(_probe(tmp_path)), "--obs-dim", "5", "--goal-dim", "2", "--action-dim", "3"])
+    assert r.exit_code == 1 and "refused" in r.stderr
+    assert not target.exists()
+    (bad / "step_2.pkl").write_bytes(pickle.dumps(np.array([{"a": 1}], dtype=object)))
+    with pytest.raises(GatekitError, match="object dtype|refused"):
+        io.read_restricted_pickle(bad / "step_2.pkl")
+    (bad / "step_3.pkl").write_bytes(b"\x80\x04garbage")
+    with pytest.raises(GatekitError, match="not a readable JaxGCRL checkpoint"):
+        io.read_restricted_pickle(bad / "step_3.pkl")
