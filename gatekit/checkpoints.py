@@ -442,6 +442,7 @@ def read_npz(path: PathLike, *, required: Iterable[str] = ()) -> dict[str, np.nd
 def write_probe(run_dir: PathLike, *, obs, action, goal, traj_id=None) -> pathlib.Path:
     """Writes ``probe.npz`` (a shared evaluation set for every checkpoint of the run)."""
     path = pathlib.Path(run_dir) / PROBE_NPZ
+    path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {"obs": np.asarray(obs), "action": np.asarray(action), "goal": np.asarray(goal)}
     if traj_id is not None:
         arrays["traj_id"] = np.asarray(traj_id)
