@@ -374,14 +374,33 @@ def plot(
     sources: Sequence,
     out,
     *,
-    metric: str = "action_magnitude",
+    metric: str | None = None,
     threshold: float | None = None,
     x: str = "step",
+    gate: gate_mod.Gate | str | pathlib.Path | None = None,
+    role: str = "teacher",
     **score_kwargs,
 ) -> pathlib.Path:
-    """Metric vs step per run (from run dirs or score tables), with the threshold line."""
+    """Metric vs step, one line per run (teachers by default; ``role="any"`` for all).
+
+    A threshold line is drawn only when asked for: ``threshold``, or ``gate`` (then the metric
+    defaults to the gate's, the passing side is shaded and the selected checkpoint is starred).
+    """
     from gatekit import plotting
 
     rows = load_scores(list(sources), **score_kwargs)
-    thresholds = {"threshold": threshold} if threshold is not None else None
-    return plotting.plot_metric_vs_step(rows, out, metric=metric, thresholds=thresholds, x=x)
+    if role != "any":
+        rows = [r for r in rows if (r.get("role") or "teacher") == role] or rows
+    g = resolve_gate(gate) if gate is not None else None
+    metric = metric or (g.metric if g else "action_magnitude")
+    selected, passes = None, None
+    if g is not None:
+        if g.metric != metric:
+            raise GatekitError(f"--gate is on {g.metric!r} but --metric is {metric!r}")
+        threshold, passes = g.threshold, g.direction
+        sel = gate_mod.select(rows, gate=g, role="any")
+        if sel.ready:
+            selected = (sel.run_path, sel.step) if x == "step" else None
+    thresholds = {"threshold" if g is None else f"gate ({g.name or 'rule'})": threshold} if threshold is not None else None
+    return plotting.plot_metric_vs_step(rows, out, metric=metric, thresholds=thresholds, x=x, passes=passes,
+                                        selected=selected)

@@ -313,27 +313,34 @@ def fit(
 def plot(
     sources: Sources,
     out: Annotated[pathlib.Path, typer.Option("--out", "-o", help="Output image (.png/.pdf/.svg).")],
-    metric: Metric = "action_magnitude",
+    metric: Annotated[Optional[str], typer.Option("--metric", "-m", help="Metric to plot (default: the gate's, else action_magnitude).")] = None,
     threshold: Annotated[Optional[float], typer.Option("--threshold", "-t", help="Threshold line (omit for none).")] = None,
+    gate: GateOpt = None,
+    role: Annotated[str, typer.Option("--role", help="Runs to draw: teacher (default), student, any.")] = "teacher",
     x: Annotated[str, typer.Option("--x", help="Column on the x axis.")] = "step",
     roc_label: Annotated[Optional[str], typer.Option("--roc-label", help="With a table source: also save its ROC for this outcome column (OUT with _roc).")] = None,
     label_above: Annotated[Optional[float], typer.Option("--label-above", help="Binarize --roc-label: outcome > this.")] = None,
 ):
-    """Plot METRIC vs step for every run with the threshold line; with --roc-label, also the
-    ROC curve of METRIC against that outcome column."""
+    """Plot METRIC vs step, one line per run (teachers by default). A threshold is drawn only
+    when asked: --threshold, or --gate (which also shades the passing side and stars the
+    selected checkpoint). With --roc-label, also the ROC curve of METRIC against that outcome
+    column (direction chosen by AUC, stated in the title)."""
     from gatekit import api, plotting
 
     if threshold is not None:
         from gatekit.gate import _check_threshold
 
         _check_threshold(threshold, "--threshold")
-    path = api.plot(sources, out, metric=metric, threshold=threshold, x=x)
+    if gate is not None and threshold is not None:
+        raise GatekitError("give either --gate or --threshold, not both")
+    path = api.plot(sources, out, metric=metric, threshold=threshold, x=x, gate=gate, role=role)
     typer.echo(f"wrote {path}")
     if roc_label:
         tables = [s for s in sources if api.is_table(s)]
         if not tables:
             raise GatekitError("--roc-label needs a score table (.csv/.json) among the sources")
-        result = api.fit(tables[0], label=roc_label, metric=metric, label_above=label_above, direction="auto",
+        result = api.fit(tables[0], label=roc_label, metric=metric or "action_magnitude", label_above=label_above,
+                         direction="auto",
                          baseline=None, n_boot=0)
         roc_path = plotting.plot_roc(result, out.with_name(out.stem + "_roc" + out.suffix))
         typer.echo(f"wrote {roc_path}")

@@ -49,9 +49,14 @@ def plot_metric_vs_step(
     metric: str = "action_magnitude",
     thresholds: Mapping[str, float] | None = None,
     x: str = "step",
+    passes: str | None = None,
+    selected: tuple[str, float] | None = None,
 ) -> pathlib.Path:
     """One line per run (keyed by its path, so same-named runs in different folders stay apart):
-    ``metric`` against ``x`` (env steps), with the horizontal threshold lines given."""
+    ``metric`` against ``x`` (env steps), with the horizontal threshold lines given.
+
+    ``passes`` ("below" / "above") shades the side of the (single) threshold that passes the
+    gate; ``selected`` = (run path, x) marks the selected checkpoint with a star."""
     by_run: dict[str, list[Mapping]] = {}
     for r in rows:
         if r.get(metric) is not None and r.get(x) is not None:
@@ -60,7 +65,15 @@ def plot_metric_vs_step(
         raise GatekitError(f"plot: no rows with both {x!r} and {metric!r}")
     labels = _short_labels(list(by_run))
     series = {labels[k]: ([r[x] for r in rs], [r[metric] for r in rs]) for k, rs in sorted(by_run.items())}
-    return plot_lines(series, out, xlabel=x, ylabel=metric, hlines=thresholds)
+    marks = None
+    if selected is not None and selected[0] in by_run:
+        row = next((r for r in by_run[selected[0]] if r[x] == selected[1]), None)
+        if row is not None:
+            marks = {f"selected: {labels[selected[0]]}@{row[x]}": (row[x], row[metric])}
+    shade = None
+    if passes and thresholds and len(thresholds) == 1:
+        shade = (next(iter(thresholds.values())), passes)
+    return plot_lines(series, out, xlabel=x, ylabel=metric, hlines=thresholds, marks=marks, shade=shade)
 
 
 def _short_labels(keys: list[str]) -> dict[str, str]:
@@ -103,6 +116,8 @@ def plot_lines(
     connect: bool = True,
     ymin: float | None = None,
     title: str | None = None,
+    marks: Mapping[str, tuple[float, float]] | None = None,
+    shade: tuple[float, str] | None = None,
 ) -> pathlib.Path:
     """One line per named (xs, ys) series, points sorted by x (``connect=False``: points only);
     optional reference lines."""
@@ -120,6 +135,14 @@ def plot_lines(
         ax.set_title(title, fontsize=9)
     _threshold_lines(ax, hlines, vertical=False)
     _threshold_lines(ax, vlines, vertical=True)
+    for label, (mx, my) in (marks or {}).items():
+        ax.plot([mx], [my], marker="*", ms=14, color="k", ls="none", label=label, zorder=5)
+    if shade is not None:
+        t, side = shade
+        lo, hi = ax.get_ylim()
+        ax.axhspan(t, hi, color="g", alpha=0.08, label="passes the gate") if side == "above" else \
+            ax.axhspan(lo, t, color="g", alpha=0.08, label="passes the gate")
+        ax.set_ylim(lo, hi)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)

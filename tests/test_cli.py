@@ -104,3 +104,39 @@ def test_scoring_does_not_import_brax(run_dir):
     code = f"import sys, gatekit; gatekit.score({str(run_dir)!r}); print('brax' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip().endswith("False"), out.stderr[-2000:]
+
+
+
+
+def test_plot_draws_one_line_per_run_and_threshold_only_when_asked(tmp_path, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from gatekit import plotting
+
+    write_run(tmp_path / "dup" / "x" / "teacher", steps=(100, 200), magnitudes=[1.0, 0.1])
+    write_run(tmp_path / "dup" / "y" / "teacher", steps=(100, 200), seed=1, magnitudes=[1.0, 0.1])
+    write_run(tmp_path / "dup" / "s", steps=(100, 200), seed=2, role="student")
+    seen = {}
+
+    def capture(fig, out):
+        ax = fig.axes[0]
+        seen["lines"] = [ln for ln in ax.get_lines() if ln.get_marker() == "o"]
+        seen["labels"] = [t.get_text() for t in ax.get_legend().get_texts()]
+        seen["hlines"] = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"]
+        plt.close(fig)
+        return out
+
+    monkeypatch.setattr(plotting, "_save", capture)
+    r = runner.invoke(app, ["plot", str(tmp_path / "dup"), "--out", str(tmp_path / "p.png"), "--metric", "sa_rank"])
+    assert r.exit_code == 0, r.output
+    assert len(seen["lines"]) == 2 and sorted(seen["labels"]) == ["x/teacher", "y/teacher"]  # no student
+    assert seen["hlines"] == []  # no threshold unless asked
+    r = runner.invoke(app, ["plot", str(tmp_path / "dup"), "--out", str(tmp_path / "p.png"), "--gate", "paper"])
+    assert r.exit_code == 0, r.output
+    assert any("selected" in lab for lab in seen["labels"]) and any("passes" in lab for lab in seen["labels"])
+    assert len(seen["hlines"]) == 1
+    r = runner.invoke(app, ["plot", str(tmp_path / "dup"), "--out", str(tmp_path / "p.png"), "--role", "any"])
+    assert len(seen["lines"]) == 3
