@@ -106,10 +106,10 @@ def main() -> None:
             tres = sweep.run_sweep(tspec, args.out / f"tau{tau:g}", progress=say)
             trows = sorted(tres["rows"], key=lambda r: r["epoch"])
             tau_res[str(tau)] = {"rows": [{k: r[k] for k in ("epoch", "step", "action_magnitude", "student_outcome")}
-                                          for r in trows], "gate_epoch": gate_epoch(trows, cut)}
+                                          for r in trows], "gate_epoch": sweep.gate_epoch(trows, cut)}
         seed0 = sorted((r for r in rows if r["teacher_seed"] == 0), key=lambda r: r["epoch"])
         tau_res["1.0"] = {"rows": [{k: r[k] for k in ("epoch", "step", "action_magnitude", "student_outcome")}
-                                   for r in seed0], "gate_epoch": gate_epoch(seed0, cut)}
+                                   for r in seed0], "gate_epoch": sweep.gate_epoch(seed0, cut)}
         out["tau"] = tau_res
         say("gate epoch per tau: " + ", ".join(f"{t}: {d['gate_epoch']}" for t, d in sorted(tau_res.items())))
     out["table"] = [{k: r.get(k) for k in ("teacher_seed", "epoch", "step", "action_magnitude", "goal_rank",
@@ -129,13 +129,6 @@ def main() -> None:
                                 "label cut (0.5 x final students)": cut},
                         title=f"{name}: 2 student seeds per checkpoint")
     say(f"wrote {args.results}")
-
-
-def gate_epoch(rows, cut):
-    for i, r in enumerate(rows):
-        if all(x["student_outcome"] > cut for x in rows[i:]):
-            return int(r["epoch"])
-    return None
 
 
 if __name__ == "__main__":

@@ -34,6 +34,8 @@ import gatekit
 from gatekit import checkpoints as gio
 from gatekit import plotting
 from training import TrainConfig, train
+from training import sweep
+from training.sweep import pick
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,12 +75,6 @@ def base_config(s: Sweep, **kw) -> TrainConfig:
     )
 
 
-def pick(steps: list[int], k: int) -> list[int]:
-    """k checkpoints evenly spaced over training, first and last included."""
-    idx = np.unique(np.round(np.linspace(0, len(steps) - 1, min(k, len(steps)))).astype(int))
-    return [steps[i] for i in idx]
-
-
 def student_success(run_dir: pathlib.Path) -> float:
     """Mean eval success of a student's last two epochs (less noise than the last alone)."""
     run = gio.read_run(run_dir)
@@ -116,14 +112,9 @@ LABEL_RELATIVE = 0.8
 
 
 def gate_epoch(rows: list[dict], cut: float) -> int | None:
-    """First teacher epoch from which every later checkpoint's students succeed (success >= cut,
-    0.8 x the best student of the main sweep): a sustained crossing, so one lucky student does
-    not count."""
-    rs = sorted(rows, key=lambda r: r["epoch"])
-    for i, r in enumerate(rs):
-        if all(x["student_success"] >= cut for x in rs[i:]):
-            return int(r["epoch"])
-    return None
+    """First teacher epoch from which every later checkpoint's student reaches ``cut`` (0.8 x the
+    best student of the main sweep)."""
+    return sweep.gate_epoch(rows, cut - 1e-12, key="student_success")
 
 
 def main() -> None:

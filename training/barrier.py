@@ -28,6 +28,7 @@ from gatekit import checkpoints as gio
 from gatekit import networks
 from training import envs
 from training.config import TrainConfig
+from training.trainer import run_finished
 
 CRITERIA = {"d8_min_fraction_of_best": 0.5, "d4_max_fraction_of_d8": 0.1}
 
@@ -131,7 +132,7 @@ def check(candidate: Candidate, out: pathlib.Path, *, seeds=(0, 1), progress: Ca
         for seed in seeds:
             path = pathlib.Path(out) / candidate.name / f"d{depth}_w{width}_s{seed}"
             cfg = candidate.config(depth, width, seed)
-            if not _finished(path, cfg.epochs):
+            if not run_finished(path, cfg.epochs):
                 if path.exists():
                     import shutil
 
@@ -161,10 +162,3 @@ def verdict(runs: list[dict], width: int, wide: int) -> dict:
     c2 = d4 <= CRITERIA["d4_max_fraction_of_d8"] * d8 and d4w <= CRITERIA["d4_max_fraction_of_d8"] * d8
     return {"mean_d8": d8, "mean_d4": d4, "mean_d4_wide": d4w, "wide_width": wide, "best_achievable": best,
             "d8_learns": bool(c1), "d4_fails": bool(c2), "pass": bool(c1 and c2), "criteria": CRITERIA}
-
-
-def _finished(path: pathlib.Path, epochs: int) -> bool:
-    if not (path / gio.RUN_JSON).exists():
-        return False
-    steps = gio.list_checkpoints(gio.read_run(path))[0]
-    return bool(steps) and int(gio.load_checkpoint(gio.read_run(path), steps[-1], items=("meta",)).meta["epoch"]) >= epochs

@@ -22,7 +22,7 @@ import numpy as np
 
 from gatekit import checkpoints as gio
 from training.config import TrainConfig
-from training.trainer import train
+from training.trainer import run_finished, train
 
 # The built-in default (quick start and the shipped pointmaze gate): a depth-8 teacher on the
 # point maze "u", and depth-4 students with a short, equal budget.
@@ -39,7 +39,7 @@ def _log(msg: str) -> None:
 def train_teacher(cfg: TrainConfig, path: pathlib.Path, *, seed: int, progress: Callable | None = None) -> pathlib.Path:
     """Trains a teacher (or reuses a finished one at ``path``)."""
     path = pathlib.Path(path)
-    if not _finished(path, cfg.epochs):
+    if not run_finished(path, cfg.epochs):
         if path.exists():
             return _resume(cfg, path, seed, progress)
         train(dataclasses.replace(cfg, seed=seed), path, progress=progress)
@@ -49,15 +49,6 @@ def train_teacher(cfg: TrainConfig, path: pathlib.Path, *, seed: int, progress: 
 def _resume(cfg, path, seed, progress):
     train(dataclasses.replace(cfg, seed=seed), path, progress=progress, resume=True)
     return path
-
-
-def _finished(path: pathlib.Path, epochs: int) -> bool:
-    if not (path / gio.RUN_JSON).exists():
-        return False
-    steps = gio.list_checkpoints(gio.read_run(path))[0]
-    if not steps:
-        return False
-    return int(gio.load_checkpoint(gio.read_run(path), steps[-1], items=("meta",)).meta.get("epoch", 0)) >= epochs
 
 
 def student_outcome(run_dir: pathlib.Path) -> float:
@@ -72,7 +63,7 @@ def student_outcome(run_dir: pathlib.Path) -> float:
 def distill(teacher: str | None, student_cfg: TrainConfig, path: pathlib.Path, *, seed: int) -> float:
     """Trains one student from ``RUN_DIR@STEP`` (None: no teacher) unless finished; its outcome."""
     path = pathlib.Path(path)
-    if not _finished(path, student_cfg.epochs):
+    if not run_finished(path, student_cfg.epochs):
         if path.exists():
             import shutil
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from gatekit import checkpoints as gio
 from training import barrier, envs
+from training.trainer import run_finished
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,14 +49,10 @@ def pick(steps: list[int], k: int) -> list[int]:
     return [steps[i] for i in idx]
 
 
-def _done(path: pathlib.Path, epochs: int) -> bool:
-    return barrier._finished(path, epochs)
-
-
 def train_or_reuse(cfg, path: pathlib.Path, *, teacher: str | None = None):
     from training.trainer import train
 
-    if not _done(path, cfg.epochs):
+    if not run_finished(path, cfg.epochs):
         if path.exists():
             shutil.rmtree(path)
         train(cfg, path, teacher=teacher, progress=None)
@@ -123,6 +120,16 @@ def run_sweep(spec: SweepSpec, out, *, progress: Callable[[str], None] | None = 
     out.mkdir(parents=True, exist_ok=True)
     pairs = gio.write_table(rows, out / f"pairs{tag}.csv")
     return {"pairs": str(pairs), "rows": rows, "baseline": baseline, "minutes": (time.time() - t0) / 60}
+
+
+def gate_epoch(rows: list[dict], cut: float, key: str = "student_outcome") -> int | None:
+    """First teacher epoch from which every later checkpoint's student clears ``cut`` (a
+    sustained crossing, so one lucky student does not count)."""
+    rs = sorted(rows, key=lambda r: r["epoch"])
+    for i, r in enumerate(rs):
+        if all(x[key] > cut for x in rs[i:]):
+            return int(r["epoch"])
+    return None
 
 
 def label_final_fraction(rows: list[dict], fraction: float) -> float:

@@ -224,6 +224,18 @@ def online_statistics(nets, params, prev_params, sample: dict[str, np.ndarray], 
     return checkpoint_statistics(nets, params, prev_params, sample, tau=tau)
 
 
+def run_finished(path, epochs: int) -> bool:
+    """True when ``path`` holds a run whose newest complete checkpoint reached ``epochs``."""
+    import pathlib
+
+    path = pathlib.Path(path)
+    if not (path / gio.RUN_JSON).exists():
+        return False
+    run = gio.read_run(path)
+    steps = gio.list_checkpoints(run)[0]
+    return bool(steps) and int(gio.load_checkpoint(run, steps[-1], items=("meta",)).meta.get("epoch", 0)) >= epochs
+
+
 def _restore_newest(writer: gio.RunWriter, target: TrainingState, say) -> tuple[TrainingState, dict] | None:
     """The newest complete checkpoint that has both meta and trainer state; older ones are
     tried when the newest is damaged (each fallback is reported)."""
