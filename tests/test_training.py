@@ -212,3 +212,21 @@ def test_watch_follows_a_run_being_trained_and_exits_on_gate(tmp_path):
     r = subprocess.run([sys.executable, "-m", "gatekit.cli", "watch", str(out), "--threshold", "0.9", "--metric",
                         "cka_sa", "--direction", "above"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and "retrospective" in r.stderr
+
+
+def test_preset_paper_antbigmaze_sizes_and_overrides(monkeypatch):
+    from typer.testing import CliRunner
+
+    import training.cli as cli
+
+    seen = {}
+    monkeypatch.setattr(cli, "_run", lambda cfg, out, **kw: seen.__setitem__("cfg", cfg))
+    r = CliRunner().invoke(cli.app, ["teacher", "--out", "x", "--preset", "paper-antbigmaze", "--seed", "3"])
+    assert r.exit_code == 0, r.output
+    c = seen["cfg"]
+    assert (c.env, dict(c.env_kwargs), c.depth, c.width, c.num_envs, c.batch_size, c.rep_dim, c.seed) == \
+        ("ant_maze", {"maze": "big"}, 8, 256, 512, 256, 64, 3)
+    r = CliRunner().invoke(cli.app, ["distill", "--teacher", "t", "--out", "s", "--preset", "paper-antbigmaze",
+                                     "--width", "256", "--set", "num_envs=1024"])
+    c = seen["cfg"]
+    assert r.exit_code == 0 and (c.depth, c.width, c.lambda_pi, c.num_envs) == (4, 256, 1.0, 1024)

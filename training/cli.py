@@ -41,10 +41,35 @@ Sets = Annotated[Optional[List[str]], typer.Option("--set", help="Any other Trai
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No per-epoch progress.")]
 
 
-def _config(env: str, maze: str | None, sets: list[str] | None, **fields):
-    from training.config import TrainConfig
+Preset = Annotated[Optional[str], typer.Option("--preset", help="Named sizes, e.g. paper-antbigmaze (options given on the command line win; --set overrides).")]
+
+
+def _explicit(ctx: typer.Context) -> set[str]:
+    """Parameters the user typed (not defaults)."""
+    out = set()
+    for name in ctx.params:
+        source = ctx.get_parameter_source(name)
+        if source is not None and getattr(source, "name", "") not in ("DEFAULT", "DEFAULT_MAP"):
+            out.add(name)
+    return out
+
+
+def _config(env: str, maze: str | None, sets: list[str] | None, *, preset_name: str | None = None,
+            role: str = "teacher", explicit: set[str] = frozenset(), **fields):
+    from training.config import TrainConfig, preset
 
     names = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    if preset_name:
+        try:
+            chosen = preset(preset_name, role)
+        except ValueError as e:
+            raise GatekitError(f"--preset: {e}") from None
+        cli_env = {"env": env, "maze": maze}
+        env = cli_env["env"] if "env" in explicit else chosen.pop("env", env)
+        if "maze" not in explicit:
+            maze = dict(chosen.get("env_kwargs", ())).get("maze", maze)
+        chosen.pop("env_kwargs", None)
+        fields.update({k: v for k, v in chosen.items() if k not in explicit})
     for item in sets or []:
         key, sep, raw = item.partition("=")
         key = key.strip().replace("-", "_")
@@ -78,6 +103,7 @@ def _run(cfg, out: pathlib.Path, *, teacher=None, hook=None, resume=False, quiet
 @app.command()
 @_guard
 def teacher(
+    ctx: typer.Context,
     out: Out,
     env: Env = "pointmaze",
     maze: Maze = None,
@@ -95,6 +121,7 @@ def teacher(
     gate_patience: Annotated[Optional[int], typer.Option("--gate-patience", help="Consecutive passing epochs to stop (default: the gate's).")] = None,
     gate_start_step: Annotated[int, typer.Option("--gate-start-step", help="Env steps before the hook counts.")] = 0,
     resume: Resume = False,
+    preset_name: Preset = None,
     sets: Sets = None,
     quiet: Quiet = False,
 ):
@@ -102,7 +129,8 @@ def teacher(
     from gatekit.api import resolve_gate
     from gatekit.hooks import GateHook
 
-    cfg = _config(env, maze, sets, depth=depth, width=width, tau=tau, epochs=epochs, num_envs=num_envs, seed=seed)
+    cfg = _config(env, maze, sets, preset_name=preset_name, role="teacher", explicit=_explicit(ctx),
+                  depth=depth, width=width, tau=tau, epochs=epochs, num_envs=num_envs, seed=seed)
     hook = None
     if stop_at_gate:
         rule = resolve_gate(gate, threshold=gate_threshold, metric=gate_metric, mode=gate_mode,
@@ -117,6 +145,7 @@ def teacher(
 @app.command()
 @_guard
 def distill(
+    ctx: typer.Context,
     teacher: Annotated[str, typer.Option("--teacher", help="Teacher RUN_DIR[@STEP] (default: its last checkpoint).")],
     out: Out,
     env: Env = "pointmaze",
@@ -132,13 +161,14 @@ def distill(
     distill_start_epoch: Annotated[int, typer.Option("--distill-start-epoch", help="Late activation: epochs without the teacher first.")] = 0,
     teacher_transform: Annotated[str, typer.Option("--teacher-transform", help="Control: clamp_log_std=-3 and/or scale_mu=3 (comma-separated).")] = "",
     resume: Resume = False,
+    preset_name: Preset = None,
     sets: Sets = None,
     quiet: Quiet = False,
 ):
     """Train a student with CRL + lambda_pi (||mu_S - mu_T||^2 + ||log sig_S - log sig_T||^2)
     against a frozen teacher checkpoint."""
-    cfg = _config(env, maze, sets, depth=depth, width=width, tau=tau, epochs=epochs, num_envs=num_envs, seed=seed,
-                  lambda_pi=lambda_pi, lambda_pi_end=lambda_pi_end, distill_start_epoch=distill_start_epoch,
+    cfg = _config(env, maze, sets, preset_name=preset_name, role="student", explicit=_explicit(ctx),
+                  depth=depth, width=width, tau=tau, epochs=epochs, num_envs=num_envs, seed=seed, lambda_pi=lambda_pi, lambda_pi_end=lambda_pi_end, distill_start_epoch=distill_start_epoch,
                   teacher_transform=teacher_transform)
     _run(cfg, out, teacher=teacher, resume=resume, quiet=quiet)
 

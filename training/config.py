@@ -133,3 +133,26 @@ class TrainConfig:
         d["env_kwargs"] = tuple(sorted(dict(d.get("env_kwargs") or {}).items()))
         fields = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in fields})
+
+
+# Named settings for one flag (``python -m training teacher --preset NAME``); explicit options win.
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    # The paper's Ant Big Maze sizes (Xu, Park, Buch; JaxGCRL defaults for batch and
+    # representation): teacher depth 8 x 256, student depth 4 x 512, 512 envs, batch 256,
+    # repr 64, lambda_pi 1; 1000-step episodes, so one iteration = 512k env steps and
+    # 98 iterations ~ 50M env steps (as 49 epochs of 2 iterations). Needs a GPU.
+    "paper-antbigmaze": {
+        "common": {"env": "ant_maze", "env_kwargs": (("maze", "big"),), "num_envs": 512, "batch_size": 256,
+                   "rep_dim": 64, "iterations_per_epoch": 2, "updates_per_iteration": 512,
+                   "buffer_episodes": 1024, "epochs": 49, "eval_episodes": 256, "sample_size": 4096},
+        "teacher": {"depth": 8, "width": 256},
+        "student": {"depth": 4, "width": 512, "lambda_pi": 1.0},
+    },
+}
+
+
+def preset(name: str, role: str) -> dict[str, Any]:
+    """The TrainConfig fields of a named preset for ``role`` ("teacher" or "student")."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose from {sorted(PRESETS)}")
+    return {**PRESETS[name]["common"], **PRESETS[name][role]}
