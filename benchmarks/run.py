@@ -288,6 +288,60 @@ def bench_training(cfg_kwargs, iters=2):
     return rows
 
 
+def bench_flops(cfg_kwargs, steps: int = 64, n: int = 2048):
+    """The teacher update's achieved FLOP/s against a large matmul's, measured in the same run
+    (a ratio, so the machine's load cancels). FLOPs and bytes come from XLA's cost analysis of
+    one compiled SGD step; time from a jitted scan of ``steps`` steps."""
+    import jax
+    import jax.numpy as jnp
+
+    from training import buffer as rb
+    from training import envs
+    from training.config import TrainConfig
+    from training.trainer import Trainer
+
+    a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
+    mm = jax.jit(lambda x: x @ x)
+    jax.block_until_ready(mm(a))
+    reps = 5
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        out = mm(a)
+    jax.block_until_ready(out)
+    matmul_flops = 2 * n**3 / ((time.perf_counter() - t0) / reps)
+    rows = []
+    for label, kw in cfg_kwargs:
+        cfg = TrainConfig(**kw)
+        env = envs.make(cfg.env, **cfg.env_args())
+        tr = Trainer(cfg, env)
+        state = tr.init_state(jax.random.PRNGKey(0))
+        buf = tr.init_buffer()
+        obs, act, goal, _ = tr.collect(state.params["actor"], jax.random.PRNGKey(1), num=cfg.num_envs, deterministic=False)
+        buf = rb.insert(buf, obs, act, goal)
+        lam = jnp.float32(0.0)
+        cost = jax.jit(tr._sgd_step).lower(state, buf, jax.random.PRNGKey(2), lam, None).compile().cost_analysis()
+        cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+        flops, nbytes = float(cost.get("flops", 0.0)), float(cost.get("bytes accessed", 0.0))
+
+        @jax.jit
+        def many(st, key):
+            return jax.lax.scan(lambda c, k: tr._sgd_step(c, buf, k, lam, None), st, jax.random.split(key, steps))[0]
+
+        jax.block_until_ready(many(state, jax.random.PRNGKey(3)))
+        t0 = time.perf_counter()
+        jax.block_until_ready(many(state, jax.random.PRNGKey(4)))
+        per_step = (time.perf_counter() - t0) / steps
+        row = {"config": label, "depth": cfg.depth, "width": cfg.width, "batch": cfg.batch_size,
+               "flops_per_update": flops, "bytes_per_update": nbytes, "arithmetic_intensity": flops / max(nbytes, 1),
+               "update_s": per_step, "update_flops_per_s": flops / per_step, "matmul_flops_per_s": matmul_flops,
+               "fraction_of_matmul": flops / per_step / matmul_flops}
+        rows.append(row)
+        print(f"  flops {label}: {flops / 1e6:,.1f} MFLOP/update in {per_step * 1e3:.2f} ms = "
+              f"{row['update_flops_per_s'] / 1e9:.2f} GFLOP/s; {n}x{n} matmul {matmul_flops / 1e9:.1f} GFLOP/s; "
+              f"ratio {row['fraction_of_matmul']:.3f}; intensity {row['arithmetic_intensity']:.1f} FLOP/byte", flush=True)
+    return rows
+
+
 # --------------------------------------------------------------------------------------------
 
 
@@ -322,17 +376,25 @@ def to_markdown(res) -> str:
             out.append(f"| {r['config']} | {r['env']} | {r['depth']}x{r['width']} | {r['num_envs']} | "
                        f"{r['fused_env_steps_per_s']:,.0f} | {r['fused_updates_per_s']:,.0f} | {r['reference_env_steps_per_s']:,.0f} | "
                        f"{r['reference_updates_per_s']:,.0f} | {r['speedup']:.1f}x | {r['rollout_only_env_steps_per_s']:,.0f} | {r['compile_s']:.1f} |")
+    if res.get("flops"):
+        out += ["", "### The teacher update's FLOP rate against a large matmul (same run)", "",
+                "| config | batch | MFLOP / update | MB accessed / update | FLOP / byte | ms / update | update GFLOP/s | matmul GFLOP/s | ratio |",
+                "|---|---|---|---|---|---|---|---|---|"]
+        for r in res["flops"]:
+            out.append(f"| {r['config']} | {r['batch']} | {r['flops_per_update'] / 1e6:,.1f} | {r['bytes_per_update'] / 1e6:,.1f} | "
+                       f"{r['arithmetic_intensity']:.1f} | {r['update_s'] * 1e3:.2f} | {r['update_flops_per_s'] / 1e9:.2f} | "
+                       f"{r['matmul_flops_per_s'] / 1e9:.1f} | {r['fraction_of_matmul']:.3f} |")
     return "\n".join(out) + "\n"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", choices=["metrics", "scoring", "training"], action="append")
+    ap.add_argument("--only", choices=["metrics", "scoring", "training", "flops"], action="append")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--ref-budget-gb", type=float, default=3.0)
     ap.add_argument("--out", type=pathlib.Path, default=RESULTS)
     args = ap.parse_args()
-    parts = args.only or ["metrics", "scoring", "training"]
+    parts = args.only or ["metrics", "scoring", "training", "flops"]
     import jax
 
     res = {"machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.python_version()}, "
@@ -354,7 +416,15 @@ def main() -> None:
         res["training"] = bench_training([("quickstart teacher", dict(common, depth=8, width=64)),
                                           ("depth 4, width 256", dict(common, depth=4, width=256))],
                                          iters=1 if args.quick else 2)
+    if "flops" in parts:
+        print("flops:")
+        common = dict(env="pointmaze", env_kwargs=(("maze", "u"),), rep_dim=32, num_envs=32)
+        res["flops"] = bench_flops([("quickstart teacher", dict(common, depth=8, width=64)),
+                                    ("depth 4, width 256", dict(common, depth=4, width=256)),
+                                    ("depth 8, width 256, batch 1024", dict(common, depth=8, width=256, batch_size=1024))])
     args.out.mkdir(parents=True, exist_ok=True)
+    if (args.out / "results.json").exists() and args.only:  # a partial run keeps the other sections
+        res = {**json.loads((args.out / "results.json").read_text()), **res}
     (args.out / "results.json").write_text(json.dumps(res, indent=1) + "\n")
     md = to_markdown(res)
     (args.out / "results.md").write_text(md)
