@@ -36,6 +36,7 @@ Tau = Annotated[float, typer.Option("--tau", help="InfoNCE temperature.")]
 Epochs = Annotated[int, typer.Option("--epochs", help="Epochs (one checkpoint each).")]
 NumEnvs = Annotated[int, typer.Option("--num-envs", help="Parallel environments.")]
 Seed = Annotated[int, typer.Option("--seed", help="Random seed.")]
+Devices = Annotated[int, typer.Option("--devices", help="Data-parallel devices (envs and batch split, params replicated).")]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue from the newest complete checkpoint.")]
 Sets = Annotated[Optional[List[str]], typer.Option("--set", help="Any other TrainConfig field: NAME=VALUE (repeatable).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No per-epoch progress.")]
@@ -113,6 +114,7 @@ def teacher(
     epochs: Epochs = 10,
     num_envs: NumEnvs = 32,
     seed: Seed = 0,
+    devices: Devices = 1,
     stop_at_gate: Annotated[bool, typer.Option("--stop-at-gate", help="Stop once the gate holds (gatekit.hooks.GateHook).")] = False,
     gate: Annotated[Optional[str], typer.Option("--gate", help="Gate file (gatekit fit --save) or preset; default: the env's built-in gate.")] = None,
     gate_threshold: Annotated[Optional[float], typer.Option("--gate-threshold", help="One-off rule instead of a gate file: threshold.")] = None,
@@ -130,7 +132,7 @@ def teacher(
     from gatekit.hooks import GateHook
 
     cfg = _config(env, maze, sets, preset_name=preset_name, role="teacher", explicit=_explicit(ctx),
-                  depth=depth, width=width, tau=tau, epochs=epochs, num_envs=num_envs, seed=seed)
+                  depth=depth, width=width, tau=tau, epochs=epochs, num_envs=num_envs, seed=seed, devices=devices)
     hook = None
     if stop_at_gate:
         rule = resolve_gate(gate, threshold=gate_threshold, metric=gate_metric, mode=gate_mode,
@@ -156,6 +158,7 @@ def distill(
     epochs: Epochs = 10,
     num_envs: NumEnvs = 32,
     seed: Seed = 0,
+    devices: Devices = 1,
     lambda_pi: Annotated[float, typer.Option("--lambda-pi", help="Distillation weight.")] = 1.0,
     lambda_pi_end: Annotated[Optional[float], typer.Option("--lambda-pi-end", help="Anneal lambda_pi linearly to this.")] = None,
     distill_start_epoch: Annotated[int, typer.Option("--distill-start-epoch", help="Late activation: epochs without the teacher first.")] = 0,
@@ -168,7 +171,8 @@ def distill(
     """Train a student with CRL + lambda_pi (||mu_S - mu_T||^2 + ||log sig_S - log sig_T||^2)
     against a frozen teacher checkpoint."""
     cfg = _config(env, maze, sets, preset_name=preset_name, role="student", explicit=_explicit(ctx),
-                  depth=depth, width=width, tau=tau, epochs=epochs, num_envs=num_envs, seed=seed, lambda_pi=lambda_pi, lambda_pi_end=lambda_pi_end, distill_start_epoch=distill_start_epoch,
+                  depth=depth, width=width, tau=tau, epochs=epochs, num_envs=num_envs, seed=seed, devices=devices,
+                  lambda_pi=lambda_pi, lambda_pi_end=lambda_pi_end, distill_start_epoch=distill_start_epoch,
                   teacher_transform=teacher_transform)
     _run(cfg, out, teacher=teacher, resume=resume, quiet=quiet)
 

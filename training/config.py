@@ -66,6 +66,9 @@ class TrainConfig:
     """If set, lambda_pi anneals linearly to this value over the distillation epochs."""
     distill_start_epoch: int = 0
     """Epochs before this one train without the teacher (late activation)."""
+    devices: int = 1
+    """Data-parallel devices: envs and batch split over a 1-D mesh, params replicated,
+    gradients averaged by XLA's SPMD partitioner (same results as 1 device, same global batch)."""
     teacher_transform: str = ""
     """Causal-dissociation control: change the teacher's outputs before distilling, e.g.
     ``clamp_log_std=-3`` (a confident-looking teacher) or ``scale_mu=3`` (saturated-looking
@@ -108,6 +111,11 @@ class TrainConfig:
         if self.lambda_pi < 0 or (self.lambda_pi_end is not None and self.lambda_pi_end < 0):
             raise ValueError("lambda_pi and lambda_pi_end must be >= 0")
         parse_teacher_transform(self.teacher_transform)
+        if not isinstance(self.devices, int) or self.devices < 1:
+            raise ValueError(f"devices must be a positive integer, got {self.devices!r}")
+        for name in ("num_envs", "batch_size", "eval_episodes"):
+            if getattr(self, name) % self.devices:
+                raise ValueError(f"{name}={getattr(self, name)} must be a multiple of devices={self.devices}")
         if not 0 <= self.distill_start_epoch < self.epochs:
             raise ValueError(f"distill_start_epoch must be in [0, epochs), got {self.distill_start_epoch}")
         return self

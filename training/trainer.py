@@ -86,6 +86,16 @@ class Trainer:
         )
         self.nets = networks.build("crl", self.net_cfg.to_dict())
         self.opt = optax.adam(cfg.lr)
+        self.mesh = None
+        if cfg.devices > 1:
+            from jax.sharding import NamedSharding, PartitionSpec
+
+            if len(jax.devices()) < cfg.devices:
+                raise GatekitError(f"devices={cfg.devices} but JAX sees {len(jax.devices())} "
+                                   f"({jax.devices()[0].platform}); on CPU, XLA_FLAGS=--xla_force_host_platform_device_count=N")
+            self.mesh = jax.make_mesh((cfg.devices,), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
+            self.data_sharding = NamedSharding(self.mesh, PartitionSpec("data"))
+            self.replicated = NamedSharding(self.mesh, PartitionSpec())
         self.target_entropy = -cfg.target_entropy_scale * env.action_dim
         self.training_epoch = jax.jit(self._training_epoch)
         self.collect = jax.jit(self._collect, static_argnames=("num", "deterministic"))
@@ -107,12 +117,27 @@ class Trainer:
         c, e = self.cfg, self.env
         return rb.init(c.buffer_episodes, e.episode_length, e.obs_dim, e.action_dim, e.goal_dim)
 
+    # -- data parallel ------------------------------------------------------------------------
+    def _split(self, tree):
+        """Inside jit: shard the leading (env / batch) axis over the mesh (no-op on 1 device)."""
+        if self.mesh is None:
+            return tree
+        return jax.tree.map(lambda x: jax.lax.with_sharding_constraint(x, self.data_sharding) if x.ndim else x, tree)
+
+    def place(self, state: TrainingState, buf: rb.Buffer) -> tuple[TrainingState, rb.Buffer]:
+        """Outside jit: params and optimizer replicated, buffer episodes split over the mesh."""
+        if self.mesh is None:
+            return state, buf
+        state = jax.device_put(state, self.replicated)
+        buf = jax.tree.map(lambda x: jax.device_put(x, self.data_sharding if x.ndim else self.replicated), buf)
+        return state, buf
+
     # -- acting -------------------------------------------------------------------------------
     def _collect(self, actor_params, key, *, num: int, deterministic: bool):
         """Runs ``num`` fresh episodes. Returns obs [E, L, o], action [E, L, a], goal [E, g],
         success [E, L]."""
         k_reset, k_act = jax.random.split(key)
-        state = jax.vmap(self.env.reset)(jax.random.split(k_reset, num))
+        state = self._split(jax.vmap(self.env.reset)(jax.random.split(k_reset, num)))
 
         def step(s, k):
             mu, log_std = self.nets.policy(actor_params, s.obs, s.goal)
@@ -132,8 +157,8 @@ class Trainer:
     def _sgd_step(self, state: TrainingState, buf: rb.Buffer, key, lam, teacher_actor):
         cfg = self.cfg
         k_batch, k_actor = jax.random.split(key)
-        batch = rb.sample(buf, k_batch, cfg.batch_size, discount=cfg.discount,
-                          goal_indices=tuple(self.env.goal_indices))
+        batch = self._split(rb.sample(buf, k_batch, cfg.batch_size, discount=cfg.discount,
+                                      goal_indices=tuple(self.env.goal_indices)))
         p = state.params
         critic = {k: p[k] for k in ("sa_encoder", "goal_encoder")}
 
@@ -329,6 +354,7 @@ def train(
     obs, action, goal, _ = trainer.collect(state.params["actor"], jax.random.fold_in(k_loop, 10**6 + start_epoch),
                                            num=cfg.num_envs, deterministic=False)
     buf = rb.insert(buf, obs, action, goal)
+    state, buf = trainer.place(state, buf)
     if start_epoch == 0:
         env_steps += cfg.num_envs * env.episode_length
     else:
