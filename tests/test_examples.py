@@ -86,3 +86,37 @@ def test_one_epoch_on_brax_reacher(tmp_path):
     train(cfg, tmp_path / "r", progress=None)
     table = gatekit.score(tmp_path / "r")
     assert len(table) == 1 and table.rows[0]["step"] == 8 * 50 * 2
+
+
+@pytest.mark.slow
+def test_ant_cannot_pass_through_a_maze_wall_and_goals_follow_jaxgcrl():
+    """A scripted push (12 m/s) into the wall beside the start never enters the wall cell; the
+    same push along the open corridor travels metres. Goals = G-cell centres, success < 0.5 m."""
+    import jax
+    import jax.numpy as jnp
+
+    from training import envs
+
+    env = envs.make("ant_maze", maze="u")
+    inner = env._env
+    init, step = jax.jit(inner.pipeline_init), jax.jit(inner.pipeline_step)
+
+    def push(axis, speed, start=0.0, n=40):
+        q = inner.sys.init_q.at[axis].set(start)
+        ps = init(q, jnp.zeros(inner.sys.qd_size()).at[axis].set(speed))
+        out = []
+        for _ in range(n):
+            ps = step(ps, jnp.zeros(env.action_dim))
+            out.append(float(ps.x.pos[0, axis]))
+        return np.array(out)
+
+    # U maze: row 0 (x = -4 m, wall face at x = -2 m) is wall; row 1 continues along +y (open)
+    into_wall = push(0, -12.0, start=-0.8)
+    assert into_wall.min() > -2.0
+    along_corridor = push(1, 12.0)
+    assert along_corridor.max() > 3.0
+    goals = np.stack([np.asarray(env._sample_goal(k)) for k in jax.random.split(jax.random.PRNGKey(0), 32)])
+    centres = env._goal_cells()
+    assert np.all(np.min(np.linalg.norm(goals[:, None] - centres[None], axis=-1), axis=1) < 1e-6)
+    assert {tuple(c) for c in centres} == {(0.0, 4.0), (0.0, 8.0), (4.0, 8.0), (8.0, 0.0), (8.0, 4.0), (8.0, 8.0)}
+    assert env.success_threshold == 0.5

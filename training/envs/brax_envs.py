@@ -6,8 +6,10 @@ here against Brax 0.14 because ``jaxgcrl`` on PyPI pins jax==0.4.25 / numpy<2:
 
 * reacher: goal = the target's (x, y); achieved goal = fingertip (x, y); success < 0.05.
 * ant: obs = qpos (15) + qvel (14) = 29, goal = torso (x, y) (indices 0, 1); success < 0.5.
-* ant_maze: the ant in a maze of 4 m cells built from box geoms (JaxGCRL's U / big maze
-  layouts), start cell R at the origin, goals in G cells; success < 0.5.
+* ant_maze: JaxGCRL's ant maze: its U / big layouts at its scale (4 m cells, walls 2 m tall),
+  cell (row i, column j) at (x, y) = (i, j) x 4 m as in JaxGCRL's ``make_maze``, translated so
+  the start cell R is at the origin; goals are the G cells' centres (JaxGCRL's
+  ``possible_goals``); success < 0.5 m (its ``goal_dist``).
 
 Ant and ant maze use the ``spring`` backend (dt 0.005 x 10 frames), as JaxGCRL and Wang et al.
 do. Unlike JaxGCRL's ant maze, episodes here never terminate early (fixed length), which keeps
@@ -132,14 +134,15 @@ class GoalAnt:
 
 
 def maze_xml(layout: list[str], cell: float = 4.0, height: float = 0.5) -> str:
-    """Brax's ant.xml with one box geom per wall cell; the R cell sits at the origin."""
+    """Brax's ant.xml with one box geom per wall cell, placed as JaxGCRL's ``make_maze`` does
+    (row i -> x, column j -> y, half-height ``height / 2 * cell``), R cell at the origin."""
     from etils import epath
 
     xml = (epath.resource_path("brax") / "envs/assets/ant.xml").read_text()
     (ri, rj), = [(i, j) for i, row in enumerate(layout) for j, c in enumerate(row) if c == "R"]
     walls = [
-        f'<geom name="wall_{i}_{j}" type="box" pos="{(j - rj) * cell} {(i - ri) * cell} {height}" '
-        f'size="{cell / 2} {cell / 2} {height}" rgba="0.7 0.5 0.3 1" contype="1" conaffinity="1"/>'
+        f'<geom name="wall_{i}_{j}" type="box" pos="{(i - ri) * cell} {(j - rj) * cell} {height / 2 * cell}" '
+        f'size="{cell / 2} {cell / 2} {height / 2 * cell}" rgba="0.7 0.5 0.3 1" contype="1" conaffinity="1"/>'
         for i, row in enumerate(layout) for j, c in enumerate(row) if c == "#"
     ]
     return xml.replace("<worldbody>", "<worldbody>\n    " + "\n    ".join(walls), 1)
@@ -149,6 +152,8 @@ def maze_xml(layout: list[str], cell: float = 4.0, height: float = 0.5) -> str:
 class AntMaze(GoalAnt):
     maze: str = "u"
     cell: float = 4.0
+    goal_noise: float = 0.0
+    """Uniform offset (m) added to the goal cell's centre; 0 = JaxGCRL's exact centres."""
     name: str = "ant_maze"
 
     def _make_env(self):
@@ -169,11 +174,11 @@ class AntMaze(GoalAnt):
     def _goal_cells(self) -> np.ndarray:
         layout = ANT_MAZES[self.maze]
         (ri, rj), = [(i, j) for i, row in enumerate(layout) for j, c in enumerate(row) if c == "R"]
-        return np.array([((j - rj) * self.cell, (i - ri) * self.cell)
+        return np.array([((i - ri) * self.cell, (j - rj) * self.cell)
                          for i, row in enumerate(layout) for j, c in enumerate(row) if c == "G"], np.float32)
 
     def _sample_goal(self, key):
         k_c, k_o = jax.random.split(key)
         cells = jnp.asarray(self._goal_cells())
         centre = cells[jax.random.randint(k_c, (), 0, cells.shape[0])]
-        return centre + jax.random.uniform(k_o, (2,), minval=-0.25 * self.cell, maxval=0.25 * self.cell)
+        return centre + jax.random.uniform(k_o, (2,), minval=-self.goal_noise, maxval=self.goal_noise)
