@@ -45,7 +45,7 @@ def plot(results: dict, out: pathlib.Path) -> None:
     ax.set_xticks(range(len(names)), [f"{n}\n{'PASS' if results[n]['pass'] else 'fail'}" for n in names], fontsize=8)
     ax.set_ylabel("far-goal time at goal (steps, final checkpoint)")
     ax.set_title("Depth barrier check: each point is one seed at matched env steps")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(alpha=0.3)
     _save(fig, out)
 
