@@ -140,3 +140,47 @@ def test_plot_draws_one_line_per_run_and_threshold_only_when_asked(tmp_path, mon
     assert len(seen["hlines"]) == 1
     r = runner.invoke(app, ["plot", str(tmp_path / "dup"), "--out", str(tmp_path / "p.png"), "--role", "any"])
     assert len(seen["lines"]) == 3
+
+
+def test_newcomer_details_version_pipes_modes_help(runs, tmp_path):
+    import os
+
+    r = runner.invoke(app, ["--version"])
+    assert r.exit_code == 0 and r.stdout.startswith("gatekit ")
+    r = runner.invoke(app, ["score", str(runs / "a"), "--csv", "-"])
+    assert r.exit_code == 0 and r.stdout.splitlines()[0].startswith("run,") and len(r.stdout.splitlines()) == 4
+    old = os.umask(0o022)
+    try:
+        runner.invoke(app, ["score", str(runs / "a"), "--csv", str(tmp_path / "s.csv"), "-q"])
+    finally:
+        os.umask(old)
+    assert (tmp_path / "s.csv").stat().st_mode & 0o777 == 0o644
+    r = subprocess.run([sys.executable, "-m", "gatekit.cli", "select", "--help"], capture_output=True, text=True)
+    assert "SOURCES" in r.stdout and "<list[Path]>" not in r.stdout and "--gate TEXT" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "gatekit.cli", "score", "--nope"], capture_output=True, text=True)
+    assert r.returncode == 2  # usage errors exit 2 (documented), bad input 1
+
+
+def test_score_table_is_notebook_friendly(runs, tmp_path):
+    import gatekit
+    from gatekit.scoring import ScoreTable
+
+    t = gatekit.score(runs)
+    assert t[0]["step"] == 100 and len(t[1:3]) == 2 and t["step"].tolist() == [100, 200, 300, 100, 200]
+    assert len(repr(t)) < 200 and "5 checkpoint(s) of 2 run(s)" in repr(t)
+    assert t._repr_html_().startswith("<table>")
+    t.to_json(tmp_path / "s.json")
+    back = ScoreTable.read(tmp_path / "s.json")
+    assert len(back) == 5 and back.settings == t.settings
+    lines = t.format(["step", "action_magnitude"]).splitlines()[1:]
+    dots = {line.index(".") for line in lines if "." in line}
+    assert len(dots) == 1  # decimal points line up
+
+
+def test_fit_warns_on_few_positives_and_wrong_direction(tmp_path):
+    rows = ["teacher_seed,m,o"] + [f"{s},{v},{o}" for s in range(3) for v, o in ((1, 0), (2, 0), (3, 0), (4, 1))]
+    (tmp_path / "p.csv").write_text("\n".join(rows) + "\n")
+    r = runner.invoke(app, ["fit", str(tmp_path / "p.csv"), "--metric", "m", "--label", "o", "--direction", "below",
+                            "--group", "teacher_seed", "--n-boot", "50"])
+    assert r.exit_code == 0
+    assert "runs the other way" in r.stdout and "not meaningful" in r.stdout
