@@ -64,6 +64,11 @@ CANDIDATES = {
                   axis="observations through a fixed nonlinear map (16-d)"),
         Candidate("arm_reach", "arm_reach", (), epochs=30,
                   axis="higher-dimensional state: 3-link arm, joints and velocities"),
+        # the two whose d8 did not learn at 30 epochs, again at a larger budget
+        Candidate("car_u_long", "car_maze", (("maze", "u"),), epochs=60,
+                  axis="unicycle, twice the budget"),
+        Candidate("pointmaze_big_long", "pointmaze", (("episode_length", 250), ("maze", "big")), epochs=90,
+                  axis="long maze, far goals, three times the budget"),
     )
 }
 
