@@ -260,3 +260,56 @@ def test_fuzz_mutations_are_clean_or_named(small_run, tmp_path):
         signal.signal(signal.SIGALRM, old)
     print("fuzz tally:", tally)
     assert sum(tally.values()) == N_MUTATIONS
+
+
+def test_meta_epoch_text_and_truncated_metadata_and_missing_future_goal(small_run, tmp_path):
+    run = _copy(small_run, tmp_path / "R")
+    f = run / "checkpoints" / "100" / "meta" / "metadata"
+    doc = json.loads(f.read_text())
+    doc.pop("checksums")  # an old checkpoint (no checksums): the value itself is checked
+    doc["epoch"] = "one"
+    f.write_text(json.dumps(doc))
+    (run / "checkpoints" / "200" / "params" / "_METADATA").write_bytes(b'{"tree_meta')
+    t = gatekit.score(run)
+    reasons = {p.path.rsplit("/", 1)[-1]: p.reason for p in t.problems}
+    assert "meta epoch is 'one', not a number" in reasons["100"]
+    assert "_METADATA" in reasons["200"]
+    with gio.RunWriter(tmp_path / "nofg", config={"family": "crl", "net": NET}, async_save=False) as w:
+        ck = gio.load_checkpoint(gio.read_run(small_run), 300)
+        w.save(300, params=ck.params, meta={"epoch": 1}, sample={k: v for k, v in ck.sample.items() if k != "future_goal"})
+    with pytest.raises(GatekitError, match=r"nofg/checkpoints/300/sample lacks \['future_goal'\]"):
+        gatekit.score(tmp_path / "nofg")
+
+
+def test_permission_error_on_one_step_skips_only_it(small_run, tmp_path, monkeypatch):
+    """Root reads any file, so the unreadable step is simulated at the filesystem call."""
+    run = _copy(small_run, tmp_path / "R")
+    real = gio.load_checkpoint
+
+    def load(r, step, **kw):
+        if step == 200:
+            raise PermissionError(13, "Permission denied", str(run / "checkpoints" / "200" / "params"))
+        return real(r, step, **kw)
+
+    monkeypatch.setattr(gio, "load_checkpoint", load)
+    t = gatekit.score(run)
+    assert [r["step"] for r in t.rows] == [100, 300]
+    assert any("permission denied" in p.reason for p in t.problems)
+
+
+def test_event_loop_noise_is_dropped_and_other_unraisables_pass(capsys):
+    import sys
+    import types
+
+    from gatekit.cli import quiet_event_loop_noise
+
+    seen = []
+    old = sys.unraisablehook
+    sys.unraisablehook = lambda u: seen.append(u.exc_value)
+    try:
+        quiet_event_loop_noise()
+        sys.unraisablehook(types.SimpleNamespace(exc_value=RuntimeError("Event loop is closed")))
+        sys.unraisablehook(types.SimpleNamespace(exc_value=ValueError("real")))
+    finally:
+        sys.unraisablehook = old
+    assert [type(e) for e in seen] == [ValueError]
