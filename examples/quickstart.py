@@ -51,7 +51,7 @@ def main() -> None:
     table.to_csv(args.out / "scores.csv")
     table.to_json(args.out / "scores.json")
     plot = args.out / f"{g.metric}.png"
-    gatekit.plot([args.out / "scores.csv"], plot, metric=g.metric, threshold=g.threshold)
+    gatekit.plot([args.out / "scores.csv"], plot, gate=g)  # the passing side shaded, the pick starred
 
     print(f"== 3/4 which checkpoint to distill from (gatekit select --gate {args.gate})")
     print(f"   gate: {g.rule}  [{g.name}: fitted on {g.fitted_on and g.fitted_on.get('file')}]")

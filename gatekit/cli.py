@@ -167,7 +167,8 @@ def score(
     if plot:
         from gatekit import plotting
 
-        plotting.plot_metric_vs_step(table.rows, plot, metric=metric,
+        teachers = [r for r in table.rows if (r.get("role") or "teacher") == "teacher"] or table.rows
+        plotting.plot_metric_vs_step(teachers, plot, metric=metric,
                                      thresholds=None if threshold is None else {"threshold": threshold})
     if not quiet and str(json_out) != "-" and not csv_stdout:
         cols = columns.split(",") if columns else None
