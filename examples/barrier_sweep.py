@@ -60,13 +60,14 @@ def best_candidate() -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--candidate", default=None)
-    ap.add_argument("--out", type=pathlib.Path, default=pathlib.Path("runs/barrier_sweep"))
+    ap.add_argument("--out", type=pathlib.Path, default=None, help="default: runs/barrier_sweep/CANDIDATE")
     ap.add_argument("--results", type=pathlib.Path, default=ROOT / "examples/results/barrier_sweep")
     ap.add_argument("--no-tau", action="store_true")
     ap.add_argument("--tau-seeds", type=int, default=1, help="teacher seeds for the temperature runs (declared: 1)")
     args = ap.parse_args()
     t0 = time.time()
     name = args.candidate or best_candidate()
+    args.out = args.out or pathlib.Path("runs/barrier_sweep") / name
     say = lambda m: print(f"[{time.time() - t0:5.0f}s] {m}", flush=True)  # noqa: E731
     say(f"candidate: {name}")
     spec = sweep.SweepSpec(candidate=name)

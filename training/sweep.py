@@ -50,11 +50,21 @@ def pick(steps: list[int], k: int) -> list[int]:
 
 
 def train_or_reuse(cfg, path: pathlib.Path, *, teacher: str | None = None):
+    """Trains ``cfg`` at ``path``, or reuses a finished run there *of the same config*. A run of
+    another config at that path is an error (never deleted): pick another ``--out``."""
+    from gatekit.errors import GatekitError
+    from training.config import TrainConfig
     from training.trainer import train
 
+    path = pathlib.Path(path)
+    if (path / gio.RUN_JSON).exists():
+        old = TrainConfig.from_dict(gio.read_run(path).config.get("train") or {})
+        if old != cfg:
+            diff = {k: (v, getattr(cfg, k)) for k, v in old.to_dict().items() if v != cfg.to_dict().get(k)}
+            raise GatekitError(f"{path}: holds a run of another config {diff}; use another output folder")
     if not run_finished(path, cfg.epochs):
         if path.exists():
-            shutil.rmtree(path)
+            shutil.rmtree(path)  # an unfinished run of this same config: start it again
         train(cfg, path, teacher=teacher, progress=None)
     return path
 
