@@ -252,3 +252,16 @@ print(max(float(np.max(np.abs(a - b))) for a, b in zip(jax.tree.leaves(params[0]
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     assert float(r.stdout.strip().splitlines()[-1]) < 1e-4  # same global batch, same keys: same result
+
+
+def test_sweep_reuses_only_a_run_of_the_same_config(tmp_path):
+    from training.sweep import train_or_reuse
+
+    cfg = TrainConfig(**SMALL, epochs=1)
+    train_or_reuse(cfg, tmp_path / "t")
+    stamp = (tmp_path / "t" / "run.json").stat().st_mtime_ns
+    train_or_reuse(cfg, tmp_path / "t")  # finished, same config: reused
+    assert (tmp_path / "t" / "run.json").stat().st_mtime_ns == stamp
+    with pytest.raises(gatekit.GatekitError, match="another config"):
+        train_or_reuse(TrainConfig(**{**SMALL, "width": 16}, epochs=1), tmp_path / "t")
+    assert (tmp_path / "t" / "run.json").exists()  # never deleted
