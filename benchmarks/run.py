@@ -209,24 +209,32 @@ def bench_scoring(configs, tmp):
 # --------------------------------------------------------------------------------------------
 
 
-def bench_training(cfg_kwargs, iters=2):
+def trainer_with_data(kw: dict):
+    """(cfg, env, Trainer, fresh state, a buffer holding one collection) for a config dict."""
     import jax
-    import jax.numpy as jnp
 
     from training import buffer as rb
     from training import envs
     from training.config import TrainConfig
     from training.trainer import Trainer
 
+    cfg = TrainConfig(**kw)
+    env = envs.make(cfg.env, **cfg.env_args())
+    tr = Trainer(cfg, env)
+    state = tr.init_state(jax.random.PRNGKey(0))
+    obs, act, goal, _ = tr.collect(state.params["actor"], jax.random.PRNGKey(1), num=cfg.num_envs, deterministic=False)
+    return cfg, env, tr, state, rb.insert(tr.init_buffer(), obs, act, goal)
+
+
+def bench_training(cfg_kwargs, iters=2):
+    import jax
+    import jax.numpy as jnp
+
+    from training import buffer as rb
+
     rows = []
     for label, kw in cfg_kwargs:
-        cfg = TrainConfig(**kw)
-        env = envs.make(cfg.env, **cfg.env_args())
-        tr = Trainer(cfg, env)
-        state = tr.init_state(jax.random.PRNGKey(0))
-        buf = tr.init_buffer()
-        obs, act, goal, _ = tr.collect(state.params["actor"], jax.random.PRNGKey(1), num=cfg.num_envs, deterministic=False)
-        buf = rb.insert(buf, obs, act, goal)
+        cfg, env, tr, state, buf = trainer_with_data(kw)
         lam = jnp.float32(0.0)
         # fused: one jitted epoch = scan over iterations (collect + scan over SGD steps)
         t0 = time.perf_counter()
@@ -295,10 +303,6 @@ def bench_flops(cfg_kwargs, steps: int = 64, n: int = 2048):
     import jax
     import jax.numpy as jnp
 
-    from training import buffer as rb
-    from training import envs
-    from training.config import TrainConfig
-    from training.trainer import Trainer
 
     a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
     mm = jax.jit(lambda x: x @ x)
@@ -311,13 +315,7 @@ def bench_flops(cfg_kwargs, steps: int = 64, n: int = 2048):
     matmul_flops = 2 * n**3 / ((time.perf_counter() - t0) / reps)
     rows = []
     for label, kw in cfg_kwargs:
-        cfg = TrainConfig(**kw)
-        env = envs.make(cfg.env, **cfg.env_args())
-        tr = Trainer(cfg, env)
-        state = tr.init_state(jax.random.PRNGKey(0))
-        buf = tr.init_buffer()
-        obs, act, goal, _ = tr.collect(state.params["actor"], jax.random.PRNGKey(1), num=cfg.num_envs, deterministic=False)
-        buf = rb.insert(buf, obs, act, goal)
+        cfg, env, tr, state, buf = trainer_with_data(kw)
         lam = jnp.float32(0.0)
         cost = jax.jit(tr._sgd_step).lower(state, buf, jax.random.PRNGKey(2), lam, None).compile().cost_analysis()
         cost = cost[0] if isinstance(cost, (list, tuple)) else cost
