@@ -747,38 +747,29 @@ def _as_dict(*args, **kwargs):
     return dict(*args, **kwargs)
 
 
+def _checked_scalar(dtype, *args):
+    if np.dtype(dtype).hasobject:
+        raise GatekitError("refused: an object-dtype NumPy scalar")
+    return np._core.multiarray.scalar(dtype, *args)
+
+
+def _codecs_encode(obj, encoding="utf-8", errors="strict"):
+    return obj.encode(encoding, errors) if isinstance(obj, str) else bytes(obj)
+
+
 # (module, name) -> the callable used instead. Everything else is refused without being imported.
+# Arrays pickled by NumPy 1 name ``numpy.core``, by NumPy 2 ``numpy._core``: both are allowed.
 PICKLE_ALLOWED = {
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): _plain_dtype,
-    ("numpy.core.multiarray", "_reconstruct"): None,  # filled by _fill_allowed (NumPy 1 and 2 paths)
-    ("numpy._core.multiarray", "_reconstruct"): None,
-    ("numpy.core.multiarray", "scalar"): None,
-    ("numpy._core.multiarray", "scalar"): None,
+    **{(mod, "_reconstruct"): np._core.multiarray._reconstruct
+       for mod in ("numpy.core.multiarray", "numpy._core.multiarray")},
+    **{(mod, "scalar"): _checked_scalar for mod in ("numpy.core.multiarray", "numpy._core.multiarray")},
     ("jax._src.array", "_reconstruct_array"): _np_reconstruct_array,
     ("flax.core.frozen_dict", "FrozenDict"): _as_dict,
     ("collections", "OrderedDict"): _as_dict,
-    ("_codecs", "encode"): None,
+    ("_codecs", "encode"): _codecs_encode,
 }
-
-
-def _fill_allowed() -> None:
-    import codecs
-
-    from numpy._core import multiarray
-
-    for mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
-        PICKLE_ALLOWED[(mod, "_reconstruct")] = multiarray._reconstruct
-        PICKLE_ALLOWED[(mod, "scalar")] = _checked_scalar
-    PICKLE_ALLOWED[("_codecs", "encode")] = codecs.encode
-
-
-def _checked_scalar(dtype, *args):
-    from numpy._core import multiarray
-
-    if np.dtype(dtype).hasobject:
-        raise GatekitError("refused: an object-dtype NumPy scalar")
-    return multiarray.scalar(dtype, *args)
 
 
 def read_restricted_pickle(path: PathLike) -> Any:
@@ -791,8 +782,6 @@ def read_restricted_pickle(path: PathLike) -> Any:
     """
     import io as _io
     import pickle  # noqa: S403 - the only pickle use in gatekit; restricted below
-
-    _fill_allowed()
 
     class Restricted(pickle.Unpickler):
         def find_class(self, module, name):
