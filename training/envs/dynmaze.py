@@ -28,85 +28,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from training.envs.base import EnvState
-from training.envs.pointmaze import LAYOUTS, cell_distances
-
-
-class _MazeMixin:
-    """Layout, walls, goal sampling and far goals shared by the maze envs (cell units)."""
-
-    maze: str
-
-    @property
-    def grid(self) -> np.ndarray:
-        return np.array([[c == "#" for c in row] for row in LAYOUTS[self.maze]])
-
-    def _cells(self, chars: str) -> np.ndarray:
-        rows = LAYOUTS[self.maze]
-        return np.array([(j + 0.5, i + 0.5) for i, r in enumerate(rows) for j, c in enumerate(r) if c in chars],
-                        np.float32)
-
-    def _far_cells(self) -> tuple[np.ndarray, np.ndarray]:
-        dist = cell_distances(LAYOUTS[self.maze])
-        far = max(dist.values()) / 2
-        cells = [(j + 0.5, i + 0.5, d) for (i, j), d in dist.items() if d >= far and LAYOUTS[self.maze][i][j] == "G"]
-        arr = np.array(cells, np.float32)
-        return arr[:, :2], arr[:, 2]
-
-    def _is_wall(self, pos: jax.Array) -> jax.Array:
-        grid = jnp.asarray(self.grid)
-        j = jnp.clip(jnp.floor(pos[0]).astype(jnp.int32), 0, grid.shape[1] - 1)
-        i = jnp.clip(jnp.floor(pos[1]).astype(jnp.int32), 0, grid.shape[0] - 1)
-        return grid[i, j]
-
-    def _start(self, key) -> jax.Array:
-        return jnp.asarray(self._cells("R")[0]) + jax.random.uniform(key, (2,), minval=-0.1, maxval=0.1)
-
-    def _goal_pos(self, key) -> jax.Array:
-        k_cell, k_off = jax.random.split(key)
-        goals = jnp.asarray(self._cells("G"))
-        return goals[jax.random.randint(k_cell, (), 0, goals.shape[0])] + jax.random.uniform(
-            k_off, (2,), minval=-0.3, maxval=0.3)
-
-    def far_goals(self, key, n: int) -> tuple[jax.Array, jax.Array]:
-        """``n`` goals in cells at least half the largest BFS distance from the start:
-        (goals [n, goal_dim], their positions [n, 2])."""
-        cells, _ = self._far_cells()
-        k_cell, k_off = jax.random.split(key)
-        idx = jax.random.randint(k_cell, (n,), 0, len(cells))
-        pos = jnp.asarray(cells)[idx] + jax.random.uniform(k_off, (n, 2), minval=-0.3, maxval=0.3)
-        return jax.vmap(self.goal_of_pos)(pos), pos
-
-    def goal_of_pos(self, pos: jax.Array) -> jax.Array:
-        return pos
-
-    def max_time_at_goal(self, goal_pos: np.ndarray) -> np.ndarray:
-        """Upper bound on steps at the goal: episode minus BFS path length / top speed."""
-        dist = cell_distances(LAYOUTS[self.maze])
-        out = []
-        for x, y in np.asarray(goal_pos).reshape(-1, 2):
-            d = dist.get((int(y), int(x)), 0)
-            travel = max(d - self.success_threshold, 0.0) / self.top_speed
-            out.append(max(self.episode_length - math.ceil(travel), 0))
-        return np.asarray(out, float)
-
-    def _success(self, pos, goal_pos):
-        return (jnp.linalg.norm(pos - goal_pos) < self.success_threshold).astype(jnp.float32)
-
-    def _slide(self, pos, delta):
-        """Axis-by-axis move; a move into a wall is cancelled on that axis. Returns (pos, hit)."""
-        hx = self._is_wall(pos.at[0].add(delta[0]))
-        x = jnp.where(hx, pos, pos.at[0].add(delta[0]))
-        hy = self._is_wall(x.at[1].add(delta[1]))
-        y = jnp.where(hy, x, x.at[1].add(delta[1]))
-        return y, jnp.stack([hx, hy])
-
-    def _describe(self, **extra) -> dict:
-        return {"name": self.name, "maze": self.maze, "episode_length": self.episode_length,
-                "success_threshold": self.success_threshold, "layout": LAYOUTS[self.maze], **extra}
+from training.envs.pointmaze import MazeLayout
 
 
 @dataclasses.dataclass(frozen=True)
-class MomentumMaze(_MazeMixin):
+class MomentumMaze(MazeLayout):
     """Point mass under acceleration control in a maze. core = (x, y, vx, vy)."""
 
     maze: str = "u"
@@ -121,17 +47,9 @@ class MomentumMaze(_MazeMixin):
     action_dim: int = 2
     goal_indices: tuple[int, ...] = (0, 1)
 
-    @property
-    def top_speed(self) -> float:
-        return self.max_speed
-
     def reset_with_goal(self, key, goal, goal_pos=None) -> EnvState:
         core = jnp.concatenate([self._start(key), jnp.zeros(2)])
         return EnvState(core=core, obs=core, goal=goal, success=self._success(core[:2], goal))
-
-    def reset(self, key) -> EnvState:
-        k1, k2 = jax.random.split(key)
-        return self.reset_with_goal(k1, self._goal_pos(k2))
 
     def step(self, state: EnvState, action) -> EnvState:
         pos, vel = state.core[:2], state.core[2:]
@@ -146,7 +64,7 @@ class MomentumMaze(_MazeMixin):
 
 
 @dataclasses.dataclass(frozen=True)
-class CarMaze(_MazeMixin):
+class CarMaze(MazeLayout):
     """A unicycle with momentum in a maze. core = (x, y, heading, speed); action =
     (throttle, steering). Obs (x, y, cos, sin, speed)."""
 
@@ -163,10 +81,6 @@ class CarMaze(_MazeMixin):
     action_dim: int = 2
     goal_indices: tuple[int, ...] = (0, 1)
 
-    @property
-    def top_speed(self) -> float:
-        return self.max_speed
-
     def _obs(self, core):
         return jnp.stack([core[0], core[1], jnp.cos(core[2]), jnp.sin(core[2]), core[3]])
 
@@ -175,10 +89,6 @@ class CarMaze(_MazeMixin):
         core = jnp.concatenate([self._start(k1), jax.random.uniform(k2, (1,), minval=-math.pi, maxval=math.pi),
                                 jnp.zeros(1)])
         return EnvState(core=core, obs=self._obs(core), goal=goal, success=self._success(core[:2], goal))
-
-    def reset(self, key) -> EnvState:
-        k1, k2 = jax.random.split(key)
-        return self.reset_with_goal(k1, self._goal_pos(k2))
 
     def step(self, state: EnvState, action) -> EnvState:
         a = jnp.clip(action, -1, 1)
@@ -195,7 +105,7 @@ class CarMaze(_MazeMixin):
 
 
 @dataclasses.dataclass(frozen=True)
-class WarpedMaze(_MazeMixin):
+class WarpedMaze(MazeLayout):
     """The point maze observed through a fixed random map R^2 -> R^16 (tanh network, seeded)."""
 
     maze: str = "u"
@@ -238,11 +148,6 @@ class WarpedMaze(_MazeMixin):
         pos = self._start(key)
         return EnvState(core=(pos, goal_pos), obs=self.goal_of_pos(pos), goal=goal,
                         success=self._success(pos, goal_pos))
-
-    def reset(self, key) -> EnvState:
-        k1, k2 = jax.random.split(key)
-        gpos = self._goal_pos(k2)
-        return self.reset_with_goal(k1, self.goal_of_pos(gpos), gpos)
 
     def step(self, state: EnvState, action) -> EnvState:
         pos, gpos = state.core

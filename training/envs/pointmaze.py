@@ -77,8 +77,93 @@ def cell_distances(layout: list[str]) -> dict[tuple[int, int], int]:
 
 
 
+class MazeLayout:
+    """Layout, walls, goal sampling, far goals and the axis-by-axis slide shared by every maze env
+    (cell units; ``maze`` names a layout in :data:`LAYOUTS`)."""
+
+    maze: str
+
+    @property
+    def grid(self) -> np.ndarray:
+        return np.array([[c == "#" for c in row] for row in LAYOUTS[self.maze]])
+
+    def _cells(self, chars: str) -> np.ndarray:
+        rows = LAYOUTS[self.maze]
+        return np.array([(j + 0.5, i + 0.5) for i, r in enumerate(rows) for j, c in enumerate(r) if c in chars],
+                        np.float32)
+
+    def _far_cells(self) -> tuple[np.ndarray, np.ndarray]:
+        dist = cell_distances(LAYOUTS[self.maze])
+        far = max(dist.values()) / 2
+        cells = [(j + 0.5, i + 0.5, d) for (i, j), d in dist.items() if d >= far and LAYOUTS[self.maze][i][j] == "G"]
+        arr = np.array(cells, np.float32)
+        return arr[:, :2], arr[:, 2]
+
+    def _is_wall(self, pos: jax.Array) -> jax.Array:
+        grid = jnp.asarray(self.grid)
+        j = jnp.clip(jnp.floor(pos[0]).astype(jnp.int32), 0, grid.shape[1] - 1)
+        i = jnp.clip(jnp.floor(pos[1]).astype(jnp.int32), 0, grid.shape[0] - 1)
+        return grid[i, j]
+
+    def _start(self, key) -> jax.Array:
+        return jnp.asarray(self._cells("R")[0]) + jax.random.uniform(key, (2,), minval=-0.1, maxval=0.1)
+
+    def _goal_pos(self, key) -> jax.Array:
+        k_cell, k_off = jax.random.split(key)
+        goals = jnp.asarray(self._cells("G"))
+        return goals[jax.random.randint(k_cell, (), 0, goals.shape[0])] + jax.random.uniform(
+            k_off, (2,), minval=-0.3, maxval=0.3)
+
+    @property
+    def top_speed(self) -> float:
+        """Distance per step at full speed (for ``max_time_at_goal``)."""
+        return self.max_speed
+
+    def reset(self, key) -> EnvState:
+        k1, k2 = jax.random.split(key)
+        gpos = self._goal_pos(k2)
+        return self.reset_with_goal(k1, self.goal_of_pos(gpos), gpos)
+
+    def far_goals(self, key, n: int) -> tuple[jax.Array, jax.Array]:
+        """``n`` goals in cells at least half the largest BFS distance from the start:
+        (goals [n, goal_dim], their positions [n, 2])."""
+        cells, _ = self._far_cells()
+        k_cell, k_off = jax.random.split(key)
+        idx = jax.random.randint(k_cell, (n,), 0, len(cells))
+        pos = jnp.asarray(cells)[idx] + jax.random.uniform(k_off, (n, 2), minval=-0.3, maxval=0.3)
+        return jax.vmap(self.goal_of_pos)(pos), pos
+
+    def goal_of_pos(self, pos: jax.Array) -> jax.Array:
+        return pos
+
+    def max_time_at_goal(self, goal_pos: np.ndarray) -> np.ndarray:
+        """Upper bound on steps at the goal: episode minus BFS path length / top speed."""
+        dist = cell_distances(LAYOUTS[self.maze])
+        out = []
+        for x, y in np.asarray(goal_pos).reshape(-1, 2):
+            d = dist.get((int(y), int(x)), 0)
+            travel = max(d - self.success_threshold, 0.0) / self.top_speed
+            out.append(max(self.episode_length - math.ceil(travel), 0))
+        return np.asarray(out, float)
+
+    def _success(self, pos, goal_pos):
+        return (jnp.linalg.norm(pos - goal_pos) < self.success_threshold).astype(jnp.float32)
+
+    def _slide(self, pos, delta):
+        """Axis-by-axis move; a move into a wall is cancelled on that axis. Returns (pos, hit)."""
+        hx = self._is_wall(pos.at[0].add(delta[0]))
+        x = jnp.where(hx, pos, pos.at[0].add(delta[0]))
+        hy = self._is_wall(x.at[1].add(delta[1]))
+        y = jnp.where(hy, x, x.at[1].add(delta[1]))
+        return y, jnp.stack([hx, hy])
+
+    def _describe(self, **extra) -> dict:
+        return {"name": self.name, "maze": self.maze, "episode_length": self.episode_length,
+                "success_threshold": self.success_threshold, "layout": LAYOUTS[self.maze], **extra}
+
+
 @dataclasses.dataclass(frozen=True)
-class PointMaze:
+class PointMaze(MazeLayout):
     """Point-mass maze. Obs = goal space = (x, y) in cell units."""
 
     maze: str = "u"
@@ -100,29 +185,12 @@ class PointMaze:
         if self.episode_length < 2:
             raise ValueError(f"episode_length must be >= 2, got {self.episode_length}")
 
-    # -- layout ------------------------------------------------------------------------------
-    @property
-    def grid(self) -> np.ndarray:
-        """[rows, cols] bool, True = wall."""
-        return np.array([[c == "#" for c in row] for row in LAYOUTS[self.maze]])
-
-    def _cells(self, char: str) -> np.ndarray:
-        rows = LAYOUTS[self.maze]
-        return np.array([(j + 0.5, i + 0.5) for i, r in enumerate(rows) for j, c in enumerate(r) if c == char], np.float32)
-
     def describe(self) -> dict:
         return {
             "name": self.name, "maze": self.maze, "step_size": self.step_size,
             "episode_length": self.episode_length, "success_threshold": self.success_threshold,
             "layout": LAYOUTS[self.maze],
         }
-
-    # -- dynamics ----------------------------------------------------------------------------
-    def _is_wall(self, pos: jax.Array) -> jax.Array:
-        grid = jnp.asarray(self.grid)
-        j = jnp.clip(jnp.floor(pos[0]).astype(jnp.int32), 0, grid.shape[1] - 1)
-        i = jnp.clip(jnp.floor(pos[1]).astype(jnp.int32), 0, grid.shape[0] - 1)
-        return grid[i, j]
 
     def reset(self, key: jax.Array) -> EnvState:
         k_start, k_cell, k_off = jax.random.split(key, 3)
@@ -139,38 +207,11 @@ class PointMaze:
     def top_speed(self) -> float:
         return self.step_size
 
-    def far_goals(self, key, n: int):
-        """``n`` goals in free cells at least half the largest BFS distance from the start:
-        (goals [n, 2], the same positions)."""
-        dist = cell_distances(LAYOUTS[self.maze])
-        far = max(dist.values()) / 2
-        cells = np.array([(j + 0.5, i + 0.5) for (i, j), d in dist.items()
-                          if d >= far and LAYOUTS[self.maze][i][j] == "G"], np.float32)
-        k_cell, k_off = jax.random.split(key)
-        pos = jnp.asarray(cells)[jax.random.randint(k_cell, (n,), 0, len(cells))]
-        pos = pos + jax.random.uniform(k_off, (n, 2), minval=-0.3, maxval=0.3)
-        return pos, pos
-
     def reset_with_goal(self, key, goal, goal_pos=None) -> EnvState:
         start = jnp.asarray(self._cells("R")[0]) + jax.random.uniform(
             key, (2,), minval=-self.start_noise, maxval=self.start_noise)
         return EnvState(core=start, obs=start, goal=goal, success=self._success(start, goal))
 
-    def max_time_at_goal(self, goal_pos) -> np.ndarray:
-        """Upper bound on steps at the goal: the episode minus the BFS path length at top speed."""
-        dist = cell_distances(LAYOUTS[self.maze])
-        out = []
-        for x, y in np.asarray(goal_pos).reshape(-1, 2):
-            travel = max(dist.get((int(y), int(x)), 0) - self.success_threshold, 0.0) / self.top_speed
-            out.append(max(self.episode_length - math.ceil(travel), 0))
-        return np.asarray(out, float)
-
-    def _success(self, pos, goal):
-        return (jnp.linalg.norm(pos - goal) < self.success_threshold).astype(jnp.float32)
-
     def step(self, state: EnvState, action: jax.Array) -> EnvState:
-        delta = self.step_size * jnp.clip(action, -1.0, 1.0)
-        pos = state.core
-        x = jnp.where(self._is_wall(pos.at[0].add(delta[0])), pos, pos.at[0].add(delta[0]))
-        y = jnp.where(self._is_wall(x.at[1].add(delta[1])), x, x.at[1].add(delta[1]))
+        y, _ = self._slide(state.core, self.step_size * jnp.clip(action, -1.0, 1.0))
         return EnvState(core=y, obs=y, goal=state.goal, success=self._success(y, state.goal))
