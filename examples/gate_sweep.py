@@ -114,7 +114,7 @@ LABEL_RELATIVE = 0.8
 def gate_epoch(rows: list[dict], cut: float) -> int | None:
     """First teacher epoch from which every later checkpoint's student reaches ``cut`` (0.8 x the
     best student of the main sweep)."""
-    return sweep.gate_epoch(rows, cut - 1e-12, key="student_success")
+    return sweep.gate_epoch(rows, cut, key="student_success", inclusive=True)
 
 
 def main() -> None:

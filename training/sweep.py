@@ -132,12 +132,13 @@ def run_sweep(spec: SweepSpec, out, *, progress: Callable[[str], None] | None = 
     return {"pairs": str(pairs), "rows": rows, "baseline": baseline, "minutes": (time.time() - t0) / 60}
 
 
-def gate_epoch(rows: list[dict], cut: float, key: str = "student_outcome") -> int | None:
-    """First teacher epoch from which every later checkpoint's student clears ``cut`` (a
-    sustained crossing, so one lucky student does not count)."""
+def gate_epoch(rows: list[dict], cut: float, key: str = "student_outcome", *, inclusive: bool = False) -> int | None:
+    """First teacher epoch from which every later checkpoint's student clears ``cut`` (``> cut``,
+    or ``>= cut`` with ``inclusive``): a sustained crossing, so one lucky student does not count."""
     rs = sorted(rows, key=lambda r: r["epoch"])
+    clears = (lambda v: v >= cut) if inclusive else (lambda v: v > cut)
     for i, r in enumerate(rs):
-        if all(x[key] > cut for x in rs[i:]):
+        if all(clears(x[key]) for x in rs[i:]):
             return int(r["epoch"])
     return None
 
