@@ -142,7 +142,7 @@ def write_fake_run(path, n_ckpt, depth, width, n_sample=1024):
     import jax
 
     from gatekit import networks
-    from gatekit.checkpoints import RunWriter
+    from gatekit.io import RunWriter
 
     net = {"obs_dim": 29, "goal_dim": 2, "action_dim": 8, "goal_indices": [0, 1], "depth": depth,
            "width": width, "rep_dim": 64}
@@ -162,7 +162,7 @@ def write_fake_run(path, n_ckpt, depth, width, n_sample=1024):
 
 def bench_scoring(configs, tmp):
     import gatekit
-    from gatekit import checkpoints as io
+    from gatekit import io
     from gatekit import metrics as M
     from gatekit import scoring
 

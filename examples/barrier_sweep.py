@@ -39,7 +39,7 @@ import time
 import numpy as np
 
 import gatekit
-from gatekit import checkpoints as gio
+from gatekit import io as gio
 from gatekit import plotting
 from training import sweep
 
@@ -97,7 +97,7 @@ def main() -> None:
     for path in teachers:
         steps = sweep.pick(gio.list_checkpoints(gio.read_run(path))[0], spec.checkpoints)
         step = steps[1]
-        clamped = sweep.student_outcome(ctrl, args.out, f"{path}@{step}", f"{path.name}@{step}_clamp")
+        clamped = sweep.students(ctrl, args.out, f"{path}@{step}", f"{path.name}@{step}_clamp")
         plain = next(r["student_outcome"] for r in rows if r["run_path"] == str(path.resolve()) and r["step"] == step)
         control.append({"teacher": path.name, "step": step, "student_plain": plain,
                         "student_clamped_log_std": float(np.mean(clamped))})

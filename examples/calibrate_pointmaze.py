@@ -27,7 +27,7 @@ is not blind; the quick start's teacher, seed 0, never used here, is the held-ou
 * "Which statistic" is fitted too: inside each leave-one-teacher-seed-out fold, every zero-cost
   online statistic (gatekit.api.online_candidates) is scored by inner leave-one-seed-out
   accuracy on the other seeds, the best is fitted there and predicts the held-out seed
-  (gatekit.gate.select_statistic). Its out-of-fold accuracy, selection included, is compared
+  (gatekit.fitting.select_statistic). Its out-of-fold accuracy, selection included, is compared
   with the step baseline's.
 * The shipped gate is the procedure's choice on all 5 seeds, with patience 2, whether or not it
   beats the step; both numbers go into the gate file and the README.
@@ -47,7 +47,7 @@ import pathlib
 import time
 
 import gatekit
-from gatekit import checkpoints as gio
+from gatekit import io as gio
 from training import calibrate
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent

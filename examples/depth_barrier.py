@@ -20,7 +20,7 @@ import json
 import pathlib
 import sys
 
-from gatekit import checkpoints as gio
+from gatekit import io as gio
 from training import barrier
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent

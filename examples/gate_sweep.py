@@ -31,7 +31,7 @@ import time
 import numpy as np
 
 import gatekit
-from gatekit import checkpoints as gio
+from gatekit import io as gio
 from gatekit import plotting
 from training import TrainConfig, train
 from training import sweep

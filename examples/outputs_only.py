@@ -18,7 +18,7 @@ import shutil
 import numpy as np
 
 import gatekit
-from gatekit.checkpoints import RunWriter, write_probe
+from gatekit.io import RunWriter, write_probe
 
 
 def main() -> None:

@@ -60,7 +60,7 @@ def main() -> None:
     opt = optax.adam(1e-3)
     state = {"params": params, "opt": opt.init(params), "epoch": 0}
     held_sa, held_g = data(jax.random.PRNGKey(99), 512)  # fixed rows: the statistic is online and comparable
-    hook = GateHook(metric="contrastive_acc", threshold=args.threshold, mode="above", patience=2)
+    hook = GateHook(metric="contrastive_acc", threshold=args.threshold, direction="above", patience=2)
 
     manager = ocp.CheckpointManager(
         args.out.absolute(), item_names=("state", "gate"),

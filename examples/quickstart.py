@@ -20,7 +20,6 @@ import time
 import numpy as np
 
 import gatekit
-from gatekit import checkpoints as gio
 from training import calibrate, train
 
 STUDENT_SEEDS = 2
@@ -45,17 +44,17 @@ def main() -> None:
 
     print("== 2/4 scoring every checkpoint (gatekit score)")
     table = gatekit.score(teacher)
-    g = gio.read_gate(args.gate)
+    g = gatekit.read_gate(args.gate)
     cols = ["step", "epoch", "action_magnitude", "sa_rank", "goal_rank", "cka_sa_prev", "eval_success"]
     print(table.format(cols + ([g.metric] if g.metric not in cols else [])))
     table.to_csv(args.out / "scores.csv")
     table.to_json(args.out / "scores.json")
-    plot = args.out / f"{g.metric}.png"
-    gatekit.plot([args.out / "scores.csv"], plot, gate=g)  # the passing side shaded, the pick starred
 
     print(f"== 3/4 which checkpoint to distill from (gatekit select --gate {args.gate})")
     print(f"   gate: {g.rule}  [{g.name}: fitted on {g.fitted_on and g.fitted_on.get('file')}]")
     choice = gatekit.select(table, gate=g)
+    plot = args.out / f"{g.metric}.png"
+    gatekit.plot(table, plot, gate=g, selected=choice)  # the passing side shaded, the pick starred
     print(f"   distill from {choice.run_path}@{choice.step} (epoch {choice.epoch})" if choice.ready else "   none ready")
     print(f"   why: {choice.reason}")
     for w in choice.warnings:
@@ -68,8 +67,8 @@ def main() -> None:
     targets = {"first": first, "final": final, **({"selected": choice.step} if choice.ready else {})}
     students = {}
     for name, step in targets.items():
-        outs = calibrate.student_seeds_outcome(f"{teacher}@{step}", calibrate.POINTMAZE_STUDENT,
-                                               args.out / "students", f"{name}@{step}", STUDENT_SEEDS)
+        outs = calibrate.student_outcomes(f"{teacher}@{step}", calibrate.POINTMAZE_STUDENT,
+                                          args.out / "students", f"{name}@{step}", STUDENT_SEEDS)
         students[name] = float(np.mean(outs))
         print(f"   student of the {name:>8} checkpoint (step {step:>7,}): success {students[name]:.3f}  {outs}")
     verdict = {

@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import functools
-import json
 import pathlib
 import sys
-from typing import Annotated, Callable, List, Optional
+from typing import Annotated, List, Optional
 
 import typer
 
+from gatekit.cli_common import (check_out_paths, click_command, error_boundary, make_app, progress,
+                                quiet_event_loop_noise, write_json)
 from gatekit.errors import GatekitError
 
-app = typer.Typer(
-    name="gatekit",
-    help="Which teacher checkpoint to distill from: score checkpoints, select a teacher, fit the gate.",
-    no_args_is_help=True,
-    add_completion=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
+app = make_app("gatekit", "Which teacher checkpoint to distill from: score checkpoints, select a teacher, fit the gate.",
+               add_completion=True)
 
 
 def _version(value: bool) -> None:
@@ -46,7 +40,8 @@ Sources = Annotated[
     typer.Argument(help="Run directories, folders of runs (searched recursively), or score tables (.csv/.json)."),
 ]
 Metric = Annotated[str, typer.Option("--metric", "-m", help="Teacher metric the gate is on.")]
-Mode = Annotated[str, typer.Option("--direction", "--mode", help="One-off rule: 'below' (value < threshold passes) or 'above'. (--mode: deprecated alias.)")]
+Direction = Annotated[str, typer.Option("--direction", help="One-off rule: 'below' (value < threshold passes) or 'above'.")]
+ModeAlias = Annotated[Optional[str], typer.Option("--mode", hidden=True, help="Deprecated alias of --direction.")]
 Reference = Annotated[
     Optional[str],
     typer.Option("--reference", help="RUN_DIR[@STEP] for CKA / q_corr (default: each run's last checkpoint)."),
@@ -59,51 +54,7 @@ ProbeSize = Annotated[int, typer.Option("--probe-size", help="Subsample the prob
 JsonOut = Annotated[Optional[pathlib.Path], typer.Option("--json", help="Write the result as JSON to this file ('-' = stdout).")]
 
 
-def error_boundary(prog: str) -> Callable[[Callable], Callable]:
-    """The one place GatekitError becomes ``PROG: error: ...`` on stderr and exit code 1
-    (shared with ``gatekit-train``)."""
-
-    def decorate(fn: Callable) -> Callable:
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            try:
-                return fn(*args, **kwargs)
-            except GatekitError as e:
-                typer.echo(f"{prog}: error: {e}", err=True)
-                raise typer.Exit(code=1) from None
-
-        return wrapper
-
-    return decorate
-
-
 _boundary = error_boundary("gatekit")
-
-
-def _progress(quiet: bool = False):
-    """A progress callback on stderr when it is a terminal (and not -q / NO_COLOR); None otherwise."""
-    import os
-
-    if quiet or not sys.stderr.isatty() or os.environ.get("NO_COLOR"):
-        return None
-
-    def report(done: int, total: int, desc: str) -> None:
-        end = "\n" if done == total else ""
-        sys.stderr.write(f"\rscoring {done}/{total} {desc:<40}{end}")
-        sys.stderr.flush()
-
-    return report
-
-
-def _check_out_paths(**paths) -> None:
-    """Output paths are checked before any work starts (not after minutes of scoring)."""
-    for opt, p in paths.items():
-        if p is None:
-            continue
-        if p.is_dir():
-            raise GatekitError(f"--{opt} {p}: is a directory; give a file name")
-        if not p.parent.exists():
-            raise GatekitError(f"--{opt} {p}: folder {p.parent} does not exist")
 
 
 def _report_problems(problems) -> None:
@@ -111,14 +62,13 @@ def _report_problems(problems) -> None:
         typer.echo(f"gatekit: skipped {p}", err=True)
 
 
-def _write_json(obj, dest: pathlib.Path | None) -> None:
-    from gatekit.checkpoints import _atomic_write_text, to_jsonable
-
-    text = json.dumps(to_jsonable(obj), indent=1) + "\n"
-    if str(dest) == "-":
-        typer.echo(text, nl=False)
-    elif dest is not None:
-        _atomic_write_text(dest, text)
+def _direction(direction: str, mode: str | None) -> str:
+    """``--mode`` is the deprecated alias of ``--direction`` (kept for one release)."""
+    if mode is None:
+        return direction
+    typer.echo("gatekit: warning: --mode is deprecated and will be removed in the next release; use --direction",
+               err=True)
+    return mode
 
 
 @app.command()
@@ -144,14 +94,14 @@ def score(
     from gatekit import scoring
 
     csv_stdout = str(csv) == "-"
-    _check_out_paths(csv=None if csv_stdout else csv, json=None if str(json_out) == "-" else json_out, plot=plot)
+    check_out_paths(csv=None if csv_stdout else csv, json=None if str(json_out) == "-" else json_out, plot=plot)
     if csv_stdout and str(json_out) == "-":
         raise GatekitError("--csv - and --json - both write to stdout; pick one")
     if threshold is not None:
-        from gatekit.gate import _check_threshold
+        from gatekit.rule import check_number
 
-        _check_threshold(threshold, "--threshold")
-    table = scoring.score(runs, reference=reference, probe=probe, probe_size=probe_size, progress=_progress(quiet))
+        check_number(threshold, "--threshold")
+    table = scoring.score(runs, reference=reference, probe=probe, probe_size=probe_size, progress=progress(quiet))
     _report_problems(table.problems)
     for note in table.notes:
         typer.echo(f"gatekit: note: {note}", err=True)
@@ -166,9 +116,9 @@ def score(
             table.to_json(json_out)
     if plot:
         from gatekit import plotting
+        from gatekit.selection import rows_with_role
 
-        teachers = [r for r in table.rows if (r.get("role") or "teacher") == "teacher"] or table.rows
-        plotting.plot_metric_vs_step(teachers, plot, metric=metric,
+        plotting.plot_metric_vs_step(rows_with_role(table.rows, "teacher"), plot, metric=metric,
                                      thresholds=None if threshold is None else {"threshold": threshold})
     if not quiet and str(json_out) != "-" and not csv_stdout:
         cols = columns.split(",") if columns else None
@@ -188,7 +138,7 @@ GateOpt = Annotated[
 ]
 OneOffThreshold = Annotated[
     Optional[float],
-    typer.Option("--threshold", "-t", help="One-off rule instead of a gate file: METRIC MODE THRESHOLD."),
+    typer.Option("--threshold", "-t", help="One-off rule instead of a gate file: --metric --direction --threshold."),
 ]
 
 
@@ -204,13 +154,14 @@ def select(
     gate: GateOpt = None,
     threshold: OneOffThreshold = None,
     metric: Metric = "action_magnitude",
-    mode: Mode = "below",
+    direction: Direction = "below",
     patience: Annotated[Optional[int], typer.Option("--patience", help="Consecutive passing checkpoints required (default: the gate's).")] = None,
     role: Annotated[str, typer.Option("--role", help="Rows to consider: teacher (default), student, any.")] = "teacher",
     json_out: JsonOut = None,
     reference: Reference = None,
     probe: Probe = None,
     probe_size: ProbeSize = 4096,
+    mode: ModeAlias = None,
 ):
     """Recommend the teacher checkpoint to distill from: the earliest checkpoint where the gate
     (a fitted gate file, a preset, or a one-off --threshold rule) has held for PATIENCE
@@ -219,17 +170,18 @@ def select(
     is ready (the answer says so); 1 on bad input."""
     from gatekit import api
 
-    g = api.resolve_gate(gate, threshold=threshold, metric=metric, mode=mode, patience=patience) \
-        if (gate is not None or threshold is not None) else None
-    rows = api.load_scores(sources, reference=reference, probe=probe, probe_size=probe_size, progress=_progress())
-    sel = api.select(rows, gate=g, patience=patience, role=role)
+    sel = api.select(sources, gate=gate, threshold=threshold, metric=metric, direction=_direction(direction, mode),
+                     patience=patience, role=role, reference=reference, probe=probe, probe_size=probe_size,
+                     progress=progress())
     if str(json_out) == "-":
-        _write_json(sel.to_dict(), json_out)
+        write_json(sel.to_dict(), json_out)
         _echo_warnings(sel.warnings)
         return
-    _write_json(sel.to_dict(), json_out)
+    write_json(sel.to_dict(), json_out)
     gd = sel.gate or {}
-    typer.echo(f"gate: {gd.get('name') or 'rule'}: {gd.get('metric')} {'<' if gd.get('direction') == 'below' else '>'} "
+    from gatekit.rule import symbol
+
+    typer.echo(f"gate: {gd.get('name') or 'rule'}: {gd.get('metric')} {symbol(gd.get('direction'))} "
                f"{gd.get('threshold'):.4g}, patience {gd.get('patience')}")
     if sel.ready:
         typer.echo(f"distill from: {sel.run_path}@{sel.step}" + (f" (epoch {sel.epoch})" if sel.epoch is not None else ""))
@@ -268,16 +220,10 @@ def fit(
     ROC / AUC, Youden-J threshold and plateau, Spearman rho, and out-of-fold
     (leave-one-group-out) accuracy beside the training-step baseline."""
     from gatekit import api
+    from gatekit.rule import check_patience
 
-    from gatekit.gate import _check_threshold
-
-    for opt, v in (("fixed threshold", fixed), ("--label-above", label_above), ("--label-relative", label_relative)):
-        if v is not None:
-            _check_threshold(v, opt)
-    if n_boot < 0:
-        raise GatekitError(f"--n-boot must be >= 0, got {n_boot}")
-    if patience < 1:
-        raise GatekitError(f"--patience must be >= 1, got {patience}")
+    if save:
+        check_patience(patience, "--patience")  # before the fit, not after it
     base = None if baseline == "none" else baseline
     if metric == "all":
         if group is None:
@@ -286,7 +232,7 @@ def fit(
             raise GatekitError("--save / --plot need one statistic, not --metric all")
         ranking = api.fit_all(table, label=label, label_above=label_above, label_relative=label_relative,
                               group=group, baseline=base)
-        _write_json(ranking, json_out)
+        write_json(ranking, json_out)
         if str(json_out) != "-":
             typer.echo(api.format_fit_all(ranking))
         return
@@ -294,7 +240,7 @@ def fit(
         table, label=label, metric=metric, label_above=label_above, label_relative=label_relative, group=group,
         direction=direction, fixed_threshold=fixed, baseline=base, n_boot=n_boot, rng=seed,
     )
-    _write_json(result.to_dict(), json_out)
+    write_json(result.to_dict(), json_out)
     if str(json_out) != "-":
         typer.echo(result.summary())
     else:
@@ -328,12 +274,6 @@ def plot(
     column (direction chosen by AUC, stated in the title)."""
     from gatekit import api, plotting
 
-    if threshold is not None:
-        from gatekit.gate import _check_threshold
-
-        _check_threshold(threshold, "--threshold")
-    if gate is not None and threshold is not None:
-        raise GatekitError("give either --gate or --threshold, not both")
     path = api.plot(sources, out, metric=metric, threshold=threshold, x=x, gate=gate, role=role)
     typer.echo(f"wrote {path}")
     if roc_label:
@@ -354,17 +294,18 @@ def watch(
     gate: GateOpt = None,
     threshold: OneOffThreshold = None,
     metric: Metric = "action_magnitude",
-    mode: Mode = "below",
+    direction: Direction = "below",
     patience: Annotated[Optional[int], typer.Option("--patience", help="Consecutive passing checkpoints (default: the gate's).")] = None,
     exit_on_gate: Annotated[bool, typer.Option("--exit-on-gate", help="Exit 0 as soon as the gate holds.")] = False,
     interval: Annotated[float, typer.Option("--interval", help="Seconds between looks for new checkpoints.")] = 5.0,
     timeout: Annotated[Optional[float], typer.Option("--timeout", help="Exit 3 after this many seconds without a new checkpoint.")] = None,
+    mode: ModeAlias = None,
 ):
     """Follow a run as it trains: score each new checkpoint once it is finalized (online
     statistics only), one line per checkpoint; with --exit-on-gate, exit 0 once the gate holds,
     so a script can stop a trainer gatekit does not control. Ctrl-C exits cleanly (130)."""
     from gatekit import api
-    from gatekit.checkpoints import read_run
+    from gatekit.io import read_run
     from gatekit.watch import watch as watch_run
 
     if timeout is not None and not timeout > 0:
@@ -374,7 +315,8 @@ def watch(
         env = (read_run(run).config.get("env") or {}).get("name")
     except (GatekitError, AttributeError):
         pass
-    g = api.resolve_gate(gate, threshold=threshold, metric=metric, mode=mode, patience=patience, default_env=env)
+    g = api.resolve_gate(gate, threshold=threshold, metric=metric, direction=_direction(direction, mode),
+                         patience=patience, default_env=env)
     typer.echo(f"watching {run} with gate {g.name or 'rule'}: {g.rule}", err=True)
     held = None
     try:
@@ -399,8 +341,7 @@ def watch(
         raise typer.Exit(3)
 
 
-import_app = typer.Typer(help="Convert other trainers' checkpoints into gatekit runs.", no_args_is_help=True,
-                         rich_markup_mode=None)
+import_app = make_app("import", "Convert other trainers' checkpoints into gatekit runs.")
 app.add_typer(import_app, name="import")
 
 
@@ -425,7 +366,7 @@ def import_jaxgcrl(
     Pickles are read through an allow-list (arrays and plain containers only); anything else is
     refused without being run."""
     from gatekit import jaxgcrl
-    from gatekit.checkpoints import read_npz
+    from gatekit.io import read_npz
 
     settings = jaxgcrl.ImportSettings(obs_dim=obs_dim, goal_dim=goal_dim, action_dim=action_dim, h_dim=h_dim,
                                       n_hidden=n_hidden, skip_connections=skip_connections, use_ln=use_ln,
@@ -434,42 +375,6 @@ def import_jaxgcrl(
     rows = read_npz(probe, required=("obs", "action", "goal"))
     steps = jaxgcrl.import_checkpoints(source, out, settings, probe=rows)
     typer.echo(f"wrote {out}: {len(steps)} checkpoint(s) (steps {steps[0]}..{steps[-1]}); next: gatekit score {out}")
-
-
-def quiet_event_loop_noise() -> None:
-    """Orbax's async machinery can report ``RuntimeError: Event loop is closed`` as an
-    "unraisable" exception at interpreter exit, once per pending callback (up to ~100 tracebacks
-    after reading damaged data). The work is done by then and the real problem was already
-    reported; drop exactly that message and let every other one through."""
-    previous = sys.unraisablehook
-
-    def hook(unraisable):
-        exc = unraisable.exc_value
-        if isinstance(exc, RuntimeError) and "Event loop is closed" in str(exc):
-            return
-        previous(unraisable)
-
-    sys.unraisablehook = hook
-
-
-def click_command(typer_app: typer.Typer):
-    """The click command behind a typer app, with plain metavars (``--probe PATH``, ``-t X``, not
-    ``<path>`` / ``<float>``; arguments as ``SOURCES...``) for every option that takes a value."""
-    root = typer.main.get_command(typer_app)
-    kinds = {"Path": "PATH", "float": "X", "int": "N", "str": "TEXT"}
-
-    def fix(cmd):
-        for sub in (getattr(cmd, "commands", None) or {}).values():
-            fix(sub)
-        for param in cmd.params:
-            if param.param_type_name == "option" and not param.is_flag and not param.count:
-                param.metavar = kinds.get(param.bare_type(), "VALUE")
-            elif param.param_type_name == "argument":
-                param.metavar = param.name.upper()
-                param.display_type_rich = lambda ctx: None  # the metavar says it; no "<list[Path]>"
-
-    fix(root)
-    return root
 
 
 def main() -> None:

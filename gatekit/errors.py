@@ -21,3 +21,22 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.path}: {self.reason}"
+
+
+def plain_reason(e: BaseException) -> str:
+    """A one-line reason for a skipped item: GatekitError's own words, else the type and message."""
+    if isinstance(e, GatekitError):
+        return str(e)
+    if isinstance(e, PermissionError):
+        return f"permission denied ({e.filename or e})"
+    import numpy as np
+
+    if isinstance(e, np.linalg.LinAlgError):
+        return f"linear algebra failed on its outputs ({e}): non-finite or degenerate values"
+    text = " ".join(str(e).split())
+    if len(text) > 300:
+        text = text[:300] + "..."
+    name = type(e).__name__
+    if "ScopeParamShapeError" in name or "shape" in text.lower():
+        return f"parameters do not match the run's net config ({name}: {text})"
+    return f"{name}: {text}" if text else name

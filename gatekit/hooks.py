@@ -20,9 +20,10 @@ import dataclasses
 import math
 from typing import Any, Mapping
 
+from gatekit import rule as R
 from gatekit.errors import GatekitError
-from gatekit.gate import Gate, _check_direction, _check_threshold, passes
-from gatekit.metrics import check_online
+from gatekit.io.gates import Gate
+from gatekit.statistics import check_online
 
 
 @dataclasses.dataclass
@@ -31,16 +32,18 @@ class GateHook:
 
     Args:
       threshold: the gate (0.63 for action_magnitude in the paper).
-      metric: key looked up in the metrics dict given to :meth:`update`.
-      mode: "below" (value < threshold passes) or "above".
+      metric: key looked up in the row given to :meth:`update` (a
+        :func:`gatekit.statistics.checkpoint_row`, so the same columns as ``gatekit score``).
+      direction: "below" (value < threshold passes) or "above" (:mod:`gatekit.rule`).
       patience: consecutive passing updates needed to stop.
       start_step: updates at steps below this never count (warm-up).
       strict: if True, a missing metric raises GatekitError; else it counts as a failure.
+      mode: deprecated alias of ``direction``.
     """
 
     threshold: float = 0.63
     metric: str = "action_magnitude"
-    mode: str = "below"
+    direction: str = "below"
     patience: int = 1
     start_step: int = 0
     strict: bool = True
@@ -48,23 +51,29 @@ class GateHook:
     last_step: int | None = None
     last_value: float | None = None
     stopped_step: int | None = None
+    mode: dataclasses.InitVar[str | None] = None
 
-    def __post_init__(self):
-        _check_direction(self.mode)
-        self.threshold = _check_threshold(self.threshold, "GateHook: threshold")
-        if isinstance(self.patience, bool) or not isinstance(self.patience, int) or self.patience < 1:
-            raise GatekitError(f"GateHook: patience must be an integer >= 1, got {self.patience!r}")
+    def __post_init__(self, mode: str | None = None):
+        if mode is not None:
+            R.deprecated_alias("GateHook(mode=...)", "direction=...")
+            self.direction = mode
+        try:
+            self._rule = R.Rule(self.metric, self.direction, self.threshold, self.patience)
+        except GatekitError as e:
+            raise GatekitError(f"GateHook: {e}") from None
+        self.threshold = self._rule.threshold
         check_online(self.metric, user="a training hook")
 
     @classmethod
     def from_gate(cls, gate: Gate, **kwargs) -> "GateHook":
-        """A hook that applies a :class:`gatekit.gate.Gate` (metric, direction, threshold, patience)."""
-        return cls(threshold=gate.threshold, metric=gate.metric, mode=gate.direction, patience=gate.patience, **kwargs)
+        """A hook that applies a :class:`gatekit.io.gates.Gate` (metric, direction, threshold, patience)."""
+        return cls(threshold=gate.threshold, metric=gate.metric, direction=gate.direction, patience=gate.patience,
+                   **kwargs)
 
     @classmethod
     def from_file(cls, path, **kwargs) -> "GateHook":
         """A hook from a ``gatekit-gate/1`` file (``gatekit fit --save``) or a preset name."""
-        from gatekit.checkpoints import read_gate
+        from gatekit.io.gates import read_gate
 
         return cls.from_gate(read_gate(path), **kwargs)
 
@@ -77,8 +86,7 @@ class GateHook:
         if self.stopped:
             return True
         if self.last_step is not None and step <= self.last_step:
-            # A replayed step after resume: already counted.
-            return False
+            return False  # a replayed step after resume: already counted
         if self.metric not in metrics:
             if self.strict:
                 raise GatekitError(f"GateHook: metric {self.metric!r} missing from {sorted(metrics)}")
@@ -86,11 +94,13 @@ class GateHook:
         else:
             raw = metrics[self.metric]
             value = math.nan if raw is None else float(raw)  # None: not defined yet (no previous checkpoint)
-        self.last_step, self.last_value = int(step), value if math.isfinite(value) else None
+        self.last_value = value if math.isfinite(value) else None
         if step < self.start_step:
+            self.last_step = int(step)
             return False
-        self.count = self.count + 1 if passes(value, self.threshold, self.mode) else 0
-        if self.count >= self.patience:
+        streak = R.advance(R.Streak(self.count, self.last_step, self.patience), int(step), value, self._rule)
+        self.count, self.last_step = streak.count, streak.last_step
+        if streak.held:
             self.stopped_step = int(step)
             return True
         return False
@@ -98,16 +108,18 @@ class GateHook:
     def should_save(self, step: int, last_saved_step: int | None = None) -> bool:
         """For Orbax's ``CheckpointManagerOptions(should_save_fn=hook.should_save)``: save every
         step until the gate has held, then only the step at which it held (checked after
-        :meth:`update`), so the checkpoint to distill from is the last one written."""
+        :meth:`update`), so the checkpoint to distill from is the last one written.
+        ``last_saved_step`` is unused; Orbax calls ``should_save_fn(step, last_saved_step)``."""
         return not self.stopped or step == self.stopped_step
 
     def state_dict(self) -> dict:
         """JSON-ready state (settings and counters)."""
-        return dataclasses.asdict(self)
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> "GateHook":
         """Restores counters from :meth:`state_dict`; settings must match this hook's."""
-        for k in ("threshold", "metric", "mode", "patience"):
+        state = _renamed(state)
+        for k in ("threshold", "metric", "direction", "patience"):
             if k in state and state[k] != getattr(self, k):
                 raise GatekitError(
                     f"GateHook: saved state has {k}={state[k]!r} but this hook has {getattr(self, k)!r}"
@@ -119,8 +131,17 @@ class GateHook:
 
     @classmethod
     def from_state_dict(cls, state: Mapping[str, Any]) -> "GateHook":
+        state = _renamed(state)
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(state) - fields)
         if unknown:
             raise GatekitError(f"GateHook: unknown state key(s) {unknown}")
         return cls(**dict(state))
+
+
+def _renamed(state: Mapping[str, Any]) -> dict:
+    """State saved before ``mode`` was renamed ``direction`` (checkpoints of gatekit 0.1)."""
+    state = dict(state)
+    if "mode" in state:
+        state.setdefault("direction", state.pop("mode"))
+    return state

@@ -14,7 +14,7 @@ the same Flax parameter names, so its parameters load unchanged:
 * Energies: ``norm`` = -sqrt(||x - y||^2 + 1e-6) (gatekit ``neg_l2``), ``l2`` = -||x - y||^2
   (``neg_l2_sq``), ``dot``. (JaxGCRL's ``cosine`` divides by batch-wide norms and is not supported.)
 
-Pickles are read with :func:`gatekit.checkpoints.read_restricted_pickle` (allow-listed).
+Pickles are read with :func:`gatekit.io.read_restricted_pickle` (allow-listed).
 """
 
 from __future__ import annotations
@@ -183,7 +183,7 @@ def import_checkpoints(source, out, settings: ImportSettings, *, probe: dict[str
 
     ``probe`` (obs, action, goal) is written as the run's ``probe.npz`` and used as every
     checkpoint's sample (future goal = goal)."""
-    from gatekit import checkpoints as io
+    from gatekit import io
     from gatekit import networks
 
     net = settings.net()

@@ -1,7 +1,7 @@
 """Checkpoint diagnostics: pure functions of host arrays, computed in float64.
 
 Nothing here touches disk or JAX. Shapes are written ``[n, d]`` (n samples, d features).
-Definitions follow ``DESIGN.md`` and the papers they come from:
+Definitions follow the papers they come from:
 
 * effective rank: RankMe (Garrido et al. 2023): p_k = s_k / sum(s) + eps, exp(-sum p log p),
   on the *uncentered* embedding matrix;
@@ -18,13 +18,15 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import special, stats
+from scipy import stats
 
 from gatekit.errors import GatekitError
 
 ENERGIES = ("neg_l2_sq", "neg_l2", "dot")
 DEFAULT_BLOCK = 2048
 MAX_BLOCK_ELEMENTS = 2**20  # 8 MiB of float64 per [rows, n] block (cache-friendly; measured)
+RANK_EPS = 1e-7  # RankMe's epsilon added to the normalized singular values
+UNIFORMITY_T = 2.0  # Wang & Isola's t in uniformity
 
 
 def _as2d(x, name: str) -> np.ndarray:
@@ -72,7 +74,7 @@ def gaussian_entropy(log_std) -> float:
 # --------------------------------------------------------------------------------------------
 
 
-def effective_rank(z, eps: float = 1e-7) -> float:
+def effective_rank(z, eps: float = RANK_EPS) -> float:
     """RankMe effective rank of an embedding matrix z: [n, d], in [1, min(n, d)] (+eps slack).
 
     Uses singular values of the uncentered z, computed from the d x d Gram matrix so that the
@@ -101,7 +103,7 @@ def alignment(x, y, *, normalize: bool = True, alpha: float = 2.0) -> float:
     return float(np.mean(np.linalg.norm(x - y, axis=-1) ** alpha))
 
 
-def uniformity(x, *, t: float = 2.0, block: int = DEFAULT_BLOCK) -> float:
+def uniformity(x, *, t: float = UNIFORMITY_T, block: int = DEFAULT_BLOCK) -> float:
     """log mean_{i<j} exp(-t ||x_i - x_j||^2) on L2-normalized rows of x: [n, d], n >= 2.
 
     Blockwise log-sum-exp, O(block * n) memory; uses ||x_i - x_j||^2 = 2 - 2 x_i.x_j.
@@ -274,56 +276,8 @@ def spearman(a, b) -> float:
 
 
 # --------------------------------------------------------------------------------------------
-# All of them at once (what `gatekit score` computes for a checkpoint)
+# Groups of statistics (the registry that names them is gatekit.statistics)
 # --------------------------------------------------------------------------------------------
-
-METRIC_NAMES = (
-    "action_magnitude",
-    "log_std_mean",
-    "entropy",
-    "sa_rank",
-    "goal_rank",
-    "alignment",
-    "alignment_raw",
-    "uniformity_sa",
-    "uniformity_goal",
-    "contrastive_acc",
-    "infonce",
-    "cka_sa",
-    "cka_goal",
-    "cka_sa_debiased",
-    "cka_goal_debiased",
-    "q_corr",
-    "cka_sa_prev",
-    "cka_goal_prev",
-    "q_corr_prev",
-)
-
-# When each statistic can be computed. "online": from the checkpoint (and the ones before it) at
-# the moment it is saved, so a training hook or a watcher may use it. "retrospective": needs a
-# later checkpoint (CKA / q_corr to the run's final checkpoint); fine for analysis after training,
-# impossible inside a hook. Probe statistics (rank, alignment, ...) are online when the probe is
-# fixed before training (a probe.npz, or the checkpoint's own sample as the trainer uses).
-RETROSPECTIVE = frozenset({"cka_sa", "cka_goal", "cka_sa_debiased", "cka_goal_debiased", "q_corr"})
-
-
-def timing(name: str) -> str:
-    """``"online"`` or ``"retrospective"`` for a score-table column (see :data:`RETROSPECTIVE`).
-
-    >>> timing("cka_sa"), timing("cka_sa_prev"), timing("action_magnitude")
-    ('retrospective', 'online', 'online')
-    """
-    return "retrospective" if name in RETROSPECTIVE else "online"
-
-
-def check_online(name: str, *, user: str = "a training hook") -> None:
-    """Raises GatekitError when ``name`` needs a later checkpoint (not available to ``user``)."""
-    if timing(name) == "retrospective":
-        raise GatekitError(
-            f"{name!r} is retrospective (measured against the run's final checkpoint, i.e. with "
-            f"information from the future) and cannot be used by {user}; use an online statistic "
-            f"such as {name.replace('_debiased', '')}_prev (against the previous checkpoint) instead"
-        )
 
 
 def policy_metrics(mu, log_std) -> dict[str, float]:

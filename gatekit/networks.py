@@ -109,35 +109,58 @@ def squash_log_std(raw: jax.Array) -> jax.Array:
     return LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (jnp.tanh(raw) + 1.0)
 
 
-@dataclasses.dataclass(frozen=True)
-class CRLNetConfig:
-    """Everything needed to rebuild a ``crl`` network (``run.json["net"]``)."""
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Architecture:
+    """The CRL network's sizes, declared once: :class:`CRLNetConfig` (``run.json["net"]``) and the
+    trainer's ``TrainConfig`` both inherit these fields and their defaults."""
+
+    depth: int = 4
+    """Dense layers in residual blocks (a multiple of block_size)."""
+    width: int = 128
+    """Hidden width."""
+    rep_dim: int = 32
+    """Representation size of phi(s, a) and psi(g)."""
+    energy: str = "neg_l2_sq"
+    """Critic energy: one of ENERGIES."""
+    activation: str = "swish"
+    block_size: int = 4
+    """Dense layers per residual block."""
+
+    def architecture(self) -> dict[str, Any]:
+        """Just these fields, as keyword arguments."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(Architecture)}
+
+    def check_architecture(self, error: type[Exception] = GatekitError, prefix: str = "net.") -> None:
+        """Raises ``error`` naming the field for impossible sizes."""
+        for name in ("depth", "width", "rep_dim", "block_size"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise error(f"{prefix}{name} must be a positive integer, got {v!r}")
+        if self.depth % self.block_size:
+            raise error(f"{prefix}depth={self.depth} must be a multiple of {prefix}block_size={self.block_size}")
+        if self.energy not in ENERGIES:
+            raise error(f"{prefix}energy={self.energy!r}; expected one of {ENERGIES}")
+        if self.activation not in ACTIVATIONS:
+            raise error(f"{prefix}activation={self.activation!r}; expected one of {tuple(ACTIVATIONS)}")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CRLNetConfig(Architecture):
+    """Everything needed to rebuild a ``crl`` network (``run.json["net"]``): the env's sizes and
+    the :class:`Architecture`."""
 
     obs_dim: int
     goal_dim: int
     action_dim: int
     goal_indices: tuple[int, ...]
-    depth: int = 4
-    width: int = 256
-    rep_dim: int = 64
-    energy: str = "neg_l2_sq"
-    activation: str = "swish"
-    block_size: int = 4
 
     def __post_init__(self):
         object.__setattr__(self, "goal_indices", tuple(int(i) for i in self.goal_indices))
-        for name in ("obs_dim", "goal_dim", "action_dim", "depth", "width", "rep_dim", "block_size"):
+        for name in ("obs_dim", "goal_dim", "action_dim"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise GatekitError(f"net.{name} must be a positive integer, got {v!r}")
-        if self.depth % self.block_size:
-            raise GatekitError(
-                f"net.depth={self.depth} must be a multiple of net.block_size={self.block_size}"
-            )
-        if self.energy not in ENERGIES:
-            raise GatekitError(f"net.energy={self.energy!r}; expected one of {ENERGIES}")
-        if self.activation not in ACTIVATIONS:
-            raise GatekitError(f"net.activation={self.activation!r}; expected one of {tuple(ACTIVATIONS)}")
+        self.check_architecture()
         if len(self.goal_indices) != self.goal_dim:
             raise GatekitError(
                 f"net.goal_indices has {len(self.goal_indices)} entries but net.goal_dim={self.goal_dim}"

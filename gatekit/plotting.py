@@ -151,7 +151,7 @@ def plot_lines(
 
 
 def plot_roc(fit, out, *, title: str | None = None) -> pathlib.Path:
-    """ROC curve of a :class:`gatekit.gate.FitResult` with its AUC and fitted point."""
+    """ROC curve of a :class:`gatekit.fitting.FitResult` with its AUC and fitted point."""
     plt = _plt()
     fpr, tpr = np.asarray(fit.roc["fpr"]), np.asarray(fit.roc["tpr"])
     fig, ax = plt.subplots(figsize=(4.5, 4.5))

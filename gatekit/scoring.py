@@ -18,196 +18,19 @@ one family object (see :func:`gatekit.networks.build`) and hence one compiled fu
 from __future__ import annotations
 
 import concurrent.futures
-import dataclasses
-import math
 import pathlib
 import time
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Callable, Iterable
 
 import numpy as np
 
-from gatekit import checkpoints as io
+from gatekit import io
 from gatekit import metrics as M
-from gatekit.errors import GatekitError, Problem
+from gatekit.errors import GatekitError, Problem, plain_reason
+from gatekit.scoretable import ScoreTable
+from gatekit.statistics import check_outputs, checkpoint_row, checkpoint_statistics, repr_on
 
 ProgressFn = Callable[[int, int, str], None]
-ID_COLUMNS = ("run", "role", "seed", "env", "step", "epoch", "env_steps", "wall_time")
-
-
-@dataclasses.dataclass
-class ScoreTable:
-    """One row per scored checkpoint, plus what was skipped and the settings used."""
-
-    rows: list[dict]
-    problems: list[Problem] = dataclasses.field(default_factory=list)
-    settings: dict = dataclasses.field(default_factory=dict)
-    notes: list[str] = dataclasses.field(default_factory=list)
-
-    @property
-    def columns(self) -> list[str]:
-        cols: dict[str, None] = dict.fromkeys(c for c in ID_COLUMNS if any(c in r for r in self.rows))
-        for r in self.rows:
-            cols.update(dict.fromkeys(r))
-        return list(cols)
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __iter__(self) -> Iterator[dict]:
-        return iter(self.rows)
-
-    def __getitem__(self, i):
-        """``table[0]`` -> a row dict; ``table[1:3]`` -> a ScoreTable of those rows;
-        ``table["sa_rank"]`` -> that column as a float array."""
-        if isinstance(i, str):
-            return self.column(i)
-        if isinstance(i, slice):
-            return ScoreTable(rows=self.rows[i], problems=self.problems, settings=self.settings, notes=self.notes)
-        return self.rows[i]
-
-    def __repr__(self) -> str:
-        runs = len({r.get("run_path") or r.get("run") for r in self.rows})
-        return (f"<ScoreTable: {len(self.rows)} checkpoint(s) of {runs} run(s), {len(self.columns)} columns, "
-                f"{len(self.problems)} skipped>")
-
-    def _repr_html_(self) -> str:
-        """A notebook view of the display columns."""
-        import html
-
-        cols = [c for c in DEFAULT_DISPLAY if c in self.columns]
-        head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(r.get(c)))}</td>" for c in cols) + "</tr>"
-                       for r in self.rows)
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table><p>{html.escape(repr(self))}</p>"
-
-    @classmethod
-    def read(cls, path) -> "ScoreTable":
-        """Loads a table written by :meth:`to_csv` / :meth:`to_json` (or ``gatekit score --csv/--json``)."""
-        import json
-
-        path = pathlib.Path(path)
-        rows = io.read_table(path)
-        settings, problems = {}, []
-        if path.suffix.lower() == ".json":
-            doc = json.loads(path.read_text(encoding="utf-8-sig"))
-            if isinstance(doc, dict):
-                settings = doc.get("settings") or {}
-                problems = [Problem(**p) for p in doc.get("problems") or [] if isinstance(p, dict)
-                            and set(p) == {"path", "reason"}]
-        return cls(rows=rows, problems=problems, settings=settings)
-
-    def column(self, name: str) -> np.ndarray:
-        """A column as a float array (missing cells are NaN)."""
-        if not any(name in r for r in self.rows):
-            raise GatekitError(f"no column {name!r}; columns: {', '.join(self.columns)}")
-        return np.array([np.nan if r.get(name) is None else r[name] for r in self.rows], dtype=float)
-
-    def to_csv(self, path=None) -> str:
-        """CSV text; also written to ``path`` when given."""
-        if path is not None:
-            io.write_table(self.rows, path, self.columns)
-        return io.table_text(self.rows, "csv", self.columns)
-
-    def to_json(self, path=None) -> str:
-        """JSON text ``{"settings", "problems", "rows"}``; also written to ``path`` when given."""
-        import json
-
-        doc = {
-            "settings": self.settings,
-            "problems": [dataclasses.asdict(p) for p in self.problems],
-            "rows": json.loads(io.table_text(self.rows, "json", self.columns)),
-        }
-        text = json.dumps(io.to_jsonable(doc), indent=1) + "\n"
-        if path is not None:
-            io._atomic_write_text(pathlib.Path(path), text)
-        return text
-
-    def to_pandas(self):
-        """A pandas DataFrame (pandas is optional)."""
-        try:
-            import pandas as pd
-        except ImportError:
-            raise GatekitError("to_pandas needs pandas: pip install pandas") from None
-        return pd.DataFrame(self.rows, columns=self.columns)
-
-    def format(self, columns: Sequence[str] | None = None, max_rows: int | None = None) -> str:
-        """A fixed-width text table for the terminal."""
-        columns = list(columns or [c for c in DEFAULT_DISPLAY if c in self.columns])
-        rows = self.rows if max_rows is None else self.rows[:max_rows]
-        cells = [[_fmt(r.get(c)) for c in columns] for r in rows]
-        cells = [list(col) for col in zip(*[_align_decimals([row[i] for row in cells]) for i in range(len(columns))])] \
-            if cells else []
-        widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
-        lines = ["  ".join(c.rjust(w) for c, w in zip(columns, widths))]
-        lines += ["  ".join(v.rjust(w) for v, w in zip(row, widths)) for row in cells]
-        if max_rows is not None and len(self.rows) > max_rows:
-            lines.append(f"... {len(self.rows) - max_rows} more rows")
-        return "\n".join(lines)
-
-
-DEFAULT_DISPLAY = (
-    "run", "step", "epoch", "action_magnitude", "entropy", "sa_rank", "goal_rank", "alignment",
-    "uniformity_sa", "contrastive_acc", "infonce", "cka_sa", "cka_goal", "q_corr", "eval_success",
-)
-
-
-def _fmt(v: Any) -> str:
-    """4 significant digits in fixed point (so decimals can be aligned); scientific only for very
-    large or very small magnitudes."""
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        if not math.isfinite(v):
-            return str(v)
-        if v != 0 and (abs(v) >= 1e6 or abs(v) < 1e-3):
-            return f"{v:.4g}"
-        decimals = 3 if v == 0 else max(0, 3 - int(math.floor(math.log10(abs(v)))))
-        return f"{v:.{decimals}f}"
-    return str(v)
-
-
-def _align_decimals(col: list[str]) -> list[str]:
-    """Pads a column of numbers on the right so their decimal points line up."""
-    def frac(v):
-        if "e" in v or not v.replace(".", "", 1).lstrip("-").isdigit():
-            return None
-        return len(v.split(".")[1]) + 1 if "." in v else 0
-
-    fracs = [frac(v) for v in col]
-    width = max((f for f in fracs if f is not None), default=0)
-    return [v + " " * (width - f) if f is not None else v for v, f in zip(col, fracs)]
-
-
-# --------------------------------------------------------------------------------------------
-# Forward passes (jit once per family object)
-# --------------------------------------------------------------------------------------------
-
-_JITTED: dict[int, Any] = {}
-
-
-def _jitted(family):
-    """Two compiled views of ``family.apply`` (cached per family object): the policy outputs and
-    the representations. Each returns only what it needs, so XLA drops the unused networks."""
-    import jax
-
-    if id(family) not in _JITTED:
-        policy = jax.jit(lambda p, o, a, g: tuple(family.apply(p, o, a, g)[:2]))
-        reprs = jax.jit(lambda p, o, a, g: tuple(family.apply(p, o, a, g)[2:]))
-        _JITTED[id(family)] = (family, policy, reprs)  # holding family keeps its id unique
-    return _JITTED[id(family)]
-
-
-def _run(fn, params, obs, action, goal) -> tuple[np.ndarray, ...]:
-    out = fn(params, obs.astype(np.float32), action.astype(np.float32), goal.astype(np.float32))
-    return tuple(np.asarray(v, dtype=np.float64) for v in out)
-
-
-def _policy_on(family, params, sample) -> tuple[np.ndarray, np.ndarray]:
-    return _run(_jitted(family)[1], params, sample["obs"], sample["action"], sample["goal"])
-
-
-def _repr_on(family, params, probe) -> tuple[np.ndarray, np.ndarray]:
-    return _run(_jitted(family)[2], params, probe["obs"], probe["action"], probe["goal"])
 
 
 def _family(run: io.Run):
@@ -320,8 +143,8 @@ def score(
         "probe_size": probe_size,
         "reference": reference or "last usable checkpoint of each run",
         "seed": seed,
-        "rank_eps": 1e-7,
-        "uniformity_t": 2.0,
+        "rank_eps": M.RANK_EPS,
+        "uniformity_t": M.UNIFORMITY_T,
         "cka": "linear, feature space, column-centered",
         "q_corr": "spearman over positive + one shifted negative pair per probe row",
         "prev": "cka_sa_prev, cka_goal_prev, q_corr_prev: against the previous usable checkpoint, "
@@ -339,9 +162,9 @@ def score(
 
             if networks.spec(run.family).needs_probe and run_probe is None:
                 raise GatekitError(f"family {run.family!r} stores outputs on a fixed probe: the run needs "
-                                   f"{io.PROBE_NPZ} (gatekit.checkpoints.write_probe)")
+                                   f"{io.PROBE_NPZ} (gatekit.io.write_probe)")
         except Exception as e:  # any failure in per-run setup skips this run only
-            problems.append(Problem(str(run.path), f"{_plain_reason(e)}; run skipped"))
+            problems.append(Problem(str(run.path), f"{plain_reason(e)}; run skipped"))
             done += len(steps)
             continue
         ref, ref_repr, run_probe = _usable_reference(run, steps, family, shared_ref, run_probe,
@@ -368,7 +191,7 @@ def score(
                     ckpt = current.result()
                     row = _score_checkpoint(ckpt, family, run_probe, ref_repr, tau, block, prev, fixed_probe)
                 except Exception as e:  # noqa: BLE001 - any failure of one checkpoint skips only it
-                    problems.append(Problem(where, f"{_plain_reason(e)}; skipped"))
+                    problems.append(Problem(where, f"{plain_reason(e)}; skipped"))
                 else:
                     row["score_seconds"] = time.perf_counter() - t0
                     rows.append(row)
@@ -384,23 +207,6 @@ def score(
         raise GatekitError(f"nothing to score: {detail}")
     rows.sort(key=lambda r: (r["run_path"], r["step"]))
     return ScoreTable(rows=rows, problems=problems, settings=settings, notes=notes)
-
-
-def _plain_reason(e: BaseException) -> str:
-    """A one-line reason for a skipped item: GatekitError's own words, else the type and message."""
-    if isinstance(e, GatekitError):
-        return str(e)
-    if isinstance(e, PermissionError):
-        return f"permission denied ({e.filename or e})"
-    if isinstance(e, np.linalg.LinAlgError):
-        return f"linear algebra failed on its outputs ({e}): non-finite or degenerate values"
-    text = " ".join(str(e).split())
-    if len(text) > 300:
-        text = text[:300] + "..."
-    name = type(e).__name__
-    if "ScopeParamShapeError" in name or "shape" in text.lower():
-        return f"parameters do not match the run's net config ({name}: {text})"
-    return f"{name}: {text}" if text else name
 
 
 def _check_finite(tree, what: str) -> None:
@@ -432,12 +238,6 @@ def _check_widths(arrays: dict[str, np.ndarray], net: dict, what: str) -> None:
             raise GatekitError(f"{what} {key!r} holds non-finite values (NaN or Inf)")
 
 
-def _check_outputs(outputs: dict[str, np.ndarray], what: str) -> None:
-    for name, v in outputs.items():
-        if not np.all(np.isfinite(v)):
-            raise GatekitError(f"{what}: non-finite {name} (NaN or Inf) from finite inputs")
-
-
 def _usable_reference(run, steps, family, shared_ref, run_probe, probe_size, seed, problems, notes):
     """The reference checkpoint, its representations on the run's probe, and the probe.
 
@@ -456,14 +256,14 @@ def _usable_reference(run, steps, family, shared_ref, run_probe, probe_size, see
             _check_widths(probe, run.net, "probe")
             probe = _subsample(probe, probe_size, seed)
             ref_family = family if ref.run.path == run.path else _family(ref.run)
-            phi, psi = _repr_on(ref_family, ref.params, probe)
-            _check_outputs({"sa representation": phi, "goal representation": psi}, "representations")
+            phi, psi = repr_on(ref_family, ref.params, probe)
+            check_outputs({"sa representation": phi, "goal representation": psi}, "representations")
         except Exception as e:  # noqa: BLE001
             if shared_ref is not None:
                 problems.append(Problem(str(run.path), f"reference {where} unusable for this run "
-                                                       f"({_plain_reason(e)}); run skipped"))
+                                                       f"({plain_reason(e)}); run skipped"))
                 return None, None, None
-            problems.append(Problem(where, f"{_plain_reason(e)}; skipped (not usable as reference)"))
+            problems.append(Problem(where, f"{plain_reason(e)}; skipped (not usable as reference)"))
             steps.remove(cand)
             continue
         if shared_ref is None and cand != candidates[0]:
@@ -483,71 +283,18 @@ def _score_checkpoint(ckpt: io.Checkpoint, family, probe, ref_repr, tau: float, 
 
     networks.check_params(ckpt.run.family, ckpt.params)
     _check_finite(ckpt.params, "parameters")
-    meta = ckpt.meta
-    row: dict[str, Any] = {
-        "run": ckpt.run.name,
-        "role": ckpt.run.config.get("role"),
-        "seed": ckpt.run.config.get("seed"),
-        "env": _env_name(ckpt.run.config),
-        "step": ckpt.step,
-        "epoch": _number_or_none(meta.get("epoch"), "meta epoch"),
-        "env_steps": _number_or_none(meta.get("env_steps", ckpt.step), "meta env_steps"),
-        "wall_time": _number_or_none(meta.get("wall_time"), "meta wall_time"),
-    }
-    row.update(checkpoint_statistics(family, ckpt.params, prev_params, sample, tau=tau, block=block,
-                                     probe=probe if fixed_probe else None))
+    online = checkpoint_statistics(family, ckpt.params, prev_params, sample, tau=tau, block=block,
+                                   probe=probe if fixed_probe else None)
     # Retrospective: CKA / q_corr against the reference (by default the run's last checkpoint),
     # on the probe shared by every checkpoint of the run.
-    phi, psi = _repr_on(family, ckpt.params, probe)
-    _check_outputs({"sa representation": phi, "goal representation": psi}, "network outputs on the probe")
-    row.update(M.similarity_metrics(phi, psi, ref_repr, energy=family.energy))
-    for section in ("eval", "train"):
-        sec = meta.get(section)
-        for k, v in (sec.items() if isinstance(sec, dict) else ()):
-            if isinstance(v, (int, float)) and not isinstance(v, bool) or v is None:
-                row[f"{section}_{k}"] = v
+    phi, psi = repr_on(family, ckpt.params, probe)
+    check_outputs({"sa representation": phi, "goal representation": psi}, "network outputs on the probe")
+    identity = {"run": ckpt.run.name, "role": ckpt.run.config.get("role"), "seed": ckpt.run.config.get("seed"),
+                "env": _env_name(ckpt.run.config)}
+    row = checkpoint_row(ckpt.step, ckpt.meta, online, identity=identity,
+                         retrospective=M.similarity_metrics(phi, psi, ref_repr, energy=family.energy))
     row["run_path"] = str(ckpt.run.path)
     return row
-
-
-DRIFT_COLUMNS = ("cka_sa_prev", "cka_goal_prev", "q_corr_prev")
-
-
-def checkpoint_statistics(family, params, prev_params, sample: dict[str, np.ndarray], *, tau: float = 1.0,
-                          block: int = M.DEFAULT_BLOCK, probe: dict[str, np.ndarray] | None = None) -> dict:
-    """Every *online* statistic of one checkpoint: what exists when it is saved.
-
-    * policy statistics (action_magnitude, log_std_mean, entropy) on the checkpoint's sample;
-    * representation statistics (ranks, alignment, uniformity, contrastive accuracy, InfoNCE) on
-      the (obs, action, future goal) rows of its own sample, or on ``probe`` when a fixed probe
-      was given;
-    * drift against the previous checkpoint (``*_prev``; None at a run's first checkpoint).
-
-    ``gatekit score`` and the trainer (at save time, for gate hooks) both call this, so a gate
-    fitted on score tables means the same thing inside a training loop.
-    """
-    mu, log_std = _policy_on(family, params, sample)
-    rows = probe if probe is not None else _own_rows(sample)
-    phi, psi = _repr_on(family, params, rows)
-    _check_outputs({"policy mean": mu, "policy log_std": log_std, "sa representation": phi,
-                    "goal representation": psi}, "network outputs")
-    out = M.policy_metrics(mu, log_std)
-    out.update(M.representation_metrics(phi, psi, energy=family.energy, tau=tau, block=block))
-    if prev_params is None:
-        out.update(dict.fromkeys(DRIFT_COLUMNS))
-        return out
-    own = _own_rows(sample)
-    now = (phi, psi) if probe is None else _repr_on(family, params, own)
-    before = _repr_on(family, prev_params, own)
-    _check_outputs({"previous checkpoint's representations": np.concatenate([b.ravel() for b in before])}, "drift")
-    out.update(M.similarity_metrics(*now, before, energy=family.energy, suffix="_prev", debiased=False))
-    return out
-
-
-def _own_rows(sample: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    if "future_goal" not in sample:
-        raise GatekitError("sample lacks 'future_goal' (needed for representation statistics)")
-    return {"obs": sample["obs"], "action": sample["action"], "goal": sample["future_goal"]}
 
 
 def _env_name(config: dict) -> str | None:
@@ -555,9 +302,3 @@ def _env_name(config: dict) -> str | None:
     if isinstance(env, dict):
         return env.get("name")
     return env if isinstance(env, str) else None
-
-
-def _number_or_none(v, what: str):
-    if v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)):
-        return v
-    raise GatekitError(f"{what} is {v!r}, not a number")

@@ -10,11 +10,11 @@ from __future__ import annotations
 import time
 from typing import Iterator
 
-from gatekit import checkpoints as io
+from gatekit import io
 from gatekit import networks
-from gatekit.errors import GatekitError
-from gatekit.gate import Gate
+from gatekit.errors import GatekitError, plain_reason
 from gatekit.hooks import GateHook
+from gatekit.io.gates import Gate
 
 
 def watch(run_dir, *, gate: Gate, interval: float = 5.0, timeout: float | None = None,
@@ -26,7 +26,7 @@ def watch(run_dir, *, gate: Gate, interval: float = 5.0, timeout: float | None =
     cannot be scored yields ``problem`` (the reason) and does not reset the previous checkpoint
     used for drift. Retrospective metrics are refused (they need the run's final checkpoint).
     """
-    from gatekit.scoring import _plain_reason, checkpoint_statistics
+    from gatekit.statistics import checkpoint_row, checkpoint_statistics
 
     hook = GateHook.from_gate(gate, strict=False)  # refuses retrospective metrics
     if interval <= 0:
@@ -49,16 +49,14 @@ def watch(run_dir, *, gate: Gate, interval: float = 5.0, timeout: float | None =
                 ck = io.load_checkpoint(run, step)
                 networks.check_params(run.family, ck.params)
                 stats = checkpoint_statistics(family, ck.params, prev, ck.sample, tau=tau, probe=probe)
+                row = checkpoint_row(step, ck.meta, stats)
             except Exception as e:  # noqa: BLE001 - one bad checkpoint is reported, not fatal
-                event["problem"] = _plain_reason(e)
+                event["problem"] = plain_reason(e)
                 yield event
                 continue
-            evals = ck.meta.get("eval") if isinstance(ck.meta.get("eval"), dict) else {}
-            stats.update({f"eval_{k}": v for k, v in evals.items() if isinstance(v, (int, float))})
-            stats.update(step=step, env_steps=ck.meta.get("env_steps", step), epoch=ck.meta.get("epoch"))
             prev = ck.params
-            stop = hook.update(step, stats)
-            event.update(epoch=ck.meta.get("epoch"), value=stats.get(gate.metric),
+            stop = hook.update(step, row)
+            event.update(epoch=row["epoch"], value=row.get(gate.metric),
                          passes=hook.count > 0 and hook.last_step == step, count=hook.count, stop=stop)
             yield event
             if stop:

@@ -32,7 +32,7 @@ def write_run(path, *, steps=(100, 200, 300), net=NET, seed=0, n_sample=64, magn
     import jax
 
     from gatekit import networks
-    from gatekit.checkpoints import RunWriter
+    from gatekit.io import RunWriter
 
     fam = networks.build("crl", net)
     rng = np.random.default_rng(seed)

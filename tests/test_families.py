@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 import gatekit
-from gatekit import networks
-from gatekit.checkpoints import RunWriter, write_probe
+from gatekit.io import RunWriter, write_probe
 from gatekit.errors import GatekitError
 from conftest import NET, write_run
 
@@ -28,7 +27,7 @@ def test_outputs_only_example_scores_and_selects(tmp_path):
     align = t["alignment"]
     assert align[0] > align[-1]  # the example's encoders align over "training"
     assert t.rows[0]["cka_sa_prev"] is None and 0 < t.rows[1]["cka_sa_prev"] <= 1
-    sel = gatekit.select(t, threshold=0.5, metric="alignment", mode="below")
+    sel = gatekit.select(t, threshold=0.5, metric="alignment", direction="below")
     assert sel.ready and sel.step == 4000  # alignment 0.54 at 3000, 0.33 at 4000
 
 

@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 from sklearn.metrics import roc_auc_score
 
-from gatekit import gate
+from gatekit import api, fitting, roc, rule
 from gatekit.errors import GatekitError
 from gatekit.hooks import GateHook
 
@@ -26,15 +26,15 @@ def brute_auc(values, labels):
 
 
 def test_auc_matches_sklearn_and_brute_force():
-    r = gate.fit_threshold(VALUES, LABELS, n_boot=100)
+    r = fitting.fit_threshold(VALUES, LABELS, n_boot=100)
     assert r.auc == pytest.approx(roc_auc_score(LABELS, -VALUES))
     assert r.auc == pytest.approx(brute_auc(VALUES, LABELS))
-    assert gate.fit_threshold(-VALUES, LABELS, direction="above", n_boot=100).auc == pytest.approx(r.auc)
+    assert fitting.fit_threshold(-VALUES, LABELS, direction="above", n_boot=100).auc == pytest.approx(r.auc)
 
 
 def test_threshold_hand_example_and_consistency():
     # sorted values .3 .4 .5 | .7 .8 .9 ; only the cut between .5 and .7 separates: J = 1, thr = .6
-    r = gate.fit_threshold([0.9, 0.8, 0.7, 0.5, 0.4, 0.3], [0, 0, 0, 1, 1, 1], n_boot=50)
+    r = fitting.fit_threshold([0.9, 0.8, 0.7, 0.5, 0.4, 0.3], [0, 0, 0, 1, 1, 1], n_boot=50)
     assert r.threshold == pytest.approx(0.6)
     assert r.youden_j == 1.0 and r.accuracy == 1.0 and r.auc == 1.0
     assert r.plateau == [(0.5, 0.7)]
@@ -43,11 +43,11 @@ def test_threshold_hand_example_and_consistency():
 
 def test_youden_plateau_and_recomputed_rates():
     # values .1(1) .2(0) .3(1) .4(0): cuts .05 J=0 ; .15 J=.5 ; .25 J=0 ; .35 J=.5 ; .45 J=0
-    r = gate.fit_threshold([0.1, 0.2, 0.3, 0.4], [1, 0, 1, 0], n_boot=50)
+    r = fitting.fit_threshold([0.1, 0.2, 0.3, 0.4], [1, 0, 1, 0], n_boot=50)
     assert r.youden_j == pytest.approx(0.5)
     assert r.plateau == [(0.1, 0.2), (0.3, 0.4)]
     # recompute TPR / FPR from the returned threshold
-    pred = gate.predict([0.1, 0.2, 0.3, 0.4], r.threshold)
+    pred = rule.predict([0.1, 0.2, 0.3, 0.4], r.threshold)
     tpr = pred[[0, 2]].mean()
     fpr = pred[[1, 3]].mean()
     assert tpr - fpr == pytest.approx(r.youden_j)
@@ -55,7 +55,7 @@ def test_youden_plateau_and_recomputed_rates():
 
 def test_fit_statistics_match_scipy():
     outcomes = 400 * (1 - VALUES) + rng.normal(0, 10, 21)
-    r = gate.fit_threshold(VALUES, LABELS, groups=GROUPS, outcomes=outcomes, fixed_threshold=0.63, n_boot=300)
+    r = fitting.fit_threshold(VALUES, LABELS, groups=GROUPS, outcomes=outcomes, fixed_threshold=0.63, n_boot=300)
     ref = stats.spearmanr(VALUES, outcomes)
     assert r.spearman_rho == pytest.approx(ref.statistic) and r.spearman_p == pytest.approx(ref.pvalue)
     acc = np.mean((VALUES < 0.63) == LABELS)
@@ -66,20 +66,20 @@ def test_fit_statistics_match_scipy():
 
 
 def test_clopper_pearson_paper_example():
-    # METRICS-NOTES: 16/21 -> [0.53, 0.92]
-    lo, hi = gate.clopper_pearson(16, 21)
+    # the paper's 16 of 21 conditions right: exact (Clopper-Pearson) 95% CI [0.53, 0.92]
+    lo, hi = roc.clopper_pearson(16, 21)
     assert (round(lo, 2), round(hi, 2)) == (0.53, 0.92)
-    assert gate.clopper_pearson(21, 21)[1] == 1.0
+    assert roc.clopper_pearson(21, 21)[1] == 1.0
 
 
 def test_bootstrap_is_reproducible_and_seeded():
-    a = gate.bootstrap_auc_ci(VALUES, LABELS, groups=GROUPS, n_boot=200, rng=7)
-    b = gate.bootstrap_auc_ci(VALUES, LABELS, groups=GROUPS, n_boot=200, rng=7)
+    a = roc.bootstrap_auc_ci(VALUES, LABELS, groups=GROUPS, n_boot=200, rng=7)
+    b = roc.bootstrap_auc_ci(VALUES, LABELS, groups=GROUPS, n_boot=200, rng=7)
     assert a == b
     # stratified draws are fine-grained enough that another seed moves the CI
-    c = gate.bootstrap_auc_ci(VALUES, LABELS, n_boot=200, rng=7)
-    d = gate.bootstrap_auc_ci(VALUES, LABELS, n_boot=200, rng=8)
-    assert c == gate.bootstrap_auc_ci(VALUES, LABELS, n_boot=200, rng=np.random.default_rng(7)) and c != d
+    c = roc.bootstrap_auc_ci(VALUES, LABELS, n_boot=200, rng=7)
+    d = roc.bootstrap_auc_ci(VALUES, LABELS, n_boot=200, rng=8)
+    assert c == roc.bootstrap_auc_ci(VALUES, LABELS, n_boot=200, rng=np.random.default_rng(7)) and c != d
 
 
 def test_leave_one_group_out_hand_example():
@@ -87,7 +87,7 @@ def test_leave_one_group_out_hand_example():
     # without a: .3 .4 | .6 .7 -> cut (.4+.6)/2 = .5 ; without b: .2 .4 | .6 .8 -> .5 ;
     # without c: .2 .3 | .7 .8 -> .5 ; each held-out pair is then classified correctly.
     v = [0.2, 0.8, 0.3, 0.7, 0.4, 0.6]
-    r = gate.leave_one_group_out(v, [1, 0, 1, 0, 1, 0], ["a", "a", "b", "b", "c", "c"])
+    r = fitting.leave_one_group_out(v, [1, 0, 1, 0, 1, 0], ["a", "a", "b", "b", "c", "c"])
     assert r["accuracy"] == 1.0 and r["n"] == 6
     assert [f["threshold"] for f in r["folds"]] == pytest.approx([0.5, 0.5, 0.5])
 
@@ -105,7 +105,7 @@ def test_leave_one_group_out_hand_example():
 )
 def test_degenerate_input_raises(values, labels, kw, match):
     with pytest.raises(GatekitError, match=match):
-        gate.fit_threshold(values, labels, **kw)
+        fitting.fit_threshold(values, labels, **kw)
 
 
 def rows(run, values, start=100):
@@ -115,20 +115,20 @@ def rows(run, values, start=100):
 def test_select_patience_and_multiple_runs():
     a = rows("a", [0.9, 0.6, 0.7, 0.5, 0.4])
     b = rows("b", [0.8, 0.7, 0.62, 0.61, 0.3])
-    s = gate.select(a + b, threshold=0.63)
+    s = api.select(a + b, threshold=0.63)
     assert (s.ready, s.run, s.step) == (True, "a", 200)
-    s2 = gate.select(a + b, threshold=0.63, patience=2)
+    s2 = api.select(a + b, threshold=0.63, patience=2)
     # a passes at 400, 500 -> held at 500 ; b passes at 300, 400 -> held at 400 -> b wins
     assert (s2.run, s2.step, s2.epoch) == ("b", 400, 4)
     assert "2 consecutive" in s2.reason
 
 
 def test_select_says_plainly_when_none_ready():
-    s = gate.select(rows("a", [0.9, 0.8, float("nan"), 0.7]), threshold=0.63)
+    s = api.select(rows("a", [0.9, 0.8, float("nan"), 0.7]), threshold=0.63)
     assert not s.ready and s.step is None
     assert "no checkpoint is ready" in s.reason and "0.7" in s.reason
     with pytest.raises(GatekitError, match="no column"):
-        gate.select(rows("a", [0.5]), metric="entropy")
+        api.select(rows("a", [0.5]), threshold=0.63, metric="entropy")
 
 
 def test_hook_patience_start_step_and_resume():
@@ -161,12 +161,12 @@ def test_youden_matches_brute_force_on_random_data():
     for direction in ("below", "above"):
         v = np.round(r.normal(size=60), 1)  # many ties
         lab = (v + r.normal(0, 0.7, 60) < 0).astype(int)
-        j, thr, _ = gate._youden(v, lab, direction)
+        j, thr, _ = roc.youden(v, lab, direction)
         u = np.unique(v)
         cuts = np.concatenate([[u[0] - 1], (u[:-1] + u[1:]) / 2, [u[-1] + 1]])
-        brute = max(gate.predict(v, c, direction)[lab == 1].mean() - gate.predict(v, c, direction)[lab == 0].mean()
+        brute = max(rule.predict(v, c, direction)[lab == 1].mean() - rule.predict(v, c, direction)[lab == 0].mean()
                     for c in cuts)
         assert j == pytest.approx(brute)
-        p = gate.predict(v, thr, direction)
+        p = rule.predict(v, thr, direction)
         assert p[lab == 1].mean() - p[lab == 0].mean() == pytest.approx(j)
-    assert gate.fit_threshold(VALUES, LABELS, n_boot=0).auc_ci_draws == 0
+    assert fitting.fit_threshold(VALUES, LABELS, n_boot=0).auc_ci_draws == 0

@@ -8,8 +8,9 @@ import pytest
 from typer.testing import CliRunner
 
 import gatekit
-from gatekit import api, gate
-from gatekit.checkpoints import read_gate, write_gate
+from gatekit import api, fitting, roc
+from gatekit.io import Gate
+from gatekit.io import read_gate, write_gate
 from gatekit.cli import app
 from gatekit.errors import GatekitError
 from gatekit.hooks import GateHook
@@ -25,7 +26,7 @@ def _pairs(tmp_path, rows, name="pairs.csv"):
 
 
 def test_gate_file_round_trip_and_preset(tmp_path):
-    g = gate.Gate(metric="cka_sa_prev", direction="above", threshold=0.9, patience=2, name="g", env="pointmaze",
+    g = Gate(metric="cka_sa_prev", direction="above", threshold=0.9, patience=2, name="g", env="pointmaze",
                   label_rule={"kind": "relative", "value": 0.8})
     write_gate(g, tmp_path / "g.json")
     back = read_gate(tmp_path / "g.json")
@@ -71,11 +72,11 @@ def test_direction_is_refit_inside_each_fold():
     values = np.array([1, 2, 8, 9, 1, 2, 8, 9] + [1, 2, 3, 4, 6, 7, 8, 9, 10, 11], float)
     labels = np.array([0, 0, 1, 1, 0, 0, 1, 1] + [1, 1, 1, 1, 1, 0, 0, 0, 0, 0])
     groups = np.array(["a"] * 4 + ["b"] * 4 + ["c"] * 10)
-    assert gate._auto_direction(values, labels) == "below"
-    logo = gate.leave_one_group_out(values, labels, groups, direction="auto")
+    assert roc.auto_direction(values, labels) == "below"
+    logo = fitting.leave_one_group_out(values, labels, groups, direction="auto")
     dirs = {f["group"]: f["direction"] for f in logo["folds"]}
     assert dirs["c"] == "above" and dirs["a"] == "below"
-    fixed = gate.leave_one_group_out(values, labels, groups, direction="below")
+    fixed = fitting.leave_one_group_out(values, labels, groups, direction="below")
     assert all(f["direction"] == "below" for f in fixed["folds"])
     assert logo["accuracy"] != fixed["accuracy"]
 
@@ -134,8 +135,8 @@ def test_fit_save_writes_a_gate_select_uses_it(tmp_path):
 def test_hook_refuses_retrospective_metrics():
     for name in ("cka_sa", "cka_goal", "q_corr", "cka_sa_debiased"):
         with pytest.raises(GatekitError, match="retrospective"):
-            GateHook(metric=name, threshold=0.9, mode="above")
-    GateHook(metric="cka_sa_prev", threshold=0.9, mode="above")  # the online version is fine
+            GateHook(metric=name, threshold=0.9, direction="above")
+    GateHook(metric="cka_sa_prev", threshold=0.9, direction="above")  # the online version is fine
     with pytest.raises(GatekitError, match="finite"):
         GateHook(threshold=float("nan"))
 
@@ -146,25 +147,25 @@ def _rows(values, run="r", env="pointmaze", role="teacher"):
 
 
 def test_select_warns_when_the_gate_held_from_the_first_checkpoint():
-    sel = gate.select(_rows([0.1, 0.2, 0.3, 0.4, 0.5]), threshold=0.63, metric="m", mode="below")
+    sel = api.select(_rows([0.1, 0.2, 0.3, 0.4, 0.5]), threshold=0.63, metric="m", direction="below")
     assert sel.ready and sel.step == 100 and sel.run_path == "/x/r"
     assert any("first scored checkpoint" in w for w in sel.warnings)
     assert any("rises over training" in w for w in sel.warnings)  # trend against "below"
-    ok = gate.select(_rows([0.9, 0.8, 0.5, 0.4, 0.3]), threshold=0.63, metric="m", mode="below")
+    ok = api.select(_rows([0.9, 0.8, 0.5, 0.4, 0.3]), threshold=0.63, metric="m", direction="below")
     assert ok.ready and ok.step == 300 and ok.warnings == []
 
 
 def test_select_warns_on_nan_envs_and_filters_students():
     rows = _rows([0.9, float("nan"), 0.5, 0.4]) + _rows([0.1, 0.1], run="s", role="student") \
         + _rows([0.9, 0.5], run="q", env="ant")
-    sel = gate.select(rows, threshold=0.63, metric="m", mode="below")
+    sel = api.select(rows, threshold=0.63, metric="m", direction="below")
     assert sel.run_path == "/x/q" and sel.step == 200  # the student never counts as a teacher
     assert any("NaN" in w and "/x/r" in w for w in sel.warnings)
     assert any("different envs" in w for w in sel.warnings)
-    anyrole = gate.select(rows, threshold=0.63, metric="m", mode="below", role="any")
+    anyrole = api.select(rows, threshold=0.63, metric="m", direction="below", role="any")
     assert anyrole.run_path == "/x/s" and anyrole.step == 100
     with pytest.raises(GatekitError, match="no student rows|no teacher rows"):
-        gate.select(_rows([0.5]), threshold=0.63, metric="m", role="student")
+        api.select(_rows([0.5]), threshold=0.63, metric="m", role="student")
 
 
 def test_select_cli_prints_path_and_warnings(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 import gatekit
-from gatekit import checkpoints as io
+from gatekit import io
 from gatekit import networks
 from gatekit.cli import app
 from gatekit.errors import GatekitError

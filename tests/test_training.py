@@ -1,6 +1,5 @@
 """Real (short) training runs on the built-in point maze: learning, checkpoints, resume, hook."""
 
-import json
 import os
 import signal
 import subprocess
@@ -8,12 +7,11 @@ import sys
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import gatekit
-from gatekit import checkpoints as gio
+from gatekit import io as gio
 from gatekit.hooks import GateHook
 from training import envs
 from training.config import TrainConfig
@@ -238,7 +236,7 @@ import os
 os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
 import jax, numpy as np
 from training import TrainConfig, train
-from gatekit import checkpoints as gio
+from gatekit import io as gio
 small = dict(depth=4, width=32, rep_dim=8, num_envs=16, iterations_per_epoch=1, updates_per_iteration=8,
              buffer_episodes=256, batch_size=64, eval_episodes=16, sample_size=128, env_kwargs=(("maze", "u"),), epochs=1)
 params = []
@@ -255,7 +253,7 @@ print(max(float(np.max(np.abs(a - b))) for a, b in zip(jax.tree.leaves(params[0]
 
 
 def test_sweep_reuses_only_a_run_of_the_same_config(tmp_path):
-    from training.sweep import train_or_reuse
+    from training.runs import train_or_reuse
 
     cfg = TrainConfig(**SMALL, epochs=1)
     train_or_reuse(cfg, tmp_path / "t")

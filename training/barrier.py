@@ -24,11 +24,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gatekit import checkpoints as gio
+from gatekit import io as gio
 from gatekit import networks
 from training import envs
 from training.config import TrainConfig
-from training.trainer import run_finished
+from training.runs import train_or_reuse
 
 CRITERIA = {"d8_min_fraction_of_best": 0.5, "d4_max_fraction_of_d8": 0.1}
 
@@ -43,6 +43,8 @@ class Candidate:
     epochs: int = 30
     width: int = 64
     axis: str = ""
+    outcome: str = "far_time_at_goal"
+    """How a student of this task is scored (a :mod:`training.outcomes` measure)."""
 
     def config(self, depth: int, width: int, seed: int) -> TrainConfig:
         return TrainConfig(env=self.env, env_kwargs=self.env_kwargs, depth=depth, width=width, rep_dim=32,
@@ -74,8 +76,7 @@ CANDIDATES = {
 
 
 def param_count(env, depth: int, width: int, rep_dim: int = 32) -> int:
-    cfg = networks.CRLNetConfig(obs_dim=env.obs_dim, goal_dim=env.goal_dim, action_dim=env.action_dim,
-                                goal_indices=tuple(env.goal_indices), depth=depth, width=width, rep_dim=rep_dim)
+    cfg = TrainConfig(depth=depth, width=width, rep_dim=rep_dim).net_config(env)
     params = networks.build("crl", cfg.to_dict()).init(jax.random.PRNGKey(0))
     return int(sum(np.size(x) for x in jax.tree.leaves(params)))
 
@@ -120,12 +121,8 @@ def far_goal_eval(run_dir, *, step: int | None = None, episodes: int = 256, seed
             "max_time_at_goal": float(np.mean(env.max_time_at_goal(np.asarray(goal_pos))))}
 
 
-def check(candidate: Candidate, out: pathlib.Path, *, seeds=(0, 1), progress: Callable[[str], None] | None = None,
-          train_fn=None) -> dict:
+def check(candidate: Candidate, out: pathlib.Path, *, seeds=(0, 1), progress: Callable[[str], None] | None = None) -> dict:
     """Runs (or reuses) the barrier check for one candidate; returns its record for results.json."""
-    from training.trainer import train
-
-    train_fn = train_fn or train
     say = progress or (lambda _m: None)
     env = envs.make(candidate.env, **dict(candidate.env_kwargs))
     p8 = param_count(env, 8, candidate.width)
@@ -136,22 +133,15 @@ def check(candidate: Candidate, out: pathlib.Path, *, seeds=(0, 1), progress: Ca
     for depth, width in variants:
         for seed in seeds:
             path = pathlib.Path(out) / candidate.name / f"d{depth}_w{width}_s{seed}"
-            cfg = candidate.config(depth, width, seed)
-            if not run_finished(path, cfg.epochs):
-                if path.exists():
-                    import shutil
-
-                    shutil.rmtree(path)
-                t1 = time.time()
-                summary = train_fn(cfg, path, progress=None)
-                say(f"  {candidate.name} d{depth} w{width} seed {seed}: {summary['env_steps']:,} env steps "
-                    f"in {time.time() - t1:.0f}s")
+            t1 = time.time()
+            train_or_reuse(candidate.config(depth, width, seed), path)
             ev = far_goal_eval(path)
             runs.append({"depth": depth, "width": width, "params": param_count(env, depth, width), "seed": seed,
                          "env_steps": ev["step"], **ev})
             say(f"  {candidate.name} d{depth} w{width} seed {seed}: far time at goal {ev['far_time_at_goal']:.1f} "
-                f"(best achievable {ev['max_time_at_goal']:.1f})")
-    return {**dataclasses.asdict(candidate), "env_kwargs": dict(candidate.env_kwargs), "runs": runs,
+                f"(best achievable {ev['max_time_at_goal']:.1f}) [{time.time() - t1:.0f}s]")
+    record = {k: v for k, v in dataclasses.asdict(candidate).items() if k != "outcome"}  # as in results.json
+    return {**record, "env_kwargs": dict(candidate.env_kwargs), "runs": runs,
             **verdict(runs, candidate.width, wide), "minutes": (time.time() - t0) / 60}
 
 

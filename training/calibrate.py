@@ -20,9 +20,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from gatekit import checkpoints as gio
+from training import outcomes
 from training.config import TrainConfig
-from training.trainer import run_finished, train
+from training.runs import train_or_reuse
 
 # The built-in default (quick start and the shipped pointmaze gate): a depth-8 teacher on the
 # point maze "u", and depth-4 students with a short, equal budget.
@@ -37,44 +37,22 @@ def _log(msg: str) -> None:
 
 
 def train_teacher(cfg: TrainConfig, path: pathlib.Path, *, seed: int, progress: Callable | None = None) -> pathlib.Path:
-    """Trains a teacher (or reuses a finished one at ``path``)."""
-    path = pathlib.Path(path)
-    if not run_finished(path, cfg.epochs):
-        if path.exists():
-            return _resume(cfg, path, seed, progress)
-        train(dataclasses.replace(cfg, seed=seed), path, progress=progress)
-    return path
+    """Trains a teacher (or reuses a finished one at ``path``; an unfinished one is resumed)."""
+    return train_or_reuse(dataclasses.replace(cfg, seed=seed), path, resume=True, progress=progress)
 
 
-def _resume(cfg, path, seed, progress):
-    train(dataclasses.replace(cfg, seed=seed), path, progress=progress, resume=True)
-    return path
-
-
-def student_outcome(run_dir: pathlib.Path) -> float:
-    """A student's outcome: eval success of its final checkpoint."""
-    run = gio.read_run(run_dir)
-    steps = gio.list_checkpoints(run)[0]
-    if not steps:
-        raise FileNotFoundError(f"{run_dir}: student has no checkpoint")
-    return float(gio.load_checkpoint(run, steps[-1], items=("meta",)).meta["eval"]["success"])
-
-
-def distill(teacher: str | None, student_cfg: TrainConfig, path: pathlib.Path, *, seed: int) -> float:
-    """Trains one student from ``RUN_DIR@STEP`` (None: no teacher) unless finished; its outcome."""
-    path = pathlib.Path(path)
-    if not run_finished(path, student_cfg.epochs):
-        if path.exists():
-            import shutil
-
-            shutil.rmtree(path)  # an interrupted student is cheap: start it again
-        train(dataclasses.replace(student_cfg, seed=seed), path, teacher=teacher, progress=None)
-    return student_outcome(path)
-
-
-def student_seeds_outcome(teacher: str | None, student_cfg: TrainConfig, out: pathlib.Path, name: str,
-                          student_seeds: int) -> list[float]:
-    return [distill(teacher, student_cfg, out / f"{name}_s{k}", seed=1000 + k) for k in range(student_seeds)]
+def student_outcomes(teacher: str | None, student_cfg: TrainConfig, out: pathlib.Path, name: str,
+                     student_seeds: int, outcome: str = "eval_success") -> list[float]:
+    """``student_seeds`` students of ``teacher`` (``RUN_DIR@STEP``; None: the no-teacher
+    baseline), each ``student_cfg`` with seed 1000 + k at ``out/{name}_s{k}`` (finished ones
+    reused), and their outcomes (a :mod:`training.outcomes` measure)."""
+    measure = outcomes.measure(outcome)
+    vals = []
+    for k in range(student_seeds):
+        path = train_or_reuse(dataclasses.replace(student_cfg, seed=1000 + k), pathlib.Path(out) / f"{name}_s{k}",
+                              teacher=teacher)
+        vals.append(measure(path))
+    return vals
 
 
 def pair_table(
@@ -85,10 +63,12 @@ def pair_table(
     steps: Sequence[int] | None = None,
     student_seeds: int = 2,
     score_kwargs: dict | None = None,
+    outcome: str = "eval_success",
 ) -> list[dict]:
     """One row per teacher checkpoint: every gatekit statistic of the checkpoint (from
     ``gatekit.score``), ``teacher_seed``, and ``student_success`` (mean over ``student_seeds``
-    students distilled from it with ``student_cfg``) with the per-seed values.
+    students distilled from it with ``student_cfg``; ``outcome`` names the measure) with the
+    per-seed values.
 
     ``steps``: which checkpoint steps to distill from (default: every one).
     """
@@ -102,14 +82,15 @@ def pair_table(
         if steps is not None and r["step"] not in steps:
             continue
         run_path = pathlib.Path(r["run_path"])
-        outcomes = student_seeds_outcome(f"{run_path}@{r['step']}", student_cfg, out, f"{run_path.name}@{r['step']}",
-                                         student_seeds)
-        rows.append({"teacher_seed": r["seed"], **r, "student_success": float(np.mean(outcomes)),
-                     **{f"student_success_s{k}": v for k, v in enumerate(outcomes)}})
-        _log(f"  {run_path.name}@{r['step']}: student {np.mean(outcomes):.3f}  [{time.time() - t0:.0f}s]")
+        vals = student_outcomes(f"{run_path}@{r['step']}", student_cfg, out, f"{run_path.name}@{r['step']}",
+                                student_seeds, outcome)
+        rows.append({"teacher_seed": r["seed"], **r, "student_success": float(np.mean(vals)),
+                     **{f"student_success_s{k}": v for k, v in enumerate(vals)}})
+        _log(f"  {run_path.name}@{r['step']}: student {np.mean(vals):.3f}  [{time.time() - t0:.0f}s]")
     return rows
 
 
-def baseline_students(student_cfg: TrainConfig, out: pathlib.Path, *, student_seeds: int = 2) -> list[float]:
+def baseline_students(student_cfg: TrainConfig, out: pathlib.Path, *, student_seeds: int = 2,
+                      outcome: str = "eval_success") -> list[float]:
     """No-teacher students with the same budget as the distilled ones (lambda_pi unused)."""
-    return student_seeds_outcome(None, student_cfg, pathlib.Path(out), "baseline", student_seeds)
+    return student_outcomes(None, student_cfg, pathlib.Path(out), "baseline", student_seeds, outcome)

@@ -13,19 +13,13 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from gatekit.cli import error_boundary
+from gatekit.cli_common import error_boundary, make_app
 from gatekit.errors import GatekitError
 
 _guard = error_boundary("gatekit-train")
 
-app = typer.Typer(
-    name="gatekit-train",
-    help="Train CRL teachers and distilled students that write gatekit-run/1 checkpoints.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
+app = make_app("gatekit-train", "Train CRL teachers and distilled students that write gatekit-run/1 checkpoints.",
+               add_completion=False)
 
 Out = Annotated[pathlib.Path, typer.Option("--out", "-o", help="Run directory to write.")]
 Env = Annotated[str, typer.Option("--env", help="pointmaze (pure JAX, CPU) | reacher | ant | ant_maze (Brax).")]
@@ -119,7 +113,8 @@ def teacher(
     gate: Annotated[Optional[str], typer.Option("--gate", help="Gate file (gatekit fit --save) or preset; default: the env's built-in gate.")] = None,
     gate_threshold: Annotated[Optional[float], typer.Option("--gate-threshold", help="One-off rule instead of a gate file: threshold.")] = None,
     gate_metric: Annotated[str, typer.Option("--gate-metric", help="One-off rule: online metric the hook watches.")] = "action_magnitude",
-    gate_mode: Annotated[str, typer.Option("--gate-mode", help="One-off rule: below | above.")] = "below",
+    gate_direction: Annotated[str, typer.Option("--gate-direction", help="One-off rule: below | above.")] = "below",
+    gate_mode: Annotated[Optional[str], typer.Option("--gate-mode", hidden=True, help="Deprecated alias of --gate-direction.")] = None,
     gate_patience: Annotated[Optional[int], typer.Option("--gate-patience", help="Consecutive passing epochs to stop (default: the gate's).")] = None,
     gate_start_step: Annotated[int, typer.Option("--gate-start-step", help="Env steps before the hook counts.")] = 0,
     resume: Resume = False,
@@ -134,9 +129,14 @@ def teacher(
     cfg = _config(env, maze, sets, preset_name=preset_name, role="teacher", explicit=_explicit(ctx),
                   depth=depth, width=width, tau=tau, epochs=epochs, num_envs=num_envs, seed=seed, devices=devices)
     hook = None
+    if gate_mode is not None:
+        typer.echo("gatekit-train: warning: --gate-mode is deprecated and will be removed in the next release; "
+                   "use --gate-direction", err=True)
+        gate_direction = gate_mode
     if stop_at_gate:
-        rule = resolve_gate(gate, threshold=gate_threshold, metric=gate_metric, mode=gate_mode,
-                            patience=gate_patience, default_env=env)
+        # The env the run trains on (after --preset), not the raw --env option's default.
+        rule = resolve_gate(gate, threshold=gate_threshold, metric=gate_metric, direction=gate_direction,
+                            patience=gate_patience, default_env=cfg.env)
         hook = GateHook.from_gate(rule, start_step=gate_start_step)
         typer.echo(f"gate: {rule.name or 'rule'}: {rule.rule}", err=True)
     elif gate is not None or gate_threshold is not None:
@@ -202,7 +202,7 @@ def sweep(
 
 
 def main() -> None:
-    from gatekit.cli import click_command, quiet_event_loop_noise
+    from gatekit.cli_common import click_command, quiet_event_loop_noise
 
     quiet_event_loop_noise()
     click_command(app)(prog_name="gatekit-train")

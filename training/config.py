@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from gatekit.networks import ACTIVATIONS, ENERGIES
+from gatekit.networks import Architecture, CRLNetConfig
 
 
 TEACHER_TRANSFORMS = ("clamp_log_std", "scale_mu")
@@ -26,20 +26,15 @@ def parse_teacher_transform(spec: str) -> dict[str, float]:
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """CRL teacher / distilled student settings. Sizes are counts, never placeholders."""
+class TrainConfig(Architecture):
+    """CRL teacher / distilled student settings. Sizes are counts, never placeholders. The
+    network's fields (depth, width, rep_dim, energy, activation, block_size) and their defaults
+    are :class:`gatekit.networks.Architecture`'s."""
 
     env: str = "pointmaze"
     """Environment name (``pointmaze``, ``reacher``, ``ant``, ``ant_maze``)."""
     env_kwargs: tuple[tuple[str, Any], ...] = ()
     """Extra env arguments as (name, value) pairs, e.g. (("maze", "u"),)."""
-    depth: int = 4
-    """Dense layers in residual blocks (multiple of block_size)."""
-    width: int = 128
-    rep_dim: int = 32
-    block_size: int = 4
-    energy: str = "neg_l2_sq"
-    activation: str = "swish"
     tau: float = 1.0
     """InfoNCE temperature: logits = f / tau."""
     lr: float = 3e-4
@@ -79,19 +74,14 @@ class TrainConfig:
 
     def validate(self, episode_length: int | None = None) -> "TrainConfig":
         """Raises ValueError naming the field for impossible settings."""
-        positive = ["depth", "width", "rep_dim", "block_size", "batch_size", "num_envs", "epochs",
+        self.check_architecture(ValueError, prefix="")
+        positive = ["batch_size", "num_envs", "epochs",
                     "iterations_per_epoch", "updates_per_iteration", "buffer_episodes", "eval_episodes",
                     "sample_size"]
         for name in positive:
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        if self.depth % self.block_size:
-            raise ValueError(f"depth={self.depth} must be a multiple of block_size={self.block_size}")
-        if self.energy not in ENERGIES:
-            raise ValueError(f"energy={self.energy!r}; choose from {ENERGIES}")
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"activation={self.activation!r}; choose from {tuple(ACTIVATIONS)}")
         for name in ("tau", "lr"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
@@ -141,6 +131,11 @@ class TrainConfig:
         d["env_kwargs"] = tuple(sorted(dict(d.get("env_kwargs") or {}).items()))
         fields = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in fields})
+
+    def net_config(self, env) -> CRLNetConfig:
+        """The ``crl`` network config of this run on ``env`` (its sizes from the env)."""
+        return CRLNetConfig(obs_dim=env.obs_dim, goal_dim=env.goal_dim, action_dim=env.action_dim,
+                            goal_indices=tuple(env.goal_indices), **self.architecture())
 
 
 # Named settings for one flag (``python -m training teacher --preset NAME``); explicit options win.

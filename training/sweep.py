@@ -4,7 +4,8 @@
     result = run_sweep(spec, "runs/sweep_car")   # reuses finished runs
     gatekit.fit(result["pairs"], metric="all", label=..., group="teacher_seed")
 
-Outcome per student: far-goal time at goal of its final checkpoint (``training.barrier``). Every
+Outcome per student: the candidate's measure (``Candidate.outcome``; every candidate uses far-goal
+time at goal of the student's final checkpoint, :mod:`training.outcomes`). Every
 student of a sweep (distilled or not) gets the same budget; the no-teacher baseline too.
 ``python -m training sweep CANDIDATE --out DIR`` runs it from the shell.
 """
@@ -13,16 +14,15 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
-import shutil
 import sys
 import time
 from typing import Callable
 
 import numpy as np
 
-from gatekit import checkpoints as gio
-from training import barrier, envs
-from training.trainer import run_finished
+from gatekit import io as gio
+from training import barrier, calibrate, envs
+from training.runs import train_or_reuse
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,26 +49,6 @@ def pick(steps: list[int], k: int) -> list[int]:
     return [steps[i] for i in idx]
 
 
-def train_or_reuse(cfg, path: pathlib.Path, *, teacher: str | None = None):
-    """Trains ``cfg`` at ``path``, or reuses a finished run there *of the same config*. A run of
-    another config at that path is an error (never deleted): pick another ``--out``."""
-    from gatekit.errors import GatekitError
-    from training.config import TrainConfig
-    from training.trainer import train
-
-    path = pathlib.Path(path)
-    if (path / gio.RUN_JSON).exists():
-        old = TrainConfig.from_dict(gio.read_run(path).config.get("train") or {})
-        if old != cfg:
-            diff = {k: (v, getattr(cfg, k)) for k, v in old.to_dict().items() if v != cfg.to_dict().get(k)}
-            raise GatekitError(f"{path}: holds a run of another config {diff}; use another output folder")
-    if not run_finished(path, cfg.epochs):
-        if path.exists():
-            shutil.rmtree(path)  # an unfinished run of this same config: start it again
-        train(cfg, path, teacher=teacher, progress=None)
-    return path
-
-
 def teacher_runs(spec: SweepSpec, out: pathlib.Path, progress=None) -> list[pathlib.Path]:
     cand = barrier.CANDIDATES[spec.candidate]
     paths = []
@@ -92,13 +72,12 @@ def student_config(spec: SweepSpec, seed: int):
                                lambda_pi=1.0, tau=spec.tau, teacher_transform=spec.teacher_transform)
 
 
-def student_outcome(spec: SweepSpec, out: pathlib.Path, teacher: str | None, name: str) -> list[float]:
-    vals = []
-    for k in range(spec.student_seeds):
-        path = out / "students" / f"{name}_s{k}"
-        train_or_reuse(student_config(spec, 1000 + k), path, teacher=teacher)
-        vals.append(barrier.far_goal_eval(path)["far_time_at_goal"])
-    return vals
+def students(spec: SweepSpec, out: pathlib.Path, teacher: str | None, name: str) -> list[float]:
+    """The sweep's students of one teacher checkpoint (None: the no-teacher baseline) and their
+    outcomes, measured as the candidate names (:mod:`training.outcomes`)."""
+    cand = barrier.CANDIDATES[spec.candidate]
+    return calibrate.student_outcomes(teacher, student_config(spec, 0), out / "students", name, spec.student_seeds,
+                                      cand.outcome)
 
 
 def run_sweep(spec: SweepSpec, out, *, progress: Callable[[str], None] | None = None,
@@ -112,14 +91,14 @@ def run_sweep(spec: SweepSpec, out, *, progress: Callable[[str], None] | None = 
     t0 = time.time()
     teachers = teachers or teacher_runs(spec, out, progress)
     tag = f"_{spec.teacher_transform.replace('=', '').replace(',', '_')}" if spec.teacher_transform else ""
-    baseline = student_outcome(dataclasses.replace(spec, teacher_transform=""), out, None, "baseline")
+    baseline = students(dataclasses.replace(spec, teacher_transform=""), out, None, "baseline")
     _say(progress, f"  no-teacher baseline (same budget): {np.mean(baseline):.1f} {baseline}")
     table = gatekit.score(teachers)
     rows = []
     for path in teachers:
         steps = pick([r["step"] for r in table.rows if r["run_path"] == str(path.resolve())], spec.checkpoints)
         for r in (r for r in table.rows if r["run_path"] == str(path.resolve()) and r["step"] in steps):
-            vals = student_outcome(spec, out, f"{path}@{r['step']}", f"{path.name}@{r['step']}{tag}")
+            vals = students(spec, out, f"{path}@{r['step']}", f"{path.name}@{r['step']}{tag}")
             teacher_far = barrier.far_goal_eval(path, step=r["step"])
             rows.append({"teacher_seed": r["seed"], **r, "teacher_far_time_at_goal": teacher_far["far_time_at_goal"],
                          "max_time_at_goal": teacher_far["max_time_at_goal"],

@@ -21,11 +21,11 @@ import numpy as np
 import optax
 from flax import struct
 
-from gatekit import checkpoints as gio
+from gatekit import io as gio
 from gatekit import networks
 from gatekit.errors import GatekitError
 from gatekit.hooks import GateHook
-from gatekit.scoring import checkpoint_statistics
+from gatekit.statistics import checkpoint_row, checkpoint_statistics
 from training import buffer as rb
 from training import envs, losses
 from training.config import TrainConfig, parse_teacher_transform
@@ -79,11 +79,7 @@ class Trainer:
         self.cfg = cfg
         self.env = env
         self.teacher_nets = teacher_nets
-        self.net_cfg = networks.CRLNetConfig(
-            obs_dim=env.obs_dim, goal_dim=env.goal_dim, action_dim=env.action_dim,
-            goal_indices=tuple(env.goal_indices), depth=cfg.depth, width=cfg.width, rep_dim=cfg.rep_dim,
-            energy=cfg.energy, activation=cfg.activation, block_size=cfg.block_size,
-        )
+        self.net_cfg = cfg.net_config(env)
         self.nets = networks.build("crl", self.net_cfg.to_dict())
         self.opt = optax.adam(cfg.lr)
         self.mesh = None
@@ -243,24 +239,6 @@ def get_trainer(cfg: TrainConfig, env, teacher_nets: networks.CRLNetworks | None
     return _TRAINERS[key]
 
 
-def online_statistics(nets, params, prev_params, sample: dict[str, np.ndarray], tau: float = 1.0) -> dict:
-    """What a gate hook may use at save time: gatekit's online statistics of this checkpoint
-    (:func:`gatekit.scoring.checkpoint_statistics`, the same definitions ``gatekit score`` uses)."""
-    return checkpoint_statistics(nets, params, prev_params, sample, tau=tau)
-
-
-def run_finished(path, epochs: int) -> bool:
-    """True when ``path`` holds a run whose newest complete checkpoint reached ``epochs``."""
-    import pathlib
-
-    path = pathlib.Path(path)
-    if not (path / gio.RUN_JSON).exists():
-        return False
-    run = gio.read_run(path)
-    steps = gio.list_checkpoints(run)[0]
-    return bool(steps) and int(gio.load_checkpoint(run, steps[-1], items=("meta",)).meta.get("epoch", 0)) >= epochs
-
-
 def _restore_newest(writer: gio.RunWriter, target: TrainingState, say) -> tuple[TrainingState, dict] | None:
     """The newest complete checkpoint that has both meta and trainer state; older ones are
     tried when the newest is damaged (each fallback is reported)."""
@@ -299,7 +277,7 @@ def _run_config(cfg: TrainConfig, trainer: Trainer, hook: GateHook | None, t: Te
         "teacher": t.path if t else None,
         "teacher_step": t.step if t else None,
         "gate": None if hook is None else {k: v for k, v in hook.state_dict().items()
-                                           if k in ("threshold", "metric", "mode", "patience", "start_step")},
+                                           if k in ("threshold", "metric", "direction", "patience", "start_step")},
         "producer": "gatekit training",
     }
 
@@ -378,18 +356,19 @@ def train(
         ev = trainer.evaluate(state.params["actor"], k_eval)
         sample = trainer.checkpoint_sample(buf, k_sample, recent=cfg.iterations_per_epoch * cfg.num_envs)
         params_host = jax.device_get(state.params)
-        online = online_statistics(trainer.nets, params_host, prev_params, sample, tau=cfg.tau)
+        # What a gate hook may use at save time: the online statistics of this checkpoint, in the
+        # row layout `gatekit score` and `gatekit watch` use (gatekit.statistics).
+        online = checkpoint_statistics(trainer.nets, params_host, prev_params, sample, tau=cfg.tau)
         am = online["action_magnitude"]
         metrics.update(action_magnitude_batch=metrics.pop("action_magnitude"), action_magnitude=am,
                        lambda_pi=float(lam), env_steps_per_second=per_epoch / t_train,
                        updates_per_second=cfg.iterations_per_epoch * cfg.updates_per_iteration / t_train)
-        seen = {**metrics, **online, **{f"eval_{k}": v for k, v in ev.items()},
-                "step": env_steps, "env_steps": env_steps, "epoch": epoch + 1}
-        stop = hook.update(env_steps, seen) if hook else False
         wall = wall_offset + time.perf_counter() - t_start
         meta = {"epoch": epoch + 1, "env_steps": env_steps, "updates": int(state.updates), "wall_time": wall,
                 "refill_env_steps": refill_steps, "train": metrics, "eval": ev, "online": online,
-                "action_magnitude": am, "gate": hook.state_dict() if hook else None}
+                "action_magnitude": am}
+        stop = hook.update(env_steps, checkpoint_row(env_steps, meta, online)) if hook else False
+        meta["gate"] = hook.state_dict() if hook else None
         prev_params = params_host
         writer.save(env_steps, params=state.params, meta=meta, sample=sample, extra={TRAINER_ITEM: state})
         summary["epochs_run"] += 1

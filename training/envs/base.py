@@ -12,7 +12,8 @@ future observations. Episodes have a fixed length (``episode_length``); success 
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+import dataclasses
+from typing import Any, ClassVar, Protocol
 
 import jax
 from flax import struct
@@ -40,3 +41,32 @@ class GoalEnv(Protocol):
     def step(self, state: EnvState, action: jax.Array) -> EnvState: ...
 
     def describe(self) -> dict: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class Spaces:
+    """An env's fixed interface: its name, the observation, goal and action widths, and where the
+    achieved goal sits in the observation."""
+
+    name: str
+    obs_dim: int
+    goal_dim: int
+    action_dim: int
+    goal_indices: tuple[int, ...]
+
+
+class HasSpaces:
+    """Mixin: the :class:`GoalEnv` attributes ``name``, ``obs_dim``, ``goal_dim``, ``action_dim``
+    and ``goal_indices``, read from the env's ``spaces`` (a class constant, or a property where
+    the sizes depend on the env's settings)."""
+
+    spaces: ClassVar[Spaces]
+
+    def __getattr__(self, attr: str):
+        # only reached for attributes the env does not have itself
+        if attr in _SPACE_FIELDS:
+            return getattr(self.spaces, attr)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {attr!r}")
+
+
+_SPACE_FIELDS = frozenset(f.name for f in dataclasses.fields(Spaces))

@@ -20,25 +20,18 @@ Brax is imported by this module only.
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from training.envs.base import EnvState
+from training.envs.base import EnvState, HasSpaces, Spaces
+from training.envs.pointmaze import LAYOUTS
 
 ANT_MAZES = {
     "u": ["#####", "#RGG#", "###G#", "#GGG#", "#####"],
-    "big": [
-        "########",
-        "#RG##GG#",
-        "#GG#GGG#",
-        "##GGG###",
-        "#GG#GGG#",
-        "#G#GG#G#",
-        "#GGG#GG#",
-        "########",
-    ],
+    "big": LAYOUTS["medium"],  # JaxGCRL's ant "big" maze is the point maze's "medium" layout
 }
 
 
@@ -47,15 +40,13 @@ def _success(achieved, goal, threshold):
 
 
 @dataclasses.dataclass(frozen=True)
-class GoalReacher:
+class GoalReacher(HasSpaces):
     backend: str = "generalized"
+    """Brax physics pipeline."""
     episode_length: int = 50
     success_threshold: float = 0.05
-    name: str = "reacher"
-    obs_dim: int = 8
-    goal_dim: int = 2
-    action_dim: int = 2
-    goal_indices: tuple[int, ...] = (6, 7)
+    """Fingertip distance to the goal that counts as reaching it."""
+    spaces: ClassVar[Spaces] = Spaces("reacher", obs_dim=8, goal_dim=2, action_dim=2, goal_indices=(6, 7))
 
     def __post_init__(self):
         from brax.envs.reacher import Reacher
@@ -87,18 +78,17 @@ class GoalReacher:
 
 
 @dataclasses.dataclass(frozen=True)
-class GoalAnt:
+class GoalAnt(HasSpaces):
     """Ant reaching (x, y) goals sampled uniformly in a ring around the start."""
 
     backend: str = "spring"
+    """Brax physics pipeline."""
     episode_length: int = 1000
     success_threshold: float = 0.5
+    """Torso (x, y) distance to the goal (m) that counts as reaching it."""
     goal_radius: tuple[float, float] = (2.0, 10.0)
-    name: str = "ant"
-    obs_dim: int = 29
-    goal_dim: int = 2
-    action_dim: int = 8
-    goal_indices: tuple[int, ...] = (0, 1)
+    """Goals are sampled at a distance in this range (m) from the start."""
+    spaces: ClassVar[Spaces] = Spaces("ant", obs_dim=29, goal_dim=2, action_dim=8, goal_indices=(0, 1))
 
     def __post_init__(self):
         object.__setattr__(self, "_env", self._make_env())
@@ -154,7 +144,7 @@ class AntMaze(GoalAnt):
     cell: float = 4.0
     goal_noise: float = 0.0
     """Uniform offset (m) added to the goal cell's centre; 0 = JaxGCRL's exact centres."""
-    name: str = "ant_maze"
+    spaces: ClassVar[Spaces] = dataclasses.replace(GoalAnt.spaces, name="ant_maze")
 
     def _make_env(self):
         from brax.io import mjcf

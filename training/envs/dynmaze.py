@@ -21,31 +21,33 @@ travel time at top speed along the shortest path).
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from training.envs.base import EnvState
+from training.envs.base import EnvState, HasSpaces, Spaces
 from training.envs.pointmaze import MazeLayout
 
 
 @dataclasses.dataclass(frozen=True)
-class MomentumMaze(MazeLayout):
+class MomentumMaze(HasSpaces, MazeLayout):
     """Point mass under acceleration control in a maze. core = (x, y, vx, vy)."""
 
     maze: str = "u"
+    """Layout name (a key of LAYOUTS)."""
     accel: float = 0.04
+    """Velocity change per step at full action (cells per step)."""
     max_speed: float = 0.2
+    """Speed cap per axis (cells per step)."""
     damping: float = 0.95
+    """Fraction of the velocity kept from one step to the next."""
     episode_length: int = 150
     success_threshold: float = 0.3
-    name: str = "momentum_maze"
-    obs_dim: int = 4
-    goal_dim: int = 2
-    action_dim: int = 2
-    goal_indices: tuple[int, ...] = (0, 1)
+    """Distance to the goal (cells) that counts as reaching it."""
+    spaces: ClassVar[Spaces] = Spaces("momentum_maze", obs_dim=4, goal_dim=2, action_dim=2, goal_indices=(0, 1))
 
     def reset_with_goal(self, key, goal, goal_pos=None) -> EnvState:
         core = jnp.concatenate([self._start(key), jnp.zeros(2)])
@@ -64,22 +66,23 @@ class MomentumMaze(MazeLayout):
 
 
 @dataclasses.dataclass(frozen=True)
-class CarMaze(MazeLayout):
+class CarMaze(HasSpaces, MazeLayout):
     """A unicycle with momentum in a maze. core = (x, y, heading, speed); action =
     (throttle, steering). Obs (x, y, cos, sin, speed)."""
 
     maze: str = "u"
+    """Layout name (a key of LAYOUTS)."""
     accel: float = 0.04
+    """Speed change per step at full throttle (cells per step)."""
     max_speed: float = 0.2
+    """Forward speed cap; reversing is capped at half of it."""
     turn_rate: float = 0.35
+    """Heading change per step at full steering (radians)."""
     damping: float = 0.95
     episode_length: int = 150
     success_threshold: float = 0.3
-    name: str = "car_maze"
-    obs_dim: int = 5
-    goal_dim: int = 2
-    action_dim: int = 2
-    goal_indices: tuple[int, ...] = (0, 1)
+    """Distance to the goal (cells) that counts as reaching it."""
+    spaces: ClassVar[Spaces] = Spaces("car_maze", obs_dim=5, goal_dim=2, action_dim=2, goal_indices=(0, 1))
 
     def _obs(self, core):
         return jnp.stack([core[0], core[1], jnp.cos(core[2]), jnp.sin(core[2]), core[3]])
@@ -105,29 +108,23 @@ class CarMaze(MazeLayout):
 
 
 @dataclasses.dataclass(frozen=True)
-class WarpedMaze(MazeLayout):
+class WarpedMaze(HasSpaces, MazeLayout):
     """The point maze observed through a fixed random map R^2 -> R^16 (tanh network, seeded)."""
 
     maze: str = "u"
     step_size: float = 0.2
+    """Largest move per step (cells), as in the point maze."""
     features: int = 16
+    """Width of the observation the fixed random map produces."""
     map_seed: int = 0
     episode_length: int = 100
     success_threshold: float = 0.3
-    name: str = "warped_maze"
-    action_dim: int = 2
 
     @property
-    def obs_dim(self) -> int:
-        return self.features
-
-    @property
-    def goal_dim(self) -> int:
-        return self.features
-
-    @property
-    def goal_indices(self) -> tuple[int, ...]:
-        return tuple(range(self.features))
+    def spaces(self) -> Spaces:
+        """Observation and goal are the ``features``-wide warped position."""
+        return Spaces("warped_maze", obs_dim=self.features, goal_dim=self.features, action_dim=2,
+                      goal_indices=tuple(range(self.features)))
 
     @property
     def top_speed(self) -> float:
@@ -159,7 +156,7 @@ class WarpedMaze(MazeLayout):
 
 
 @dataclasses.dataclass(frozen=True)
-class ArmReach:
+class ArmReach(HasSpaces):
     """A 3-link planar arm (links 1.0, 0.8, 0.6) under joint-acceleration control.
 
     core = (q [3], dq [3]); obs = (cos q, sin q, dq, fingertip x, y); goal = fingertip (x, y).
@@ -167,15 +164,15 @@ class ArmReach:
     reachable annulus."""
 
     accel: float = 0.05
+    """Joint-rate change per step at full action (radians per step)."""
     max_rate: float = 0.15
+    """Joint-rate cap (radians per step)."""
     damping: float = 0.9
+    """Fraction of the joint rates kept from one step to the next."""
     episode_length: int = 100
     success_threshold: float = 0.2
-    name: str = "arm_reach"
-    obs_dim: int = 11
-    goal_dim: int = 2
-    action_dim: int = 3
-    goal_indices: tuple[int, ...] = (9, 10)
+    """Fingertip distance to the goal that counts as reaching it."""
+    spaces: ClassVar[Spaces] = Spaces("arm_reach", obs_dim=11, goal_dim=2, action_dim=3, goal_indices=(9, 10))
     links: tuple[float, ...] = (1.0, 0.8, 0.6)
 
     @property

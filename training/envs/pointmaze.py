@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+from typing import ClassVar
 import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from training.envs.base import EnvState
+from training.envs.base import EnvState, HasSpaces, Spaces
 
 LAYOUTS = {
     "open": [
@@ -163,19 +164,18 @@ class MazeLayout:
 
 
 @dataclasses.dataclass(frozen=True)
-class PointMaze(MazeLayout):
+class PointMaze(HasSpaces, MazeLayout):
     """Point-mass maze. Obs = goal space = (x, y) in cell units."""
 
     maze: str = "u"
     step_size: float = 0.2
+    """Largest move per step (cells); below 0.5 so no step can jump a wall."""
     episode_length: int = 100
     success_threshold: float = 0.3
+    """Distance to the goal (cells) that counts as reaching it."""
     start_noise: float = 0.1
-    name: str = "pointmaze"
-    obs_dim: int = 2
-    goal_dim: int = 2
-    action_dim: int = 2
-    goal_indices: tuple[int, ...] = (0, 1)
+    """Uniform jitter of the start position (cells)."""
+    spaces: ClassVar[Spaces] = Spaces("pointmaze", obs_dim=2, goal_dim=2, action_dim=2, goal_indices=(0, 1))
 
     def __post_init__(self):
         if self.maze not in LAYOUTS:

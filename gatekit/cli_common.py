@@ -1,0 +1,111 @@
+"""What both command lines (``gatekit`` and ``gatekit-train``) share: the app settings, the error
+boundary, progress on stderr, output helpers and click's metavars."""
+
+from __future__ import annotations
+
+import functools
+import json
+import pathlib
+import sys
+from typing import Callable
+
+import typer
+
+from gatekit.errors import GatekitError
+
+
+def make_app(name: str, help: str, **kwargs) -> typer.Typer:
+    """A typer app with gatekit's settings: help when called bare, plain (not rich) help and
+    errors, no pretty tracebacks (a GatekitError is a one-line message, see :func:`error_boundary`)."""
+    return typer.Typer(name=name, help=help, no_args_is_help=True, pretty_exceptions_enable=False,
+                       rich_markup_mode=None, **kwargs)
+
+
+def error_boundary(prog: str) -> Callable[[Callable], Callable]:
+    """The one place GatekitError becomes ``PROG: error: ...`` on stderr and exit code 1
+    (shared with ``gatekit-train``)."""
+
+    def decorate(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except GatekitError as e:
+                typer.echo(f"{prog}: error: {e}", err=True)
+                raise typer.Exit(code=1) from None
+
+        return wrapper
+
+    return decorate
+
+
+def progress(quiet: bool = False):
+    """A progress callback on stderr when it is a terminal (and not -q / NO_COLOR); None otherwise."""
+    import os
+
+    if quiet or not sys.stderr.isatty() or os.environ.get("NO_COLOR"):
+        return None
+
+    def report(done: int, total: int, desc: str) -> None:
+        end = "\n" if done == total else ""
+        sys.stderr.write(f"\rscoring {done}/{total} {desc:<40}{end}")
+        sys.stderr.flush()
+
+    return report
+
+
+def check_out_paths(**paths) -> None:
+    """Output paths are checked before any work starts (not after minutes of scoring)."""
+    for opt, p in paths.items():
+        if p is None:
+            continue
+        if p.is_dir():
+            raise GatekitError(f"--{opt} {p}: is a directory; give a file name")
+        if not p.parent.exists():
+            raise GatekitError(f"--{opt} {p}: folder {p.parent} does not exist")
+
+
+def write_json(obj, dest: pathlib.Path | None) -> None:
+    from gatekit.io import to_jsonable, write_text
+
+    text = json.dumps(to_jsonable(obj), indent=1) + "\n"
+    if str(dest) == "-":
+        typer.echo(text, nl=False)
+    elif dest is not None:
+        write_text(dest, text)
+
+
+def quiet_event_loop_noise() -> None:
+    """Orbax's async machinery can report ``RuntimeError: Event loop is closed`` as an
+    "unraisable" exception at interpreter exit, once per pending callback (up to ~100 tracebacks
+    after reading damaged data). The work is done by then and the real problem was already
+    reported; drop exactly that message and let every other one through."""
+    previous = sys.unraisablehook
+
+    def hook(unraisable):
+        exc = unraisable.exc_value
+        if isinstance(exc, RuntimeError) and "Event loop is closed" in str(exc):
+            return
+        previous(unraisable)
+
+    sys.unraisablehook = hook
+
+
+def click_command(typer_app: typer.Typer):
+    """The click command behind a typer app, with plain metavars (``--probe PATH``, ``-t X``, not
+    ``<path>`` / ``<float>``; arguments as ``SOURCES...``) for every option that takes a value."""
+    root = typer.main.get_command(typer_app)
+    kinds = {"Path": "PATH", "float": "X", "int": "N", "str": "TEXT"}
+
+    def fix(cmd):
+        for sub in (getattr(cmd, "commands", None) or {}).values():
+            fix(sub)
+        for param in cmd.params:
+            if param.param_type_name == "option" and not param.is_flag and not param.count:
+                param.metavar = kinds.get(param.bare_type(), "VALUE")
+            elif param.param_type_name == "argument":
+                param.metavar = param.name.upper()
+                param.display_type_rich = lambda ctx: None  # the metavar says it; no "<list[Path]>"
+
+    fix(root)
+    return root

@@ -1,0 +1,86 @@
+"""Plain files: strict JSON values, atomic writes, file digests."""
+
+from __future__ import annotations
+
+import math
+import os
+import pathlib
+import tempfile
+from typing import Any, Mapping
+
+import numpy as np
+
+from gatekit.errors import GatekitError
+
+PathLike = str | os.PathLike
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Converts numpy / JAX scalars and arrays, tuples and paths into plain JSON values.
+
+    Non-finite floats become ``None`` so the output is strict JSON.
+    """
+    if isinstance(obj, Mapping):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, (str, bool)) or obj is None:
+        return obj
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        f = float(obj)
+        return f if math.isfinite(f) else None
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if hasattr(obj, "shape") and hasattr(obj, "dtype"):  # numpy / JAX arrays
+        arr = np.asarray(obj)
+        return to_jsonable(arr.item() if arr.ndim == 0 else arr.tolist())
+    raise TypeError(f"cannot write {type(obj).__name__} to JSON: {obj!r}")
+
+
+def _atomic_write_text(path: pathlib.Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; written files follow the umask like open()
+        os.replace(tmp, path)
+    except BaseException:
+        pathlib.Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: PathLike, text: str) -> pathlib.Path:
+    """Writes ``text`` atomically (a temporary file renamed into place)."""
+    path = pathlib.Path(path)
+    _atomic_write_text(path, text)
+    return path
+
+
+def sha256_file(path: PathLike) -> str:
+    """Hex SHA-256 of a file's bytes (what a gate records about the table it was fitted on)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_text(path: PathLike, *, hint: str = "") -> str:
+    """A UTF-8 text file's content (a leading byte-order mark, as Excel writes, is dropped).
+    GatekitError naming the file when it cannot be read or is not UTF-8; ``hint`` is appended to
+    the cannot-read message."""
+    path = pathlib.Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise GatekitError(f"{path}: cannot read ({e.strerror or e}){hint}") from None
+    except UnicodeDecodeError as e:
+        raise GatekitError(f"{path}: not UTF-8 text ({e})") from None
+    return text[1:] if text.startswith("\ufeff") else text

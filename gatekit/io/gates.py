@@ -1,0 +1,129 @@
+"""Gate files (``gatekit-gate/1``) and the built-in presets."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+from typing import Any, Mapping
+
+from gatekit import rule as R
+from gatekit.errors import GatekitError
+from gatekit.io.files import PathLike, _atomic_write_text, to_jsonable
+
+GATE_FORMAT = "gatekit-gate/1"
+PRESET_DIR = pathlib.Path(__file__).resolve().parent.parent / "presets"
+
+
+@dataclasses.dataclass(frozen=True)
+class Gate:
+    """A gate rule as a saved, versioned artifact (``gatekit-gate/1``).
+
+    ``metric direction threshold`` (e.g. ``cka_sa_prev above 0.95``) must hold for ``patience``
+    consecutive checkpoints (checked by :class:`gatekit.rule.Rule`). The rest records where the
+    rule comes from: the label rule, the table it was fitted on (file, sha256, n, groups), its
+    out-of-fold validation against the training-step baseline, and the env it was fitted on.
+    """
+
+    metric: str
+    direction: str
+    threshold: float
+    patience: int = 1
+    name: str | None = None
+    description: str = ""
+    env: str | None = None
+    label_rule: dict | None = None
+    fitted_on: dict | None = None
+    validation: dict | None = None
+    format: str = GATE_FORMAT
+
+    def __post_init__(self):
+        try:
+            checked = R.Rule(self.metric, self.direction, self.threshold, self.patience)
+        except GatekitError as e:
+            raise GatekitError(f"gate: {e}") from None
+        object.__setattr__(self, "threshold", checked.threshold)
+
+    def to_rule(self) -> R.Rule:
+        return R.Rule(self.metric, self.direction, self.threshold, self.patience)
+
+    @property
+    def rule(self) -> str:
+        """The rule as text, e.g. ``goal_rank > 5.84 for 2 consecutive checkpoints``."""
+        return self.to_rule().text
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        return {"format": d.pop("format"), **d}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], *, source: str = "gate") -> "Gate":
+        from gatekit.statistics import known_metric
+
+        if not isinstance(d, Mapping):
+            raise GatekitError(f"{source}: expected a JSON object, found {type(d).__name__}")
+        if d.get("format") != GATE_FORMAT:
+            raise GatekitError(f"{source}: format is {d.get('format')!r}; this gatekit reads {GATE_FORMAT!r}")
+        fields = {f.name for f in dataclasses.fields(cls)}
+        missing = [k for k in ("metric", "direction", "threshold") if k not in d]
+        if missing:
+            raise GatekitError(f"{source}: missing key(s) {', '.join(missing)}")
+        unknown = sorted(set(d) - fields)
+        if unknown:
+            raise GatekitError(f"{source}: unknown key(s) {unknown}")
+        if not isinstance(d["metric"], str) or not known_metric(d["metric"]):
+            raise GatekitError(f"{source}: unknown metric {d['metric']!r} (gatekit's statistics: "
+                               f"gatekit.statistics.METRIC_NAMES, step-like columns, eval_* or train_*)")
+        try:
+            return cls(**dict(d))
+        except GatekitError as e:
+            raise GatekitError(f"{source}: {e}") from None
+
+    @classmethod
+    def from_fit(cls, fit, *, patience: int = 1, **info) -> "Gate":
+        """The rule a :class:`gatekit.fitting.FitResult` found, with its out-of-fold validation
+        and baseline attached."""
+        validation = {
+            "in_sample": {"auc": fit.auc, "auc_ci": list(fit.auc_ci), "accuracy": fit.accuracy,
+                          "direction_source": fit.direction_source, "spearman_rho": fit.spearman_rho},
+            "out_of_fold": fit.logo,
+            "baseline": fit.baseline,
+            "beats_baseline": fit.beats_baseline(),
+            "verdict": fit.verdict,
+            "warnings": list(fit.warnings),
+        }
+        return cls(metric=fit.metric, direction=fit.direction, threshold=fit.threshold, patience=patience,
+                   label_rule=fit.label_rule, validation=validation, **info)
+
+
+def preset_names() -> tuple[str, ...]:
+    return tuple(sorted(p.stem for p in PRESET_DIR.glob("*.json")))
+
+
+def read_gate(spec: PathLike):
+    """A :class:`Gate` from a ``gatekit-gate/1`` JSON file or a preset name
+    (``paper``, ``pointmaze``). Raises GatekitError naming the file for anything malformed."""
+    path = pathlib.Path(spec)
+    if not path.exists() and str(spec) in preset_names():
+        path = PRESET_DIR / f"{spec}.json"
+    if not path.is_file():
+        raise GatekitError(
+            f"{spec}: no such gate file or preset (presets: {', '.join(preset_names())}; "
+            f"make one with `gatekit fit ... --save gate.json`)"
+        )
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise GatekitError(f"{path}: cannot read ({e.strerror or e})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise GatekitError(f"{path}: not a gate file (not valid JSON: {e})") from None
+    return Gate.from_dict(doc, source=str(path))
+
+
+def write_gate(gate, path: PathLike) -> pathlib.Path:
+    """Writes a Gate as indented JSON (atomically)."""
+    path = pathlib.Path(path)
+    if path.is_dir():
+        raise GatekitError(f"{path}: is a directory; give a file name for the gate (e.g. gate.json)")
+    _atomic_write_text(path, json.dumps(to_jsonable(gate.to_dict()), indent=1) + "\n")
+    return path

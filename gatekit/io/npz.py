@@ -1,0 +1,65 @@
+""".npz arrays without pickle: a run's shared probe, and probes given on the command line."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import tempfile
+from typing import Iterable
+
+import numpy as np
+
+from gatekit.errors import GatekitError
+from gatekit.io.files import PathLike
+from gatekit.io.runs import PROBE_NPZ, Run
+
+
+def load_probe(run: Run) -> dict[str, np.ndarray] | None:
+    """The run's shared ``probe.npz`` (obs, action, goal[, traj_id]), or None when absent."""
+    path = run.path / PROBE_NPZ
+    if not path.exists():
+        return None
+    return read_npz(path, required=("obs", "action", "goal"))
+
+
+def read_npz(path: PathLike, *, required: Iterable[str] = ()) -> dict[str, np.ndarray]:
+    """Loads an ``.npz`` without pickle; checks the required keys and equal row counts."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise GatekitError(f"{path}: no such file")
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except OSError as e:
+        raise GatekitError(f"{path}: cannot read ({e.strerror or e})") from None
+    if magic != b"PK\x03\x04":
+        raise GatekitError(f"{path}: not an .npz file (an .npz is a zip of .npy arrays: save one with numpy.savez)")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+    except ValueError as e:
+        if "pickle" in str(e).lower():
+            raise GatekitError(f"{path}: holds object arrays, which need pickle; gatekit reads numeric arrays only") from None
+        raise GatekitError(f"{path}: unreadable .npz ({e})") from None
+    except (OSError, EOFError, KeyError) as e:
+        raise GatekitError(f"{path}: damaged .npz ({type(e).__name__}: {e})") from None
+    missing = [k for k in required if k not in data]
+    if missing:
+        raise GatekitError(f"{path}: missing array(s) {', '.join(missing)}")
+    lengths = {k: len(v) for k, v in data.items() if np.ndim(v) > 0}
+    if len(set(lengths.values())) > 1:
+        raise GatekitError(f"{path}: arrays have different numbers of rows {lengths}")
+    return data
+
+
+def write_probe(run_dir: PathLike, *, obs, action, goal, traj_id=None) -> pathlib.Path:
+    """Writes ``probe.npz`` (a shared evaluation set for every checkpoint of the run)."""
+    path = pathlib.Path(run_dir) / PROBE_NPZ
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {"obs": np.asarray(obs), "action": np.asarray(action), "goal": np.asarray(goal)}
+    if traj_id is not None:
+        arrays["traj_id"] = np.asarray(traj_id)
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as f:
+        np.savez(f, **arrays)
+    os.replace(f.name, path)
+    return path

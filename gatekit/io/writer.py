@@ -1,0 +1,124 @@
+"""Writing a ``gatekit-run/1`` run: run.json, then one atomic Orbax step per epoch."""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Any, Mapping
+
+import numpy as np
+
+from gatekit.errors import GatekitError
+from gatekit.io.files import PathLike, to_jsonable
+from gatekit.io.runs import (FORMAT, ITEMS, RUN_JSON, Checkpoint, _ocp, list_checkpoints, load_checkpoint,
+                             meta_checksum, read_run, run_checksum, tree_checksum, validate_run_config,
+                             write_run_json)
+
+
+class RunWriter:
+    """Writes a run in ``gatekit-run/1``: ``run.json`` plus one Orbax step per epoch.
+
+    Any trainer can use it::
+
+        writer = RunWriter("runs/teacher", config={"family": "crl", "net": {...}, "seed": 0})
+        writer.save(step=env_steps, params=params, meta={"epoch": 1, ...}, sample={...})
+        writer.close()
+
+    Saves are finalized by Orbax's atomic rename, so a crash mid-save never leaves a step that
+    looks complete. With ``resume=True`` an existing run is reopened (its ``run.json`` must
+    describe the same network), and :meth:`latest` restores the newest complete checkpoint.
+    """
+
+    def __init__(
+        self,
+        run_dir: PathLike,
+        *,
+        config: Mapping,
+        resume: bool = False,
+        async_save: bool = True,
+        max_to_keep: int | None = None,
+        extra_items: tuple[str, ...] = (),
+    ):
+        ocp = _ocp()
+        self.path = pathlib.Path(run_dir)
+        existing = self.path / RUN_JSON
+        if existing.exists():
+            if not resume:
+                raise GatekitError(f"{existing}: run already exists (pass resume=True to continue it)")
+            old = read_run(self.path)
+            new = validate_run_config({"format": FORMAT, **to_jsonable(dict(config))})
+            if old.config.get("net") != new.get("net") or old.family != new["family"]:
+                raise GatekitError(f"{existing}: resuming with a different network or family")
+            self.run = old
+        else:
+            self.run = write_run_json(self.path, config)
+        options = ocp.CheckpointManagerOptions(
+            create=True,
+            enable_async_checkpointing=async_save,
+            max_to_keep=max_to_keep,
+            cleanup_tmp_directories=True,
+        )
+        self.extra_items = tuple(extra_items)
+        self._manager = ocp.CheckpointManager(
+            self.run.checkpoint_dir.absolute(), item_names=ITEMS + self.extra_items, options=options
+        )
+
+    def save(
+        self, step: int, *, params, meta: Mapping, sample: Mapping[str, Any], extra: Mapping[str, Any] | None = None
+    ) -> None:
+        """Saves params (any pytree of arrays), meta (JSON) and sample (dict of arrays).
+
+        ``extra`` holds pytrees for the ``extra_items`` named at construction (for example a
+        trainer's optimizer state, for exact resume); gatekit's reader ignores them.
+        """
+        ocp = _ocp()
+        import jax
+
+        extra = dict(extra or {})
+        if set(extra) != set(self.extra_items):
+            raise GatekitError(f"save: extra items {sorted(extra)} != declared {sorted(self.extra_items)}")
+        params = jax.device_get(params)
+        sample = {k: np.asarray(v) for k, v in jax.device_get(dict(sample)).items()}
+        meta = to_jsonable({"step": int(step), **dict(meta)})
+        meta["checksums"] = {"params": tree_checksum(params), "sample": tree_checksum(sample),
+                             "run": run_checksum(self.run.config)}
+        meta["checksums"]["meta"] = meta_checksum(meta)
+        items = {
+            "params": ocp.args.StandardSave(params),
+            "meta": ocp.args.JsonSave(meta),
+            "sample": ocp.args.StandardSave(sample),
+            **{k: ocp.args.StandardSave(jax.device_get(v)) for k, v in extra.items()},
+        }
+        self._manager.save(int(step), args=ocp.args.Composite(**items))
+
+    def restore_extra(self, step: int, name: str, target):
+        """Restores an extra item into the structure (and dtypes) of ``target``."""
+        ocp = _ocp()
+        path = self.run.checkpoint_dir / str(step) / name
+        try:
+            return self._manager.restore(int(step), args=ocp.args.Composite(**{name: ocp.args.StandardRestore(target)}))[name]
+        except Exception as e:
+            raise GatekitError(f"{path}: cannot restore ({type(e).__name__}: {e})") from None
+
+    def delete(self, step: int) -> None:
+        """Removes one step (e.g. a damaged step after the one a resume continues from)."""
+        self._manager.wait_until_finished()
+        self._manager.delete(int(step))
+
+    def steps(self) -> list[int]:
+        self._manager.wait_until_finished()
+        return list_checkpoints(self.run)[0]
+
+    def latest(self) -> Checkpoint | None:
+        """The newest complete checkpoint (restored as NumPy), or None for a fresh run."""
+        steps = self.steps()
+        return load_checkpoint(self.run, steps[-1]) if steps else None
+
+    def close(self) -> None:
+        self._manager.wait_until_finished()
+        self._manager.close()
+
+    def __enter__(self) -> "RunWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

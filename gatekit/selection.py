@@ -1,0 +1,187 @@
+"""Selecting the checkpoint to distill from: the earliest one at which the gate holds.
+
+The comparison and the streak are :mod:`gatekit.rule`'s; this module groups rows by run, applies
+the rule in step order, and says when the answer cannot be trusted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+from scipy import stats
+
+from gatekit import rule as R
+from gatekit.errors import GatekitError
+from gatekit.io.gates import Gate
+
+ROLES = ("teacher", "student", "any")
+TREND_RHO = 0.5
+"""|Spearman(step, metric)| beyond which a trend against the gate's direction is reported: a
+strong monotone trend the wrong way means the rule was probably fitted on another task."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Selection:
+    """The recommended checkpoint (or none), why, and when the answer cannot be trusted."""
+
+    ready: bool
+    run: str | None
+    step: int | None
+    epoch: int | None
+    value: float | None
+    reason: str
+    per_run: list[dict]
+    run_path: str | None = None
+    warnings: list[str] = dataclasses.field(default_factory=list)
+    gate: dict | None = None
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def rows_with_role(rows: Iterable[Mapping], role: str) -> list[Mapping]:
+    """Rows of one role (a row without ``role`` is a teacher); ``"any"``: every row.
+    GatekitError when no row has that role."""
+    R.check_direction(role, ROLES, what="role")
+    rows = list(rows)
+    if role == "any":
+        return rows
+    kept = [r for r in rows if (r.get("role") or "teacher") == role]
+    if not kept:
+        roles = sorted({str(r.get("role")) for r in rows})
+        raise GatekitError(f"no {role} rows (roles present: {roles}); pass --role any to use them all")
+    return kept
+
+
+def _cell_number(r: Mapping, key: str, where: str, *, required: bool):
+    v = r.get(key)
+    if v is None or v == "":
+        if required:
+            raise GatekitError(f"{where}: column {key!r} is empty")
+        return None
+    if isinstance(v, bool):
+        raise GatekitError(f"{where}: column {key!r} is {v!r}, not a number")
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        raise GatekitError(f"{where}: column {key!r} is {v!r}, not a number") from None
+
+
+def _int_or_none(v):
+    try:
+        return None if v is None else int(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def _finite(v) -> bool:
+    return v is not None and math.isfinite(v)
+
+
+def _runs(rows: list[Mapping], metric: str) -> dict[str, list[dict]]:
+    """Rows grouped by run (``run_path``, else ``run``), each sorted by step, values checked."""
+    by_run: dict[str, list[dict]] = {}
+    for i, r in enumerate(rows):
+        where = f"row {i + 1}" + (f" ({r.get('run')})" if r.get("run") else "")
+        step = _cell_number(r, "step", where, required=True)
+        if not step.is_integer():
+            raise GatekitError(f"{where}: column 'step' is {r.get('step')!r}, not an integer")
+        value = _cell_number(r, metric, where, required=False)
+        key = str(r.get("run_path") or r.get("run") or "(unnamed run)")
+        by_run.setdefault(key, []).append({**r, "step": int(step), metric: value, "_key": key})
+    return {k: sorted(rs, key=lambda r: r["step"]) for k, rs in by_run.items()}
+
+
+def _run_warnings(key: str, rs: list[dict], rule: R.Rule) -> list[str]:
+    metric, out = rule.metric, []
+    nan_steps = [r["step"] for r in rs if r[metric] is not None and not math.isfinite(r[metric])]
+    if nan_steps:
+        out.append(f"{key}: {metric} is NaN/inf at step(s) {nan_steps[:5]}; those checkpoints "
+                   f"count as not passing, which can move the answer later")
+    first = next((r for r in rs if r[metric] is not None), None)
+    if first is not None and rule.passes(first[metric]):
+        out.append(f"{key}: the gate already held at the run's first scored checkpoint (step "
+                   f"{first['step']}, {metric} = {first[metric]:.4g}): the rule separates nothing "
+                   f"in this run, so its answer cannot be trusted")
+    fin = [(r["step"], r[metric]) for r in rs if _finite(r[metric])]
+    if len(fin) >= 4 and np.ptp([v for _, v in fin]) > 0:
+        rho = float(stats.spearmanr([s_ for s_, _ in fin], [v for _, v in fin])[0])
+        if R.oriented(rho, rule.direction) <= -TREND_RHO:
+            falls = rule.direction == "below"
+            out.append(f"{key}: {metric} {'rises' if rho > 0 else 'falls'} over training (Spearman rho "
+                       f"{rho:+.2f} with step) while the gate expects it to {'fall' if falls else 'rise'} "
+                       f"past the gate; was the rule fitted on this task?")
+    return out
+
+
+def select(scores: Iterable[Mapping[str, Any]], *, gate: Gate, role: str = "teacher") -> Selection:
+    """Earliest checkpoint at which ``gate`` has held for its ``patience`` consecutive checkpoints.
+
+    Args:
+      scores: rows with ``run`` (or ``run_path``), ``step`` and the metric (a ScoreTable or dicts).
+      gate: a :class:`gatekit.io.gates.Gate` (``gatekit.api.select`` resolves files, presets and
+        one-off rules into one).
+      role: "teacher" (default: rows whose ``role`` is teacher or absent), "student" or "any".
+
+    Returns:
+      A :class:`Selection`. Across runs the earliest qualifying step wins (ties: the run with
+      the more extreme metric). ``warnings`` lists why the answer may not be trusted: the gate
+      held from a run's first checkpoint (the rule separates nothing there), the metric's trend
+      runs against the gate's direction, NaN values, rows of different envs, a gate fitted on
+      another env.
+    """
+    rule = gate.to_rule()
+    metric = rule.metric
+    rows = list(scores)
+    if not rows:
+        raise GatekitError("select: no scored checkpoints")
+    if not any(metric in r for r in rows):
+        raise GatekitError(f"select: no column {metric!r} in the scores")
+    try:
+        rows = rows_with_role(rows, role)
+    except GatekitError as e:
+        raise GatekitError(f"select: {e}") from None
+    warnings: list[str] = []
+    by_run = _runs(rows, metric)
+    envs = sorted({str(r["env"]) for r in rows if r.get("env")})
+    if len(envs) > 1:
+        warnings.append(f"rows come from different envs {envs}: one gate rarely fits them all")
+    if gate.env and envs and any(e != gate.env for e in envs):
+        warnings.append(f"the gate was fitted on env {gate.env!r} but these runs are {envs}")
+    per_run, candidates = [], []
+    for key, rs in by_run.items():
+        hit_at = R.first_hold([r["step"] for r in rs], [r[metric] for r in rs], rule)
+        warnings += _run_warnings(key, rs, rule)
+        vals = [r[metric] for r in rs if _finite(r[metric])]
+        per_run.append({"run": rs[0].get("run") or key, "run_path": key, "checkpoints": len(rs),
+                        "selected_step": None if hit_at is None else int(rs[hit_at]["step"]),
+                        "best_value": R.most_extreme(vals, rule.direction) if vals else None})
+        if hit_at is not None:
+            candidates.append(rs[hit_at])
+    op, threshold, patience = R.symbol(rule.direction), rule.threshold, rule.patience
+    if candidates:
+        c = min(candidates, key=lambda r: (r["step"], -float(R.oriented(float(r[metric]), rule.direction))))
+        held = "it" if patience == 1 else f"the last {patience} consecutive checkpoints"
+        reason = (
+            f"{c['_key']} at step {c['step']}: {metric} = {float(c[metric]):.4g} {op} {threshold:g} "
+            f"and {held} passed the gate; the earliest such checkpoint across "
+            f"{len(by_run)} run(s) ({len(candidates)} run(s) reached the gate)"
+        )
+        return Selection(True, c.get("run") or c["_key"], int(c["step"]), _int_or_none(c.get("epoch")),
+                         float(c[metric]), reason, per_run, run_path=c["_key"], warnings=warnings,
+                         gate=gate.to_dict())
+    finite = [r for rs in by_run.values() for r in rs if _finite(r[metric])]
+    if finite:
+        closest = max(finite, key=lambda r: float(R.oriented(float(r[metric]), rule.direction)))
+        near = f"; closest is {closest['_key']} at step {closest['step']} with {metric} = {float(closest[metric]):.4g}"
+    else:
+        near = f"; no finite {metric} values"
+    reason = (
+        f"no checkpoint is ready: none of {sum(map(len, by_run.values()))} checkpoint(s) in {len(by_run)} run(s) had "
+        f"{metric} {op} {threshold:g} for {patience} consecutive checkpoint(s){near}. "
+        f"Train the teacher longer, or check that the gate was fitted on this task."
+    )
+    return Selection(False, None, None, None, None, reason, per_run, warnings=warnings, gate=gate.to_dict())

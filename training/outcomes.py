@@ -1,0 +1,46 @@
+"""What a student's outcome means: one named measure per task, read from the student's run.
+
+* ``eval_success``: the eval success of the student's final checkpoint (the point maze, where
+  reaching the goal at all is the hard part; the built-in calibration and the quick start);
+* ``far_time_at_goal``: time at goal over deterministic episodes on far goals only, from the
+  start (the barrier candidates, where near goals are easy for any student; see
+  :func:`training.barrier.far_goal_eval`).
+
+A task names its measure (``Candidate.outcome``, ``pair_table(outcome=...)``); results tables
+keep their column names (``student_success`` in calibrations, ``student_outcome`` in sweeps).
+"""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Callable
+
+from gatekit import io as gio
+
+
+def final_eval_success(run_dir) -> float:
+    """Eval success of the run's final checkpoint."""
+    run = gio.read_run(run_dir)
+    steps = gio.list_checkpoints(run)[0]
+    if not steps:
+        raise FileNotFoundError(f"{run_dir}: student has no checkpoint")
+    return float(gio.load_checkpoint(run, steps[-1], items=("meta",)).meta["eval"]["success"])
+
+
+def far_time_at_goal(run_dir) -> float:
+    """Far-goal time at goal of the run's final checkpoint."""
+    from training.barrier import far_goal_eval
+
+    return far_goal_eval(pathlib.Path(run_dir))["far_time_at_goal"]
+
+
+OUTCOMES: dict[str, Callable[[pathlib.Path], float]] = {
+    "eval_success": final_eval_success,
+    "far_time_at_goal": far_time_at_goal,
+}
+
+
+def measure(name: str) -> Callable[[pathlib.Path], float]:
+    if name not in OUTCOMES:
+        raise ValueError(f"unknown student outcome {name!r}; choose from {sorted(OUTCOMES)}")
+    return OUTCOMES[name]

@@ -1,0 +1,45 @@
+"""Train or reuse: the one rule by which every sweep, calibration and check in ``training``
+decides whether a run must be trained, so that rerunning one continues where it stopped."""
+
+from __future__ import annotations
+
+import pathlib
+import shutil
+from typing import Callable
+
+from gatekit import io as gio
+from gatekit.errors import GatekitError
+from training.config import TrainConfig
+from training.trainer import train
+
+
+def run_finished(path, epochs: int) -> bool:
+    """True when ``path`` holds a run whose newest complete checkpoint reached ``epochs``."""
+    path = pathlib.Path(path)
+    if not (path / gio.RUN_JSON).exists():
+        return False
+    run = gio.read_run(path)
+    steps = gio.list_checkpoints(run)[0]
+    return bool(steps) and int(gio.load_checkpoint(run, steps[-1], items=("meta",)).meta.get("epoch", 0)) >= epochs
+
+
+def train_or_reuse(cfg: TrainConfig, path, *, teacher: str | None = None, resume: bool = False,
+                   progress: Callable[[str], None] | None = None):
+    """Trains ``cfg`` at ``path``, or reuses a finished run there *of the same config*.
+
+    An unfinished run of the same config is continued (``resume=True``, for teachers, whose
+    checkpoints are worth keeping) or started again (students are cheap). A run of another config
+    at ``path`` is an error and is never deleted: pick another output folder. Returns ``path``.
+    The one train-or-reuse rule of every sweep, calibration and check in ``training``.
+    """
+    path = pathlib.Path(path)
+    if (path / gio.RUN_JSON).exists():
+        old = TrainConfig.from_dict(gio.read_run(path).config.get("train") or {})
+        if old != cfg:
+            diff = {k: (v, getattr(cfg, k)) for k, v in old.to_dict().items() if v != cfg.to_dict().get(k)}
+            raise GatekitError(f"{path}: holds a run of another config {diff}; use another output folder")
+    if not run_finished(path, cfg.epochs):
+        if path.exists() and not resume:
+            shutil.rmtree(path)  # an unfinished run of this same config: start it again
+        train(cfg, path, teacher=teacher, progress=progress, resume=path.exists())
+    return path
