@@ -8,8 +8,8 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from gatekit.cli_common import (check_out_paths, click_command, error_boundary, make_app, progress,
-                                quiet_event_loop_noise, write_json)
+from gatekit.cli_common import (check_out_paths, click_command, enable_compilation_cache, error_boundary, make_app,
+                                progress, quiet_event_loop_noise, write_json)
 from gatekit.errors import GatekitError
 
 app = make_app("gatekit", "Which teacher checkpoint to distill from: score checkpoints, select a teacher, fit the gate.",
@@ -378,6 +378,7 @@ def import_jaxgcrl(
 
 
 def main() -> None:
+    enable_compilation_cache()
     quiet_event_loop_noise()
     click_command(app)(prog_name="gatekit")
 

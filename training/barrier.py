@@ -28,7 +28,6 @@ from gatekit import io as gio
 from gatekit import networks
 from training import envs
 from training.config import TrainConfig
-from training.runs import train_or_reuse
 
 CRITERIA = {"d8_min_fraction_of_best": 0.5, "d4_max_fraction_of_d8": 0.1}
 
@@ -121,25 +120,28 @@ def far_goal_eval(run_dir, *, step: int | None = None, episodes: int = 256, seed
             "max_time_at_goal": float(np.mean(env.max_time_at_goal(np.asarray(goal_pos))))}
 
 
-def check(candidate: Candidate, out: pathlib.Path, *, seeds=(0, 1), progress: Callable[[str], None] | None = None) -> dict:
-    """Runs (or reuses) the barrier check for one candidate; returns its record for results.json."""
+def check(candidate: Candidate, out: pathlib.Path, *, seeds=(0, 1), progress: Callable[[str], None] | None = None,
+          workers: int | None = None, max_parallel: int | None = None) -> dict:
+    """Runs (or reuses) the barrier check for one candidate; returns its record for results.json.
+    The runs train together (:func:`training.many.run_jobs`), then each is evaluated."""
+    from training.many import Job, run_jobs
+
     say = progress or (lambda _m: None)
     env = envs.make(candidate.env, **dict(candidate.env_kwargs))
     p8 = param_count(env, 8, candidate.width)
     wide = matched_width(env, 4, p8)
-    variants = [(4, candidate.width), (8, candidate.width), (4, wide)]
+    variants = [(depth, width, seed) for depth, width in [(4, candidate.width), (8, candidate.width), (4, wide)]
+                for seed in seeds]
     t0 = time.time()
+    jobs = [Job(candidate.config(d, w, s), pathlib.Path(out) / candidate.name / f"d{d}_w{w}_s{s}") for d, w, s in variants]
+    run_jobs(jobs, workers=workers, max_parallel=max_parallel, progress=say)
     runs = []
-    for depth, width in variants:
-        for seed in seeds:
-            path = pathlib.Path(out) / candidate.name / f"d{depth}_w{width}_s{seed}"
-            t1 = time.time()
-            train_or_reuse(candidate.config(depth, width, seed), path)
-            ev = far_goal_eval(path)
-            runs.append({"depth": depth, "width": width, "params": param_count(env, depth, width), "seed": seed,
-                         "env_steps": ev["step"], **ev})
-            say(f"  {candidate.name} d{depth} w{width} seed {seed}: far time at goal {ev['far_time_at_goal']:.1f} "
-                f"(best achievable {ev['max_time_at_goal']:.1f}) [{time.time() - t1:.0f}s]")
+    for (depth, width, seed), job in zip(variants, jobs):
+        ev = far_goal_eval(job.path)
+        runs.append({"depth": depth, "width": width, "params": param_count(env, depth, width), "seed": seed,
+                     "env_steps": ev["step"], **ev})
+        say(f"  {candidate.name} d{depth} w{width} seed {seed}: far time at goal {ev['far_time_at_goal']:.1f} "
+            f"(best achievable {ev['max_time_at_goal']:.1f})")
     record = {k: v for k, v in dataclasses.asdict(candidate).items() if k != "outcome"}  # as in results.json
     return {**record, "env_kwargs": dict(candidate.env_kwargs), "runs": runs,
             **verdict(runs, candidate.width, wide), "minutes": (time.time() - t0) / 60}

@@ -15,13 +15,13 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 import sys
-import time
 from typing import Callable, Sequence
 
 import numpy as np
 
 from training import outcomes
 from training.config import TrainConfig
+from training.many import Job, run_jobs
 from training.runs import train_or_reuse
 
 # The built-in default (quick start and the shipped pointmaze gate): a depth-8 teacher on the
@@ -41,18 +41,23 @@ def train_teacher(cfg: TrainConfig, path: pathlib.Path, *, seed: int, progress: 
     return train_or_reuse(dataclasses.replace(cfg, seed=seed), path, resume=True, progress=progress)
 
 
+def student_jobs(teacher: str | None, student_cfg: TrainConfig, out: pathlib.Path, name: str,
+                 student_seeds: int) -> list[Job]:
+    """The ``student_seeds`` students of ``teacher`` (``RUN_DIR@STEP``; None: the no-teacher
+    baseline): ``student_cfg`` with seed 1000 + k at ``out/{name}_s{k}``."""
+    return [Job(dataclasses.replace(student_cfg, seed=1000 + k), pathlib.Path(out) / f"{name}_s{k}", teacher)
+            for k in range(student_seeds)]
+
+
 def student_outcomes(teacher: str | None, student_cfg: TrainConfig, out: pathlib.Path, name: str,
-                     student_seeds: int, outcome: str = "eval_success") -> list[float]:
-    """``student_seeds`` students of ``teacher`` (``RUN_DIR@STEP``; None: the no-teacher
-    baseline), each ``student_cfg`` with seed 1000 + k at ``out/{name}_s{k}`` (finished ones
-    reused), and their outcomes (a :mod:`training.outcomes` measure)."""
+                     student_seeds: int, outcome: str = "eval_success", **parallel) -> list[float]:
+    """Trains (or reuses) the :func:`student_jobs` of ``teacher`` and returns their outcomes (a
+    :mod:`training.outcomes` measure). ``parallel``: ``workers`` / ``max_parallel`` for
+    :func:`training.many.run_jobs`."""
+    jobs = student_jobs(teacher, student_cfg, out, name, student_seeds)
+    run_jobs(jobs, **parallel)
     measure = outcomes.measure(outcome)
-    vals = []
-    for k in range(student_seeds):
-        path = train_or_reuse(dataclasses.replace(student_cfg, seed=1000 + k), pathlib.Path(out) / f"{name}_s{k}",
-                              teacher=teacher)
-        vals.append(measure(path))
-    return vals
+    return [measure(j.path) for j in jobs]
 
 
 def pair_table(
@@ -64,33 +69,37 @@ def pair_table(
     student_seeds: int = 2,
     score_kwargs: dict | None = None,
     outcome: str = "eval_success",
+    workers: int | None = None,
+    max_parallel: int | None = None,
 ) -> list[dict]:
     """One row per teacher checkpoint: every gatekit statistic of the checkpoint (from
     ``gatekit.score``), ``teacher_seed``, and ``student_success`` (mean over ``student_seeds``
     students distilled from it with ``student_cfg``; ``outcome`` names the measure) with the
     per-seed values.
 
-    ``steps``: which checkpoint steps to distill from (default: every one).
+    ``steps``: which checkpoint steps to distill from (default: every one). All students are
+    trained first, together (:func:`training.many.run_jobs`: ``workers`` processes, at most
+    ``max_parallel`` runs per vmapped program; defaults per backend), finished ones reused.
     """
     import gatekit
 
     out = pathlib.Path(out)
     table = gatekit.score(list(teachers), **(score_kwargs or {}))
+    picked = [r for r in table.rows if steps is None or r["step"] in steps]
+    jobs = {id(r): student_jobs(f"{r['run_path']}@{r['step']}", student_cfg, out,
+                                f"{pathlib.Path(r['run_path']).name}@{r['step']}", student_seeds) for r in picked}
+    run_jobs([j for js in jobs.values() for j in js], workers=workers, max_parallel=max_parallel, progress=_log)
+    measure = outcomes.measure(outcome)
     rows = []
-    t0 = time.time()
-    for r in table.rows:
-        if steps is not None and r["step"] not in steps:
-            continue
-        run_path = pathlib.Path(r["run_path"])
-        vals = student_outcomes(f"{run_path}@{r['step']}", student_cfg, out, f"{run_path.name}@{r['step']}",
-                                student_seeds, outcome)
+    for r in picked:
+        vals = [measure(j.path) for j in jobs[id(r)]]
         rows.append({"teacher_seed": r["seed"], **r, "student_success": float(np.mean(vals)),
                      **{f"student_success_s{k}": v for k, v in enumerate(vals)}})
-        _log(f"  {run_path.name}@{r['step']}: student {np.mean(vals):.3f}  [{time.time() - t0:.0f}s]")
+        _log(f"  {pathlib.Path(r['run_path']).name}@{r['step']}: student {np.mean(vals):.3f}")
     return rows
 
 
 def baseline_students(student_cfg: TrainConfig, out: pathlib.Path, *, student_seeds: int = 2,
-                      outcome: str = "eval_success") -> list[float]:
+                      outcome: str = "eval_success", **parallel) -> list[float]:
     """No-teacher students with the same budget as the distilled ones (lambda_pi unused)."""
-    return student_outcomes(None, student_cfg, pathlib.Path(out), "baseline", student_seeds, outcome)
+    return student_outcomes(None, student_cfg, pathlib.Path(out), "baseline", student_seeds, outcome, **parallel)

@@ -90,7 +90,8 @@ def _run(cfg, out: pathlib.Path, *, teacher=None, hook=None, resume=False, quiet
         cfg.validate(env.episode_length)
     except (ValueError, TypeError) as e:
         raise GatekitError(f"bad config: {e}") from None
-    summary = train(cfg, out, teacher=teacher, hook=hook, resume=resume, progress=None if quiet else typer.echo)
+    say = None if quiet else (lambda msg: typer.echo(msg, err=True))  # progress on stderr; the summary on stdout
+    summary = train(cfg, out, teacher=teacher, hook=hook, resume=resume, progress=say)
     typer.echo(json.dumps(summary, indent=1, default=str))
     return summary
 
@@ -177,6 +178,11 @@ def distill(
     _run(cfg, out, teacher=teacher, resume=resume, quiet=quiet)
 
 
+Shard = Annotated[str, typer.Option("--shard", help="I/N: train only this share (0 <= I < N) of the runs, e.g. a SLURM array task; the last shard to finish builds the table.")]
+Workers = Annotated[Optional[int], typer.Option("--workers", help="Worker processes (default: one per core on a CPU, one on a GPU).")]
+MaxParallel = Annotated[Optional[int], typer.Option("--max-parallel", help="Runs per vmapped program (default: 1 on a CPU, 64 on a GPU).")]
+
+
 @app.command()
 @_guard
 def sweep(
@@ -185,25 +191,38 @@ def sweep(
     checkpoints: Annotated[int, typer.Option("--checkpoints", help="Teacher checkpoints per seed to distill from.")] = 7,
     student_seeds: Annotated[int, typer.Option("--student-seeds", help="Students per checkpoint.")] = 2,
     student_epochs: Annotated[int, typer.Option("--student-epochs", help="Every student's (and the baseline's) epochs.")] = 6,
+    teacher_seeds: Annotated[int, typer.Option("--teacher-seeds", help="Teachers (seeds 0..N-1).")] = 3,
+    teacher_epochs: Annotated[Optional[int], typer.Option("--teacher-epochs", help="Teacher budget (default: the candidate's).")] = None,
     tau: Tau = 1.0,
+    shard: Shard = "0/1",
+    workers: Workers = None,
+    max_parallel: MaxParallel = None,
 ):
-    """Gate sweep: 3 teacher seeds x CHECKPOINTS checkpoints -> distilled students (+ a no-teacher
+    """Gate sweep: teacher seeds x CHECKPOINTS checkpoints -> distilled students (+ a no-teacher
     baseline, same budget) -> OUT/pairs.csv for `gatekit fit`; prints the out-of-fold ranking
-    (label: student >= 0.5 x the mean student of the final checkpoints). Reuses finished runs."""
+    (label: student >= 0.5 x the mean student of the final checkpoints). Reuses finished runs,
+    so N shards (--shard I/N) can fill one OUT folder from N machines."""
     from training import barrier, sweep as sweep_mod
+    from training.many import parse_shard
 
     if candidate not in barrier.CANDIDATES:
         raise GatekitError(f"unknown candidate {candidate!r}; choose from {sorted(barrier.CANDIDATES)}")
-    for name, v in (("--checkpoints", checkpoints), ("--student-seeds", student_seeds), ("--student-epochs", student_epochs)):
+    for name, v in (("--checkpoints", checkpoints), ("--student-seeds", student_seeds),
+                    ("--student-epochs", student_epochs), ("--teacher-seeds", teacher_seeds),
+                    ("--teacher-epochs", teacher_epochs or 1), ("--workers", workers or 1),
+                    ("--max-parallel", max_parallel or 1)):
         if v < 1:
             raise GatekitError(f"{name} must be >= 1, got {v}")
     sweep_mod.main_cli(candidate, out, checkpoints=checkpoints, student_seeds=student_seeds,
-                       student_epochs=student_epochs, tau=tau)
+                       student_epochs=student_epochs, tau=tau, teacher_seeds=tuple(range(teacher_seeds)),
+                       teacher_epochs=teacher_epochs, shard=parse_shard(shard), workers=workers,
+                       max_parallel=max_parallel)
 
 
 def main() -> None:
-    from gatekit.cli_common import click_command, quiet_event_loop_noise
+    from gatekit.cli_common import click_command, enable_compilation_cache, quiet_event_loop_noise
 
+    enable_compilation_cache()
     quiet_event_loop_noise()
     click_command(app)(prog_name="gatekit-train")
 

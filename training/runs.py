@@ -23,6 +23,23 @@ def run_finished(path, epochs: int) -> bool:
     return bool(steps) and int(gio.load_checkpoint(run, steps[-1], items=("meta",)).meta.get("epoch", 0)) >= epochs
 
 
+def check_reusable(cfg: TrainConfig, path, *, clear_unfinished: bool) -> bool:
+    """True when ``path`` holds a finished run of ``cfg`` (reuse it). A run of another config there
+    is a GatekitError (never deleted: pick another output folder); an unfinished run of this
+    config is removed when ``clear_unfinished`` (students are cheap to start again)."""
+    path = pathlib.Path(path)
+    if (path / gio.RUN_JSON).exists():
+        old = TrainConfig.from_dict(gio.read_run(path).config.get("train") or {})
+        if old != cfg:
+            diff = {k: (v, getattr(cfg, k)) for k, v in old.to_dict().items() if v != cfg.to_dict().get(k)}
+            raise GatekitError(f"{path}: holds a run of another config {diff}; use another output folder")
+    if run_finished(path, cfg.epochs):
+        return True
+    if clear_unfinished and path.exists():
+        shutil.rmtree(path)
+    return False
+
+
 def train_or_reuse(cfg: TrainConfig, path, *, teacher: str | None = None, resume: bool = False,
                    progress: Callable[[str], None] | None = None):
     """Trains ``cfg`` at ``path``, or reuses a finished run there *of the same config*.
@@ -30,16 +47,10 @@ def train_or_reuse(cfg: TrainConfig, path, *, teacher: str | None = None, resume
     An unfinished run of the same config is continued (``resume=True``, for teachers, whose
     checkpoints are worth keeping) or started again (students are cheap). A run of another config
     at ``path`` is an error and is never deleted: pick another output folder. Returns ``path``.
-    The one train-or-reuse rule of every sweep, calibration and check in ``training``.
+    The one train-or-reuse rule of every sweep, calibration and check in ``training``
+    (:func:`training.many.run_jobs` applies it to many runs at once).
     """
     path = pathlib.Path(path)
-    if (path / gio.RUN_JSON).exists():
-        old = TrainConfig.from_dict(gio.read_run(path).config.get("train") or {})
-        if old != cfg:
-            diff = {k: (v, getattr(cfg, k)) for k, v in old.to_dict().items() if v != cfg.to_dict().get(k)}
-            raise GatekitError(f"{path}: holds a run of another config {diff}; use another output folder")
-    if not run_finished(path, cfg.epochs):
-        if path.exists() and not resume:
-            shutil.rmtree(path)  # an unfinished run of this same config: start it again
+    if not check_reusable(cfg, path, clear_unfinished=not resume):
         train(cfg, path, teacher=teacher, progress=progress, resume=path.exists())
     return path

@@ -93,6 +93,7 @@ class Trainer:
             self.data_sharding = NamedSharding(self.mesh, PartitionSpec("data"))
             self.replicated = NamedSharding(self.mesh, PartitionSpec())
         self.target_entropy = -cfg.target_entropy_scale * env.action_dim
+        self.compiled = False  # set once training_epoch has run (and been compiled) in this process
         self.training_epoch = jax.jit(self._training_epoch)
         self.collect = jax.jit(self._collect, static_argnames=("num", "deterministic"))
         self.sample = jax.jit(rb.sample, static_argnames=("batch_size", "discount", "goal_indices", "recent"))
@@ -282,6 +283,33 @@ def _run_config(cfg: TrainConfig, trainer: Trainer, hook: GateHook | None, t: Te
     }
 
 
+def record_epoch(cfg: TrainConfig, trainer: Trainer, writer: gio.RunWriter, state: TrainingState, metrics: dict,
+                 ev: dict, sample: dict, prev_params, *, hook: GateHook | None, epoch: int, env_steps: int,
+                 wall: float, refill_steps: int, t_train: float, lam, say) -> tuple[Any, bool]:
+    """After one epoch of one run: its online statistics, the gate hook, the checkpoint and the
+    progress line. Returns (this checkpoint's host params, for the next drift statistics; whether
+    the gate held). Shared by :func:`train` and :func:`training.many.train_many`."""
+    per_epoch = cfg.iterations_per_epoch * cfg.num_envs * trainer.env.episode_length
+    params_host = jax.device_get(state.params)
+    # What a gate hook may use at save time: the online statistics of this checkpoint, in the
+    # row layout `gatekit score` and `gatekit watch` use (gatekit.statistics).
+    online = checkpoint_statistics(trainer.nets, params_host, prev_params, sample, tau=cfg.tau)
+    am = online["action_magnitude"]
+    metrics.update(action_magnitude_batch=metrics.pop("action_magnitude"), action_magnitude=am,
+                   lambda_pi=float(lam), env_steps_per_second=per_epoch / t_train,
+                   updates_per_second=cfg.iterations_per_epoch * cfg.updates_per_iteration / t_train)
+    meta = {"epoch": epoch + 1, "env_steps": env_steps, "updates": int(state.updates), "wall_time": wall,
+            "refill_env_steps": refill_steps, "train": metrics, "eval": ev, "online": online,
+            "action_magnitude": am}
+    stop = hook.update(env_steps, checkpoint_row(env_steps, meta, online)) if hook else False
+    meta["gate"] = hook.state_dict() if hook else None
+    writer.save(env_steps, params=state.params, meta=meta, sample=sample, extra={TRAINER_ITEM: state})
+    say(f"epoch {epoch + 1}/{cfg.epochs}  env_steps {env_steps:,}  {metrics['env_steps_per_second']:,.0f} env-steps/s  "
+        f"success {ev['success']:.2f}  time_at_goal {ev['time_at_goal']:.1f}  |tanh mu| {am:.3f}  "
+        f"infonce {metrics['infonce']:.3f}  [{t_train:.1f}s]" + ("  gate held: stopping" if stop else ""))
+    return params_host, stop
+
+
 def train(
     cfg: TrainConfig,
     run_dir,
@@ -342,6 +370,9 @@ def train(
     if hook is not None and hook.stopped:
         say(f"gate already held at step {hook.stopped_step}; nothing to do")
     epoch = start_epoch
+    if not trainer.compiled and start_epoch < cfg.epochs:
+        say("compiling the training epoch (once per process and shape; JAX's persistent cache, when on, "
+            "skips it next time)")
     for epoch in range(start_epoch, cfg.epochs):
         if hook is not None and hook.stopped:
             break
@@ -351,37 +382,30 @@ def train(
         t0 = time.perf_counter()
         state, buf, metrics = trainer.training_epoch(state, buf, k_train, lam, teacher_actor)
         metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+        trainer.compiled = True
         t_train = time.perf_counter() - t0
         env_steps += per_epoch
         ev = trainer.evaluate(state.params["actor"], k_eval)
         sample = trainer.checkpoint_sample(buf, k_sample, recent=cfg.iterations_per_epoch * cfg.num_envs)
-        params_host = jax.device_get(state.params)
-        # What a gate hook may use at save time: the online statistics of this checkpoint, in the
-        # row layout `gatekit score` and `gatekit watch` use (gatekit.statistics).
-        online = checkpoint_statistics(trainer.nets, params_host, prev_params, sample, tau=cfg.tau)
-        am = online["action_magnitude"]
-        metrics.update(action_magnitude_batch=metrics.pop("action_magnitude"), action_magnitude=am,
-                       lambda_pi=float(lam), env_steps_per_second=per_epoch / t_train,
-                       updates_per_second=cfg.iterations_per_epoch * cfg.updates_per_iteration / t_train)
-        wall = wall_offset + time.perf_counter() - t_start
-        meta = {"epoch": epoch + 1, "env_steps": env_steps, "updates": int(state.updates), "wall_time": wall,
-                "refill_env_steps": refill_steps, "train": metrics, "eval": ev, "online": online,
-                "action_magnitude": am}
-        stop = hook.update(env_steps, checkpoint_row(env_steps, meta, online)) if hook else False
-        meta["gate"] = hook.state_dict() if hook else None
-        prev_params = params_host
-        writer.save(env_steps, params=state.params, meta=meta, sample=sample, extra={TRAINER_ITEM: state})
+        prev_params, stop = record_epoch(
+            cfg, trainer, writer, state, metrics, ev, sample, prev_params, hook=hook, epoch=epoch, env_steps=env_steps,
+            wall=wall_offset + time.perf_counter() - t_start, refill_steps=refill_steps, t_train=t_train, lam=lam,
+            say=say)
         summary["epochs_run"] += 1
-        say(f"epoch {epoch + 1}/{cfg.epochs}  env_steps {env_steps:,}  {metrics['env_steps_per_second']:,.0f} env-steps/s  "
-            f"success {ev['success']:.2f}  time_at_goal {ev['time_at_goal']:.1f}  |tanh mu| {am:.3f}  "
-            f"infonce {metrics['infonce']:.3f}  [{t_train:.1f}s]" + ("  gate held: stopping" if stop else ""))
         if stop:
             break
+    return finish(writer, summary, env_steps=env_steps,
+                  epochs_done=epoch + 1 if summary["epochs_run"] else start_epoch, hook=hook,
+                  wall_time=time.perf_counter() - t_start)
+
+
+def finish(writer: gio.RunWriter, summary: dict, *, env_steps: int, epochs_done: int, hook: GateHook | None,
+           wall_time: float) -> dict:
+    """Closes the writer (waiting for async saves) and completes a run's summary from its last
+    checkpoint: final eval, final action magnitude, env steps per second."""
     writer.close()
-    summary.update(
-        run_dir=str(writer.path), env_steps=env_steps, epochs_done=epoch + 1 if summary["epochs_run"] else start_epoch,
-        stopped_at_gate=hook.stopped if hook else False, wall_time=time.perf_counter() - t_start,
-    )
+    summary.update(run_dir=str(writer.path), env_steps=env_steps, epochs_done=epochs_done,
+                   stopped_at_gate=hook.stopped if hook else False, wall_time=wall_time)
     steps = gio.list_checkpoints(writer.run)[0]
     if steps:
         last = gio.load_checkpoint(writer.run, steps[-1], items=("meta",)).meta

@@ -1,0 +1,247 @@
+"""Many runs at once: runs that share shapes as one XLA program, and worker processes.
+
+    from training.many import Job, run_jobs, train_many
+    train_many([cfg_s0, cfg_s1], ["runs/s0", "runs/s1"], teachers=["runs/t@16000", "runs/t@32000"])
+    run_jobs([Job(cfg, f"runs/s{k}", teacher) for k, ...], workers=2, max_parallel=8)
+
+:func:`train_many` trains K runs whose configs differ only in run-specific fields (seed, lambda
+schedule) and whose teachers (if any) share one network config, with the epoch function vmapped
+over a leading run axis (PureJaxRL's ``jax.jit(jax.vmap(train))``): rollouts, buffers, SGD, eval
+and the checkpoint sample of all K runs are one program, and a student's frozen teacher params
+are part of its vmapped input, so K students of K different checkpoints compile once. Every run
+still writes its own ``gatekit-run/1`` folder with the same files as :func:`training.train`, and
+the same seeds give the same parameters and eval as K single runs (within float tolerance:
+vmapped matmuls may sum in another order).
+
+:func:`run_jobs` applies the train-or-reuse rule to every job, groups the rest by shape, cuts the
+groups into chunks of at most ``max_parallel`` runs (one :func:`train_many` program each; a chunk
+of one is a plain :func:`training.train`) and spreads the chunks over ``workers`` processes, each
+with single-threaded XLA. :func:`default_parallelism` is the measured default per backend
+(``benchmarks/many_runs.py``): on a CPU, one worker per core and one run per program (vmapping
+gains nothing there); on a GPU, one process and up to 64 runs per program.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import functools
+import multiprocessing
+import os
+import pathlib
+import time
+from typing import Callable, Sequence
+
+import numpy as np
+
+from gatekit.errors import GatekitError
+from training.config import TrainConfig
+
+SINGLE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One run to train: its config, its folder, and its teacher (``RUN_DIR@STEP``; None: none)."""
+
+    cfg: TrainConfig
+    path: pathlib.Path
+    teacher: str | None = None
+
+
+def default_parallelism(backend: str | None = None) -> tuple[int, int]:
+    """(worker processes, runs per vmapped program) for this machine's JAX backend."""
+    if backend is None:
+        import jax
+
+        backend = jax.default_backend()
+    if backend == "cpu":
+        return max(1, os.cpu_count() or 1), 1
+    return 1, 64
+
+
+def _shape_key(cfg: TrainConfig) -> TrainConfig:
+    return dataclasses.replace(cfg, seed=0, lambda_pi=0.0, lambda_pi_end=None, distill_start_epoch=0)
+
+
+def _stack(trees):
+    import jax
+    import jax.numpy as jnp
+
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
+
+
+@functools.lru_cache(maxsize=None)
+def _batched(trainer):
+    """The vmapped (over runs) epoch, eval rollout and checkpoint sample of one Trainer."""
+    import jax
+
+    from training import buffer as rb
+
+    cfg, env = trainer.cfg, trainer.env
+    epoch = jax.jit(jax.vmap(trainer._training_epoch))
+    evaluate = jax.jit(jax.vmap(functools.partial(trainer._collect, num=cfg.eval_episodes, deterministic=True)))
+    sample = jax.jit(jax.vmap(functools.partial(
+        rb.sample, batch_size=cfg.sample_size, discount=cfg.discount, goal_indices=tuple(env.goal_indices),
+        recent=cfg.iterations_per_epoch * cfg.num_envs)))
+    return epoch, evaluate, sample
+
+
+def train_many(cfgs: Sequence[TrainConfig], run_dirs: Sequence, *, teachers: Sequence[str | None] | None = None,
+               progress: Callable[[str], None] | None = None, async_save: bool = True) -> list[dict]:
+    """Trains K fresh runs as one vmapped program; returns one summary per run (as ``train``).
+
+    The configs may differ only in ``seed`` and the distillation schedule (``lambda_pi``,
+    ``lambda_pi_end``, ``distill_start_epoch``); ``teachers`` are all None or all given (their
+    networks sharing one config). Use :func:`run_jobs` for anything else (it groups for you).
+    """
+    import jax
+    import jax.numpy as jnp
+
+    from gatekit import io as gio
+    from training import buffer as rb
+    from training import envs
+    from training.trainer import TRAINER_ITEM, _run_config, finish, get_trainer, load_teacher, record_epoch
+
+    cfgs, run_dirs = list(cfgs), [pathlib.Path(p) for p in run_dirs]
+    teachers = list(teachers) if teachers is not None else [None] * len(cfgs)
+    if not cfgs or len(run_dirs) != len(cfgs) or len(teachers) != len(cfgs):
+        raise GatekitError(f"train_many: {len(cfgs)} configs, {len(run_dirs)} run dirs, {len(teachers)} teachers")
+    if len({_shape_key(c) for c in cfgs}) != 1 or cfgs[0].devices != 1:
+        raise GatekitError("train_many: runs must share every setting but seed and the lambda schedule, on 1 device")
+    if len({t is None for t in teachers}) != 1:
+        raise GatekitError("train_many: either every run has a teacher or none has")
+    cfg0 = cfgs[0]
+    env = envs.make(cfg0.env, **cfg0.env_args())
+    for c in cfgs:
+        c.validate(env.episode_length)
+    tobjs = [load_teacher(t, env) if t else None for t in teachers]
+    if tobjs[0] is not None and len({id(t.nets) for t in tobjs}) != 1:
+        raise GatekitError("train_many: the teachers have different network configs")
+    trainer = get_trainer(cfg0, env, tobjs[0].nets if tobjs[0] else None)
+    say = progress or (lambda _msg: None)
+    writers = [gio.RunWriter(p, config=_run_config(c, trainer, None, t), async_save=async_save,
+                             extra_items=(TRAINER_ITEM,)) for c, p, t in zip(cfgs, run_dirs, tobjs)]
+    loops, states, bufs = [], [], []
+    for c in cfgs:  # exactly train()'s initialisation, one run at a time (cheap)
+        k_init, k_loop = jax.random.split(jax.random.PRNGKey(c.seed))
+        state = trainer.init_state(k_init)
+        obs, action, goal, _ = trainer.collect(state.params["actor"], jax.random.fold_in(k_loop, 10**6),
+                                               num=c.num_envs, deterministic=False)
+        loops.append(k_loop)
+        states.append(state)
+        bufs.append(rb.insert(trainer.init_buffer(), obs, action, goal))
+    states, bufs = _stack(states), _stack(bufs)
+    teacher_actor = _stack([t.actor_params for t in tobjs]) if tobjs[0] else None
+    epoch_fn, eval_fn, sample_fn = _batched(trainer)
+    per_epoch = cfg0.iterations_per_epoch * cfg0.num_envs * env.episode_length
+    env_steps = cfg0.num_envs * env.episode_length
+    prev = [None] * len(cfgs)
+    t_start = time.perf_counter()
+    if not trainer.compiled:
+        say(f"compiling the training epoch of {len(cfgs)} runs (once per process and shape)")
+    for epoch in range(cfg0.epochs):
+        keys = [jax.random.split(jax.random.fold_in(k, epoch), 3) for k in loops]
+        k_train, k_eval, k_sample = (jnp.stack([k[j] for k in keys]) for j in range(3))
+        lam = jnp.asarray([c.lambda_at(epoch) if t else 0.0 for c, t in zip(cfgs, tobjs)], jnp.float32)
+        t0 = time.perf_counter()
+        states, bufs, metrics = epoch_fn(states, bufs, k_train, lam, teacher_actor)
+        metrics = jax.device_get(metrics)
+        t_train = time.perf_counter() - t0
+        trainer.compiled = True
+        env_steps += per_epoch
+        success = np.asarray(eval_fn(states.params["actor"], k_eval)[3])  # [K, episodes, length]
+        samples = {k: np.asarray(v) for k, v in sample_fn(bufs, k_sample).items()}
+        for i, c in enumerate(cfgs):
+            ev = {"success": float(success[i].max(axis=1).mean()), "time_at_goal": float(success[i].sum(axis=1).mean())}
+            prev[i], _ = record_epoch(
+                c, trainer, writers[i], jax.tree.map(lambda x, i=i: x[i], states),
+                {k: float(v[i]) for k, v in metrics.items()}, ev, {k: v[i] for k, v in samples.items()}, prev[i],
+                hook=None, epoch=epoch, env_steps=env_steps, wall=time.perf_counter() - t_start, refill_steps=0,
+                t_train=t_train, lam=lam[i], say=lambda m, p=run_dirs[i]: say(f"{p.name}: {m}"))
+    return [finish(w, {"epochs_run": cfg0.epochs}, env_steps=env_steps, epochs_done=cfg0.epochs, hook=None,
+                   wall_time=time.perf_counter() - t_start) for w in writers]
+
+
+# --------------------------------------------------------------------------------------------
+# Jobs: train-or-reuse, chunks, worker processes
+# --------------------------------------------------------------------------------------------
+
+
+def _pending(jobs: Sequence[Job]) -> list[Job]:
+    """The jobs that need training, after the train-or-reuse rule (:mod:`training.runs`)."""
+    from training.runs import check_reusable
+
+    return [j for j in jobs if not check_reusable(j.cfg, j.path, clear_unfinished=True)]
+
+
+def chunks(jobs: Sequence[Job], max_parallel: int) -> list[list[Job]]:
+    """Jobs grouped by shape (and by having a teacher), each group cut into chunks of at most
+    ``max_parallel``, in a deterministic order."""
+    groups: dict[tuple, list[Job]] = {}
+    for j in jobs:
+        groups.setdefault((_shape_key(j.cfg), j.teacher is None), []).append(j)
+    return [g[i:i + max_parallel] for g in groups.values() for i in range(0, len(g), max_parallel)]
+
+
+def train_chunk(chunk: Sequence[Job]) -> list[str]:
+    """One chunk in this process: a plain ``train`` for one run, else one ``train_many``."""
+    from training.trainer import train
+
+    if len(chunk) == 1:
+        j = chunk[0]
+        train(j.cfg, j.path, teacher=j.teacher, progress=None)
+    else:
+        train_many([j.cfg for j in chunk], [j.path for j in chunk], teachers=[j.teacher for j in chunk])
+    return [str(j.path) for j in chunk]
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"I/N"`` (0 <= I < N) -> (I, N): this process's share of a sweep split N ways."""
+    i, sep, n = str(text).partition("/")
+    try:
+        shard = (int(i), int(n))
+    except ValueError:
+        shard = (-1, 0)
+    if not sep or not 0 <= shard[0] < shard[1]:
+        raise GatekitError(f"--shard {text!r}: expected I/N with 0 <= I < N, e.g. 0/4 (a SLURM array index / count)")
+    return shard
+
+
+def shard_of(items: Sequence, shard: tuple[int, int]) -> list:
+    """Item number i (in the given, deterministic order) belongs to shard i mod N."""
+    i, n = shard
+    return [x for k, x in enumerate(items) if k % n == i]
+
+
+def _init_worker() -> None:
+    # before this process's first JAX computation: one core per worker
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + SINGLE_THREAD_XLA).strip()
+
+
+def run_jobs(jobs: Sequence[Job], *, workers: int | None = None, max_parallel: int | None = None,
+             progress: Callable[[str], None] | None = None) -> list[pathlib.Path]:
+    """Trains every job that is not already finished; returns every job's path.
+
+    ``workers`` processes (default per backend, see :func:`default_parallelism`; 1 = this
+    process) each take whole chunks of at most ``max_parallel`` runs that share shapes.
+    """
+    say = progress or (lambda _msg: None)
+    d_workers, d_parallel = default_parallelism()
+    workers, max_parallel = workers or d_workers, max_parallel or d_parallel
+    if workers < 1 or max_parallel < 1:
+        raise GatekitError(f"workers and max_parallel must be >= 1, got {workers} and {max_parallel}")
+    todo = chunks(_pending(jobs), max_parallel)
+    t0, done = time.time(), 0
+    if workers == 1 or len(todo) <= 1:
+        for chunk in todo:
+            done += len(train_chunk(chunk))
+            say(f"  trained {done}/{sum(map(len, todo))} runs [{time.time() - t0:.0f}s]")
+        return [pathlib.Path(j.path) for j in jobs]
+    ctx = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(min(workers, len(todo)), mp_context=ctx,
+                                                initializer=_init_worker) as pool:
+        for fut in concurrent.futures.as_completed([pool.submit(train_chunk, c) for c in todo]):
+            done += len(fut.result())
+            say(f"  trained {done}/{sum(map(len, todo))} runs [{time.time() - t0:.0f}s]")
+    return [pathlib.Path(j.path) for j in jobs]
