@@ -8,8 +8,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from gatekit.cli_common import (check_out_paths, click_command, enable_compilation_cache, error_boundary, make_app,
-                                progress, quiet_event_loop_noise, write_json)
+from gatekit.cli_common import check_out_paths, error_boundary, make_app, progress, run_app, write_json
 from gatekit.errors import GatekitError
 
 app = make_app("gatekit", "Which teacher checkpoint to distill from: score checkpoints, select a teacher, fit the gate.",
@@ -94,7 +93,7 @@ def score(
     from gatekit import scoring
 
     csv_stdout = str(csv) == "-"
-    check_out_paths(csv=None if csv_stdout else csv, json=None if str(json_out) == "-" else json_out, plot=plot)
+    check_out_paths([*runs, *([probe] if probe else [])], csv=csv, json=json_out, plot=plot)
     if csv_stdout and str(json_out) == "-":
         raise GatekitError("--csv - and --json - both write to stdout; pick one")
     if threshold is not None:
@@ -170,6 +169,8 @@ def select(
     is ready (the answer says so); 1 on bad input."""
     from gatekit import api
 
+    check_out_paths([*sources, *([probe] if probe else []), *([gate] if gate and pathlib.Path(gate).exists() else [])],
+                    json=json_out)
     sel = api.select(sources, gate=gate, threshold=threshold, metric=metric, direction=_direction(direction, mode),
                      patience=patience, role=role, reference=reference, probe=probe, probe_size=probe_size,
                      progress=progress())
@@ -222,6 +223,7 @@ def fit(
     from gatekit import api
     from gatekit.rule import check_patience
 
+    check_out_paths([table], save=save, json=json_out, plot=plot)
     if save:
         check_patience(patience, "--patience")  # before the fit, not after it
     base = None if baseline == "none" else baseline
@@ -274,6 +276,7 @@ def plot(
     column (direction chosen by AUC, stated in the title)."""
     from gatekit import api, plotting
 
+    check_out_paths(list(sources), out=out)
     path = api.plot(sources, out, metric=metric, threshold=threshold, x=x, gate=gate, role=role)
     typer.echo(f"wrote {path}")
     if roc_label:
@@ -378,9 +381,7 @@ def import_jaxgcrl(
 
 
 def main() -> None:
-    enable_compilation_cache()
-    quiet_event_loop_noise()
-    click_command(app)(prog_name="gatekit")
+    run_app(app, "gatekit")
 
 
 if __name__ == "__main__":

@@ -55,15 +55,13 @@ def progress(quiet: bool = False):
     return report
 
 
-def check_out_paths(**paths) -> None:
-    """Output paths are checked before any work starts (not after minutes of scoring)."""
-    for opt, p in paths.items():
-        if p is None:
-            continue
-        if p.is_dir():
-            raise GatekitError(f"--{opt} {p}: is a directory; give a file name")
-        if not p.parent.exists():
-            raise GatekitError(f"--{opt} {p}: folder {p.parent} does not exist")
+def check_out_paths(inputs=(), **paths) -> None:
+    """Output paths are checked before any work starts (not after minutes of scoring): a file
+    name in an existing folder, never one of the ``inputs`` or inside one
+    (:func:`gatekit.io.files.check_outputs`)."""
+    from gatekit.io.files import check_outputs
+
+    check_outputs({f"--{opt}": p for opt, p in paths.items()}, list(inputs))
 
 
 def write_json(obj, dest: pathlib.Path | None) -> None:
@@ -145,3 +143,10 @@ def enable_compilation_cache(environ=os.environ) -> str | None:
         jax.config.update("jax_persistent_cache_min_compile_time_secs",
                           float(environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]))
     return str(path)
+
+
+def run_app(app: typer.Typer, prog: str) -> None:
+    """A command line's ``main``: the compilation cache on, Orbax's exit noise off, plain metavars."""
+    enable_compilation_cache()
+    quiet_event_loop_noise()
+    click_command(app)(prog_name=prog)

@@ -39,6 +39,8 @@ def watch(run_dir, *, gate: Gate, interval: float = 5.0, timeout: float | None =
     prev = None
     last_new = clock()
     while True:
+        if not (run.path / io.RUN_JSON).exists():
+            raise GatekitError(f"{run.path}: the run folder (or its run.json) disappeared while watching")
         steps, _ = io.list_checkpoints(run)  # complete, finalized steps only
         new = [s for s in steps if s not in seen]
         for step in new:

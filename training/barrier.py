@@ -76,8 +76,8 @@ CANDIDATES = {
 
 def param_count(env, depth: int, width: int, rep_dim: int = 32) -> int:
     cfg = TrainConfig(depth=depth, width=width, rep_dim=rep_dim).net_config(env)
-    params = networks.build("crl", cfg.to_dict()).init(jax.random.PRNGKey(0))
-    return int(sum(np.size(x) for x in jax.tree.leaves(params)))
+    shapes = jax.eval_shape(networks.build("crl", cfg.to_dict()).init, jax.random.PRNGKey(0))  # traced, not run
+    return int(sum(np.prod(x.shape) for x in jax.tree.leaves(shapes)))
 
 
 def matched_width(env, depth: int, target_params: int) -> int:

@@ -220,11 +220,9 @@ def sweep(
 
 
 def main() -> None:
-    from gatekit.cli_common import click_command, enable_compilation_cache, quiet_event_loop_noise
+    from gatekit.cli_common import run_app
 
-    enable_compilation_cache()
-    quiet_event_loop_noise()
-    click_command(app)(prog_name="gatekit-train")
+    run_app(app, "gatekit-train")
 
 
 if __name__ == "__main__":

@@ -101,7 +101,9 @@ def train_many(cfgs: Sequence[TrainConfig], run_dirs: Sequence, *, teachers: Seq
     from gatekit import io as gio
     from training import buffer as rb
     from training import envs
-    from training.trainer import TRAINER_ITEM, _run_config, finish, get_trainer, load_teacher, record_epoch
+    from training.teacher import load_teacher
+    from training.recording import TRAINER_ITEM, finish, record_epoch
+    from training.trainer import _run_config, get_trainer
 
     cfgs, run_dirs = list(cfgs), [pathlib.Path(p) for p in run_dirs]
     teachers = list(teachers) if teachers is not None else [None] * len(cfgs)
@@ -214,11 +216,6 @@ def shard_of(items: Sequence, shard: tuple[int, int]) -> list:
     return [x for k, x in enumerate(items) if k % n == i]
 
 
-def _init_worker() -> None:
-    # before this process's first JAX computation: one core per worker
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + SINGLE_THREAD_XLA).strip()
-
-
 def run_jobs(jobs: Sequence[Job], *, workers: int | None = None, max_parallel: int | None = None,
              progress: Callable[[str], None] | None = None) -> list[pathlib.Path]:
     """Trains every job that is not already finished; returns every job's path.
@@ -239,9 +236,19 @@ def run_jobs(jobs: Sequence[Job], *, workers: int | None = None, max_parallel: i
             say(f"  trained {done}/{sum(map(len, todo))} runs [{time.time() - t0:.0f}s]")
         return [pathlib.Path(j.path) for j in jobs]
     ctx = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(min(workers, len(todo)), mp_context=ctx,
-                                                initializer=_init_worker) as pool:
-        for fut in concurrent.futures.as_completed([pool.submit(train_chunk, c) for c in todo]):
-            done += len(fut.result())
-            say(f"  trained {done}/{sum(map(len, todo))} runs [{time.time() - t0:.0f}s]")
+    flags = os.environ.get("XLA_FLAGS")
+    # Workers inherit the environment when they start: single-threaded XLA from their first import
+    # (at these sizes XLA's intra-op threads gain nothing; not pinned, so compiling still uses
+    # every core), and the persistent compilation cache when the caller has it on.
+    os.environ["XLA_FLAGS"] = f"{flags or ''} {SINGLE_THREAD_XLA}".strip()
+    try:
+        with concurrent.futures.ProcessPoolExecutor(min(workers, len(todo)), mp_context=ctx) as pool:
+            for fut in concurrent.futures.as_completed([pool.submit(train_chunk, c) for c in todo]):
+                done += len(fut.result())
+                say(f"  trained {done}/{sum(map(len, todo))} runs [{time.time() - t0:.0f}s]")
+    finally:
+        if flags is None:
+            os.environ.pop("XLA_FLAGS", None)
+        else:
+            os.environ["XLA_FLAGS"] = flags
     return [pathlib.Path(j.path) for j in jobs]

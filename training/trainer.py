@@ -25,12 +25,12 @@ from gatekit import io as gio
 from gatekit import networks
 from gatekit.errors import GatekitError
 from gatekit.hooks import GateHook
-from gatekit.statistics import checkpoint_row, checkpoint_statistics
 from training import buffer as rb
 from training import envs, losses
 from training.config import TrainConfig, parse_teacher_transform
+from training.recording import TRAINER_ITEM, check_gate_column, finish, record_epoch
+from training.teacher import Teacher, load_teacher
 
-TRAINER_ITEM = "trainer"
 
 
 @struct.dataclass
@@ -41,30 +41,6 @@ class TrainingState:
     critic_opt: Any
     alpha_opt: Any
     updates: jax.Array  # int32 SGD steps taken
-
-
-@dataclasses.dataclass(frozen=True)
-class Teacher:
-    """A frozen teacher: its network family and actor parameters, and where it came from."""
-
-    nets: networks.CRLNetworks
-    actor_params: Any
-    path: str
-    step: int
-
-
-def load_teacher(spec: str, env) -> Teacher:
-    """``RUN_DIR[@STEP]`` (default: the last complete checkpoint) -> Teacher. Checks the env."""
-    from gatekit.scoring import load_reference
-
-    ckpt = load_reference(spec)
-    net = ckpt.run.net
-    for key, want in (("obs_dim", env.obs_dim), ("goal_dim", env.goal_dim), ("action_dim", env.action_dim)):
-        if net.get(key) != want:
-            raise GatekitError(f"teacher {spec}: net.{key}={net.get(key)} but env {env.name} has {want}")
-    nets = networks.build(ckpt.run.family, net)
-    actor = jax.tree.map(jnp.asarray, ckpt.params["actor"])
-    return Teacher(nets=nets, actor_params=actor, path=str(ckpt.run.path), step=ckpt.step)
 
 
 class Trainer:
@@ -283,33 +259,6 @@ def _run_config(cfg: TrainConfig, trainer: Trainer, hook: GateHook | None, t: Te
     }
 
 
-def record_epoch(cfg: TrainConfig, trainer: Trainer, writer: gio.RunWriter, state: TrainingState, metrics: dict,
-                 ev: dict, sample: dict, prev_params, *, hook: GateHook | None, epoch: int, env_steps: int,
-                 wall: float, refill_steps: int, t_train: float, lam, say) -> tuple[Any, bool]:
-    """After one epoch of one run: its online statistics, the gate hook, the checkpoint and the
-    progress line. Returns (this checkpoint's host params, for the next drift statistics; whether
-    the gate held). Shared by :func:`train` and :func:`training.many.train_many`."""
-    per_epoch = cfg.iterations_per_epoch * cfg.num_envs * trainer.env.episode_length
-    params_host = jax.device_get(state.params)
-    # What a gate hook may use at save time: the online statistics of this checkpoint, in the
-    # row layout `gatekit score` and `gatekit watch` use (gatekit.statistics).
-    online = checkpoint_statistics(trainer.nets, params_host, prev_params, sample, tau=cfg.tau)
-    am = online["action_magnitude"]
-    metrics.update(action_magnitude_batch=metrics.pop("action_magnitude"), action_magnitude=am,
-                   lambda_pi=float(lam), env_steps_per_second=per_epoch / t_train,
-                   updates_per_second=cfg.iterations_per_epoch * cfg.updates_per_iteration / t_train)
-    meta = {"epoch": epoch + 1, "env_steps": env_steps, "updates": int(state.updates), "wall_time": wall,
-            "refill_env_steps": refill_steps, "train": metrics, "eval": ev, "online": online,
-            "action_magnitude": am}
-    stop = hook.update(env_steps, checkpoint_row(env_steps, meta, online)) if hook else False
-    meta["gate"] = hook.state_dict() if hook else None
-    writer.save(env_steps, params=state.params, meta=meta, sample=sample, extra={TRAINER_ITEM: state})
-    say(f"epoch {epoch + 1}/{cfg.epochs}  env_steps {env_steps:,}  {metrics['env_steps_per_second']:,.0f} env-steps/s  "
-        f"success {ev['success']:.2f}  time_at_goal {ev['time_at_goal']:.1f}  |tanh mu| {am:.3f}  "
-        f"infonce {metrics['infonce']:.3f}  [{t_train:.1f}s]" + ("  gate held: stopping" if stop else ""))
-    return params_host, stop
-
-
 def train(
     cfg: TrainConfig,
     run_dir,
@@ -332,83 +281,74 @@ def train(
     cfg.validate(env.episode_length)
     teacher_obj = load_teacher(teacher, env) if teacher else None
     trainer = get_trainer(cfg, env, teacher_obj.nets if teacher_obj else None)
+    if hook is not None:  # before any folder is written or any epoch is trained
+        check_gate_column(hook.metric, trainer, teacher_obj.actor_params if teacher_obj else None)
     writer = gio.RunWriter(run_dir, config=_run_config(cfg, trainer, hook, teacher_obj), resume=resume,
                            async_save=async_save, extra_items=(TRAINER_ITEM,))
-    say = progress or (lambda _msg: None)
-    base_key = jax.random.PRNGKey(cfg.seed)
-    k_init, k_loop = jax.random.split(base_key)
-    state = trainer.init_state(k_init)
-    start_epoch, env_steps, wall_offset, refill_steps = 0, 0, 0.0, 0
-    prev_params = None  # the last saved checkpoint's params: online drift statistics
-    if resume:
-        restored = _restore_newest(writer, state, say)
-        if restored is not None:
-            state, meta = restored
-            start_epoch, env_steps = int(meta["epoch"]), int(meta["env_steps"])
-            wall_offset = float(meta.get("wall_time", 0.0))
-            refill_steps = int(meta.get("refill_env_steps", 0))
-            prev_params = jax.device_get(state.params)
-            if hook is not None and meta.get("gate"):
-                hook.load_state_dict(meta["gate"])
-            say(f"resumed {writer.path} at epoch {start_epoch} ({env_steps:,} env steps)")
-    teacher_actor = teacher_obj.actor_params if teacher_obj else None
-    buf = trainer.init_buffer()
-    # Prefill: one collection with the current policy, so the first batch has data. On resume
-    # the refill is not counted in env_steps (recorded as refill_env_steps instead), so step
-    # numbers, and RUN@STEP addresses, equal those of an uninterrupted run.
-    t_start = time.perf_counter()
-    obs, action, goal, _ = trainer.collect(state.params["actor"], jax.random.fold_in(k_loop, 10**6 + start_epoch),
-                                           num=cfg.num_envs, deterministic=False)
-    buf = rb.insert(buf, obs, action, goal)
-    state, buf = trainer.place(state, buf)
-    if start_epoch == 0:
-        env_steps += cfg.num_envs * env.episode_length
-    else:
-        refill_steps += cfg.num_envs * env.episode_length
-    per_epoch = cfg.iterations_per_epoch * cfg.num_envs * env.episode_length
-    summary = {"stopped_at_gate": hook.stopped if hook else False, "epochs_run": 0}
-    if hook is not None and hook.stopped:
-        say(f"gate already held at step {hook.stopped_step}; nothing to do")
-    epoch = start_epoch
-    if not trainer.compiled and start_epoch < cfg.epochs:
-        say("compiling the training epoch (once per process and shape; JAX's persistent cache, when on, "
-            "skips it next time)")
-    for epoch in range(start_epoch, cfg.epochs):
+    try:
+        say = progress or (lambda _msg: None)
+        base_key = jax.random.PRNGKey(cfg.seed)
+        k_init, k_loop = jax.random.split(base_key)
+        state = trainer.init_state(k_init)
+        start_epoch, env_steps, wall_offset, refill_steps = 0, 0, 0.0, 0
+        prev_params = None  # the last saved checkpoint's params: online drift statistics
+        if resume:
+            restored = _restore_newest(writer, state, say)
+            if restored is not None:
+                state, meta = restored
+                start_epoch, env_steps = int(meta["epoch"]), int(meta["env_steps"])
+                wall_offset = float(meta.get("wall_time", 0.0))
+                refill_steps = int(meta.get("refill_env_steps", 0))
+                prev_params = jax.device_get(state.params)
+                if hook is not None and meta.get("gate"):
+                    hook.load_state_dict(meta["gate"])
+                say(f"resumed {writer.path} at epoch {start_epoch} ({env_steps:,} env steps)")
+        teacher_actor = teacher_obj.actor_params if teacher_obj else None
+        buf = trainer.init_buffer()
+        # Prefill: one collection with the current policy, so the first batch has data. On resume
+        # the refill is not counted in env_steps (recorded as refill_env_steps instead), so step
+        # numbers, and RUN@STEP addresses, equal those of an uninterrupted run.
+        t_start = time.perf_counter()
+        obs, action, goal, _ = trainer.collect(state.params["actor"], jax.random.fold_in(k_loop, 10**6 + start_epoch),
+                                               num=cfg.num_envs, deterministic=False)
+        buf = rb.insert(buf, obs, action, goal)
+        state, buf = trainer.place(state, buf)
+        if start_epoch == 0:
+            env_steps += cfg.num_envs * env.episode_length
+        else:
+            refill_steps += cfg.num_envs * env.episode_length
+        per_epoch = cfg.iterations_per_epoch * cfg.num_envs * env.episode_length
+        summary = {"stopped_at_gate": hook.stopped if hook else False, "epochs_run": 0}
         if hook is not None and hook.stopped:
-            break
-        k_epoch = jax.random.fold_in(k_loop, epoch)
-        k_train, k_eval, k_sample = jax.random.split(k_epoch, 3)
-        lam = jnp.float32(cfg.lambda_at(epoch) if teacher_obj else 0.0)
-        t0 = time.perf_counter()
-        state, buf, metrics = trainer.training_epoch(state, buf, k_train, lam, teacher_actor)
-        metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
-        trainer.compiled = True
-        t_train = time.perf_counter() - t0
-        env_steps += per_epoch
-        ev = trainer.evaluate(state.params["actor"], k_eval)
-        sample = trainer.checkpoint_sample(buf, k_sample, recent=cfg.iterations_per_epoch * cfg.num_envs)
-        prev_params, stop = record_epoch(
-            cfg, trainer, writer, state, metrics, ev, sample, prev_params, hook=hook, epoch=epoch, env_steps=env_steps,
-            wall=wall_offset + time.perf_counter() - t_start, refill_steps=refill_steps, t_train=t_train, lam=lam,
-            say=say)
-        summary["epochs_run"] += 1
-        if stop:
-            break
-    return finish(writer, summary, env_steps=env_steps,
-                  epochs_done=epoch + 1 if summary["epochs_run"] else start_epoch, hook=hook,
-                  wall_time=time.perf_counter() - t_start)
-
-
-def finish(writer: gio.RunWriter, summary: dict, *, env_steps: int, epochs_done: int, hook: GateHook | None,
-           wall_time: float) -> dict:
-    """Closes the writer (waiting for async saves) and completes a run's summary from its last
-    checkpoint: final eval, final action magnitude, env steps per second."""
-    writer.close()
-    summary.update(run_dir=str(writer.path), env_steps=env_steps, epochs_done=epochs_done,
-                   stopped_at_gate=hook.stopped if hook else False, wall_time=wall_time)
-    steps = gio.list_checkpoints(writer.run)[0]
-    if steps:
-        last = gio.load_checkpoint(writer.run, steps[-1], items=("meta",)).meta
-        summary.update(final_eval=last["eval"], final_action_magnitude=last["action_magnitude"],
-                       env_steps_per_second=last["train"]["env_steps_per_second"])
-    return summary
+            say(f"gate already held at step {hook.stopped_step}; nothing to do")
+        epoch = start_epoch
+        if not trainer.compiled and start_epoch < cfg.epochs:
+            say("compiling the training epoch (once per process and shape; JAX's persistent cache, when on, "
+                "skips it next time)")
+        for epoch in range(start_epoch, cfg.epochs):
+            if hook is not None and hook.stopped:
+                break
+            k_epoch = jax.random.fold_in(k_loop, epoch)
+            k_train, k_eval, k_sample = jax.random.split(k_epoch, 3)
+            lam = jnp.float32(cfg.lambda_at(epoch) if teacher_obj else 0.0)
+            t0 = time.perf_counter()
+            state, buf, metrics = trainer.training_epoch(state, buf, k_train, lam, teacher_actor)
+            metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+            trainer.compiled = True
+            t_train = time.perf_counter() - t0
+            env_steps += per_epoch
+            ev = trainer.evaluate(state.params["actor"], k_eval)
+            sample = trainer.checkpoint_sample(buf, k_sample, recent=cfg.iterations_per_epoch * cfg.num_envs)
+            prev_params, stop = record_epoch(
+                cfg, trainer, writer, state, metrics, ev, sample, prev_params, hook=hook, epoch=epoch, env_steps=env_steps,
+                wall=wall_offset + time.perf_counter() - t_start, refill_steps=refill_steps, t_train=t_train, lam=lam,
+                say=say)
+            summary["epochs_run"] += 1
+            if stop:
+                break
+        return finish(writer, summary, env_steps=env_steps,
+                      epochs_done=epoch + 1 if summary["epochs_run"] else start_epoch, hook=hook,
+                      wall_time=time.perf_counter() - t_start)
+    except BaseException:
+        writer.release()  # a failed or interrupted run never blocks its --resume
+        raise

@@ -84,3 +84,32 @@ def read_text(path: PathLike, *, hint: str = "") -> str:
     except UnicodeDecodeError as e:
         raise GatekitError(f"{path}: not UTF-8 text ({e})") from None
     return text[1:] if text.startswith("\ufeff") else text
+
+
+def check_outputs(outputs: dict[str, PathLike | None], inputs: list[PathLike]) -> None:
+    """Refuses, before any work, an output that would overwrite or land inside an input.
+
+    ``outputs`` maps an option name (``--csv``) to a path (None and ``-`` for stdout are
+    skipped); ``inputs`` are the run folders, tables and files the command reads. Paths are
+    compared after resolving symlinks, so a link into a run is caught too. Outputs must also
+    be file names in an existing folder.
+    """
+    resolved = []
+    for src in inputs:
+        try:
+            resolved.append(pathlib.Path(src).resolve())
+        except (OSError, RuntimeError):
+            continue
+    for opt, out in outputs.items():
+        if out is None or str(out) == "-":
+            continue
+        p = pathlib.Path(out)
+        if p.is_dir():
+            raise GatekitError(f"{opt} {p}: is a directory; give a file name")
+        if not p.parent.exists():
+            raise GatekitError(f"{opt} {p}: folder {p.parent} does not exist")
+        target = p.resolve()
+        for src in resolved:
+            if target == src or src in target.parents:
+                raise GatekitError(f"{opt} {p}: {'is' if target == src else 'lies inside'} the input {src}; "
+                                   f"writing there would destroy it. Choose another path")

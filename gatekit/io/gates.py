@@ -71,7 +71,12 @@ class Gate:
         unknown = sorted(set(d) - fields)
         if unknown:
             raise GatekitError(f"{source}: unknown key(s) {unknown}")
-        if not isinstance(d["metric"], str) or not known_metric(d["metric"]):
+        for key, types in _FIELD_TYPES.items():
+            if key in d and not (d[key] is None and None in types) and \
+                    (isinstance(d[key], bool) or not isinstance(d[key], tuple(x for x in types if x is not None))):
+                wanted = " or ".join("null" if x is None else x.__name__ for x in types)
+                raise GatekitError(f"{source}: {key!r} must be {wanted}, got {type(d[key]).__name__} {d[key]!r:.60}")
+        if not known_metric(d["metric"]):
             raise GatekitError(f"{source}: unknown metric {d['metric']!r} (gatekit's statistics: "
                                f"gatekit.statistics.METRIC_NAMES, step-like columns, eval_* or train_*)")
         try:
@@ -96,6 +101,23 @@ class Gate:
                    label_rule=fit.label_rule, validation=validation, **info)
 
 
+_FIELD_TYPES = {  # exact JSON types of a gate file's fields (a bool is never a number here)
+    "metric": (str,), "direction": (str,), "threshold": (int, float), "patience": (int,), "name": (str, None),
+    "description": (str,), "env": (str, None), "label_rule": (dict, None), "fitted_on": (dict, None),
+    "validation": (dict, None), "format": (str,),
+}
+MAX_GATE_BYTES = 10 * 2**20
+"""A gate file is a few KB; anything over this is refused before it is parsed."""
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
+    keys = [k for k, _ in pairs]
+    dupes = sorted({k for k in keys if keys.count(k) > 1})
+    if dupes:
+        raise ValueError(f"duplicate key(s) {dupes}")
+    return dict(pairs)
+
+
 def preset_names() -> tuple[str, ...]:
     return tuple(sorted(p.stem for p in PRESET_DIR.glob("*.json")))
 
@@ -112,11 +134,15 @@ def read_gate(spec: PathLike):
             f"make one with `gatekit fit ... --save gate.json`)"
         )
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        if path.stat().st_size > MAX_GATE_BYTES:
+            raise GatekitError(f"{path}: {path.stat().st_size} bytes; a gate file is at most {MAX_GATE_BYTES}")
+        doc = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_no_duplicates)
     except OSError as e:
         raise GatekitError(f"{path}: cannot read ({e.strerror or e})") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (UnicodeDecodeError, ValueError) as e:  # JSONDecodeError and duplicate keys are ValueErrors
         raise GatekitError(f"{path}: not a gate file (not valid JSON: {e})") from None
+    except RecursionError:
+        raise GatekitError(f"{path}: not a gate file (JSON nested too deeply)") from None
     return Gate.from_dict(doc, source=str(path))
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
 from typing import Any, Mapping
 
 import numpy as np
 
 from gatekit.errors import GatekitError
+
+LOCK_FILE = ".writer.lock"
 from gatekit.io.files import PathLike, to_jsonable
 from gatekit.io.runs import (FORMAT, ITEMS, RUN_JSON, Checkpoint, _ocp, list_checkpoints, load_checkpoint,
                              meta_checksum, read_run, run_checksum, tree_checksum, validate_run_config,
@@ -40,6 +43,14 @@ class RunWriter:
     ):
         ocp = _ocp()
         self.path = pathlib.Path(run_dir)
+        self._lock = _lock_run(self.path)  # one writer per run, before anything is read or written
+        try:
+            self._open(config, resume, ocp, async_save, max_to_keep, extra_items)
+        except BaseException:
+            os.close(self._lock)
+            raise
+
+    def _open(self, config, resume, ocp, async_save, max_to_keep, extra_items) -> None:
         existing = self.path / RUN_JSON
         if existing.exists():
             if not resume:
@@ -114,11 +125,44 @@ class RunWriter:
         return load_checkpoint(self.run, steps[-1]) if steps else None
 
     def close(self) -> None:
-        self._manager.wait_until_finished()
-        self._manager.close()
+        try:
+            self._manager.wait_until_finished()
+            self._manager.close()
+        finally:
+            self.release()
+
+    def release(self) -> None:
+        """Releases the run's writer lock (``close`` does; after a failure, call this alone)."""
+        if getattr(self, "_lock", None) is not None:
+            os.close(self._lock)
+            self._lock = None
+
+    def __del__(self) -> None:
+        self.release()
 
     def __enter__(self) -> "RunWriter":
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _lock_run(path: pathlib.Path) -> int:
+    """An exclusive OS lock on ``path/.writer.lock`` (``flock``): held while this writer is open,
+    released on close and by the OS when the process dies (even by kill -9), so a dead writer
+    never blocks a resume. A second writer is refused at once, naming the process that holds it.
+    Readers (scoring, watching) never take it."""
+    import fcntl
+
+    path.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise GatekitError(f"{path}: another process (pid {holder}) is writing this run; wait for it to finish "
+                           f"or stop it, then --resume") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return fd

@@ -1,0 +1,135 @@
+"""Never destroy an input, strict gate files, one writer per run, and a trainer or watcher that
+says what is wrong before (or instead of) working on. Hostile files are built here."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from typer.testing import CliRunner
+
+from gatekit import io as gio
+from gatekit.cli import app
+from gatekit.errors import GatekitError
+
+runner = CliRunner()
+
+
+def _digest(path):
+    return sorted((str(p.relative_to(path)), p.read_bytes()) for p in path.rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize("args", [
+    ["score", "{R}", "--json", "{R}/run.json"],
+    ["score", "{R}", "--csv", "{R}/run.json"],
+    ["score", "{R}", "--plot", "{R}/checkpoints/100/x.png"],
+    ["select", "{R}", "--threshold", "2", "--json", "{R}/checkpoints/100/params/_METADATA"],
+    ["select", "{L}", "--threshold", "2", "--json", "{L}/run.json"],  # through a symlink to the run
+    ["plot", "{R}", "--out", "{R}/run.json"],
+])
+def test_outputs_never_land_in_an_input(run_dir, tmp_path, args):
+    (tmp_path / "link").symlink_to(run_dir)
+    before = _digest(run_dir)
+    r = runner.invoke(app, [a.format(R=run_dir, L=tmp_path / "link") for a in args])
+    assert r.exit_code == 1 and "writing there would destroy it" in r.stderr, r.output
+    assert _digest(run_dir) == before
+
+
+def test_fit_never_replaces_its_table(tmp_path):
+    p = tmp_path / "pairs.csv"
+    p.write_text("teacher_seed,m,o\n" + "".join(f"{s},{v},{int(v > 0.5)}\n" for s in range(3) for v in (0.2, 0.4, 0.6, 0.8)))
+    before = p.read_bytes()
+    for opt in ("--save", "--json", "--plot"):
+        r = runner.invoke(app, ["fit", str(p), "--metric", "m", "--label", "o", "--group", "teacher_seed", opt, str(p)])
+        assert r.exit_code == 1 and "is the input" in r.stderr, r.output
+    assert p.read_bytes() == before
+
+
+def _gate(tmp_path, text, name="g.json"):
+    f = tmp_path / name
+    f.write_text(text)
+    return f
+
+
+GOOD = {"format": "gatekit-gate/1", "metric": "goal_rank", "direction": "above", "threshold": 5.0, "patience": 2}
+
+
+@pytest.mark.parametrize("change,match", [
+    ({"threshold": True}, "'threshold' must be int or float"),
+    ({"threshold": "0.2"}, "'threshold' must be int or float"),
+    ({"patience": 2.0}, "'patience' must be int"),
+    ({"name": ["a"]}, "'name' must be str or null"),
+    ({"env": 5}, "'env' must be str or null"),
+    ({"validation": [1]}, "'validation' must be dict or null"),
+    ({"threshold": 10 ** 400}, "finite"),
+])
+def test_gate_files_are_typed_exactly(tmp_path, change, match):
+    f = _gate(tmp_path, json.dumps({**GOOD, **change}))
+    with pytest.raises(GatekitError, match=match) as e:
+        gio.read_gate(f)
+    assert str(f) in str(e.value)
+
+
+def test_gate_files_refuse_duplicate_keys_and_deep_nesting(tmp_path):
+    dup = _gate(tmp_path, json.dumps(GOOD)[:-1] + ', "metric": "entropy"}')
+    with pytest.raises(GatekitError, match="duplicate key"):
+        gio.read_gate(dup)
+    deep = _gate(tmp_path, json.dumps(GOOD)[:-1] + ', "validation": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(GatekitError, match="nested too deeply"):
+        gio.read_gate(deep)
+    r = runner.invoke(app, ["select", str(tmp_path), "--gate", str(deep)])
+    assert r.exit_code == 1 and "nested too deeply" in r.stderr
+
+
+def test_one_writer_per_run_and_a_killed_writer_never_blocks(tmp_path):
+    from conftest import NET
+
+    config = {"family": "crl", "net": NET, "seed": 0}
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; sys.path.insert(0, 'tests'); from gatekit.io import RunWriter; "
+        f"w = RunWriter({str(tmp_path / 'r')!r}, config={config!r}); print('locked', flush=True); time.sleep(600)")],
+        stdout=subprocess.PIPE, text=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(GatekitError, match=f"another process \\(pid {holder.pid}\\) is writing this run"):
+            gio.RunWriter(tmp_path / "r", config=config, resume=True)
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    w = gio.RunWriter(tmp_path / "r", config=config, resume=True)  # the OS released the dead writer's lock
+    w.close()
+    with gio.RunWriter(tmp_path / "r", config=config, resume=True):
+        pass
+
+
+def test_trainer_refuses_an_unknown_gate_column_before_training(tmp_path):
+    from gatekit.hooks import GateHook
+    from training.config import TrainConfig
+    from training.trainer import train
+
+    cfg = TrainConfig(depth=4, width=16, rep_dim=8, num_envs=16, iterations_per_epoch=1, updates_per_iteration=4,
+                      batch_size=32, buffer_episodes=64, eval_episodes=16, epochs=1)
+    for metric in ("train_infonse", "eval_succes"):
+        t0 = time.perf_counter()
+        with pytest.raises(GatekitError, match=f"gate metric '{metric}' is not a column"):
+            train(cfg, tmp_path / metric, hook=GateHook(metric=metric, threshold=0.5), progress=None)
+        assert not (tmp_path / metric).exists() and time.perf_counter() - t0 < 60
+
+
+def test_watch_notices_its_run_folder_disappear(run_dir, tmp_path):
+    from gatekit.watch import watch
+
+    run = shutil.copytree(run_dir, tmp_path / "w")
+    g = gio.Gate(metric="action_magnitude", direction="below", threshold=-1.0)
+
+    def sleep(_):
+        shutil.rmtree(run, ignore_errors=True)
+
+    events = watch(run, gate=g, interval=0.01, sleep=sleep)
+    assert [e["step"] for e in (next(events), next(events), next(events))] == [100, 200, 300]
+    with pytest.raises(GatekitError, match="disappeared while watching"):
+        next(events)
