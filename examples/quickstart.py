@@ -20,7 +20,8 @@ import time
 import numpy as np
 
 import gatekit
-from training import calibrate, train
+from training import calibrate, outcomes, train
+from training.many import run_jobs
 
 STUDENT_SEEDS = 2
 
@@ -65,10 +66,12 @@ def main() -> None:
     steps = [r["step"] for r in table.rows]
     first, final = steps[0], steps[-1]
     targets = {"first": first, "final": final, **({"selected": choice.step} if choice.ready else {})}
+    jobs = {name: calibrate.student_jobs(f"{teacher}@{step}", calibrate.POINTMAZE_STUDENT, args.out / "students",
+                                         f"{name}@{step}", STUDENT_SEEDS) for name, step in targets.items()}
+    run_jobs([j for js in jobs.values() for j in js])  # trained together (training.many)
     students = {}
     for name, step in targets.items():
-        outs = calibrate.student_outcomes(f"{teacher}@{step}", calibrate.POINTMAZE_STUDENT,
-                                          args.out / "students", f"{name}@{step}", STUDENT_SEEDS)
+        outs = [outcomes.final_eval_success(j.path) for j in jobs[name]]
         students[name] = float(np.mean(outs))
         print(f"   student of the {name:>8} checkpoint (step {step:>7,}): success {students[name]:.3f}  {outs}")
     verdict = {

@@ -17,8 +17,9 @@ vmapped matmuls may sum in another order).
 groups into chunks of at most ``max_parallel`` runs (one :func:`train_many` program each; a chunk
 of one is a plain :func:`training.train`) and spreads the chunks over ``workers`` processes, each
 with single-threaded XLA. :func:`default_parallelism` is the measured default per backend
-(``benchmarks/many_runs.py``): on a CPU, one worker per core and one run per program (vmapping
-gains nothing there); on a GPU, one process and up to 64 runs per program.
+(``benchmarks/many_runs.py``): on a CPU, one worker per core when each gets at least 8 runs
+(else this process) and one run per program (vmapping gains nothing there); on a GPU, one
+process and up to 64 runs per program.
 """
 
 from __future__ import annotations
@@ -49,14 +50,23 @@ class Job:
     teacher: str | None = None
 
 
-def default_parallelism(backend: str | None = None) -> tuple[int, int]:
-    """(worker processes, runs per vmapped program) for this machine's JAX backend."""
+RUNS_PER_WORKER = 8
+"""A worker process pays 20-30 s on a 2-core CPU to import JAX and trace / compile before its
+first run (``benchmarks/many_runs.py``); below this many runs per worker it does not pay off."""
+
+
+def default_parallelism(n_runs: int, backend: str | None = None) -> tuple[int, int]:
+    """(worker processes, runs per vmapped program) for ``n_runs`` runs on this machine's JAX
+    backend: on a CPU, one worker per core once every worker gets at least
+    :data:`RUNS_PER_WORKER` runs (else this process alone), one run per program (vmapping gains
+    nothing on a CPU); on a GPU, this process and up to 64 runs per program."""
     if backend is None:
         import jax
 
         backend = jax.default_backend()
     if backend == "cpu":
-        return max(1, os.cpu_count() or 1), 1
+        cores = max(1, os.cpu_count() or 1)
+        return max(1, min(cores, n_runs // RUNS_PER_WORKER)), 1
     return 1, 64
 
 
@@ -224,11 +234,12 @@ def run_jobs(jobs: Sequence[Job], *, workers: int | None = None, max_parallel: i
     process) each take whole chunks of at most ``max_parallel`` runs that share shapes.
     """
     say = progress or (lambda _msg: None)
-    d_workers, d_parallel = default_parallelism()
+    pending = _pending(jobs)
+    d_workers, d_parallel = default_parallelism(len(pending))
     workers, max_parallel = workers or d_workers, max_parallel or d_parallel
     if workers < 1 or max_parallel < 1:
         raise GatekitError(f"workers and max_parallel must be >= 1, got {workers} and {max_parallel}")
-    todo = chunks(_pending(jobs), max_parallel)
+    todo = chunks(pending, max_parallel)
     t0, done = time.time(), 0
     if workers == 1 or len(todo) <= 1:
         for chunk in todo:
