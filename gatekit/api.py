@@ -26,15 +26,19 @@ def is_table(path) -> bool:
     return p.is_file() and p.suffix.lower() in TABLE_SUFFIXES
 
 
-def load_scores(sources: Sequence, **score_kwargs) -> list[dict]:
-    """Rows from score tables (CSV/JSON files) and/or run directories (scored now)."""
+def load_scores(sources: Sequence, *, problems: list | None = None, **score_kwargs) -> list[dict]:
+    """Rows from score tables (CSV/JSON files) and/or run directories (scored now). Checkpoints
+    and runs that scoring skipped are appended to ``problems`` when a list is given."""
     rows: list[dict] = []
     runs = [s for s in sources if not is_table(s)]
     for s in sources:
         if is_table(s):
             rows += io.read_table(s)
     if runs:
-        rows += score(runs, **score_kwargs).rows
+        table = score(runs, **score_kwargs)
+        rows += table.rows
+        if problems is not None:
+            problems += table.problems
     return rows
 
 
@@ -79,13 +83,16 @@ def _single_env(rows: list[dict]) -> str | None:
     return envs.pop() if len(envs) == 1 else None
 
 
-def _rows(sources, score_kwargs: dict) -> list[dict]:
-    """Rows of a ScoreTable or row dicts as given; run dirs / score tables scored or read."""
+def _rows(sources, score_kwargs: dict, problems: list) -> list[dict]:
+    """Rows of a ScoreTable or row dicts as given; run dirs / score tables scored or read (what
+    scoring skipped goes into ``problems``)."""
+    if isinstance(sources, ScoreTable):
+        problems += sources.problems
     if isinstance(sources, (str, pathlib.Path)):
         sources = [sources]
     sources = list(sources)
     if sources and isinstance(sources[0], (str, pathlib.Path)):
-        return load_scores(sources, **score_kwargs)
+        return load_scores(sources, problems=problems, **score_kwargs)
     return sources
 
 
@@ -112,10 +119,12 @@ def select(
     given = gate is not None or threshold is not None
     g = resolve_gate(gate, threshold=threshold, metric=metric, direction=direction, patience=patience,
                      mode=mode) if given else None
-    rows = _rows(sources, score_kwargs)
+    problems: list = []
+    rows = _rows(sources, score_kwargs, problems)
     if g is None:
         g = resolve_gate(None, patience=patience, default_env=_single_env(rows))
-    return selection.select(rows, gate=g, role=role)
+    sel = selection.select(rows, gate=g, role=role)
+    return dataclasses.replace(sel, skipped=[str(p) for p in problems])
 
 
 def fit(
@@ -284,6 +293,7 @@ def plot(
     gate: Gate | str | pathlib.Path | None = None,
     role: str = "teacher",
     selected: selection.Selection | None = None,
+    problems: list | None = None,
     **score_kwargs,
 ) -> pathlib.Path:
     """Metric vs step, one line per run (teachers by default; ``role="any"`` for all).
@@ -292,6 +302,7 @@ def plot(
     threshold line is drawn only when asked for: ``threshold``, or ``gate`` (then the metric
     defaults to the gate's, the passing side is shaded and the selected checkpoint is starred;
     pass ``selected``, the :func:`select` answer already in hand, to avoid selecting again).
+    What scoring skipped is appended to ``problems`` when a list is given.
     """
     from gatekit import plotting
 
@@ -300,7 +311,7 @@ def plot(
     if threshold is not None:
         R.check_number(threshold, "--threshold")
     g = resolve_gate(gate) if gate is not None else None
-    rows = selection.rows_with_role(_rows(sources, score_kwargs), role)
+    rows = selection.rows_with_role(_rows(sources, score_kwargs, problems if problems is not None else []), role)
     metric = metric or (g.metric if g else "action_magnitude")
     selected, passes = None, None
     if g is not None:

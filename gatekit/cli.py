@@ -174,6 +174,7 @@ def select(
     sel = api.select(sources, gate=gate, threshold=threshold, metric=metric, direction=_direction(direction, mode),
                      patience=patience, role=role, reference=reference, probe=probe, probe_size=probe_size,
                      progress=progress())
+    _report_problems(sel.skipped)
     if str(json_out) == "-":
         write_json(sel.to_dict(), json_out)
         _echo_warnings(sel.warnings)
@@ -277,7 +278,9 @@ def plot(
     from gatekit import api, plotting
 
     check_out_paths(list(sources), out=out)
-    path = api.plot(sources, out, metric=metric, threshold=threshold, x=x, gate=gate, role=role)
+    skipped: list = []
+    path = api.plot(sources, out, metric=metric, threshold=threshold, x=x, gate=gate, role=role, problems=skipped)
+    _report_problems(skipped)
     typer.echo(f"wrote {path}")
     if roc_label:
         tables = [s for s in sources if api.is_table(s)]

@@ -37,6 +37,8 @@ class Selection:
     run_path: str | None = None
     warnings: list[str] = dataclasses.field(default_factory=list)
     gate: dict | None = None
+    skipped: list[str] = dataclasses.field(default_factory=list)
+    """Checkpoints and runs scoring skipped (``PATH: reason``): the answer did not see them."""
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -3,6 +3,7 @@ says what is wrong before (or instead of) working on. Hostile files are built he
 
 import json
 import os
+import pathlib
 import shutil
 import signal
 import subprocess
@@ -133,3 +134,26 @@ def test_watch_notices_its_run_folder_disappear(run_dir, tmp_path):
     assert [e["step"] for e in (next(events), next(events), next(events))] == [100, 200, 300]
     with pytest.raises(GatekitError, match="disappeared while watching"):
         next(events)
+
+
+def test_select_and_plot_report_the_checkpoints_they_skipped(run_dir, tmp_path):
+    (run_dir / "checkpoints" / "200" / "commit_success.txt").unlink()  # a half-written step
+    r = runner.invoke(app, ["select", str(run_dir), "--threshold", "2", "--json", str(tmp_path / "s.json")])
+    assert r.exit_code == 0 and "gatekit: skipped" in r.stderr and "checkpoints/200" in r.stderr
+    skipped = json.loads((tmp_path / "s.json").read_text())["skipped"]
+    assert len(skipped) == 1 and "200" in skipped[0] and "half-written" in skipped[0]
+    r = runner.invoke(app, ["plot", str(run_dir), "--out", str(tmp_path / "p.png")])
+    assert r.exit_code == 0 and "checkpoints/200" in r.stderr
+
+
+def test_step_folders_must_be_canonical_ascii_and_this_runs_own(run_dir, tmp_path):
+    ck = run_dir / "checkpoints"
+    shutil.copytree(ck / "100", ck / "0100")  # would count step 100 twice
+    shutil.copytree(ck / "100", ck / "١٢")  # Arabic-Indic digits: isdigit() but not a step
+    other = shutil.copytree(run_dir, tmp_path / "other")
+    (ck / "400").symlink_to(other / "checkpoints" / "300")  # a step of another run
+    steps, problems = gio.list_checkpoints(gio.read_run(run_dir))
+    assert steps == [100, 200, 300]
+    reasons = {pathlib.Path(p.path).name: p.reason for p in problems}
+    assert "not canonical" in reasons["0100"] and "not a checkpoint step" in reasons["١٢"]
+    assert "a symlink" in reasons["400"]

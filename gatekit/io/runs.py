@@ -193,8 +193,16 @@ def list_checkpoints(run: Run) -> tuple[list[int], list[Problem]]:
         if ocp.path.step.is_path_temporary(ep):
             problems.append(Problem(str(entry), "unfinished save (Orbax temporary directory); skipped"))
             continue
-        if not entry.is_dir() or not entry.name.isdigit():
+        if not entry.is_dir() or not (entry.name.isascii() and entry.name.isdigit()):
             problems.append(Problem(str(entry), "not a checkpoint step directory; skipped"))
+            continue
+        if entry.name != str(int(entry.name)):  # 04000 beside 4000 would count step 4000 twice
+            problems.append(Problem(str(entry), f"step folder name is not canonical (expected "
+                                                f"{int(entry.name)}); skipped"))
+            continue
+        if entry.is_symlink():
+            problems.append(Problem(str(entry), f"a symlink (to {entry.resolve()}), not this run's own step; "
+                                                f"skipped"))
             continue
         if not ocp.path.step.is_path_finalized(ep) or not (entry / "commit_success.txt").exists():
             problems.append(Problem(str(entry), "not finalized by Orbax (half-written); skipped"))
