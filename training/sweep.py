@@ -131,26 +131,31 @@ def run_sweep(spec: SweepSpec, out, *, progress: Callable[[str], None] | None = 
         teachers = teacher_runs(spec, out, progress, shard=shard, **parallel)
     mine = [pathlib.Path(p) for p in shard_of(list(teachers), shard) if gio.list_checkpoints(gio.read_run(p))[0]]
     jobs = _baseline_jobs(spec, out) if shard[0] == 0 else []
+    table = gatekit.score(mine) if mine else None
     if mine:
-        jobs += [j for _, _, js in _plan(spec, out, mine, gatekit.score(mine)) for j in js]
+        jobs += [j for _, _, js in _plan(spec, out, mine, table) for j in js]
     run_jobs(jobs, progress=progress, **parallel)
     _say(progress, f"  shard {shard[0]}/{shard[1]}: {len(mine)} teacher(s), {len(jobs)} student run(s) "
                    f"[{time.time() - t0:.0f}s]")
-    res = merge(spec, out, teachers, progress=progress)
+    every = len(mine) == len(teachers)  # one shard: its table already covers every teacher
+    res = merge(spec, out, teachers, progress=progress, table=table if every else None)
     return {**res, "minutes": (time.time() - t0) / 60}
 
 
-def merge(spec: SweepSpec, out, teachers: list[pathlib.Path], *, progress=None) -> dict:
+def merge(spec: SweepSpec, out, teachers: list[pathlib.Path], *, progress=None, table=None) -> dict:
     """Builds ``pairs.csv`` once every teacher and student of the sweep has finished; otherwise
-    writes nothing and returns the runs still missing (``{"missing": [...]}``)."""
+    writes nothing and returns the runs still missing (``{"missing": [...]}``). ``table``: the
+    teachers' scores when the caller has them already (not scored again)."""
     import gatekit
 
     out = pathlib.Path(out)
     cand = barrier.CANDIDATES[spec.candidate]
     missing = [str(p) for p in teachers if not (pathlib.Path(p) / gio.RUN_JSON).exists()
                or not gio.list_checkpoints(gio.read_run(p))[0]]
-    plan = _plan(spec, out, [p for p in teachers if str(p) not in missing], gatekit.score(
-        [p for p in teachers if str(p) not in missing])) if len(missing) < len(teachers) else []
+    present = [p for p in teachers if str(p) not in missing]
+    if present and table is None:
+        table = gatekit.score(present)
+    plan = _plan(spec, out, present, table) if present else []
     student = [j for _, _, js in plan for j in js] + _baseline_jobs(spec, out)
     missing += [str(j.path) for j in student if not run_finished(j.path, j.cfg.epochs)]
     if missing:
