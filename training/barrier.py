@@ -15,6 +15,8 @@ learn the task alone, so the teacher's convergence matters).
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 import math
 import pathlib
 import time
@@ -89,23 +91,18 @@ def matched_width(env, depth: int, target_params: int) -> int:
     return lo if abs(param_count(env, depth, lo) - target_params) <= abs(param_count(env, depth, hi) - target_params) else hi
 
 
-def far_goal_eval(run_dir, *, step: int | None = None, episodes: int = 256, seed: int = 12345) -> dict:
-    """Deterministic (tanh mu) episodes from the start on far goals; mean time at goal and the
-    mean best achievable for the same goals."""
-    run = gio.read_run(run_dir)
-    cfg = TrainConfig.from_dict(run.config["train"])
-    env = envs.make(cfg.env, **cfg.env_args())
-    steps = gio.list_checkpoints(run)[0]
-    step = steps[-1] if step is None else step
-    ck = gio.load_checkpoint(run, step, items=("params",))
-    nets = networks.build(run.family, run.net)
-    actor = jax.tree.map(jnp.asarray, ck.params["actor"])
+@functools.lru_cache(maxsize=16)
+def _far_goal_rollout(family: str, net_json: str, env_name: str, env_args: str, episodes: int, seed: int):
+    """(env, goals, goal positions, start states, jitted rollout(actor, state) -> success [T, E]) for
+    one network shape and env: compiled once and reused for every checkpoint evaluated with them."""
+    env = envs.make(env_name, **json.loads(env_args))
+    nets = networks.build(family, json.loads(net_json))
     k_goal, k_reset = jax.random.split(jax.random.PRNGKey(seed))
     goals, goal_pos = env.far_goals(k_goal, episodes)
     state = jax.vmap(env.reset_with_goal)(jax.random.split(k_reset, episodes), goals, goal_pos)
 
     @jax.jit
-    def rollout(state):
+    def rollout(actor, state):
         def body(s, _):
             mu, _ = nets.policy(actor, s.obs, s.goal)
             s = jax.vmap(env.step)(s, jnp.tanh(mu))
@@ -114,7 +111,22 @@ def far_goal_eval(run_dir, *, step: int | None = None, episodes: int = 256, seed
         _, success = jax.lax.scan(body, state, None, length=env.episode_length)
         return success
 
-    success = np.asarray(rollout(state))  # [T, E]
+    return env, goal_pos, state, rollout
+
+
+def far_goal_eval(run_dir, *, step: int | None = None, episodes: int = 256, seed: int = 12345) -> dict:
+    """Deterministic (tanh mu) episodes from the start on far goals; mean time at goal and the
+    mean best achievable for the same goals. The rollout compiles once per network shape and env
+    (cached), so evaluating many checkpoints costs one compilation."""
+    run = gio.read_run(run_dir)
+    cfg = TrainConfig.from_dict(run.config["train"])
+    steps = gio.list_checkpoints(run)[0]
+    step = steps[-1] if step is None else step
+    ck = gio.load_checkpoint(run, step, items=("params",))
+    env, goal_pos, state, rollout = _far_goal_rollout(
+        run.family, json.dumps(run.net, sort_keys=True), cfg.env, json.dumps(cfg.env_args(), sort_keys=True),
+        episodes, seed)
+    success = np.asarray(rollout(jax.tree.map(jnp.asarray, ck.params["actor"]), state))  # [T, E]
     return {"step": int(step), "far_time_at_goal": float(success.sum(0).mean()),
             "far_success": float(success.max(0).mean()),
             "max_time_at_goal": float(np.mean(env.max_time_at_goal(np.asarray(goal_pos))))}

@@ -219,6 +219,31 @@ def sweep(
                        max_parallel=max_parallel)
 
 
+@app.command()
+@_guard
+def gatebench(
+    out: Out,
+    tasks: Annotated[Optional[list[str]], typer.Option("--task", help="A task to run (repeatable; default: all four).")] = None,
+    configs: Annotated[Optional[list[str]], typer.Option("--config", help="A config to run: base, w256, tau2 (repeatable; default: all).")] = None,
+    shard: Shard = "0/1",
+    workers: Workers = None,
+    max_parallel: MaxParallel = None,
+):
+    """The gate benchmark (the grid is declared in training/gatebench.py): 4 tasks x 3 configs x
+    3 teacher seeds, 8 checkpoints each, 3 students per checkpoint with pilots at 12.5% and 25% of
+    their budget, and a no-teacher baseline -> OUT/pairs.csv. Task by task; finished runs are
+    reused, so an interrupted call continues and N shards (--shard I/N) can fill one OUT."""
+    from training import gatebench as gb
+    from training.many import parse_shard
+
+    for name, known, given in (("--task", gb.TASKS, tasks), ("--config", gb.CONFIGS, configs)):
+        bad = [x for x in given or () if x not in known]
+        if bad:
+            raise GatekitError(f"{name} {bad[0]!r}: choose from {sorted(known)}")
+    gb.main_cli(out, tasks=tuple(tasks or gb.TASKS), configs=tuple(configs or gb.CONFIGS), shard=parse_shard(shard),
+                workers=workers, max_parallel=max_parallel)
+
+
 def main() -> None:
     from gatekit.cli_common import run_app
 

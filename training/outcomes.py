@@ -18,29 +18,30 @@ from typing import Callable
 from gatekit import io as gio
 
 
-def final_eval_success(run_dir) -> float:
-    """Eval success of the run's final checkpoint."""
+def final_eval_success(run_dir, step: int | None = None) -> float:
+    """Eval success of the run's final checkpoint (or of checkpoint ``step``)."""
     run = gio.read_run(run_dir)
     steps = gio.list_checkpoints(run)[0]
     if not steps:
         raise FileNotFoundError(f"{run_dir}: student has no checkpoint")
-    return float(gio.load_checkpoint(run, steps[-1], items=("meta",)).meta["eval"]["success"])
+    return float(gio.load_checkpoint(run, steps[-1] if step is None else step, items=("meta",)).meta["eval"]["success"])
 
 
-def far_time_at_goal(run_dir) -> float:
-    """Far-goal time at goal of the run's final checkpoint."""
+def far_time_at_goal(run_dir, step: int | None = None) -> float:
+    """Far-goal time at goal of the run's final checkpoint (or of checkpoint ``step``)."""
     from training.barrier import far_goal_eval
 
-    return far_goal_eval(pathlib.Path(run_dir))["far_time_at_goal"]
+    return far_goal_eval(pathlib.Path(run_dir), step=step)["far_time_at_goal"]
 
 
-OUTCOMES: dict[str, Callable[[pathlib.Path], float]] = {
+OUTCOMES: dict[str, Callable[..., float]] = {
     "eval_success": final_eval_success,
     "far_time_at_goal": far_time_at_goal,
 }
 
 
-def measure(name: str) -> Callable[[pathlib.Path], float]:
+def measure(name: str) -> Callable[..., float]:
+    """The named measure: ``f(run_dir, step=None) -> float``."""
     if name not in OUTCOMES:
         raise ValueError(f"unknown student outcome {name!r}; choose from {sorted(OUTCOMES)}")
     return OUTCOMES[name]

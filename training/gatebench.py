@@ -1,0 +1,191 @@
+"""The gate benchmark: does a rule for "which teacher checkpoint to distill from" hold on tasks and
+configs it was not fitted on?  ``python -m training gatebench --out DIR`` (resumable, shardable).
+
+Declared grid (fixed before any run; issue 18):
+
+* **Tasks** (teacher budget, student outcome):
+  ``pointmaze`` maze u (20 epochs; the student's eval success over 256 episodes),
+  ``car_maze`` maze u (60 epochs, the budget where depth 8 learns it; far-goal time at goal),
+  ``momentum_maze`` maze u (30 epochs; far-goal time at goal),
+  ``arm_reach`` (30 epochs; far-goal time at goal). One epoch = 4 iterations x 32 envs.
+* **Configs** per task: ``base`` (depth 8, width 64, tau 1), ``w256`` (width 256), ``tau2``
+  (InfoNCE temperature 2). 3 teacher seeds each: 36 teachers.
+* **Checkpoints**: 8 per teacher, evenly spaced over training, first and last included.
+* **Students**: 3 seeds per checkpoint; depth 4 at the width with as many parameters as the
+  base depth-8 teacher, lambda_pi 1, tau 1; 8 epochs x 3 iterations (the sweep's 24 iterations),
+  the same for every config of a task; one checkpoint per epoch, so the student's checkpoints at
+  epoch 1 and 2 are its **pilots** at 12.5% and 25% of the student budget (a student run for 1
+  epoch is exactly the first epoch of a longer one: no schedule depends on the total). A
+  no-teacher baseline (3 seeds) with the same budget per task.
+* **Table**: ``DIR/pairs.csv``, one row per (task, config, teacher seed, checkpoint): step,
+  ``fraction`` of the teacher's budget, every gatekit statistic of the checkpoint, the teacher's
+  own recorded eval success, the teacher's far-goal time at goal (far-goal tasks),
+  ``student_outcome`` (mean), ``student_std``, ``student_outcome_s{k}``, and the pilots
+  ``pilot1_s{k}`` / ``pilot2_s{k}`` (outcome of student k at epoch 1 / 2).
+  ``DIR/teachers.csv``: each teacher's recorded eval success per epoch (the plateau evidence).
+
+The decisions and rules scored on it are declared in :mod:`gatekit.transfer`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import sys
+import time
+from typing import Callable
+
+import numpy as np
+
+from gatekit import io as gio
+from training import barrier, envs, outcomes
+from training.calibrate import student_jobs
+from training.config import TrainConfig
+from training.many import Job, run_jobs, shard_of
+from training.runs import run_finished
+from training.sweep import pick
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    name: str
+    candidate: barrier.Candidate
+    student_eval_episodes: int = 64
+
+
+TASKS = {t.name: t for t in (
+    Task("pointmaze", barrier.Candidate("pointmaze_u", "pointmaze", (("maze", "u"),), epochs=20,
+                                        outcome="eval_success"), student_eval_episodes=256),
+    Task("car_maze", barrier.CANDIDATES["car_u_long"]),
+    Task("momentum_maze", barrier.CANDIDATES["momentum_u"]),
+    Task("arm_reach", barrier.CANDIDATES["arm_reach"]),
+)}
+CONFIGS: dict[str, dict] = {"base": {}, "w256": {"width": 256}, "tau2": {"tau": 2.0}}
+TEACHER_SEEDS = (0, 1, 2)
+CHECKPOINTS = 8
+STUDENT_SEEDS = 3
+STUDENT_EPOCHS, STUDENT_ITERATIONS = 8, 3
+PILOT_EPOCHS = (1, 2)
+
+
+def teacher_config(task: Task, config: str, seed: int) -> TrainConfig:
+    cand = task.candidate
+    return dataclasses.replace(cand.config(8, cand.width, seed), **CONFIGS[config])
+
+
+def student_config(task: Task) -> TrainConfig:
+    cand = task.candidate
+    env = envs.make(cand.env, **dict(cand.env_kwargs))
+    width = barrier.matched_width(env, 4, barrier.param_count(env, 8, cand.width))
+    return dataclasses.replace(cand.config(4, width, 0), epochs=STUDENT_EPOCHS, iterations_per_epoch=STUDENT_ITERATIONS,
+                               lambda_pi=1.0, eval_episodes=task.student_eval_episodes)
+
+
+def teacher_path(out: pathlib.Path, task: str, config: str, seed: int) -> pathlib.Path:
+    return pathlib.Path(out) / task / config / f"seed{seed}"
+
+
+def _students(out, task: Task, teacher: str | None, name: str) -> list[Job]:
+    return student_jobs(teacher, student_config(task), pathlib.Path(out) / task.name / "students", name, STUDENT_SEEDS)
+
+
+def teacher_eval_curve(path) -> list[float]:
+    """The teacher's recorded eval success at each epoch (what its trainer logged)."""
+    run = gio.read_run(path)
+    return [float(gio.load_checkpoint(run, s, items=("meta",)).meta["eval"]["success"])
+            for s in gio.list_checkpoints(run)[0]]
+
+
+def run_task(task: Task, configs, out, *, shard=(0, 1), progress: Callable[[str], None] | None = None,
+             **parallel) -> list[dict] | None:
+    """Trains (or reuses) one task's teachers and students (this shard's share: teacher number i
+    and its students go to shard i mod N, the baseline to shard 0); returns the task's pairs rows
+    once every run of the task is finished, else None."""
+    import gatekit
+
+    say = progress or (lambda _m: None)
+    out = pathlib.Path(out)
+    teachers = [(c, s, Job(teacher_config(task, c, s), teacher_path(out, task.name, c, s)))
+                for c in configs for s in TEACHER_SEEDS]
+    mine = shard_of(teachers, shard)
+    say(f"{task.name}: {len(mine)} teacher(s) of {len(teachers)}")
+    run_jobs([j for _, _, j in mine], progress=say, **parallel)
+    table = gatekit.score([j.path for _, _, j in mine])
+    plan = []
+    for c, s, j in mine:
+        rows = [r for r in table.rows if r["run_path"] == str(j.path.resolve())]
+        steps = pick([r["step"] for r in rows], CHECKPOINTS)
+        plan += [(c, s, j, r, _students(out, task, f"{j.path}@{r['step']}", f"{c}_seed{s}@{r['step']}"))
+                 for r in rows if r["step"] in steps]
+    base = _students(out, task, None, "baseline")
+    jobs = (base if shard[0] == 0 else []) + [x for *_, js in plan for x in js]
+    say(f"{task.name}: {len(jobs)} student run(s)")
+    run_jobs(jobs, progress=say, **parallel)
+    if shard != (0, 1):
+        return None
+    return _rows(task, plan, base, say)
+
+
+def _rows(task: Task, plan, base: list[Job], say) -> list[dict]:
+    cand, measure = task.candidate, outcomes.measure(task.candidate.outcome)
+    baseline = [measure(j.path) for j in base]
+    rows = []
+    for c, s, teacher, r, jobs in plan:
+        final = gio.list_checkpoints(gio.read_run(teacher.path))[0][-1]
+        vals = [measure(j.path) for j in jobs]
+        row = {"task": task.name, "config": c, "teacher_seed": s, **r, "fraction": r["step"] / final,
+               "teacher_eval_success": r.get("eval_success"), "student_outcome": float(np.mean(vals)),
+               "student_std": float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0,
+               "baseline_outcome": float(np.mean(baseline)),
+               **{f"student_outcome_s{k}": v for k, v in enumerate(vals)}}
+        for e in PILOT_EPOCHS:
+            for k, j in enumerate(jobs):
+                run = gio.read_run(j.path)
+                row[f"pilot{e}_s{k}"] = measure(j.path, step=gio.list_checkpoints(run)[0][e - 1])
+        if cand.outcome == "far_time_at_goal":
+            row["teacher_far_time_at_goal"] = barrier.far_goal_eval(teacher.path, step=r["step"])["far_time_at_goal"]
+        rows.append(row)
+        say(f"  {task.name}/{c}/seed{s}@{r['step']}: student {row['student_outcome']:.2f} +- {row['student_std']:.2f}")
+    return rows
+
+
+def run(out, *, tasks=None, configs=None, shard=(0, 1), progress=None, **parallel) -> dict:
+    """Runs the benchmark task by task (default: every task and config); writes
+    ``DIR/{task}/pairs.csv`` as each task finishes and ``DIR/pairs.csv`` (every finished task) at
+    the end. Finished runs are reused."""
+    out, tasks, configs = pathlib.Path(out), tuple(tasks or TASKS), tuple(configs or CONFIGS)
+    for name in list(tasks) + list(configs):
+        if name not in TASKS and name not in CONFIGS:
+            raise ValueError(f"unknown task or config {name!r}; tasks {sorted(TASKS)}, configs {sorted(CONFIGS)}")
+    t0, done = time.time(), {}
+    for name in tasks:
+        t1 = time.time()
+        rows = run_task(TASKS[name], configs, out, shard=shard, progress=progress, **parallel)
+        if rows is not None:
+            gio.write_table(rows, out / name / "pairs.csv")
+            done[name] = {"rows": len(rows), "minutes": (time.time() - t1) / 60}
+    rows = [r for name in TASKS if (out / name / "pairs.csv").exists()
+            for r in gio.read_table(out / name / "pairs.csv")]
+    if rows:
+        gio.write_table(rows, out / "pairs.csv")
+        _teacher_curves(out, configs)
+    return {"tasks": done, "rows": len(rows), "minutes": (time.time() - t0) / 60, "pairs": str(out / "pairs.csv")}
+
+
+def _teacher_curves(out: pathlib.Path, configs) -> None:
+    rows = []
+    for name in TASKS:
+        for c in configs:
+            for s in TEACHER_SEEDS:
+                p = teacher_path(out, name, c, s)
+                if run_finished(p, teacher_config(TASKS[name], c, s).epochs):
+                    rows += [{"task": name, "config": c, "teacher_seed": s, "epoch": e + 1, "eval_success": v}
+                             for e, v in enumerate(teacher_eval_curve(p))]
+    if rows:
+        gio.write_table(rows, out / "teachers.csv")
+
+
+def main_cli(out, **kw) -> dict:
+    res = run(out, progress=lambda m: print(m, file=sys.stderr, flush=True), **kw)
+    print(f"{res['rows']} pairs rows in {res['pairs']} ({res['minutes']:.1f} min this call)")
+    return res
