@@ -1,0 +1,331 @@
+"""Does a checkpoint rule transfer? Decisions scored on held-out teacher runs.
+
+A benchmark table (``python -m training gatebench``, or your own with the same columns) has one
+row per teacher checkpoint: ``task``, ``config``, ``teacher_seed``, ``step``, ``fraction`` (of the
+teacher's budget), statistics, and the students' outcome (``student_outcome``, per seed
+``student_outcome_s{k}``). Two decisions are scored per teacher run (declared in issue 18):
+
+* **stop** (online: the hook, ``watch``, ``--stop-at-gate``): the rule fires at the first
+  checkpoint where it has held for its patience. Success: it fires before the final checkpoint
+  and the students there reach >= 0.9 x the final checkpoint's; or it does not fire before the
+  final and no earlier checkpoint would have qualified ("not yet" was right). Saved: the share
+  of teacher training after the stop (0 when it does not fire).
+* **choose** (post hoc, ``select``): the pick is the first checkpoint where the rule holds, else
+  the final one. Success: its students reach >= 0.95 x the best checkpoint's.
+
+A *method* is fitted on training runs only and returns a rule for held-out runs:
+:func:`evaluate` runs leave-one-group-out (``group="task"``: leave-one-task-out), so a held-out
+task never informs its own rule. Methods: a threshold on one column in one :mod:`gatekit.transforms`
+form (direction, threshold and patience fitted), the best such rule over many columns (the column
+chosen inside each fold), and a logistic model on scale-free features.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Callable, Sequence
+
+import numpy as np
+
+from gatekit.errors import GatekitError
+from gatekit.transforms import SCALE_FREE, TRANSFORMS, transform
+
+STOP_FRACTION = 0.9
+CHOOSE_FRACTION = 0.95
+PATIENCES = (1, 2)
+MAX_THRESHOLDS = 24
+
+
+@dataclasses.dataclass(frozen=True)
+class TeacherRun:
+    """One teacher's benchmarked checkpoints, in step order."""
+
+    key: tuple
+    """(task, config, teacher_seed)."""
+    steps: np.ndarray
+    columns: dict[str, np.ndarray]
+    student: np.ndarray
+    """Mean student outcome per checkpoint."""
+    student_seeds: np.ndarray
+    """[checkpoint, seed] student outcomes."""
+
+    @property
+    def task(self) -> str:
+        return self.key[0]
+
+    @property
+    def config(self) -> str:
+        return self.key[1]
+
+    def series(self, column: str) -> np.ndarray:
+        if column not in self.columns:
+            raise GatekitError(f"run {self.key}: no column {column!r}")
+        return self.columns[column]
+
+
+def teacher_runs(rows: Sequence[dict], *, outcome: str = "student_outcome") -> list[TeacherRun]:
+    """The table's rows grouped into teacher runs (by task, config, teacher_seed)."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r.get("task", ""), r.get("config", ""), r["teacher_seed"]), []).append(r)
+    runs = []
+    for key, rs in groups.items():
+        rs = sorted(rs, key=lambda r: r["step"])
+        seed_cols = sorted((c for c in rs[0] if c.startswith(f"{outcome}_s") and c[len(outcome) + 2:].isdigit()),
+                           key=lambda c: int(c[len(outcome) + 2:]))
+        numeric = [c for c in rs[0] if all(_is_number(r.get(c)) for r in rs)]
+        cols = {c: np.array([float(r[c]) for r in rs]) for c in numeric}
+        seeds = np.array([[float(r[c]) for c in seed_cols] for r in rs]) if seed_cols else cols[outcome][:, None]
+        runs.append(TeacherRun(key, np.array([r["step"] for r in rs]), cols, cols[outcome], seeds))
+    return runs
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+
+
+# --- the two decisions ---------------------------------------------------------------------------
+
+def stop_result(student: np.ndarray, steps: np.ndarray, pick: int | None) -> tuple[bool, float]:
+    """(success, share of training saved) of stopping at checkpoint ``pick`` (None: never)."""
+    last = len(student) - 1
+    qualifies = student[:last] >= STOP_FRACTION * student[last]
+    if pick is None or pick >= last:
+        return (not bool(qualifies.any())), 0.0
+    return bool(qualifies[pick]), float(1.0 - steps[pick] / steps[last])
+
+
+def choose_result(student: np.ndarray, pick: int | None) -> bool:
+    """Whether choosing checkpoint ``pick`` (None: the final one) is right."""
+    pick = len(student) - 1 if pick is None else pick
+    return bool(student[pick] >= CHOOSE_FRACTION * np.max(student))
+
+
+def first_held(holds: np.ndarray, patience: int) -> int | None:
+    """Index where ``holds`` has been true for ``patience`` consecutive checkpoints, first."""
+    count = 0
+    for i, h in enumerate(holds):
+        count = count + 1 if h else 0
+        if count >= patience:
+            return i
+    return None
+
+
+def decide(run: TeacherRun, pick: int | None, decision: str) -> dict:
+    if decision == "stop":
+        ok, saved = stop_result(run.student, run.steps, pick)
+        return {"success": ok, "saved": saved}
+    if decision == "choose":
+        return {"success": choose_result(run.student, pick), "saved": 0.0}
+    raise GatekitError(f"decision must be 'stop' or 'choose', got {decision!r}")
+
+
+# --- rules and methods ---------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class SeriesRule:
+    """``transform(column) direction threshold`` held for ``patience`` checkpoints."""
+
+    column: str
+    form: str
+    direction: str
+    threshold: float
+    patience: int
+
+    @property
+    def text(self) -> str:
+        name = self.column if self.form == "raw" else f"{self.form}({self.column})"
+        op = "<" if self.direction == "below" else ">"
+        return f"{name} {op} {self.threshold:.4g}" + (f" for {self.patience}" if self.patience > 1 else "")
+
+    def values(self, run: TeacherRun) -> np.ndarray:
+        return transform(run.series(self.column), self.form)
+
+    def pick(self, run: TeacherRun) -> int | None:
+        v = self.values(run)
+        with np.errstate(invalid="ignore"):
+            holds = v < self.threshold if self.direction == "below" else v > self.threshold
+        return first_held(holds & np.isfinite(v), self.patience)
+
+
+def _objective(rule, runs: Sequence[TeacherRun], decision: str) -> tuple[float, float]:
+    """(success rate, tie-break) on training runs: more saved (stop) or an earlier pick (choose)."""
+    res, early = [], []
+    for r in runs:
+        p = rule.pick(r)
+        res.append(decide(r, p, decision))
+        early.append(0.0 if p is None else 1.0 - r.steps[p] / r.steps[-1])
+    if decision == "stop":
+        return float(np.mean([x["success"] for x in res])), float(np.mean([x["saved"] for x in res]))
+    return float(np.mean([x["success"] for x in res])), float(np.mean(early))
+
+
+def _thresholds(values: np.ndarray) -> np.ndarray:
+    v = np.unique(values[np.isfinite(values)])
+    if v.size > MAX_THRESHOLDS:
+        v = np.unique(np.quantile(v, np.linspace(0, 1, MAX_THRESHOLDS)))
+    mids = (v[1:] + v[:-1]) / 2 if v.size > 1 else v
+    return np.concatenate([v[:1] - 1e-9 * (abs(v[:1]) + 1), mids, v[-1:] + 1e-9 * (abs(v[-1:]) + 1)]) if v.size else v
+
+
+def fit_series_rule(runs: Sequence[TeacherRun], decision: str, columns: Sequence[str],
+                    forms: Sequence[str] = TRANSFORMS, patiences: Sequence[int] = PATIENCES) -> tuple[SeriesRule, tuple]:
+    """The rule (column, form, direction, threshold, patience) with the best training objective;
+    ties go to the first column and form given, then the smaller patience."""
+    best, best_obj = None, (-1.0, -math.inf)
+    for col in columns:
+        if not all(col in r.columns for r in runs):
+            continue
+        for form in forms:
+            vals = np.concatenate([transform(r.series(col), form) for r in runs])
+            for thr in _thresholds(vals):
+                for direction in ("above", "below"):
+                    for pat in patiences:
+                        rule = SeriesRule(col, form, direction, float(thr), pat)
+                        obj = _objective(rule, runs, decision)
+                        if obj > best_obj:
+                            best, best_obj = rule, obj
+    if best is None:
+        raise GatekitError(f"no column of {list(columns)} is present in every training run")
+    return best, best_obj
+
+
+class Never:
+    """The final-checkpoint baseline: never stop early; choose the final checkpoint."""
+
+    text = "the final checkpoint"
+
+    @staticmethod
+    def pick(run: TeacherRun) -> None:
+        return None
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """A named way to get a rule from training runs: ``fit(runs, decision) -> rule``."""
+
+    name: str
+    fit: Callable[[Sequence[TeacherRun], str], object]
+    kind: str = "statistic"
+    """``baseline``, ``statistic``, ``model`` or ``pilot`` (how the README groups it)."""
+
+
+def threshold_method(name: str, columns: Sequence[str], forms: Sequence[str] = TRANSFORMS, kind: str = "statistic",
+                     patiences: Sequence[int] = PATIENCES) -> Method:
+    return Method(name, lambda runs, d: fit_series_rule(runs, d, columns, forms, patiences)[0], kind)
+
+
+FINAL = Method("final checkpoint", lambda runs, d: Never(), "baseline")
+
+
+@dataclasses.dataclass
+class LogisticRule:
+    """P(checkpoint qualifies) from scale-free features, over a fitted probability cut."""
+
+    features: list[tuple[str, str]]
+    model: object
+    threshold: float
+    patience: int
+
+    @property
+    def text(self) -> str:
+        return f"logistic on {len(self.features)} scale-free features, p > {self.threshold:.3g} for {self.patience}"
+
+    def matrix(self, run: TeacherRun) -> np.ndarray:
+        x = np.stack([transform(run.series(c), f) for c, f in self.features], axis=1)
+        return np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+
+    def values(self, run: TeacherRun) -> np.ndarray:
+        return self.model.predict_proba(self.matrix(run))[:, 1]
+
+    def pick(self, run: TeacherRun) -> int | None:
+        return first_held(self.values(run) > self.threshold, self.patience)
+
+
+def logistic_method(columns: Sequence[str], forms: Sequence[str] = SCALE_FREE) -> Method:
+    """Logistic regression on ``forms`` of ``columns``; label: the checkpoint's students reach
+    0.9 x (stop) / 0.95 x (choose) the reference of its run; the probability cut and patience
+    are then fitted for the decision, all on training runs."""
+
+    def fit(runs, decision):
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        cols = [c for c in columns if all(c in r.columns for r in runs)]
+        feats = [(c, f) for c in cols for f in forms]
+        proto = LogisticRule(feats, None, 0.5, 1)
+        x = np.concatenate([proto.matrix(r) for r in runs])
+        ref = [r.student[-1] * STOP_FRACTION if decision == "stop" else r.student.max() * CHOOSE_FRACTION for r in runs]
+        y = np.concatenate([(r.student >= c).astype(int) for r, c in zip(runs, ref)])
+        if len(set(y)) < 2:
+            return Never()
+        model = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000)).fit(x, y)
+        best, best_obj = None, (-1.0, -math.inf)
+        for thr in np.linspace(0.05, 0.95, 19):
+            for pat in PATIENCES:
+                rule = LogisticRule(feats, model, float(thr), pat)
+                obj = _objective(rule, runs, decision)
+                if obj > best_obj:
+                    best, best_obj = rule, obj
+        return best
+
+    return Method("logistic (scale-free)", fit, "model")
+
+
+# --- out-of-fold evaluation ----------------------------------------------------------------------
+
+def evaluate(runs: Sequence[TeacherRun], method: Method, decision: str, *, group: str = "task") -> dict:
+    """Leave-one-``group``-out: for each group value, ``method`` is fitted on the other groups'
+    runs and its rule decides each held-out run. Returns the pooled success rate, mean saved
+    share, per-group rates and the rule each fold fitted."""
+    groups = sorted({getattr(r, group) for r in runs})
+    if len(groups) < 2:
+        raise GatekitError(f"leave-one-{group}-out needs >= 2 {group}s, got {groups}")
+    per, results = {}, []
+    for g in groups:
+        train = [r for r in runs if getattr(r, group) != g]
+        test = [r for r in runs if getattr(r, group) == g]
+        rule = method.fit(train, decision)
+        res = []
+        for r in test:
+            p = rule.pick(r)
+            res.append({**decide(r, p, decision), "run": r.key,
+                        "pick_fraction": None if p is None else float(r.steps[p] / r.steps[-1])})
+        results += res
+        per[g] = {"success": float(np.mean([x["success"] for x in res])),
+                  "saved": float(np.mean([x["saved"] for x in res])), "rule": rule.text, "n": len(res)}
+    return {"method": method.name, "kind": method.kind, "decision": decision, "group": group,
+            "success": float(np.mean([x["success"] for x in results])),
+            "saved": float(np.mean([x["saved"] for x in results])),
+            "group_success_min": float(min(v["success"] for v in per.values())),
+            "per_group": per, "runs": results}
+
+
+def noise_floor(runs: Sequence[TeacherRun], decision: str) -> dict:
+    """What the students' own noise allows: the oracle that picks with one student seed's outcomes
+    and is judged by the mean of the other seeds (averaged over seeds and runs), and the mean
+    seed-to-seed standard deviation of a checkpoint's students relative to the run's best mean."""
+    ok, spread = [], []
+    for r in runs:
+        k = r.student_seeds.shape[1]
+        if k < 2:
+            continue
+        for s in range(k):
+            own, rest = r.student_seeds[:, s], np.delete(r.student_seeds, s, axis=1).mean(axis=1)
+            oracle = _oracle_pick(own, r.steps, decision)
+            judged = dataclasses.replace(r, student=rest)
+            ok.append(decide(judged, oracle, decision)["success"])
+        spread.append(float(np.mean(r.student_seeds.std(axis=1, ddof=1)) / max(abs(r.student.max()), 1e-12)))
+    return {"one_seed_oracle_success": float(np.mean(ok)) if ok else math.nan,
+            "relative_seed_std": float(np.mean(spread)) if spread else math.nan}
+
+
+def _oracle_pick(student: np.ndarray, steps: np.ndarray, decision: str) -> int | None:
+    last = len(student) - 1
+    if decision == "stop":
+        hits = np.flatnonzero(student[:last] >= STOP_FRACTION * student[last])
+    else:
+        hits = np.flatnonzero(student >= CHOOSE_FRACTION * student.max())
+    return int(hits[0]) if hits.size else None

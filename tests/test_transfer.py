@@ -1,0 +1,104 @@
+"""Scale-free transforms, the plateau rule, the two decisions and leave-one-task-out, on
+constructed sequences whose right answers are known by hand."""
+
+import math
+
+import numpy as np
+import pytest
+
+from gatekit import transfer
+from gatekit.errors import GatekitError
+from gatekit.transforms import dips, transform
+
+
+def test_transforms_are_online_and_scale_free():
+    x = np.array([2.0, 3.0, 5.0, 5.5, 5.6, 5.6])
+    for form in ("ratio_first", "range_position", "relchange2"):
+        full = transform(x, form)
+        for i in range(1, len(x)):  # the value at i uses checkpoints 0..i only
+            np.testing.assert_array_equal(transform(x[: i + 1], form), full[: i + 1])
+        np.testing.assert_allclose(transform(10 * x, form), full, equal_nan=True)  # no units
+    np.testing.assert_allclose(transform(x, "ratio_first"), x / 2)
+    assert transform(x, "range_position")[2] == 1.0 and transform(x, "range_position")[3] == 1.0
+    rel = transform(x, "relchange2")
+    assert math.isnan(rel[0]) and math.isnan(rel[1])
+    np.testing.assert_allclose(rel[2:], [3 / 2, 2.5 / 3, 0.6 / 5, 0.1 / 5.5])
+
+
+def test_undefined_forms_are_nan_never_pass():
+    assert np.isnan(transform([0.0, 1.0, 2.0], "ratio_first")).all()
+    assert np.isnan(transform([1.0, 1.0, 1.0], "range_position")).all()
+    assert np.isnan(transform([0.0, 1.0, 2.0], "relchange2")).all()
+    rule = transfer.SeriesRule("m", "ratio_first", "above", -1.0, 1)
+    run = _run("t", [0.0, 1.0, 2.0], [1, 1, 1])
+    assert rule.pick(run) is None
+    with pytest.raises(GatekitError, match="unknown transform"):
+        transform([1.0], "log")
+
+
+def test_plateau_rule_fires_where_the_curve_flattens():
+    # rises fast, then flat from index 4: relative change over two checkpoints < 5% first at index 5
+    x = [1.0, 2.0, 4.0, 7.0, 9.0, 9.2, 9.3, 9.3]
+    rule = transfer.SeriesRule("m", "relchange2", "below", 0.05, 1)
+    assert rule.pick(_run("t", x, [0] * 8)) == 6
+    assert transfer.SeriesRule("m", "relchange2", "below", 0.05, 2).pick(_run("t", x, [0] * 8)) == 7
+
+
+def test_transient_collapse_is_a_dip():
+    assert dips([0.1, 0.43, 0.02, 0.33, 0.5]).tolist() == [False, False, True, False, False]
+    assert not dips([0.1, 0.2, 0.3, 0.4]).any()
+    assert not dips([0.0, 0.0, 0.0]).any()  # flat: no range, no dip
+    assert not dips([0.5, 0.0]).any()  # a low last checkpoint cannot be confirmed transient
+
+
+def test_stop_and_choose_decisions():
+    steps = np.arange(1, 6) * 10
+    student = np.array([0.0, 0.2, 0.55, 0.6, 0.6])
+    assert transfer.stop_result(student, steps, 2) == (True, pytest.approx(0.4))
+    assert transfer.stop_result(student, steps, 1) == (False, pytest.approx(0.6))
+    assert transfer.stop_result(student, steps, None) == (False, 0.0)  # it should have fired
+    climbing = np.array([0.0, 0.1, 0.2, 0.3, 0.6])
+    assert transfer.stop_result(climbing, steps, None) == (True, 0.0)  # "not yet" was right
+    assert transfer.stop_result(climbing, steps, 4) == (True, 0.0)  # firing at the final = not before it
+    assert transfer.choose_result(student, 3) and not transfer.choose_result(student, 2)
+    assert transfer.choose_result(student, None)
+
+
+def _run(task, stat, student, seed=0):
+    student = np.asarray(student, dtype=float)
+    return transfer.TeacherRun((task, "base", seed), np.arange(1, len(student) + 1) * 100,
+                               {"m": np.asarray(stat, dtype=float)}, student, student[:, None])
+
+
+def test_leave_one_task_out_never_sees_the_held_out_task():
+    # tasks a, b: the students are ready once m > 5; task c: only once m > 8. Fitted on all three
+    # (leaking), the threshold moves to suit c; fitted on a and b only, c is stopped too early.
+    m = [1.0, 3.0, 6.0, 7.0, 9.0, 10.0]
+    early = [0.0, 0.0, 1.0, 1.0, 1.0, 1.0]
+    late = [0.0, 0.0, 0.0, 0.0, 1.0, 1.0]
+    runs = [_run("a", m, early, s) for s in range(2)] + [_run("b", m, early, s) for s in range(2)] + \
+           [_run("c", m, late, s) for s in range(3)]
+    seen = []
+
+    def spy(train, decision):
+        seen.append({r.task for r in train})
+        return transfer.fit_series_rule(train, decision, ["m"], ("raw",), (1,))[0]
+
+    res = transfer.evaluate(runs, transfer.Method("spy", spy), "stop")
+    assert seen == [{"b", "c"}, {"a", "c"}, {"a", "b"}]
+    assert res["per_group"]["c"]["success"] == 0.0  # held out, c gets a and b's threshold
+    leaked, _ = transfer.fit_series_rule(runs, "stop", ["m"], ("raw",), (1,))
+    assert all(decide["success"] for decide in (transfer.decide(r, leaked.pick(r), "stop") for r in runs[4:]))
+    assert res["per_group"]["a"]["success"] == 1.0
+
+
+def test_teacher_runs_from_rows_and_noise_floor():
+    rows = [{"task": "t", "config": "base", "teacher_seed": 0, "step": s, "m": float(s),
+             "student_outcome": v, "student_outcome_s0": v + 0.1, "student_outcome_s1": v - 0.1}
+            for s, v in zip([300, 100, 200], [0.9, 0.1, 0.8])]
+    (run,) = transfer.teacher_runs(rows)
+    assert run.steps.tolist() == [100, 200, 300] and run.student_seeds.shape == (3, 2)
+    floor = transfer.noise_floor([run], "choose")
+    assert 0 <= floor["one_seed_oracle_success"] <= 1 and floor["relative_seed_std"] > 0
+    with pytest.raises(GatekitError, match="needs >= 2"):
+        transfer.evaluate([run], transfer.FINAL, "stop")
