@@ -183,13 +183,17 @@ def select(
     gd = sel.gate or {}
     from gatekit.rule import symbol
 
-    typer.echo(f"gate: {gd.get('name') or 'rule'}: {gd.get('metric')} {symbol(gd.get('direction'))} "
+    form = gd.get("transform", "raw")
+    shown = gd.get("metric") if form == "raw" else f"{form}({gd.get('metric')})"
+    typer.echo(f"gate: {gd.get('name') or 'rule'}: {shown} {symbol(gd.get('direction'))} "
                f"{gd.get('threshold'):.4g}, patience {gd.get('patience')}")
     if sel.ready:
         typer.echo(f"distill from: {sel.run_path}@{sel.step}" + (f" (epoch {sel.epoch})" if sel.epoch is not None else ""))
     else:
         typer.echo("no teacher checkpoint is ready")
     typer.echo(f"why: {sel.reason}")
+    if sel.confidence:
+        typer.echo(f"confidence: {sel.confidence}")
     for r in sel.per_run:
         chosen = "-" if r["selected_step"] is None else r["selected_step"]
         best = "-" if r["best_value"] is None else f"{r['best_value']:.4g}"

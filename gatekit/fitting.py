@@ -167,6 +167,8 @@ class FitResult:
     verdict: str | None = None
     warnings: list[str] = dataclasses.field(default_factory=list)
     label_rule: dict | None = None
+    value_range: tuple[float, float] | None = None
+    """(min, max) of the values fitted on: a gate warns where a run leaves this range."""
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -331,6 +333,7 @@ def fit_threshold(
                             f"predicts the same class for every row; its accuracy is the class share")
     roc_thr = oriented(thr, direction)
     return FitResult(
+        value_range=(float(np.min(values)), float(np.max(values))),
         n=len(values),
         n_positive=n_pos,
         direction=direction,

@@ -47,6 +47,10 @@ class GateHook:
     patience: int = 1
     start_step: int = 0
     strict: bool = True
+    transform: str = "raw"
+    """The form of the metric the rule reads (:mod:`gatekit.transforms`); a scale-free form is
+    computed over the values this hook has seen (``history``, saved in its state)."""
+    history: list = dataclasses.field(default_factory=list)
     count: int = 0
     last_step: int | None = None
     last_value: float | None = None
@@ -63,12 +67,16 @@ class GateHook:
             raise GatekitError(f"GateHook: {e}") from None
         self.threshold = self._rule.threshold
         check_online(self.metric, user="a training hook")
+        from gatekit.transforms import TRANSFORMS
+
+        if self.transform not in TRANSFORMS:
+            raise GatekitError(f"GateHook: transform must be one of {TRANSFORMS}, got {self.transform!r}")
 
     @classmethod
     def from_gate(cls, gate: Gate, **kwargs) -> "GateHook":
         """A hook that applies a :class:`gatekit.io.gates.Gate` (metric, direction, threshold, patience)."""
         return cls(threshold=gate.threshold, metric=gate.metric, direction=gate.direction, patience=gate.patience,
-                   **kwargs)
+                   transform=gate.transform, **kwargs)
 
     @classmethod
     def from_file(cls, path, **kwargs) -> "GateHook":
@@ -95,6 +103,11 @@ class GateHook:
             raw = metrics[self.metric]
             value = math.nan if raw is None else float(raw)  # None: not defined yet (no previous checkpoint)
         self.last_value = value if math.isfinite(value) else None
+        if self.transform != "raw":
+            from gatekit.transforms import transform
+
+            self.history.append(self.last_value)
+            value = float(transform([math.nan if v is None else v for v in self.history], self.transform)[-1])
         if step < self.start_step:
             self.last_step = int(step)
             return False
@@ -119,12 +132,12 @@ class GateHook:
     def load_state_dict(self, state: Mapping[str, Any]) -> "GateHook":
         """Restores counters from :meth:`state_dict`; settings must match this hook's."""
         state = _renamed(state)
-        for k in ("threshold", "metric", "direction", "patience"):
+        for k in ("threshold", "metric", "direction", "patience", "transform"):
             if k in state and state[k] != getattr(self, k):
                 raise GatekitError(
                     f"GateHook: saved state has {k}={state[k]!r} but this hook has {getattr(self, k)!r}"
                 )
-        for k in ("count", "last_step", "last_value", "stopped_step"):
+        for k in ("count", "last_step", "last_value", "stopped_step", "history"):
             if k in state:
                 setattr(self, k, state[k])
         return self

@@ -39,6 +39,9 @@ class Selection:
     gate: dict | None = None
     skipped: list[str] = dataclasses.field(default_factory=list)
     """Checkpoints and runs scoring skipped (``PATH: reason``): the answer did not see them."""
+    confidence: str | None = None
+    """How often the gate's rule was right where it was not fitted (its held-out record), or
+    that it has none: every answer says how far it can be trusted."""
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -154,9 +157,21 @@ def select(scores: Iterable[Mapping[str, Any]], *, gate: Gate, role: str = "teac
     if gate.env and envs and any(e != gate.env for e in envs):
         warnings.append(f"the gate was fitted on env {gate.env!r} but these runs are {envs}")
     per_run, candidates = [], []
+    outside = []
     for key, rs in by_run.items():
+        values = _rule_values(rs, metric, gate.transform)
+        for r, v in zip(rs, values):
+            r[metric] = v
+        for i in np.flatnonzero(_collapses(rs, metric, rule.direction)):
+            warnings.append(f"{key}: step {rs[i]['step']} is a transient collapse (its signals dip below both "
+                            f"neighbours'); it is never recommended")
+            rs[i][metric] = None
         hit_at = R.first_hold([r["step"] for r in rs], [r[metric] for r in rs], rule)
         warnings += _run_warnings(key, rs, rule)
+        out_of_range = _outside_range(key, rs, gate)
+        if out_of_range:
+            warnings.append(out_of_range)
+            outside.append(key)
         vals = [r[metric] for r in rs if _finite(r[metric])]
         per_run.append({"run": rs[0].get("run") or key, "run_path": key, "checkpoints": len(rs),
                         "selected_step": None if hit_at is None else int(rs[hit_at]["step"]),
@@ -174,7 +189,7 @@ def select(scores: Iterable[Mapping[str, Any]], *, gate: Gate, role: str = "teac
         )
         return Selection(True, c.get("run") or c["_key"], int(c["step"]), _int_or_none(c.get("epoch")),
                          float(c[metric]), reason, per_run, run_path=c["_key"], warnings=warnings,
-                         gate=gate.to_dict())
+                         gate=gate.to_dict(), confidence=confidence(gate))
     finite = [r for rs in by_run.values() for r in rs if _finite(r[metric])]
     if finite:
         closest = max(finite, key=lambda r: float(R.oriented(float(r[metric]), rule.direction)))
@@ -184,6 +199,58 @@ def select(scores: Iterable[Mapping[str, Any]], *, gate: Gate, role: str = "teac
     reason = (
         f"no checkpoint is ready: none of {sum(map(len, by_run.values()))} checkpoint(s) in {len(by_run)} run(s) had "
         f"{metric} {op} {threshold:g} for {patience} consecutive checkpoint(s){near}. "
-        f"Train the teacher longer, or check that the gate was fitted on this task."
+        + (f"Its values in {len(outside)} run(s) lie outside the range the gate was fitted on, so the gate "
+           f"probably does not apply to this setting: fit one here or use --gate auto."
+           if outside else "Train the teacher longer, or check that the gate was fitted on this task.")
     )
-    return Selection(False, None, None, None, None, reason, per_run, warnings=warnings, gate=gate.to_dict())
+    return Selection(False, None, None, None, None, reason, per_run, warnings=warnings, gate=gate.to_dict(),
+                     confidence=confidence(gate))
+
+
+def _rule_values(rs: list[dict], metric: str, form: str) -> list:
+    """The values the rule reads, in step order: the metric itself, or its ``form`` over the run."""
+    if form == "raw":
+        return [r[metric] for r in rs]
+    from gatekit.transforms import transform
+
+    x = transform([math.nan if r[metric] is None else r[metric] for r in rs], form)
+    return [None if not math.isfinite(v) else float(v) for v in x]
+
+
+def _collapses(rs: list[dict], metric: str, direction: str) -> np.ndarray:
+    """Checkpoints whose rule value or eval success (where scored) dips below both neighbours'."""
+    from gatekit.transforms import dips
+
+    out = np.zeros(len(rs), dtype=bool)
+    for col, d in ((metric, direction), ("eval_success", "above")):
+        v = [r.get(col) for r in rs]
+        if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v if x is not None):
+            x = np.array([math.nan if x is None else float(x) for x in v])
+            out |= dips(R.oriented(x, d))
+    return out
+
+
+def _outside_range(key: str, rs: list[dict], gate: Gate) -> str | None:
+    rng = (gate.fitted_on or {}).get("range")
+    if not (isinstance(rng, list) and len(rng) == 2 and all(isinstance(x, (int, float)) for x in rng)):
+        return None
+    lo, hi = sorted(float(x) for x in rng)
+    vals = [r[gate.metric] for r in rs if _finite(r[gate.metric])]
+    bad = [v for v in vals if v < lo or v > hi]
+    if not bad:
+        return None
+    return (f"{key}: {len(bad)} of {len(vals)} checkpoint(s) have {gate.metric} outside [{lo:.4g}, {hi:.4g}], "
+            f"the range the gate was fitted on: it was fitted on another setting and may not apply here")
+
+
+def confidence(gate: Gate) -> str:
+    """The gate's held-out record as one sentence (``validation.held_out``), or that it has none."""
+    held = (gate.validation or {}).get("held_out")
+    if isinstance(held, dict) and isinstance(held.get("choose"), (int, float)):
+        return (f"this rule picked a right checkpoint on {held['choose']:.0%} of teacher runs of tasks it was not "
+                f"fitted on ({held.get('text', 'leave-one-task-out')})")
+    oof = ((gate.validation or {}).get("out_of_fold") or {}).get("accuracy")
+    if isinstance(oof, (int, float)):
+        return (f"out of fold on the runs it was fitted on, this rule labels {oof:.0%} of checkpoints right; it was "
+                f"never tested on another task")
+    return "this rule has no held-out record: how often it is right is unknown"

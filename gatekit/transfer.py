@@ -329,3 +329,66 @@ def _oracle_pick(student: np.ndarray, steps: np.ndarray, decision: str) -> int |
     else:
         hits = np.flatnonzero(student >= CHOOSE_FRACTION * student.max())
     return int(hits[0]) if hits.size else None
+
+
+# --- the benchmark report ------------------------------------------------------------------------
+
+PILOT_COLUMNS = ("pilot1_s0", "pilot2_s0", "pilot1_mean", "pilot2_mean")
+
+
+def add_pilot_means(rows: Sequence[dict]) -> list[dict]:
+    """Rows with ``pilot{e}_mean``: the mean over every ``pilot{e}_s{k}`` column present."""
+    out = []
+    for r in rows:
+        r = dict(r)
+        for e in (1, 2):
+            vals = [v for c, v in r.items() if c.startswith(f"pilot{e}_s") and _is_number(v)]
+            if vals:
+                r[f"pilot{e}_mean"] = float(np.mean(vals))
+        out.append(r)
+    return out
+
+
+def default_methods(statistics: Sequence[str]) -> list[Method]:
+    """The declared candidates: baselines (final checkpoint; a threshold on the step, on the
+    fraction of the budget, and on the teacher's own eval success in any form, i.e. its plateau);
+    each statistic in any form and in scale-free forms only; the best statistic (chosen inside
+    each fold) in any form and scale-free only; a logistic model on scale-free forms; pilots."""
+    ms = [FINAL, threshold_method("training step", ["step"], ("raw",), "baseline"),
+          threshold_method("fraction of budget", ["fraction"], ("raw",), "baseline"),
+          threshold_method("teacher eval (any form)", ["teacher_eval_success"], kind="baseline")]
+    for s in statistics:
+        ms.append(threshold_method(f"{s}", [s]))
+        ms.append(threshold_method(f"{s} (scale-free)", [s], SCALE_FREE))
+    ms += [threshold_method("best statistic", list(statistics)),
+           threshold_method("best statistic (scale-free)", list(statistics), SCALE_FREE),
+           logistic_method(statistics)]
+    names = {"pilot1_s0": "pilot 12.5%, 1 student", "pilot2_s0": "pilot 25%, 1 student",
+             "pilot1_mean": "pilot 12.5%, 3 students", "pilot2_mean": "pilot 25%, 3 students"}
+    ms += [threshold_method(names[c], [c], kind="pilot") for c in PILOT_COLUMNS]
+    return ms
+
+
+def report(rows: Sequence[dict], statistics: Sequence[str], *, groups: Sequence[str] = ("task", "config"),
+           methods: Sequence[Method] | None = None, progress: Callable[[str], None] | None = None) -> dict:
+    """Every method x decision, leave-one-``group``-out for each group with >= 2 values, with the
+    noise floor per decision. Methods whose columns are missing from some run are skipped."""
+    runs = teacher_runs(add_pilot_means(rows))
+    methods = list(methods or default_methods(statistics))
+    out = {"n_runs": len(runs), "tasks": sorted({r.task for r in runs}), "configs": sorted({r.config for r in runs}),
+           "noise_floor": {d: noise_floor(runs, d) for d in ("stop", "choose")}, "results": []}
+    for group in groups:
+        if len({getattr(r, group) for r in runs}) < 2:
+            continue
+        for m in methods:
+            for d in ("stop", "choose"):
+                try:
+                    res = evaluate(runs, m, d, group=group)
+                except GatekitError as e:
+                    if progress:
+                        progress(f"  {m.name} ({d}, by {group}): skipped: {e}")
+                    continue
+                out["results"].append(res)
+                if progress:
+                    progress(f"  {m.name:34s} {d:6s} by {group}: success {res['success']:.2f} saved {res['saved']:.2f}")
+    return out

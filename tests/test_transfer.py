@@ -102,3 +102,66 @@ def test_teacher_runs_from_rows_and_noise_floor():
     assert 0 <= floor["one_seed_oracle_success"] <= 1 and floor["relative_seed_std"] > 0
     with pytest.raises(GatekitError, match="needs >= 2"):
         transfer.evaluate([run], transfer.FINAL, "stop")
+
+
+def _rows(values, evals=None, run="r"):
+    return [{"run": run, "step": 100 * (i + 1), "m": v, **({"eval_success": evals[i]} if evals else {})}
+            for i, v in enumerate(values)]
+
+
+def test_select_never_recommends_a_transient_collapse():
+    from gatekit import select
+    from gatekit.io.gates import Gate
+
+    gate = Gate(metric="m", direction="above", threshold=0.5, patience=1)
+    # the metric passes at step 300, but the teacher's eval collapsed there (0.43 -> 0.02 -> 0.33)
+    sel = select(_rows([0.1, 0.2, 0.9, 0.95, 0.97], [0.1, 0.43, 0.02, 0.33, 0.5]), gate=gate)
+    assert sel.ready and sel.step == 400
+    assert any("transient collapse" in w and "step 300" in w for w in sel.warnings)
+    plain = select(_rows([0.1, 0.2, 0.9, 0.95, 0.97], [0.1, 0.2, 0.3, 0.4, 0.5]), gate=gate)
+    assert plain.step == 300 and not any("collapse" in w for w in plain.warnings)
+
+
+def test_select_warns_outside_the_fitted_range_and_says_why_not_ready():
+    from gatekit import select
+    from gatekit.io.gates import Gate
+
+    gate = Gate(metric="m", direction="above", threshold=5.0, patience=1, fitted_on={"range": [1.0, 8.0]})
+    inside = select(_rows([1.5, 3.0, 6.0, 7.0]), gate=gate)
+    assert inside.ready and not any("outside" in w for w in inside.warnings)
+    wide = select(_rows([0.1, 0.2, 0.3, 0.4]), gate=gate)  # another width: the metric never gets near
+    assert not wide.ready
+    assert any("outside [1, 8]" in w for w in wide.warnings)
+    assert "outside the range the gate was fitted on" in wide.reason
+    assert "no held-out record" in wide.confidence
+    held = Gate(metric="m", direction="above", threshold=5.0, validation={"held_out": {"choose": 0.75, "text": "x"}})
+    assert "75%" in select(_rows([6.0, 7.0]), gate=held).confidence
+
+
+def test_scale_free_gate_in_select_and_hook_agree():
+    from gatekit import select
+    from gatekit.hooks import GateHook
+    from gatekit.io.gates import Gate
+
+    gate = Gate(metric="goal_rank", direction="below", threshold=0.05, patience=2, transform="relchange2")
+    values = [1.0, 2.0, 4.0, 7.0, 9.0, 9.2, 9.3, 9.3]
+    rows = [{"run": "r", "step": 100 * (i + 1), "goal_rank": v} for i, v in enumerate(values)]
+    assert select(rows, gate=gate).step == 800
+    hook = GateHook.from_gate(gate)
+    stops = [hook.update(r["step"], r) for r in rows]
+    assert stops.index(True) == 7
+    resumed = GateHook.from_gate(gate)  # a resume restores the history the transform needs
+    for r in rows[:6]:
+        resumed.update(r["step"], r)
+    again = GateHook.from_gate(gate).load_state_dict(resumed.state_dict())
+    assert [again.update(r["step"], r) for r in rows[6:]] == [False, True]
+    assert "relchange2(goal_rank) <" in gate.rule
+
+
+def test_gate_file_transform_round_trip(tmp_path):
+    from gatekit.io.gates import Gate, read_gate, write_gate
+
+    g = Gate(metric="goal_rank", direction="below", threshold=0.05, transform="ratio_first")
+    assert read_gate(write_gate(g, tmp_path / "g.json")).transform == "ratio_first"
+    with pytest.raises(GatekitError, match="transform"):
+        Gate(metric="goal_rank", direction="below", threshold=0.05, transform="log")

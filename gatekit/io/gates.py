@@ -34,15 +34,24 @@ class Gate:
     env: str | None = None
     label_rule: dict | None = None
     fitted_on: dict | None = None
+    """Where the rule was fitted: file, sha256, n, groups, and ``range`` ([min, max] of the
+    values it was fitted on; ``select`` warns about runs outside it)."""
     validation: dict | None = None
+    transform: str = "raw"
+    """The form of the metric the rule reads (:mod:`gatekit.transforms`): ``raw``, or a
+    scale-free one computed over the run's checkpoints so far (``ratio_first``, ...)."""
     format: str = GATE_FORMAT
 
     def __post_init__(self):
+        from gatekit.transforms import TRANSFORMS
+
         try:
             checked = R.Rule(self.metric, self.direction, self.threshold, self.patience)
         except GatekitError as e:
             raise GatekitError(f"gate: {e}") from None
         object.__setattr__(self, "threshold", checked.threshold)
+        if self.transform not in TRANSFORMS:
+            raise GatekitError(f"gate: transform must be one of {TRANSFORMS}, got {self.transform!r}")
 
     def to_rule(self) -> R.Rule:
         return R.Rule(self.metric, self.direction, self.threshold, self.patience)
@@ -50,7 +59,8 @@ class Gate:
     @property
     def rule(self) -> str:
         """The rule as text, e.g. ``goal_rank > 5.84 for 2 consecutive checkpoints``."""
-        return self.to_rule().text
+        text = self.to_rule().text
+        return text if self.transform == "raw" else f"{self.transform}({self.metric}){text[len(self.metric):]}"
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -97,14 +107,17 @@ class Gate:
             "verdict": fit.verdict,
             "warnings": list(fit.warnings),
         }
+        fitted_on = dict(info.pop("fitted_on", None) or {})
+        if fit.value_range is not None:
+            fitted_on.setdefault("range", list(fit.value_range))
         return cls(metric=fit.metric, direction=fit.direction, threshold=fit.threshold, patience=patience,
-                   label_rule=fit.label_rule, validation=validation, **info)
+                   label_rule=fit.label_rule, validation=validation, fitted_on=fitted_on or None, **info)
 
 
 _FIELD_TYPES = {  # exact JSON types of a gate file's fields (a bool is never a number here)
     "metric": (str,), "direction": (str,), "threshold": (int, float), "patience": (int,), "name": (str, None),
     "description": (str,), "env": (str, None), "label_rule": (dict, None), "fitted_on": (dict, None),
-    "validation": (dict, None), "format": (str,),
+    "validation": (dict, None), "transform": (str,), "format": (str,),
 }
 MAX_GATE_BYTES = 10 * 2**20
 """A gate file is a few KB; anything over this is refused before it is parsed."""
