@@ -30,6 +30,7 @@ The decisions and rules scored on it are declared in :mod:`gatekit.transfer`.
 from __future__ import annotations
 
 import dataclasses
+import json
 import pathlib
 import sys
 import time
@@ -185,7 +186,150 @@ def _teacher_curves(out: pathlib.Path, configs) -> None:
         gio.write_table(rows, out / "teachers.csv")
 
 
+def plot(out) -> pathlib.Path:
+    """``DIR/students.png``: per task, the students' mean outcome against the teacher checkpoint's
+    fraction of its budget, one line per teacher run (colour: config), the no-teacher baseline
+    dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = pathlib.Path(out)
+    rows = gio.read_table(out / "pairs.csv")
+    tasks = [t for t in TASKS if any(r["task"] == t for r in rows)]
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4 * len(tasks), 3.4), squeeze=False)
+    colours = dict(zip(CONFIGS, ("C0", "C1", "C2")))
+    for ax, t in zip(axes[0], tasks):
+        mine = [r for r in rows if r["task"] == t]
+        for c, s in sorted({(r["config"], r["teacher_seed"]) for r in mine}):
+            rs = sorted((r for r in mine if (r["config"], r["teacher_seed"]) == (c, s)), key=lambda r: r["step"])
+            ax.plot([r["fraction"] for r in rs], [r["student_outcome"] for r in rs], "o-", ms=3, color=colours.get(c),
+                    label=f"{c}" if s == TEACHER_SEEDS[0] else None)
+        ax.axhline(mine[0]["baseline_outcome"], color="k", ls="--", lw=1, label="no teacher")
+        ax.set(title=t, xlabel="teacher checkpoint (fraction of its budget)",
+               ylabel=f"student {TASKS[t].candidate.outcome} (mean of {STUDENT_SEEDS})", xlim=(0, 1.02))
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = out / "students.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def main_cli(out, **kw) -> dict:
-    res = run(out, progress=lambda m: print(m, file=sys.stderr, flush=True), **kw)
+    say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    res = run(out, progress=say, **kw)
     print(f"{res['rows']} pairs rows in {res['pairs']} ({res['minutes']:.1f} min this call)")
+    rows = gio.read_table(res["pairs"]) if res["rows"] else []
+    if len({r["task"] for r in rows}) >= 2:
+        analyze(out)
+        plot(out)
+        print((pathlib.Path(out) / "results.md").read_text())
     return res
+
+
+def costs(out, rows: list[dict]) -> dict:
+    """Per task, from the runs themselves: a teacher's training seconds (its final checkpoint's
+    wall time), a student epoch's seconds (steady state: after the first, compiling epoch) and
+    the first epoch's extra, and gatekit's scoring seconds per checkpoint."""
+    out, res = pathlib.Path(out), {}
+    for name in sorted({r["task"] for r in rows}):
+        mine = [r for r in rows if r["task"] == name]
+        finals = {}
+        for r in mine:
+            k = (r["config"], r["teacher_seed"])
+            if k not in finals or r["step"] > finals[k]["step"]:
+                finals[k] = r
+        epoch_s, first_s = [], []
+        for p in sorted((out / name / "students").iterdir())[:24]:
+            run = gio.read_run(p)
+            steps = gio.list_checkpoints(run)[0]
+            wall = [float(gio.load_checkpoint(run, s, items=("meta",)).meta["wall_time"]) for s in steps]
+            if len(wall) > 1:
+                epoch_s.append((wall[-1] - wall[0]) / (len(wall) - 1))
+                first_s.append(wall[0] - epoch_s[-1])
+        res[name] = {"teacher_seconds": float(np.mean([r["wall_time"] for r in finals.values()])),
+                     "student_epoch_seconds": float(np.mean(epoch_s)), "student_first_epoch_extra": float(np.mean(first_s)),
+                     "student_epochs": STUDENT_EPOCHS,
+                     "score_seconds_per_checkpoint": float(np.mean([r["score_seconds"] for r in mine]))}
+    return res
+
+
+def method_cost(method, task_costs: dict, picks: list) -> float | None:
+    """A rule's cost as a share of one teacher's training, for the checkpoints it looked at
+    (online: up to its stop; never fired: all 8). Pilots: their student epochs at each
+    checkpoint looked at; zero-cost statistics: scoring; baselines on step/fraction: none."""
+    kind, name = method["kind"], method["method"]
+    shares = []
+    for task, looked in picks:
+        c = task_costs[task]
+        if kind == "pilot":
+            e = 1 if "12.5%" in name else 2
+            n = 3 if "3 students" in name else 1
+            shares.append(looked * n * e * c["student_epoch_seconds"] / c["teacher_seconds"])
+        elif kind in ("statistic", "model"):
+            shares.append(looked * c["score_seconds_per_checkpoint"] / c["teacher_seconds"])
+        else:
+            shares.append(0.0)
+    return float(np.mean(shares)) if shares else None
+
+
+def analyze(out, progress=None) -> dict:
+    """Scores every declared rule on ``DIR/pairs.csv`` (:func:`gatekit.transfer.report`:
+    leave-one-task-out, and leave-one-config-out where there are >= 2 configs), with each rule's
+    cost; writes ``DIR/results.json`` and ``DIR/results.md``."""
+    from gatekit import statistics, transfer
+
+    out = pathlib.Path(out)
+    rows = gio.read_table(out / "pairs.csv")
+    online = [n for n in statistics.METRIC_NAMES if statistics.timing(n) == "online"]
+    t0 = time.time()
+    rep = transfer.report(rows, online, progress=progress)
+    task_costs = costs(out, rows)
+    for res in rep["results"]:
+        looked = [(run[0], CHECKPOINTS if x["pick_fraction"] is None or res["decision"] == "choose"
+                   else _looked(rows, run, x["pick_fraction"])) for x in res["runs"] for run in [x["run"]]]
+        res["cost"] = method_cost(res, task_costs, looked)
+    rep.update(costs=task_costs, seconds=time.time() - t0, rules=_declared_rules())
+    gio.write_text(out / "results.json", json.dumps(gio.to_jsonable(rep), indent=1) + "\n")
+    gio.write_text(out / "results.md", markdown(rep))
+    return rep
+
+
+def _looked(rows, run, fraction) -> int:
+    fr = sorted(r["fraction"] for r in rows if (r["task"], r["config"], r["teacher_seed"]) == tuple(run))
+    return 1 + sum(f < fraction - 1e-12 for f in fr)
+
+
+def _declared_rules() -> dict:
+    from gatekit import transfer
+
+    return {"stop": f"fires before the final checkpoint and student(pick) >= {transfer.STOP_FRACTION} x "
+                    f"student(final), or does not fire and no earlier checkpoint qualifies",
+            "choose": f"student(pick) >= {transfer.CHOOSE_FRACTION} x the best checkpoint's student; no pick = final",
+            "fitted_inside_folds": "column (for 'best'), form, direction, threshold, patience in (1, 2)"}
+
+
+def markdown(rep: dict, group: str = "task") -> str:
+    """The leave-one-``group``-out table: one row per method, stop and choose side by side."""
+    res = {(r["method"], r["decision"]): r for r in rep["results"] if r["group"] == group}
+    methods = list(dict.fromkeys(m for m, _ in res))
+    tasks = rep["tasks"] if group == "task" else rep["configs"]
+    head = ("| rule | kind | stop: success | stop: saved | choose: success | choose by " + group + " ("
+            + ", ".join(tasks) + ") | cost (share of a teacher) |")
+    lines = [head, "|" + "---|" * 7]
+    for m in methods:
+        s, c = res.get((m, "stop")), res.get((m, "choose"))
+        if not s or not c:
+            continue
+        per = " / ".join(f"{c['per_group'][t]['success']:.2f}" for t in tasks if t in c["per_group"])
+        cost = "-" if s.get("cost") is None else f"{s['cost']:.3f}"
+        lines.append(f"| {m} | {s['kind']} | {s['success']:.2f} | {s['saved']:.2f} | {c['success']:.2f} | {per} | {cost} |")
+    nf = rep["noise_floor"]
+    lines.append("")
+    lines.append(f"Noise floor (a one-student-seed oracle judged by the other seeds): stop "
+                 f"{nf['stop']['one_seed_oracle_success']:.2f}, choose {nf['choose']['one_seed_oracle_success']:.2f}; "
+                 f"students' seed-to-seed std / best mean: {nf['stop']['relative_seed_std']:.2f}. "
+                 f"{rep['n_runs']} teacher runs.")
+    return "\n".join(lines) + "\n"
