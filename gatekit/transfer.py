@@ -191,6 +191,47 @@ def fit_series_rule(runs: Sequence[TeacherRun], decision: str, columns: Sequence
     return best, best_obj
 
 
+@dataclasses.dataclass(frozen=True)
+class PilotPick:
+    """Post hoc (choose): pilots measured at every saved checkpoint; the pick is the earliest
+    checkpoint whose pilot reaches ``fraction`` x the best pilot and is not a transient collapse."""
+
+    column: str
+    fraction: float
+
+    @property
+    def text(self) -> str:
+        return f"earliest {self.column} >= {self.fraction:.2f} x the best pilot"
+
+    def pick(self, run: TeacherRun) -> int | None:
+        from gatekit.transforms import dips
+
+        x = run.series(self.column)
+        if not np.isfinite(x).any() or np.nanmax(x) <= 0:
+            return None
+        ok = (x >= self.fraction * np.nanmax(x)) & ~dips(x)
+        hits = np.flatnonzero(ok)
+        return int(hits[0]) if hits.size else None
+
+
+def pilot_method(name: str, column: str) -> Method:
+    """Pilots: for *stop*, a rule on the pilot's online forms (e.g. ``of_running_max``), fitted;
+    for *choose*, :class:`PilotPick` with its fraction fitted on the training runs."""
+
+    def fit(runs, decision):
+        if decision == "stop":
+            return fit_series_rule(runs, decision, [column])[0]
+        best, best_obj = None, (-1.0, -math.inf)
+        for f in np.round(np.arange(0.5, 1.001, 0.05), 2):
+            rule = PilotPick(column, float(f))
+            obj = _objective(rule, runs, decision)
+            if obj > best_obj:
+                best, best_obj = rule, obj
+        return best
+
+    return Method(name, fit, "pilot")
+
+
 class Never:
     """The final-checkpoint baseline: never stop early; choose the final checkpoint."""
 
@@ -365,7 +406,7 @@ def default_methods(statistics: Sequence[str]) -> list[Method]:
            logistic_method(statistics)]
     names = {"pilot1_s0": "pilot 12.5%, 1 student", "pilot2_s0": "pilot 25%, 1 student",
              "pilot1_mean": "pilot 12.5%, 3 students", "pilot2_mean": "pilot 25%, 3 students"}
-    ms += [threshold_method(names[c], [c], kind="pilot") for c in PILOT_COLUMNS]
+    ms += [pilot_method(names[c], c) for c in PILOT_COLUMNS]
     return ms
 
 

@@ -9,6 +9,8 @@ checkpoints) it is NaN, which never passes a rule.
 * ``ratio_first``: ``x_i / x_0``, the change since the run's first checkpoint;
 * ``range_position``: ``(x_i - min_{j<=i} x_j) / (max_{j<=i} x_j - min_{j<=i} x_j)``, where the
   value sits in the range the run has covered so far (1: at its running max, 0: at its min);
+* ``of_running_max``: ``x_i / max_{j<=i} x_j`` (NaN while that max is not positive), the
+  fraction of the best value so far, for outcomes and other non-negative signals;
 * ``relchange2``: ``|x_i - x_{i-2}| / |x_{i-2}|``, the relative change over the last two
   checkpoints; a rule ``relchange2 below t`` is a plateau rule.
 
@@ -26,7 +28,7 @@ import numpy as np
 
 from gatekit.errors import GatekitError
 
-TRANSFORMS = ("raw", "ratio_first", "range_position", "relchange2")
+TRANSFORMS = ("raw", "ratio_first", "range_position", "of_running_max", "relchange2")
 SCALE_FREE = TRANSFORMS[1:]
 LAG = 2
 
@@ -49,6 +51,9 @@ def transform(values, name: str) -> np.ndarray:
         elif name == "range_position":
             lo, hi = _running(x, np.fmin), _running(x, np.fmax)
             out = np.where(hi > lo, (x - lo) / (hi - lo), np.nan)
+        elif name == "of_running_max":
+            hi = _running(x, np.fmax)
+            out = np.where(hi > 0, x / hi, np.nan)
         elif name == "relchange2":
             out = np.full_like(x, np.nan)
             if x.size > LAG:

@@ -13,7 +13,7 @@ from gatekit.transforms import dips, transform
 
 def test_transforms_are_online_and_scale_free():
     x = np.array([2.0, 3.0, 5.0, 5.5, 5.6, 5.6])
-    for form in ("ratio_first", "range_position", "relchange2"):
+    for form in ("ratio_first", "range_position", "of_running_max", "relchange2"):
         full = transform(x, form)
         for i in range(1, len(x)):  # the value at i uses checkpoints 0..i only
             np.testing.assert_array_equal(transform(x[: i + 1], form), full[: i + 1])
@@ -49,6 +49,15 @@ def test_transient_collapse_is_a_dip():
     assert not dips([0.1, 0.2, 0.3, 0.4]).any()
     assert not dips([0.0, 0.0, 0.0]).any()  # flat: no range, no dip
     assert not dips([0.5, 0.0]).any()  # a low last checkpoint cannot be confirmed transient
+
+
+def test_pilot_pick_skips_a_collapse_and_takes_the_earliest_near_best():
+    run = transfer.TeacherRun(("t", "base", 0), np.arange(1, 7) * 10, {"p": np.array([0.1, 0.9, 0.05, 0.85, 0.95, 1.0])},
+                              np.zeros(6), np.zeros((6, 1)))
+    assert transfer.PilotPick("p", 0.85).pick(run) == 1
+    run.columns["p"][:] = [0.1, 0.5, 0.02, 0.9, 0.95, 1.0]  # the dip at 2 is not a pick; 3 is the first >= 0.85
+    assert transfer.PilotPick("p", 0.85).pick(run) == 3
+    np.testing.assert_allclose(transform([1.0, 2.0, 1.0, 4.0], "of_running_max"), [1.0, 1.0, 0.5, 1.0])
 
 
 def test_stop_and_choose_decisions():
