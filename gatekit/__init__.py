@@ -24,6 +24,7 @@ _LAZY = {
     "plot": "gatekit.api",
     "fit_all": "gatekit.api",
     "save_gate": "gatekit.api",
+    "verify_with_pilots": "gatekit.api",
     "fit_threshold": "gatekit.fitting",
     "evaluate_rule": "gatekit.fitting",
     "FitResult": "gatekit.fitting",

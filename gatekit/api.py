@@ -324,3 +324,11 @@ def plot(
     thresholds = {"threshold" if g is None else f"gate ({g.name or 'rule'})": threshold} if threshold is not None else None
     return plotting.plot_metric_vs_step(rows, out, metric=metric, thresholds=thresholds, x=x, passes=passes,
                                         selected=selected)
+
+
+def verify_with_pilots(run, *, out, **kwargs) -> dict:
+    """Verify a teacher run's top candidate checkpoints with pilot students (short distillations,
+    measured): :func:`training.pilot.verify`, which needs gatekit's training stack."""
+    from training import pilot
+
+    return pilot.verify(run, out=out, **kwargs)

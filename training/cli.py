@@ -244,6 +244,39 @@ def gatebench(
                 workers=workers, max_parallel=max_parallel)
 
 
+@app.command()
+@_guard
+def pilot(
+    run: Annotated[pathlib.Path, typer.Argument(help="The teacher run folder whose checkpoints to verify.")],
+    out: Out,
+    last: Annotated[int, typer.Option("--last", help="Verify the run's last N checkpoints.")] = 3,
+    steps: Annotated[Optional[list[int]], typer.Option("--step", help="Verify this checkpoint step (repeatable; instead of --last).")] = None,
+    fraction: Annotated[float, typer.Option("--fraction", help="A pilot's share of the full student budget.")] = 0.25,
+    student_epochs: Annotated[int, typer.Option("--student-epochs", help="The full student budget in epochs.")] = 8,
+    seeds: Annotated[int, typer.Option("--seeds", help="Pilots per candidate.")] = 1,
+    outcome: Annotated[str, typer.Option("--outcome", help="How a pilot is measured: eval_success or far_time_at_goal.")] = "eval_success",
+    json_out: Annotated[Optional[pathlib.Path], typer.Option("--json", help="Write the result as JSON here.")] = None,
+    workers: Workers = None,
+    max_parallel: MaxParallel = None,
+):
+    """Verify candidate checkpoints with pilot students: distill a short student (FRACTION of the
+    student budget) from each of the run's last N checkpoints, measure them, and pick the earliest
+    whose pilot reaches 0.9 x the best. Costs the pilots' training (printed)."""
+    from gatekit.cli_common import write_json
+    from training import outcomes, pilot as pilot_mod
+
+    outcomes.measure(outcome)
+    res = pilot_mod.verify(run, out=out, steps=steps or None, last=last, fraction=fraction,
+                           student_epochs=student_epochs, seeds=seeds, outcome=outcome,
+                           progress=lambda m: typer.echo(m, err=True), workers=workers, max_parallel=max_parallel)
+    write_json(res, json_out)
+    for p in res["pilots"]:
+        typer.echo(f"  {run}@{p['step']}: pilot {outcome} {p['mean']:.3g}  {[round(v, 3) for v in p['pilots']]}")
+    typer.echo(f"distill from: {run}@{res['pick']}" if res["pick"] is not None else "no candidate verified")
+    typer.echo(f"why: {res['why']}; pilots of {res['pilot_epochs']} epoch(s), {res['seeds']} per candidate, "
+               f"{res['seconds']:.0f} s")
+
+
 def main() -> None:
     from gatekit.cli_common import run_app
 
