@@ -333,3 +333,48 @@ def markdown(rep: dict, group: str = "task") -> str:
                  f"students' seed-to-seed std / best mean: {nf['stop']['relative_seed_std']:.2f}. "
                  f"{rep['n_runs']} teacher runs.")
     return "\n".join(lines) + "\n"
+
+
+ZERO_COST = ("best statistic", "best statistic (scale-free)")
+"""The zero-cost methods a shipped rule can come from (a column chosen inside each fold)."""
+
+
+def ship(out, path=None, *, method: str | None = None) -> dict:
+    """Writes the ``auto`` gate (``gatekit/presets/auto.json`` by default): the zero-cost
+    method with the best leave-one-task-out *choose* success (ties: stop success, then saved),
+    refitted on every task of the benchmark, with its held-out numbers in ``validation.held_out``
+    and its description. The numbers are the method's, column selection included."""
+    from gatekit import statistics, transfer
+    from gatekit.io import PRESET_DIR, Gate, write_gate
+
+    out = pathlib.Path(out)
+    rep = json.loads((out / "results.json").read_text())
+    res = {(r["method"], r["decision"]): r for r in rep["results"] if r["group"] == "task"}
+    key = lambda m: (res[(m, "choose")]["success"], res[(m, "stop")]["success"], res[(m, "stop")]["saved"])  # noqa: E731
+    name = method or max(ZERO_COST, key=key)
+    online = [n for n in statistics.METRIC_NAMES if statistics.timing(n) == "online"]
+    forms = transfer.TRANSFORMS if name == "best statistic" else transfer.SCALE_FREE
+    runs = transfer.teacher_runs(gio.read_table(out / "pairs.csv"))
+    rule, _ = transfer.fit_series_rule(runs, "choose", online, forms)
+    stop, choose = res[(name, "stop")], res[(name, "choose")]
+    held = {"choose": choose["success"], "stop": stop["success"], "saved": stop["saved"],
+            "per_task": {t: {"choose": choose["per_group"][t]["success"], "stop": stop["per_group"][t]["success"]}
+                         for t in choose["per_group"]},
+            "text": f"leave-one-task-out over {len(rep['tasks'])} tasks ({', '.join(rep['tasks'])}), "
+                    f"{rep['n_runs']} teacher runs; the column was chosen inside each fold",
+            "noise_floor": rep["noise_floor"]}
+    values = np.concatenate([transfer.transform(r.series(rule.column), rule.form) for r in runs])
+    values = values[np.isfinite(values)]
+    gate = Gate(metric=rule.column, direction=rule.direction, threshold=rule.threshold, patience=rule.patience,
+                transform=rule.form, name="auto",
+                description=(f"The transferable default ({name}, fitted on training tasks only in every fold): "
+                             f"right on {choose['success']:.0%} of held-out teacher runs when choosing among saved "
+                             f"checkpoints, {stop['success']:.0%} when stopping a teacher online (saving "
+                             f"{stop['saved']:.0%} of its training on average). Refitted here on all "
+                             f"{len(rep['tasks'])} tasks of the gate benchmark (training/gatebench.py)."),
+                env=None, label_rule=_declared_rules(),
+                fitted_on={"file": "examples/results/gatebench/pairs.csv", "n": len(values),
+                           "groups": len(rep["tasks"]), "range": [float(values.min()), float(values.max())]},
+                validation={"held_out": held, "method": name})
+    write_gate(gate, path or PRESET_DIR / "auto.json")
+    return {"method": name, "rule": gate.rule, "held_out": held}
