@@ -21,6 +21,17 @@ from gatekit.statistics import REGISTRY, timing
 TABLE_SUFFIXES = (".csv", ".json")
 
 
+def _scores_run_folders(sources) -> bool:
+    """Whether ``sources`` names run folders (to be scored, so only gatekit's columns exist)."""
+    if isinstance(sources, (str, pathlib.Path)):
+        items = [sources]
+    elif isinstance(sources, (list, tuple)):
+        items = sources
+    else:  # a ScoreTable or an iterator of rows (never consumed here)
+        return False
+    return any(isinstance(s, (str, pathlib.Path)) and not is_table(s) for s in items)
+
+
 def is_table(path) -> bool:
     p = pathlib.Path(path)
     return p.is_file() and p.suffix.lower() in TABLE_SUFFIXES
@@ -43,12 +54,13 @@ def load_scores(sources: Sequence, *, problems: list | None = None, **score_kwar
 
 
 def resolve_gate(gate=None, *, threshold=None, metric="action_magnitude", direction="below", patience=None,
-                 default_env: str | None = None, mode: str | None = None) -> Gate:
+                 default_env: str | None = None, mode: str | None = None, check_known: bool = False) -> Gate:
     """The gate to apply: a Gate, a gate file or preset name, or a one-off rule from
     ``threshold``/``metric``/``direction``. With neither, the built-in preset for ``default_env``
     when one exists (e.g. ``pointmaze``); otherwise GatekitError asking for a gate. Every
     argument is checked here, once (the CLI passes them through). ``mode``: deprecated alias of
-    ``direction``."""
+    ``direction``. ``check_known``: the one-off rule's metric must be a gatekit column (scoring
+    run folders: a typo is caught before any scoring, with a did-you-mean)."""
     if mode is not None:
         R.deprecated_alias("mode", "direction")
         direction = mode
@@ -65,6 +77,10 @@ def resolve_gate(gate=None, *, threshold=None, metric="action_magnitude", direct
                 f"({', '.join(io.preset_names())}), or a one-off rule with --threshold/--metric/--direction"
             )
     if gate is None:
+        if check_known:
+            from gatekit.statistics import check_metric
+
+            check_metric(metric)
         R.check_number(threshold, "--threshold")
         R.check_direction(direction, what="--direction")
         g = Gate(metric=metric, direction=direction, threshold=threshold, patience=patience or 1,
@@ -118,7 +134,7 @@ def select(
     R.check_direction(role, selection.ROLES, what="role")
     given = gate is not None or threshold is not None
     g = resolve_gate(gate, threshold=threshold, metric=metric, direction=direction, patience=patience,
-                     mode=mode) if given else None
+                     mode=mode, check_known=_scores_run_folders(sources)) if given else None
     problems: list = []
     rows = _rows(sources, score_kwargs, problems)
     if g is None:

@@ -100,6 +100,10 @@ def score(
         from gatekit.rule import check_number
 
         check_number(threshold, "--threshold")
+    if plot:
+        from gatekit.statistics import check_metric
+
+        check_metric(metric)
     table = scoring.score(runs, reference=reference, probe=probe, probe_size=probe_size, progress=progress(quiet))
     _report_problems(table.problems)
     for note in table.notes:
@@ -282,6 +286,10 @@ def plot(
     from gatekit import api, plotting
 
     check_out_paths(list(sources), out=out)
+    if metric is not None:
+        from gatekit.statistics import check_metric
+
+        check_metric(metric)
     skipped: list = []
     path = api.plot(sources, out, metric=metric, threshold=threshold, x=x, gate=gate, role=role, problems=skipped)
     _report_problems(skipped)

@@ -117,6 +117,20 @@ def known_metric(name: str) -> bool:
     return name in BY_NAME or name in BASELINES or name.startswith(tuple(f"{s}_" for s in SECTIONS))
 
 
+def check_metric(name, what: str = "--metric") -> str:
+    """``name`` when :func:`known_metric`; else GatekitError naming ``what``, the valid choices
+    and the closest names (did you mean). Called before any scoring starts."""
+    import difflib
+
+    if isinstance(name, str) and known_metric(name):
+        return name
+    choices = list(METRIC_NAMES) + list(BASELINES) + ["eval_success", "eval_time_at_goal"]
+    close = difflib.get_close_matches(str(name), choices, n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    raise GatekitError(f"{what} {name!r} is not a gatekit column{hint} (statistics: {', '.join(METRIC_NAMES)}; "
+                       f"also step, env_steps, epoch, eval_*, train_*; see docs/metrics.md)")
+
+
 # --------------------------------------------------------------------------------------------
 # Forward passes (jit once per family object)
 # --------------------------------------------------------------------------------------------

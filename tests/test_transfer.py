@@ -174,3 +174,12 @@ def test_gate_file_transform_round_trip(tmp_path):
     assert read_gate(write_gate(g, tmp_path / "g.json")).transform == "ratio_first"
     with pytest.raises(GatekitError, match="transform"):
         Gate(metric="goal_rank", direction="below", threshold=0.05, transform="log")
+
+
+def test_a_mistyped_metric_fails_before_scoring_with_a_suggestion(run_dir, monkeypatch):
+    from gatekit import api, scoring
+
+    for mod in (api, scoring):
+        monkeypatch.setattr(mod, "score", lambda *a, **k: pytest.fail("scored before checking --metric"))
+    with pytest.raises(GatekitError, match="did you mean 'goal_rank'"):
+        api.select([run_dir], threshold=5.0, metric="goal_rnak", direction="above")
