@@ -198,6 +198,7 @@ def select(
     typer.echo(f"why: {sel.reason}")
     if sel.confidence:
         typer.echo(f"confidence: {sel.confidence}")
+    typer.echo("trusted: yes" if sel.trusted else f"trusted: no ({'; '.join(sel.untrusted_because)})")
     for r in sel.per_run:
         chosen = "-" if r["selected_step"] is None else r["selected_step"]
         best = "-" if r["best_value"] is None else f"{r['best_value']:.4g}"

@@ -18,6 +18,8 @@ from gatekit.errors import GatekitError
 from gatekit.io.gates import Gate
 
 ROLES = ("teacher", "student", "any")
+TRUSTED_RATE = 0.8
+"""The held-out success rate below which an answer is never called trusted (issue 18's target)."""
 TREND_RHO = 0.5
 """|Spearman(step, metric)| beyond which a trend against the gate's direction is reported: a
 strong monotone trend the wrong way means the rule was probably fitted on another task."""
@@ -42,6 +44,23 @@ class Selection:
     confidence: str | None = None
     """How often the gate's rule was right where it was not fitted (its held-out record), or
     that it has none: every answer says how far it can be trusted."""
+    trusted: bool = False
+    """True only when a checkpoint is ready, nothing was warned about, and the gate was right on
+    >= 80% of held-out teacher runs (``validation.held_out``)."""
+    untrusted_because: list[str] = dataclasses.field(default_factory=list)
+
+    def __post_init__(self):
+        why = [] if self.ready else ["no checkpoint is ready"]
+        if self.warnings:
+            why.append(f"{len(self.warnings)} warning(s)")
+        held = ((self.gate or {}).get("validation") or {}).get("held_out")
+        rate = held.get("choose") if isinstance(held, dict) else None
+        if not isinstance(rate, (int, float)):
+            why.append("the gate has no held-out record")
+        elif rate < TRUSTED_RATE:
+            why.append(f"the gate was right on only {rate:.0%} of held-out teacher runs")
+        object.__setattr__(self, "untrusted_because", why)
+        object.__setattr__(self, "trusted", not why)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

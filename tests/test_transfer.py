@@ -183,3 +183,17 @@ def test_a_mistyped_metric_fails_before_scoring_with_a_suggestion(run_dir, monke
         monkeypatch.setattr(mod, "score", lambda *a, **k: pytest.fail("scored before checking --metric"))
     with pytest.raises(GatekitError, match="did you mean 'goal_rank'"):
         api.select([run_dir], threshold=5.0, metric="goal_rnak", direction="above")
+
+
+def test_select_is_trusted_only_with_a_good_held_out_record_and_no_warnings():
+    from gatekit import select
+    from gatekit.io.gates import Gate
+
+    good = Gate(metric="m", direction="above", threshold=5.0, validation={"held_out": {"choose": 0.9}})
+    weak = Gate(metric="m", direction="above", threshold=5.0, validation={"held_out": {"choose": 0.5}})
+    assert select(_rows([1.0, 6.0, 7.0]), gate=good).trusted
+    sel = select(_rows([1.0, 6.0, 7.0]), gate=weak)
+    assert not sel.trusted and "only 50%" in sel.untrusted_because[0]
+    warned = select(_rows([6.0, 7.0, 8.0]), gate=good)  # held from the first checkpoint: a warning
+    assert warned.ready and not warned.trusted and "warning" in warned.untrusted_because[0]
+    assert select(_rows([1.0, 2.0]), gate=good).to_dict()["trusted"] is False
