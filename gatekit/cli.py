@@ -315,7 +315,8 @@ def watch(
     metric: Metric = "action_magnitude",
     direction: Direction = "below",
     patience: Annotated[Optional[int], typer.Option("--patience", help="Consecutive passing checkpoints (default: the gate's).")] = None,
-    exit_on_gate: Annotated[bool, typer.Option("--exit-on-gate", help="Exit 0 as soon as the gate holds.")] = False,
+    exit_on_gate: Annotated[bool, typer.Option("--exit-on-gate", help="Exit 0 as soon as the gate holds (else keep watching).")] = False,
+    wait: Annotated[float, typer.Option("--wait", help="Seconds to wait for the run folder to appear.")] = 60.0,
     interval: Annotated[float, typer.Option("--interval", help="Seconds between looks for new checkpoints.")] = 5.0,
     timeout: Annotated[Optional[float], typer.Option("--timeout", help="Exit 3 after this many seconds without a new checkpoint.")] = None,
     mode: ModeAlias = None,
@@ -332,14 +333,14 @@ def watch(
     env = None
     try:
         env = (read_run(run).config.get("env") or {}).get("name")
-    except (GatekitError, AttributeError):
-        pass
+    except (GatekitError, AttributeError, FileNotFoundError):
+        pass  # not there yet: watch waits for it (--wait)
     g = api.resolve_gate(gate, threshold=threshold, metric=metric, direction=_direction(direction, mode),
                          patience=patience, default_env=env)
     typer.echo(f"watching {run} with gate {g.name or 'rule'}: {g.rule}", err=True)
     held = None
     try:
-        for ev in watch_run(run, gate=g, interval=interval, timeout=timeout):
+        for ev in watch_run(run, gate=g, interval=interval, timeout=timeout, wait=wait, stop_at_gate=exit_on_gate):
             if ev["problem"]:
                 typer.echo(f"step {ev['step']}: skipped ({ev['problem']})")
                 continue
@@ -347,9 +348,10 @@ def watch(
             typer.echo(f"step {ev['step']} epoch {ev['epoch']}: {g.metric} = {value} "
                        f"{'passes' if ev['passes'] else 'does not pass'} ({ev['count']}/{g.patience})", nl=True)
             sys.stdout.flush()
-            if ev["stop"]:
+            if ev["stop"] and held is None:
                 held = ev
-                typer.echo(f"gate held: distill from {pathlib.Path(run).resolve()}@{ev['step']}")
+                typer.echo(f"gate held: distill from {pathlib.Path(run).resolve()}@{ev['step']}"
+                           + ("" if exit_on_gate else " (still watching; --exit-on-gate exits here)"))
                 if exit_on_gate:
                     raise typer.Exit(0)
     except KeyboardInterrupt:

@@ -7,6 +7,7 @@ statistics only, and report when the gate holds (for trainers gatekit does not c
 
 from __future__ import annotations
 
+import pathlib
 import time
 from typing import Iterator
 
@@ -17,10 +18,12 @@ from gatekit.hooks import GateHook
 from gatekit.io.gates import Gate
 
 
-def watch(run_dir, *, gate: Gate, interval: float = 5.0, timeout: float | None = None,
-          sleep=time.sleep, clock=time.monotonic) -> Iterator[dict]:
+def watch(run_dir, *, gate: Gate, interval: float = 5.0, timeout: float | None = None, wait: float = 60.0,
+          stop_at_gate: bool = True, sleep=time.sleep, clock=time.monotonic) -> Iterator[dict]:
     """Yields one event per newly finalized checkpoint, in step order, forever (or until
-    ``timeout`` seconds pass with no new checkpoint, or the gate holds and the caller stops).
+    ``timeout`` seconds pass with no new checkpoint, or the gate holds with ``stop_at_gate``).
+    A run folder that does not exist yet (a trainer just started) is waited for up to ``wait``
+    seconds.
 
     Event: ``{"step", "epoch", "value", "passes", "count", "stop", "problem"}``; a checkpoint that
     cannot be scored yields ``problem`` (the reason) and does not reset the previous checkpoint
@@ -31,6 +34,12 @@ def watch(run_dir, *, gate: Gate, interval: float = 5.0, timeout: float | None =
     hook = GateHook.from_gate(gate, strict=False)  # refuses retrospective metrics
     if interval <= 0:
         raise GatekitError(f"--interval must be > 0, got {interval}")
+    started = clock()
+    while not (pathlib.Path(run_dir) / io.RUN_JSON).exists():
+        if clock() - started > wait:
+            raise GatekitError(f"{run_dir}: no run appeared there within {wait:g} s (no {io.RUN_JSON}); "
+                               f"is the trainer writing to this folder?")
+        sleep(min(interval, 1.0))
     run = io.read_run(run_dir)
     family = networks.build(run.family, run.net)
     tau = float((run.config.get("train") or {}).get("tau", 1.0))
@@ -61,7 +70,7 @@ def watch(run_dir, *, gate: Gate, interval: float = 5.0, timeout: float | None =
             event.update(epoch=row["epoch"], value=row.get(gate.metric),
                          passes=hook.count > 0 and hook.last_step == step, count=hook.count, stop=stop)
             yield event
-            if stop:
+            if stop and stop_at_gate:
                 return
         if new:
             last_new = clock()

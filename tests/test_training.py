@@ -192,13 +192,11 @@ def test_watch_follows_a_run_being_trained_and_exits_on_gate(tmp_path):
            "--set", "batch_size=64", "--set", "buffer_episodes=256", "--set", "eval_episodes=16", "-q"]
     trainer = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.time() + 120
-        while not (out / "run.json").exists() and time.time() < deadline:
-            time.sleep(0.2)
-        # cka_sa_prev > -1 holds as soon as it is defined (the 2nd checkpoint); patience 2 -> the 3rd
+        # started at once: watch waits for the run folder to appear (--wait); cka_sa_prev > -1 holds as soon as it is defined (the 2nd checkpoint); patience 2 -> the 3rd
         w = subprocess.run([sys.executable, "-m", "gatekit.cli", "watch", str(out), "--threshold", "-1", "--metric",
                             "cka_sa_prev", "--direction", "above", "--patience", "2", "--exit-on-gate",
-                            "--interval", "0.5", "--timeout", "120"], capture_output=True, text=True, timeout=300)
+                            "--interval", "0.5", "--timeout", "120", "--wait", "120"], capture_output=True, text=True,
+                           timeout=300)
     finally:
         trainer.wait(timeout=300)
     assert w.returncode == 0, w.stderr[-2000:]

@@ -197,3 +197,24 @@ def test_select_is_trusted_only_with_a_good_held_out_record_and_no_warnings():
     warned = select(_rows([6.0, 7.0, 8.0]), gate=good)  # held from the first checkpoint: a warning
     assert warned.ready and not warned.trusted and "warning" in warned.untrusted_because[0]
     assert select(_rows([1.0, 2.0]), gate=good).to_dict()["trusted"] is False
+
+
+def test_watch_waits_for_the_run_and_keeps_watching_unless_told_to_stop(run_dir, tmp_path):
+    from gatekit.io.gates import Gate
+    from gatekit.watch import watch
+
+    gate = Gate(metric="entropy", direction="above", threshold=-1e9, patience=1)  # holds at once
+    t = [0.0]
+
+    def sleep(dt):
+        t[0] += dt
+
+    with pytest.raises(GatekitError, match="no run appeared there within 3 s"):
+        list(watch(tmp_path / "not_yet", gate=gate, wait=3, sleep=sleep, clock=lambda: t[0]))
+    assert t[0] > 3  # it waited
+    t[0] = 0.0
+    stopped = list(watch(run_dir, gate=gate, timeout=5, sleep=sleep, clock=lambda: t[0]))
+    assert [e["step"] for e in stopped] == [100]  # stops at the gate by default
+    t[0] = 0.0
+    kept = list(watch(run_dir, gate=gate, timeout=5, stop_at_gate=False, sleep=sleep, clock=lambda: t[0]))
+    assert [e["step"] for e in kept] == [100, 200, 300] and all(e["stop"] for e in kept)
