@@ -291,10 +291,27 @@ def analyze(out, progress=None) -> dict:
         looked = [(run[0], CHECKPOINTS if x["pick_fraction"] is None or res["decision"] == "choose"
                    else _looked(rows, run, x["pick_fraction"])) for x in res["runs"] for run in [x["run"]]]
         res["cost"] = method_cost(res, task_costs, looked)
-    rep.update(costs=task_costs, seconds=time.time() - t0, rules=_declared_rules())
+    rep.update(costs=task_costs, seconds=time.time() - t0, rules=_declared_rules(), plateau=plateau_evidence(out))
     gio.write_text(out / "results.json", json.dumps(gio.to_jsonable(rep), indent=1) + "\n")
     gio.write_text(out / "results.md", markdown(rep))
     return rep
+
+
+def plateau_evidence(out) -> dict:
+    """Per task and config: the teachers' mean recorded eval success over the last quarter of
+    their epochs and over the quarter before it (a plateau: about equal), from teachers.csv."""
+    path = pathlib.Path(out) / "teachers.csv"
+    if not path.exists():
+        return {}
+    rows, res = gio.read_table(path), {}
+    for key in sorted({(r["task"], r["config"]) for r in rows}):
+        mine = [r for r in rows if (r["task"], r["config"]) == key]
+        n = max(r["epoch"] for r in mine)
+        q = max(1, n // 4)
+        last = [r["eval_success"] for r in mine if r["epoch"] > n - q]
+        before = [r["eval_success"] for r in mine if n - 2 * q < r["epoch"] <= n - q]
+        res["/".join(key)] = {"epochs": n, "last_quarter": float(np.mean(last)), "quarter_before": float(np.mean(before))}
+    return res
 
 
 def _looked(rows, run, fraction) -> int:
@@ -328,6 +345,9 @@ def markdown(rep: dict, group: str = "task") -> str:
         lines.append(f"| {m} | {s['kind']} | {s['success']:.2f} | {s['saved']:.2f} | {c['success']:.2f} | {per} | {cost} |")
     nf = rep["noise_floor"]
     lines.append("")
+    for k, v in rep.get("plateau", {}).items():
+        lines.append(f"Teacher eval success, {k} ({v['epochs']} epochs): last quarter {v['last_quarter']:.2f}, "
+                     f"quarter before {v['quarter_before']:.2f}.  ")
     lines.append(f"Noise floor (a one-student-seed oracle judged by the other seeds): stop "
                  f"{nf['stop']['one_seed_oracle_success']:.2f}, choose {nf['choose']['one_seed_oracle_success']:.2f}; "
                  f"students' seed-to-seed std / best mean: {nf['stop']['relative_seed_std']:.2f}. "
