@@ -1,0 +1,34 @@
+"""The gate benchmark end to end on a tiny grid: real teachers, real students, the analysis
+(leave-one-task-out), and the shipped auto gate read back by select."""
+
+import dataclasses
+import json
+
+import pytest
+
+from training import gatebench as gb
+
+
+@pytest.mark.slow
+def test_tiny_gatebench_runs_analyzes_and_ships(tmp_path, monkeypatch):
+    small = lambda t: dataclasses.replace(t, candidate=dataclasses.replace(t.candidate, epochs=3))  # noqa: E731
+    monkeypatch.setattr(gb, "TASKS", {k: small(gb.TASKS[k]) for k in ("pointmaze", "momentum_maze")})
+    for name, value in (("TEACHER_SEEDS", (0,)), ("CHECKPOINTS", 3), ("STUDENT_SEEDS", 2), ("STUDENT_EPOCHS", 2),
+                        ("STUDENT_ITERATIONS", 1)):
+        monkeypatch.setattr(gb, name, value)
+    res = gb.run(tmp_path, configs=("base",))
+    assert res["rows"] == 6 and set(res["tasks"]) == {"pointmaze", "momentum_maze"}
+    again = gb.run(tmp_path, configs=("base",))  # finished runs are reused: nothing is trained again
+    assert again["rows"] == 6 and again["minutes"] < res["minutes"]
+    rep = gb.analyze(tmp_path)
+    by = {(r["method"], r["decision"]): r for r in rep["results"]}
+    assert set(by[("training step", "stop")]["per_group"]) == {"pointmaze", "momentum_maze"}
+    assert all(0 <= r["success"] <= 1 and r["cost"] is not None for r in rep["results"])
+    assert "| training step | baseline |" in (tmp_path / "results.md").read_text()
+    shipped = gb.ship(tmp_path, tmp_path / "auto.json")
+    from gatekit.io import read_gate
+
+    gate = read_gate(tmp_path / "auto.json")
+    assert gate.validation["held_out"]["choose"] == shipped["held_out"]["choose"]
+    assert json.loads((tmp_path / "auto.json").read_text())["name"] == "auto"
+    assert gb.plot(tmp_path).exists()
