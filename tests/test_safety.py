@@ -157,3 +157,26 @@ def test_step_folders_must_be_canonical_ascii_and_this_runs_own(run_dir, tmp_pat
     reasons = {pathlib.Path(p.path).name: p.reason for p in problems}
     assert "not canonical" in reasons["0100"] and "not a checkpoint step" in reasons["١٢"]
     assert "a symlink" in reasons["400"]
+
+
+def test_a_deeply_nested_run_json_is_reported_and_the_other_runs_scored(run_dir, tmp_path):
+    bad = tmp_path / "bad"
+    shutil.copytree(run_dir, bad)
+    (bad / "run.json").write_text("[" * 100_000 + "]" * 100_000)
+    r = runner.invoke(app, ["score", str(run_dir), str(bad), "--json", str(tmp_path / "s.json"), "-q"])
+    assert r.exit_code == 0, r.output
+    assert "nested too deeply" in r.output
+    rows = json.loads((tmp_path / "s.json").read_text())["rows"]
+    assert len(rows) == 3 and {row["run_path"] for row in rows} == {str(run_dir.resolve())}
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
+def test_an_unwritable_output_folder_fails_before_scoring(run_dir, tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        r = runner.invoke(app, ["score", str(run_dir), "--csv", str(locked / "s.csv")])
+        assert r.exit_code == 1 and "not writable" in r.output and "scoring" not in r.output.lower()
+    finally:
+        locked.chmod(0o700)

@@ -108,6 +108,9 @@ def check_outputs(outputs: dict[str, PathLike | None], inputs: list[PathLike]) -
             raise GatekitError(f"{opt} {p}: is a directory; give a file name")
         if not p.parent.exists():
             raise GatekitError(f"{opt} {p}: folder {p.parent} does not exist")
+        if not os.access(p.parent, os.W_OK | os.X_OK) or (p.exists() and not os.access(p, os.W_OK)):
+            raise GatekitError(f"{opt} {p}: {'the file' if p.exists() else f'folder {p.parent}'} is not writable; "
+                               f"choose another path (checked before any work)")
         target = p.resolve()
         for src in resolved:
             if target == src or src in target.parents:

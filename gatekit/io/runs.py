@@ -115,7 +115,13 @@ def read_run(path: PathLike) -> Run:
         config = json.loads(text)
     except json.JSONDecodeError as e:
         raise GatekitError(f"{run_json}: not valid JSON ({e})") from None
-    return Run(path=path.resolve(), config=validate_run_config(config, source=str(run_json)))
+    except RecursionError:
+        raise GatekitError(f"{run_json}: not a run config (JSON nested too deeply)") from None
+    try:
+        checked = validate_run_config(config, source=str(run_json))
+    except RecursionError:
+        raise GatekitError(f"{run_json}: not a run config (nested too deeply)") from None
+    return Run(path=path.resolve(), config=checked)
 
 
 def write_run_json(run_dir: PathLike, config: Mapping) -> Run:
