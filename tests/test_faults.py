@@ -112,14 +112,34 @@ def test_flipped_bit_is_caught_by_the_checksum(small_run, tmp_path):
     assert any("checksum" in p.reason and "meta" in p.reason for p in t.problems)
 
 
+def _old_run(run):
+    """Turns a run into one written before checksums existed (run.json says nothing of them)."""
+    cfg = json.loads((run / "run.json").read_text())
+    cfg.pop("checksums")
+    (run / "run.json").write_text(json.dumps(cfg))
+
+
 def test_old_checkpoints_without_checksums_still_load(small_run, tmp_path):
     run = _copy(small_run, tmp_path / "R")
+    _old_run(run)
     for step in (100, 200, 300):
         f = run / "checkpoints" / str(step) / "meta" / "metadata"
         doc = json.loads(f.read_text())
         doc.pop("checksums")
         f.write_text(json.dumps(doc))
     assert len(gatekit.score(run)) == 3
+
+
+def test_meta_rewritten_without_checksums_is_refused_in_a_run_that_records_them(small_run, tmp_path):
+    run = _copy(small_run, tmp_path / "R")
+    f = run / "checkpoints" / "200" / "meta" / "metadata"
+    doc = json.loads(f.read_text())
+    doc.pop("checksums")
+    doc["epoch"] = 7
+    f.write_text(json.dumps(doc))
+    t = gatekit.score(run)
+    assert [r["step"] for r in t.rows] == [100, 300]
+    assert any("has no checksums although its run records them" in p.reason for p in t.problems)
 
 
 def test_edited_run_json_is_noted(small_run, tmp_path):
@@ -265,6 +285,7 @@ def test_fuzz_mutations_are_clean_or_named(small_run, tmp_path):
 
 def test_meta_epoch_text_and_truncated_metadata_and_missing_future_goal(small_run, tmp_path):
     run = _copy(small_run, tmp_path / "R")
+    _old_run(run)
     f = run / "checkpoints" / "100" / "meta" / "metadata"
     doc = json.loads(f.read_text())
     doc.pop("checksums")  # an old checkpoint (no checksums): the value itself is checked

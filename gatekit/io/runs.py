@@ -293,6 +293,10 @@ def load_checkpoint(run: Run, step: int, *, items: Iterable[str] = ITEMS) -> Che
         if not isinstance(out["sample"], Mapping):
             raise GatekitError(f"{path / 'sample'}: expected a dict of arrays")
         out["sample"] = {k: np.asarray(v) for k, v in out["sample"].items()}
+    if "meta" in items and run.config.get("checksums") == CHECKSUMS and \
+            not (isinstance(out["meta"], Mapping) and isinstance(out["meta"].get("checksums"), Mapping)):
+        raise GatekitError(f"{path / 'meta'}: has no checksums although its run records them for every checkpoint "
+                           f"(rewritten or damaged)")
     _verify_checksums(path, out, items)
     return Checkpoint(run=run, step=int(step), params=out["params"], meta=out["meta"], sample=out["sample"])
 
@@ -320,6 +324,10 @@ def tree_checksum(tree) -> str:
 
     walk(tree, "")
     return h.hexdigest()
+
+
+CHECKSUMS = "sha256"
+"""``run.json``'s ``checksums`` value when every checkpoint of the run records its checksums."""
 
 
 def run_checksum(config: Mapping) -> str:

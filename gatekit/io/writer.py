@@ -12,7 +12,7 @@ from gatekit.errors import GatekitError
 
 LOCK_FILE = ".writer.lock"
 from gatekit.io.files import PathLike, to_jsonable
-from gatekit.io.runs import (FORMAT, ITEMS, RUN_JSON, Checkpoint, _ocp, list_checkpoints, load_checkpoint,
+from gatekit.io.runs import (CHECKSUMS, FORMAT, ITEMS, RUN_JSON, Checkpoint, _ocp, list_checkpoints, load_checkpoint,
                              meta_checksum, read_run, run_checksum, tree_checksum, validate_run_config,
                              write_run_json)
 
@@ -60,8 +60,8 @@ class RunWriter:
             if old.config.get("net") != new.get("net") or old.family != new["family"]:
                 raise GatekitError(f"{existing}: resuming with a different network or family")
             self.run = old
-        else:
-            self.run = write_run_json(self.path, config)
+        else:  # "checksums": every checkpoint of this run carries them; one without is refused on load
+            self.run = write_run_json(self.path, {**dict(config), "checksums": CHECKSUMS})
         options = ocp.CheckpointManagerOptions(
             create=True,
             enable_async_checkpointing=async_save,
