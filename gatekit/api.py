@@ -337,9 +337,26 @@ def plot(
         sel = selected or selection.select(rows, gate=g, role="any")
         if sel.ready:
             selected = (sel.run_path, sel.step) if x == "step" else None
+        if g.transform != "raw":  # the threshold is on the transformed values: plot those
+            rows, metric = _transformed_rows(rows, metric, g.transform), f"{g.transform}({metric})"
     thresholds = {"threshold" if g is None else f"gate ({g.name or 'rule'})": threshold} if threshold is not None else None
     return plotting.plot_metric_vs_step(rows, out, metric=metric, thresholds=thresholds, x=x, passes=passes,
                                         selected=selected)
+
+
+def _transformed_rows(rows: list, metric: str, form: str) -> list[dict]:
+    """Rows with column ``form(metric)``: the metric's scale-free form over each run's checkpoints."""
+    from gatekit.transforms import transform
+
+    by_run: dict[str, list[dict]] = {}
+    for r in rows:
+        by_run.setdefault(str(r.get("run_path") or r.get("run")), []).append(dict(r))
+    out = []
+    for rs in by_run.values():
+        rs.sort(key=lambda r: r["step"])
+        vals = transform([float("nan") if r.get(metric) is None else float(r[metric]) for r in rs], form)
+        out += [{**r, f"{form}({metric})": None if v != v else float(v)} for r, v in zip(rs, vals)]
+    return out
 
 
 def verify_with_pilots(run, *, out, **kwargs) -> dict:
