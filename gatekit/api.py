@@ -53,11 +53,17 @@ def load_scores(sources: Sequence, *, problems: list | None = None, **score_kwar
     return rows
 
 
+DEFAULT_GATE = "auto"
+"""The gate used when none is given: the rule that held best on tasks it was not fitted on
+(``gatekit/presets/auto.json``, made by ``training.gatebench.ship``; its record is in the file)."""
+
+
 def resolve_gate(gate=None, *, threshold=None, metric="action_magnitude", direction="below", patience=None,
                  default_env: str | None = None, mode: str | None = None, check_known: bool = False) -> Gate:
     """The gate to apply: a Gate, a gate file or preset name, or a one-off rule from
-    ``threshold``/``metric``/``direction``. With neither, the built-in preset for ``default_env``
-    when one exists (e.g. ``pointmaze``); otherwise GatekitError asking for a gate. Every
+    ``threshold``/``metric``/``direction``. With neither, :data:`DEFAULT_GATE` (``auto``, the
+    transferable rule) when it ships, else the built-in preset for ``default_env`` when one exists
+    (e.g. ``pointmaze``); otherwise GatekitError asking for a gate. Every
     argument is checked here, once (the CLI passes them through). ``mode``: deprecated alias of
     ``direction``. ``check_known``: the one-off rule's metric must be a gatekit column (scoring
     run folders: a typo is caught before any scoring, with a did-you-mean)."""
@@ -69,7 +75,9 @@ def resolve_gate(gate=None, *, threshold=None, metric="action_magnitude", direct
     if gate is not None and threshold is not None:
         raise GatekitError("give either a gate (--gate) or a one-off rule (--threshold), not both")
     if gate is None and threshold is None:
-        if default_env and default_env in io.preset_names() and default_env != "paper":
+        if DEFAULT_GATE in io.preset_names():
+            gate = DEFAULT_GATE
+        elif default_env and default_env in io.preset_names() and default_env != "paper":
             gate = default_env
         else:
             raise GatekitError(
