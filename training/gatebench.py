@@ -333,16 +333,20 @@ def markdown(rep: dict, group: str = "task") -> str:
     res = {(r["method"], r["decision"]): r for r in rep["results"] if r["group"] == group}
     methods = list(dict.fromkeys(m for m, _ in res))
     tasks = rep["tasks"] if group == "task" else rep["configs"]
-    head = ("| rule | kind | stop: success | stop: saved | choose: success | choose by " + group + " ("
-            + ", ".join(tasks) + ") | cost (share of a teacher) |")
-    lines = [head, "|" + "---|" * 7]
+    order = ", ".join(tasks)
+    head = (f"| rule | kind | stop: success | stop by {group} ({order}) | stop: saved | choose: success | "
+            f"choose by {group} ({order}) | cost (share of a teacher) |")
+    lines = [head, "|" + "---|" * 8]
     for m in methods:
         s, c = res.get((m, "stop")), res.get((m, "choose"))
         if not s or not c:
             continue
-        per = " / ".join(f"{c['per_group'][t]['success']:.2f}" for t in tasks if t in c["per_group"])
+        per = lambda r: " / ".join(f"{r['per_group'][t]['success']:.2f}" for t in tasks if t in r["per_group"])  # noqa: E731
         cost = "-" if s.get("cost") is None else f"{s['cost']:.3f}"
-        lines.append(f"| {m} | {s['kind']} | {s['success']:.2f} | {s['saved']:.2f} | {c['success']:.2f} | {per} | {cost} |")
+        if m.startswith("teacher eval"):
+            cost = "eval rollouts at every checkpoint (not separated from training time)"
+        lines.append(f"| {m} | {s['kind']} | {s['success']:.2f} | {per(s)} | {s['saved']:.2f} | {c['success']:.2f} | "
+                     f"{per(c)} | {cost} |")
     nf = rep["noise_floor"]
     lines.append("")
     for k, v in rep.get("plateau", {}).items():
