@@ -180,3 +180,11 @@ def test_an_unwritable_output_folder_fails_before_scoring(run_dir, tmp_path):
         assert r.exit_code == 1 and "not writable" in r.output and "scoring" not in r.output.lower()
     finally:
         locked.chmod(0o700)
+
+
+def test_a_brax_env_without_brax_names_the_extra(monkeypatch):
+    from training import envs
+
+    monkeypatch.setitem(sys.modules, "brax", None)  # as if not installed: import raises ImportError
+    with pytest.raises(ValueError, match=r"gatekit\[brax\]"):
+        envs.make("reacher")

@@ -36,6 +36,11 @@ def _pointmaze(**kw):
 
 def _brax(kind):
     def factory(**kw):
+        try:
+            import brax  # noqa: F401
+        except ImportError:
+            raise ValueError(f"env {kind!r} needs Brax, which this install does not have: "
+                             f"pip install 'gatekit[brax]' (or pip install \".[brax]\" in a clone)") from None
         from training.envs import brax_envs
 
         return {"reacher": brax_envs.GoalReacher, "ant": brax_envs.GoalAnt, "ant_maze": brax_envs.AntMaze}[kind](**kw)
