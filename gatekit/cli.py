@@ -221,7 +221,7 @@ def fit(
     n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap resamples for the AUC CI.")] = 2000,
     seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 0,
     save: Annotated[Optional[pathlib.Path], typer.Option("--save", help="Write the fitted gate (gatekit-gate/1 JSON).")] = None,
-    patience: Annotated[int, typer.Option("--patience", help="Patience recorded in the saved gate.")] = 1,
+    patience: Annotated[int, typer.Option("--patience", help="Patience recorded in the saved gate (the built-in gates use 2).")] = 2,
     name: Annotated[Optional[str], typer.Option("--name", help="Name recorded in the saved gate.")] = None,
     env: Annotated[Optional[str], typer.Option("--env", help="Env the gate is for (recorded; select warns on others).")] = None,
     json_out: JsonOut = None,
@@ -360,6 +360,27 @@ def watch(
     if timeout is not None and held is None:
         typer.echo(f"gatekit: no new checkpoint for {timeout:g}s; the gate has not held", err=True)
         raise typer.Exit(3)
+
+
+@app.command()
+@_boundary
+def pairs(
+    scores: Annotated[pathlib.Path, typer.Option("--scores", help="Teacher scores (gatekit score --csv/--json).")],
+    students: Annotated[pathlib.Path, typer.Option("--students", help="Student outcomes: a CSV/JSON table with run (or run_path), step and outcome columns.")],
+    out: Annotated[pathlib.Path, typer.Option("--out", "-o", help="The pairs table to write (.csv or .json).")],
+):
+    """Join teacher statistics with your own students' outcomes into the table `gatekit fit`
+    reads: one row per teacher checkpoint that has students (matched on run and step); every
+    student column is kept, and rows that match nothing are reported."""
+    from gatekit import io, pairs as pairs_mod
+
+    check_out_paths([scores, students], out=out)
+    joined, unmatched = pairs_mod.join(io.read_table(scores), io.read_table(students), scores=str(scores),
+                                       students=str(students))
+    io.write_table(joined, out)
+    for what in unmatched:
+        typer.echo(f"gatekit: warning: {what}", err=True)
+    typer.echo(f"wrote {out}: {len(joined)} pairs (teacher checkpoint x student outcomes)")
 
 
 import_app = make_app("import", "Convert other trainers' checkpoints into gatekit runs.")

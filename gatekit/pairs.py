@@ -131,3 +131,35 @@ def numeric_columns(rows: list[dict], exclude: Iterable[str] = ()) -> list[str]:
                 all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in vals):
             out.append(c)
     return out
+
+
+
+def _key(row: dict, source: str, i: int) -> tuple[str, int]:
+    run = row.get("run_path") or row.get("run")
+    step = row.get("step")
+    if run in (None, "") or isinstance(step, bool) or not isinstance(step, (int, float)) or step != int(step):
+        raise GatekitError(f"{source} row {i + 1}: needs a run (or run_path) and an integer step, "
+                           f"got run={run!r} step={step!r}")
+    return str(run), int(step)
+
+
+def join(score_rows: list[dict], student_rows: list[dict], *, scores: str = "scores",
+         students: str = "students") -> tuple[list[dict], list[str]]:
+    """Teacher score rows joined with student-outcome rows on (run, step): a run matches by its
+    ``run_path`` or its ``run`` name. Returns the joined rows (score columns, then the student
+    columns not already present) and one message per student row that matched no checkpoint."""
+    index: dict[tuple[str, int], dict] = {}
+    for i, r in enumerate(score_rows):
+        for name in {r.get("run_path"), r.get("run")} - {None, ""}:
+            index[(str(name), _key(r, scores, i)[1])] = r
+    joined, unmatched = [], []
+    for i, s in enumerate(student_rows):
+        key = _key(s, students, i)
+        teacher = index.get(key)
+        if teacher is None:
+            unmatched.append(f"{students} row {i + 1}: no scored checkpoint {key[0]}@{key[1]} in {scores}")
+            continue
+        joined.append({**teacher, **{k: v for k, v in s.items() if k not in teacher}})
+    if not joined:
+        raise GatekitError(f"{students}: no row matches a checkpoint of {scores} on (run, step)")
+    return joined, unmatched

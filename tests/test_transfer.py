@@ -218,3 +218,31 @@ def test_watch_waits_for_the_run_and_keeps_watching_unless_told_to_stop(run_dir,
     t[0] = 0.0
     kept = list(watch(run_dir, gate=gate, timeout=5, stop_at_gate=False, sleep=sleep, clock=lambda: t[0]))
     assert [e["step"] for e in kept] == [100, 200, 300] and all(e["stop"] for e in kept)
+
+
+def test_pairs_joins_your_own_students_with_teacher_scores(tmp_path):
+    from typer.testing import CliRunner
+
+    from conftest import write_run
+    from gatekit.cli import app
+    from gatekit.io import read_table
+
+    run_dir = write_run(tmp_path / "teacher", steps=(100, 200, 300, 400, 500))
+    runner = CliRunner()
+    assert runner.invoke(app, ["score", str(run_dir), "--csv", str(tmp_path / "s.csv"), "-q"]).exit_code == 0
+    (tmp_path / "st.csv").write_text("run,step,student_success\nteacher,100,0.1\nteacher,200,0.5\n"
+                                     "teacher,300,0.9\nteacher,400,0.2\nteacher,500,0.8\nteacher,999,0.3\n")
+    r = runner.invoke(app, ["pairs", "--scores", str(tmp_path / "s.csv"), "--students", str(tmp_path / "st.csv"),
+                            "--out", str(tmp_path / "p.csv")])
+    assert r.exit_code == 0, r.output
+    assert "5 pairs" in r.output and "teacher@999" in r.output
+    rows = read_table(tmp_path / "p.csv")
+    assert [(x["step"], x["student_success"]) for x in rows][:3] == [(100, 0.1), (200, 0.5), (300, 0.9)]
+    assert "goal_rank" in rows[0]
+    fit = runner.invoke(app, ["fit", str(tmp_path / "p.csv"), "--metric", "goal_rank", "--label", "student_success",
+                              "--label-above", "0.3", "--direction", "auto", "--n-boot", "0"])
+    assert fit.exit_code == 0, fit.output
+    (tmp_path / "bad.csv").write_text("run,step,student_success\nteacher,1.5,0.1\n")
+    bad = runner.invoke(app, ["pairs", "--scores", str(tmp_path / "s.csv"), "--students", str(tmp_path / "bad.csv"),
+                              "--out", str(tmp_path / "q.csv")])
+    assert bad.exit_code == 1 and "integer step" in bad.output
