@@ -104,8 +104,21 @@ def score(
         from gatekit.statistics import check_metric
 
         check_metric(metric)
-    table = scoring.score(runs, reference=reference, probe=probe, probe_size=probe_size, progress=progress(quiet))
+    interrupted = None
+    try:
+        table = scoring.score(runs, reference=reference, probe=probe, probe_size=probe_size, progress=progress(quiet))
+    except scoring.ScoringInterrupted as e:
+        interrupted, table = e, e.table
+        typer.echo("", err=True)  # end the progress line
     _report_problems(table.problems)
+    if interrupted is not None:  # keep what was scored, say so, exit as Ctrl-C does
+        for dest, write in ((csv, table.to_csv), (json_out, table.to_json)):
+            if dest is not None and str(dest) != "-":
+                write(dest)
+        kept = ", ".join(str(d) for d in (csv, json_out) if d is not None and str(d) != "-") or "nothing (no --csv/--json)"
+        typer.echo(f"gatekit: interrupted (Ctrl-C) after {interrupted.done} of {interrupted.total} checkpoints; "
+                   f"partial scores written to {kept}", err=True)
+        raise typer.Exit(130)
     for note in table.notes:
         typer.echo(f"gatekit: note: {note}", err=True)
     if csv_stdout:

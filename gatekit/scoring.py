@@ -90,6 +90,15 @@ def _subsample(probe: dict[str, np.ndarray], size: int | None, seed: int) -> dic
 # --------------------------------------------------------------------------------------------
 
 
+class ScoringInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`score`: carries the partial table (``table``, ``done`` of ``total``
+    checkpoints) so a caller can keep what was scored."""
+
+    def __init__(self, table, done: int, total: int):
+        super().__init__(f"interrupted after {done} of {total} checkpoints")
+        self.table, self.done, self.total = table, done, total
+
+
 def score(
     paths: str | pathlib.Path | Iterable[str | pathlib.Path],
     *,
@@ -152,56 +161,64 @@ def score(
         "references_used": {},
     }
     done = 0
-    for run, steps in plan:
-        try:
-            family = _family(run)
-            tau = float((run.config.get("train") or {}).get("tau", 1.0))
-            run_probe = shared_probe if shared_probe is not None else io.load_probe(run)
-            fixed_probe = run_probe is not None
-            from gatekit import networks
+    try:
+        for run, steps in plan:
+            try:
+                family = _family(run)
+                tau = float((run.config.get("train") or {}).get("tau", 1.0))
+                run_probe = shared_probe if shared_probe is not None else io.load_probe(run)
+                fixed_probe = run_probe is not None
+                from gatekit import networks
 
-            if networks.spec(run.family).needs_probe and run_probe is None:
-                raise GatekitError(f"family {run.family!r} stores outputs on a fixed probe: the run needs "
-                                   f"{io.PROBE_NPZ} (gatekit.io.write_probe)")
-        except Exception as e:  # any failure in per-run setup skips this run only
-            problems.append(Problem(str(run.path), f"{plain_reason(e)}; run skipped"))
-            done += len(steps)
-            continue
-        ref, ref_repr, run_probe = _usable_reference(run, steps, family, shared_ref, run_probe,
-                                                     probe_size, seed, problems, notes)
-        if ref is None:
-            problems.append(Problem(str(run.path), "no usable reference checkpoint; run skipped"))
-            done += len(steps)
-            continue
-        settings["references_used"][str(run.path)] = f"{ref.run.path}@{ref.step}"
+                if networks.spec(run.family).needs_probe and run_probe is None:
+                    raise GatekitError(f"family {run.family!r} stores outputs on a fixed probe: the run needs "
+                                       f"{io.PROBE_NPZ} (gatekit.io.write_probe)")
+            except Exception as e:  # any failure in per-run setup skips this run only
+                problems.append(Problem(str(run.path), f"{plain_reason(e)}; run skipped"))
+                done += len(steps)
+                continue
+            ref, ref_repr, run_probe = _usable_reference(run, steps, family, shared_ref, run_probe,
+                                                         probe_size, seed, problems, notes)
+            if ref is None:
+                problems.append(Problem(str(run.path), "no usable reference checkpoint; run skipped"))
+                done += len(steps)
+                continue
+            settings["references_used"][str(run.path)] = f"{ref.run.path}@{ref.step}"
 
-        def load(step, run=run, ref=ref):
-            return ref if (ref.run.path == run.path and ref.step == step) else io.load_checkpoint(run, step)
+            def load(step, run=run, ref=ref):
+                return ref if (ref.run.path == run.path and ref.step == step) else io.load_checkpoint(run, step)
 
-        prev = None  # the previous *usable* checkpoint's params: drift statistics
-        # Restoring checkpoint i+1 (Orbax, mostly waiting on files) overlaps scoring checkpoint i.
-        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-            pending = pool.submit(load, steps[0])
-            for i, step in enumerate(steps):
-                current = pending
-                pending = pool.submit(load, steps[i + 1]) if i + 1 < len(steps) else None
-                t0 = time.perf_counter()
-                where = str(run.checkpoint_dir / str(step))
-                try:
-                    ckpt = current.result()
-                    row = _score_checkpoint(ckpt, family, run_probe, ref_repr, tau, block, prev, fixed_probe)
-                except Exception as e:  # noqa: BLE001 - any failure of one checkpoint skips only it
-                    problems.append(Problem(where, f"{plain_reason(e)}; skipped"))
-                else:
-                    row["score_seconds"] = time.perf_counter() - t0
-                    rows.append(row)
-                    if io.run_changed_since(ckpt) and not any(n.startswith(f"{run.path}: run.json") for n in notes):
-                        notes.append(f"{run.path}: run.json differs from the one its checkpoints were written "
-                                     f"with (edited since?); values use the current run.json")
-                    prev = ckpt.params
-                done += 1
-                if progress:
-                    progress(done, total, f"{run.name}@{step}")
+            prev = None  # the previous *usable* checkpoint's params: drift statistics
+            # Restoring checkpoint i+1 (Orbax, mostly waiting on files) overlaps scoring checkpoint i.
+            with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+                pending = pool.submit(load, steps[0])
+                for i, step in enumerate(steps):
+                    current = pending
+                    pending = pool.submit(load, steps[i + 1]) if i + 1 < len(steps) else None
+                    t0 = time.perf_counter()
+                    where = str(run.checkpoint_dir / str(step))
+                    try:
+                        ckpt = current.result()
+                        row = _score_checkpoint(ckpt, family, run_probe, ref_repr, tau, block, prev, fixed_probe)
+                    except Exception as e:  # noqa: BLE001 - any failure of one checkpoint skips only it
+                        problems.append(Problem(where, f"{plain_reason(e)}; skipped"))
+                    else:
+                        row["score_seconds"] = time.perf_counter() - t0
+                        rows.append(row)
+                        if io.run_changed_since(ckpt) and not any(n.startswith(f"{run.path}: run.json") for n in notes):
+                            notes.append(f"{run.path}: run.json differs from the one its checkpoints were written "
+                                         f"with (edited since?); values use the current run.json")
+                        prev = ckpt.params
+                    done += 1
+                    if progress:
+                        progress(done, total, f"{run.name}@{step}")
+    except KeyboardInterrupt:
+        if not rows:
+            raise
+        rows.sort(key=lambda r: (r["run_path"], r["step"]))
+        notes.append(f"interrupted (Ctrl-C) after {done} of {total} checkpoints: the table is partial")
+        raise ScoringInterrupted(ScoreTable(rows=rows, problems=problems, settings=settings, notes=notes), done,
+                                 total) from None
     if not rows:
         detail = "; ".join(map(str, problems)) or "no checkpoints"
         raise GatekitError(f"nothing to score: {detail}")

@@ -188,3 +188,22 @@ def test_a_brax_env_without_brax_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "brax", None)  # as if not installed: import raises ImportError
     with pytest.raises(ValueError, match=r"gatekit\[brax\]"):
         envs.make("reacher")
+
+
+def test_ctrl_c_while_scoring_keeps_the_partial_scores(run_dir, tmp_path, monkeypatch):
+    from gatekit import scoring
+
+    real = scoring._score_checkpoint
+    calls = []
+
+    def interrupt_on_third(*a, **k):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(scoring, "_score_checkpoint", interrupt_on_third)
+    r = runner.invoke(app, ["score", str(run_dir), "--csv", str(tmp_path / "s.csv"), "-q"])
+    assert r.exit_code == 130
+    assert "interrupted (Ctrl-C) after 2 of 3 checkpoints" in r.output
+    assert len(gio.read_table(tmp_path / "s.csv")) == 2
