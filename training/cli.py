@@ -91,7 +91,16 @@ def _run(cfg, out: pathlib.Path, *, teacher=None, hook=None, resume=False, quiet
     except (ValueError, TypeError) as e:
         raise GatekitError(f"bad config: {e}") from None
     say = None if quiet else (lambda msg: typer.echo(msg, err=True))  # progress on stderr; the summary on stdout
-    summary = train(cfg, out, teacher=teacher, hook=hook, resume=resume, progress=say)
+    try:
+        summary = train(cfg, out, teacher=teacher, hook=hook, resume=resume, progress=say)
+    except KeyboardInterrupt:
+        import sys
+
+        role = "distill" if teacher else "teacher"
+        typer.echo(f"\ngatekit-train: interrupted (Ctrl-C); every finished epoch is checkpointed in {out}. "
+                   f"Continue with the same command plus --resume, e.g.: python -m training {role} "
+                   f"{' '.join(sys.argv[2:])}{'' if '--resume' in sys.argv else ' --resume'}", err=True)
+        raise typer.Exit(130) from None
     typer.echo(json.dumps(summary, indent=1, default=str))
     return summary
 
