@@ -207,3 +207,19 @@ def test_ctrl_c_while_scoring_keeps_the_partial_scores(run_dir, tmp_path, monkey
     assert r.exit_code == 130
     assert "interrupted (Ctrl-C) after 2 of 3 checkpoints" in r.output
     assert len(gio.read_table(tmp_path / "s.csv")) == 2
+
+
+def test_ctrl_c_while_training_prints_the_resume_command(tmp_path):
+    out = tmp_path / "t"
+    cmd = [sys.executable, "-m", "training", "teacher", "--out", str(out), "--depth", "4", "--width", "16",
+           "--epochs", "50", "--num-envs", "4", "--set", "iterations_per_epoch=1", "--set", "updates_per_iteration=2",
+           "--set", "batch_size=32", "--set", "eval_episodes=4", "-q"]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         cwd=os.path.dirname(os.path.dirname(__file__)))
+    deadline = time.time() + 240
+    while not list((out / "checkpoints").glob("[0-9]*")) and time.time() < deadline and p.poll() is None:
+        time.sleep(0.2)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err[-2000:]
+    assert "interrupted (Ctrl-C)" in err and "--resume" in err and str(out) in err
