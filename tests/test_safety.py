@@ -223,3 +223,17 @@ def test_ctrl_c_while_training_prints_the_resume_command(tmp_path):
     _, err = p.communicate(timeout=120)
     assert p.returncode == 130, err[-2000:]
     assert "interrupted (Ctrl-C)" in err and "--resume" in err and str(out) in err
+
+
+def test_resume_keeps_the_runs_own_settings_unless_typed(tmp_path):
+    base = [sys.executable, "-m", "training", "teacher", "--out", str(tmp_path / "t"), "--depth", "4", "--width", "16",
+            "--num-envs", "4", "--set", "iterations_per_epoch=1", "--set", "updates_per_iteration=2",
+            "--set", "batch_size=32", "--set", "eval_episodes=4", "-q"]
+    cwd = os.path.dirname(os.path.dirname(__file__))
+    first = subprocess.run(base + ["--epochs", "2"], capture_output=True, text=True, cwd=cwd, timeout=300)
+    assert first.returncode == 0, first.stderr[-2000:]
+    # --resume without --epochs: the run's own 2 epochs, not the CLI default 10 (and --depth/--width typed agree)
+    again = subprocess.run(base + ["--resume"], capture_output=True, text=True, cwd=cwd, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "resuming with the run's own epochs" in again.stderr
+    assert len(gio.list_checkpoints(gio.read_run(tmp_path / "t"))[0]) == 2

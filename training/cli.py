@@ -81,6 +81,27 @@ def _config(env: str, maze: str | None, sets: list[str] | None, *, preset_name: 
         raise GatekitError(str(e)) from None
 
 
+def _keep_run_settings(cfg, out: pathlib.Path, explicit: set[str], sets: list[str] | None):
+    """On --resume of an existing run: the run's own settings, except those typed on this command
+    line (an option or --set), so a resumed 12-epoch run does not become the CLI default's 10."""
+    from gatekit import io as gio
+    from training.config import TrainConfig
+
+    if not (pathlib.Path(out) / gio.RUN_JSON).exists():
+        return cfg
+    stored = TrainConfig.from_dict(gio.read_run(out).config["train"])
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    given = {k for k in explicit if k in names} | {i.partition("=")[0].strip().replace("-", "_") for i in sets or []}
+    if "maze" in explicit:
+        given.add("env_kwargs")
+    kept = dataclasses.replace(stored, **{k: getattr(cfg, k) for k in given if k in names})
+    changed = sorted(k for k in names if getattr(kept, k) != getattr(cfg, k))
+    if changed:
+        typer.echo(f"gatekit-train: resuming with the run's own {', '.join(changed)} "
+                   f"(type an option to change it)", err=True)
+    return kept
+
+
 def _run(cfg, out: pathlib.Path, *, teacher=None, hook=None, resume=False, quiet=False) -> dict:
     from training import envs
     from training.trainer import train
@@ -138,6 +159,8 @@ def teacher(
 
     cfg = _config(env, maze, sets, preset_name=preset_name, role="teacher", explicit=_explicit(ctx),
                   depth=depth, width=width, tau=tau, epochs=epochs, num_envs=num_envs, seed=seed, devices=devices)
+    if resume:
+        cfg = _keep_run_settings(cfg, out, _explicit(ctx), sets)
     hook = None
     if gate_mode is not None:
         typer.echo("gatekit-train: warning: --gate-mode is deprecated and will be removed in the next release; "
@@ -184,6 +207,8 @@ def distill(
                   depth=depth, width=width, tau=tau, epochs=epochs, num_envs=num_envs, seed=seed, devices=devices,
                   lambda_pi=lambda_pi, lambda_pi_end=lambda_pi_end, distill_start_epoch=distill_start_epoch,
                   teacher_transform=teacher_transform)
+    if resume:
+        cfg = _keep_run_settings(cfg, out, _explicit(ctx), sets)
     _run(cfg, out, teacher=teacher, resume=resume, quiet=quiet)
 
 
