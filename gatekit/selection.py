@@ -65,6 +65,13 @@ class Selection:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def __str__(self) -> str:
+        head = f"distill from {self.run_path}@{self.step}" if self.ready else "no teacher checkpoint is ready"
+        trust = "trusted" if self.trusted else f"not trusted ({'; '.join(self.untrusted_because)})"
+        return f"{head}: {trust}; {len(self.warnings)} warning(s); .reason, .warnings, .to_dict() for the rest"
+
+    __repr__ = lambda self: f"Selection({self})"  # noqa: E731 - a one-line repr, not several KB
+
 
 def rows_with_role(rows: Iterable[Mapping], role: str) -> list[Mapping]:
     """Rows of one role (a row without ``role`` is a teacher); ``"any"``: every row.

@@ -194,6 +194,7 @@ def test_select_is_trusted_only_with_a_good_held_out_record_and_no_warnings():
     assert select(_rows([1.0, 6.0, 7.0]), gate=good).trusted
     sel = select(_rows([1.0, 6.0, 7.0]), gate=weak)
     assert not sel.trusted and "only 50%" in sel.untrusted_because[0]
+    assert "not trusted" in str(sel) and len(repr(sel)) < 300  # print(selection) is one line, not KBs
     warned = select(_rows([6.0, 7.0, 8.0]), gate=good)  # held from the first checkpoint: a warning
     assert warned.ready and not warned.trusted and "warning" in warned.untrusted_because[0]
     assert select(_rows([1.0, 2.0]), gate=good).to_dict()["trusted"] is False
