@@ -237,3 +237,72 @@ def test_resume_keeps_the_runs_own_settings_unless_typed(tmp_path):
     assert again.returncode == 0, again.stderr[-2000:]
     assert "resuming with the run's own epochs" in again.stderr
     assert len(gio.list_checkpoints(gio.read_run(tmp_path / "t"))[0]) == 2
+
+
+def _hostile_pickles():
+    """Pickles built byte by byte: each tries to allocate, nest or smuggle more than its size."""
+    import pickle
+
+    import numpy as np
+
+    v8 = bytearray(pickle.dumps(np.zeros(1, dtype="V8"), protocol=2))
+    at = v8.index(b"K\x08K\x01K\x00t") + 5  # the dtype state's flags byte
+    v8[at] = 0x3F  # flags of an object dtype on a plain 8-byte void dtype
+    selfref = []
+    selfref.append(selfref)
+    n = 100_000
+    return {
+        "direct ndarray of 1e12 elements": b"cnumpy\nndarray\n((I1000000000000\ntS'f8'\ntR.",
+        "reconstruct of 1e10 elements": b"cnumpy._core.multiarray\n_reconstruct\n(cnumpy\nndarray\n(I10000000000\ntS'b'\ntR.",
+        "codecs with a foreign codec": b"c_codecs\nencode\n(Vabc\nVzlib_codec\ntR.",
+        "object flags on a void dtype": bytes(v8),
+        "lists nested 1e5 deep": b"\x80\x02" + b"]" * n + b"a" * (n - 1) + b".",
+        "a list inside itself": pickle.dumps(selfref, protocol=2),
+    }
+
+
+@pytest.mark.parametrize("name", list(_hostile_pickles()))
+def test_the_pickle_reader_refuses_hostile_files_before_allocating(name, tmp_path):
+    import resource
+
+    p = tmp_path / "step_1.pkl"
+    p.write_bytes(_hostile_pickles()[name])
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(GatekitError, match="refused"):
+        gio.read_restricted_pickle(p)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB: no GB allocation
+
+
+def test_the_pickle_reader_still_reads_real_arrays(tmp_path):
+    import pickle
+
+    import numpy as np
+
+    tree = {"params": {"w": np.arange(6, dtype=np.float32).reshape(2, 3), "b": (np.zeros(3), [np.ones(2)])}}
+    p = tmp_path / "ok.pkl"
+    p.write_bytes(pickle.dumps(tree, protocol=4))
+    back = gio.read_restricted_pickle(p)
+    assert type(back["params"]["w"]) is np.ndarray and back["params"]["w"].tolist() == [[0, 1, 2], [3, 4, 5]]
+    assert isinstance(back["params"]["b"], tuple) and type(back["params"]["b"][1][0]) is np.ndarray
+
+
+def test_an_npz_member_declaring_more_than_it_holds_is_refused_before_loading(tmp_path):
+    import io
+    import zipfile
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, np.zeros(4))
+    npy = bytearray(buf.getvalue())
+    npy[: npy.index(b"\n") + 1] = npy[: npy.index(b"\n") + 1].replace(b"(4,)", b"(1000000000000,)".ljust(4))
+    header_len = npy.index(b"\n") + 1
+    npy[8:10] = (header_len - 10).to_bytes(2, "little")  # keep the header length field consistent
+    p = tmp_path / "probe.npz"
+    with zipfile.ZipFile(p, "w") as z:
+        np_ok = io.BytesIO()
+        np.lib.format.write_array(np_ok, np.zeros((4, 2)))
+        z.writestr("obs.npy", np_ok.getvalue())
+        z.writestr("extra.npy", bytes(npy))
+    with pytest.raises(GatekitError, match="declares 8,000,000,000,000 bytes"):
+        gio.read_npz(p)

@@ -34,6 +34,7 @@ def read_npz(path: PathLike, *, required: Iterable[str] = ()) -> dict[str, np.nd
         raise GatekitError(f"{path}: cannot read ({e.strerror or e})") from None
     if magic != b"PK\x03\x04":
         raise GatekitError(f"{path}: not an .npz file (an .npz is a zip of .npy arrays: save one with numpy.savez)")
+    _check_sizes(path)
     try:
         with np.load(path, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
@@ -50,6 +51,39 @@ def read_npz(path: PathLike, *, required: Iterable[str] = ()) -> dict[str, np.nd
     if len(set(lengths.values())) > 1:
         raise GatekitError(f"{path}: arrays have different numbers of rows {lengths}")
     return data
+
+
+MAX_DEFLATE_RATIO = 1100
+"""Deflate cannot expand data more than ~1032x: a member claiming more is a zip bomb or a lie."""
+
+
+def _check_sizes(path: pathlib.Path) -> None:
+    """Before anything is allocated: every member's declared array size must fit in the bytes the
+    zip says it holds, and those bytes in what deflate can produce from the file. Memory is then
+    bounded by the file (x the deflate ratio for a compressed .npz)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            for info in z.infolist():
+                if info.file_size > MAX_DEFLATE_RATIO * info.compress_size + 2**20:
+                    raise GatekitError(f"{path}: member {info.filename} claims {info.file_size:,} bytes from "
+                                       f"{info.compress_size:,} compressed (more than deflate can produce)")
+                if not info.filename.endswith(".npy"):
+                    continue
+                with z.open(info) as f:
+                    version = np.lib.format.read_magic(f)
+                    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                        np.lib.format.read_array_header_2_0
+                    shape, _, dtype = read(f)
+                need = int(np.prod([int(d) for d in shape], dtype=object)) * dtype.itemsize
+                if need > info.file_size:
+                    raise GatekitError(f"{path}: member {info.filename} declares {need:,} bytes of data "
+                                       f"{tuple(shape)} but holds {info.file_size:,}")
+    except GatekitError:
+        raise
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
+        raise GatekitError(f"{path}: damaged .npz ({type(e).__name__}: {e})") from None
 
 
 def write_probe(run_dir: PathLike, *, obs, action, goal, traj_id=None) -> pathlib.Path:
