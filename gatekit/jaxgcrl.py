@@ -178,24 +178,53 @@ def _split(params, source) -> dict:
     return jax.tree.map(lambda x: np.asarray(x, np.float32), tree)
 
 
+MIN_PROBE_ROWS = 4
+"""Rows a probe needs: effective rank, CKA (debiased: > 3) and InfoNCE compare rows."""
+
+
 def import_checkpoints(source, out, settings: ImportSettings, *, probe: dict[str, np.ndarray]) -> list[int]:
     """Converts JaxGCRL checkpoints into a ``gatekit-run/1`` run at ``out``; returns the steps.
 
     ``probe`` (obs, action, goal) is written as the run's ``probe.npz`` and used as every
     checkpoint's sample (future goal = goal)."""
-    from gatekit import io
     from gatekit import networks
 
     net = settings.net()
+    out = pathlib.Path(out)
     files = checkpoint_files(source)
     for key, dim in (("obs", "obs_dim"), ("action", "action_dim"), ("goal", "goal_dim")):
-        if probe[key].ndim != 2 or probe[key].shape[1] != net[dim]:
-            raise GatekitError(f"--probe: {key!r} has shape {probe[key].shape}; expected [n, {net[dim]}] (--{dim.replace('_', '-')})")
+        arr = probe[key]
+        if arr.ndim != 2 or arr.shape[1] != net[dim]:
+            raise GatekitError(f"--probe: {key!r} has shape {arr.shape}; expected [n, {net[dim]}] (--{dim.replace('_', '-')})")
+        if arr.dtype.kind not in "fiu":
+            raise GatekitError(f"--probe: {key!r} is {arr.dtype} ({'complex' if arr.dtype.kind == 'c' else 'not real'} "
+                               f"numbers); gatekit scores real-valued rows")
+        if arr.shape[0] < MIN_PROBE_ROWS:
+            raise GatekitError(f"--probe: {key!r} has {arr.shape[0]} row(s); the statistics need at least "
+                               f"{MIN_PROBE_ROWS} (ranks, CKA and InfoNCE compare rows with each other)")
+        bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+        if bad:
+            raise GatekitError(f"--probe: {key!r} has {bad} non-finite value(s) (NaN or Inf)")
+    if out.exists() and any(pathlib.Path(out).iterdir()):
+        raise GatekitError(f"{out}: exists and is not empty; import into a new folder")
     fam = networks.build("jaxgcrl", net)
-    out = pathlib.Path(out)
     sample = {"obs": probe["obs"], "action": probe["action"], "goal": probe["goal"], "future_goal": probe["goal"]}
     config = {"family": "jaxgcrl", "net": net, "role": "teacher", "env": {"name": "jaxgcrl-import"},
               "producer": "gatekit import jaxgcrl", "source": str(pathlib.Path(source).resolve())}
+    steps = []
+    try:
+        steps = _write(out, config, files, fam, sample, probe)
+    except BaseException:  # nothing half-imported is left behind (run.json, probe.npz, a lock file)
+        import shutil
+
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+    return steps
+
+
+def _write(out, config, files, fam, sample, probe) -> list[int]:
+    from gatekit import io
+
     steps = []
     with io.RunWriter(out, config=config, async_save=False) as w:
         io.write_probe(out, obs=probe["obs"], action=probe["action"], goal=probe["goal"])

@@ -119,3 +119,24 @@ def test_malicious_pickle_is_refused_and_never_runs(tmp_path):
     (bad / "step_3.pkl").write_bytes(b"\x80\x04garbage")
     with pytest.raises(GatekitError, match="not a readable JaxGCRL checkpoint"):
         io.read_restricted_pickle(bad / "step_3.pkl")
+
+
+@pytest.mark.parametrize("probe, message", [
+    ({"n": 0}, "0 row(s)"), ({"n": 1}, "1 row(s)"), ({"nan": True}, "non-finite"), ({"complex": True}, "complex"),
+])
+def test_import_refuses_a_probe_it_cannot_score_and_leaves_nothing(tmp_path, probe, message):
+    _write_jaxgcrl(tmp_path / "ckpts", steps=(1000,))
+    rng = np.random.default_rng(0)
+    n = probe.get("n", 16)
+    obs = rng.normal(size=(n, 5))
+    if probe.get("nan"):
+        obs[0, 0] = np.nan
+    if probe.get("complex"):
+        obs = obs + 1j
+    np.savez(tmp_path / "p.npz", obs=obs, action=rng.uniform(-1, 1, (n, 3)), goal=rng.normal(size=(n, 2)))
+    flags = [f"--{k.replace('_', '-')}" if isinstance(v, bool) else f"--{k.replace('_', '-')}={v}"
+             for k, v in FLAGS.items() if v is not False]
+    r = runner.invoke(app, ["import", "jaxgcrl", str(tmp_path / "ckpts"), "--out", str(tmp_path / "run"),
+                            "--probe", str(tmp_path / "p.npz"), "--energy-fn", "norm", *flags])
+    assert r.exit_code == 1 and message in r.output, r.output
+    assert not (tmp_path / "run").exists()  # no run.json, probe.npz or lock left behind
