@@ -247,3 +247,20 @@ def test_pairs_joins_your_own_students_with_teacher_scores(tmp_path):
     bad = runner.invoke(app, ["pairs", "--scores", str(tmp_path / "s.csv"), "--students", str(tmp_path / "bad.csv"),
                               "--out", str(tmp_path / "q.csv")])
     assert bad.exit_code == 1 and "integer step" in bad.output
+
+
+def test_fit_on_a_large_table_says_the_bootstrap_takes_time_before_it_starts(tmp_path):
+    from typer.testing import CliRunner
+
+    from gatekit.cli import app
+
+    rng = np.random.default_rng(0)
+    n = 20_000
+    lines = ["teacher_seed,m,o"] + [f"{i % 4},{x:.4f},{int(x > 0)}" for i, x in enumerate(rng.normal(size=n))]
+    (tmp_path / "big.csv").write_text("\n".join(lines) + "\n")
+    r = CliRunner().invoke(app, ["fit", str(tmp_path / "big.csv"), "--metric", "m", "--label", "o",
+                                 "--label-above", "0.5", "--group", "teacher_seed", "--n-boot", "0"])
+    assert r.exit_code == 0 and "bootstrap draws" not in r.output
+    r = CliRunner().invoke(app, ["fit", str(tmp_path / "big.csv"), "--metric", "m", "--label", "o",
+                                 "--label-above", "0.5", "--n-boot", "5"])
+    assert r.exit_code == 0 and "20,000 rows x 5 bootstrap draws" in r.output and "--n-boot 0" in r.output
