@@ -248,6 +248,9 @@ def _hostile_pickles():
     v8 = bytearray(pickle.dumps(np.zeros(1, dtype="V8"), protocol=2))
     at = v8.index(b"K\x08K\x01K\x00t") + 5  # the dtype state's flags byte
     v8[at] = 0x3F  # flags of an object dtype on a plain 8-byte void dtype
+    scalar = pickle.dumps({"a": np.float32(0.1)}, protocol=4)
+    edited = scalar.replace(b"J\xff\xff\xff\xff", b"J\x00\x00\x10\x00", 1)  # the dtype's elsize: 1 MiB
+    assert edited != scalar
     selfref = []
     selfref.append(selfref)
     n = 100_000
@@ -256,6 +259,7 @@ def _hostile_pickles():
         "reconstruct of 1e10 elements": b"cnumpy._core.multiarray\n_reconstruct\n(cnumpy\nndarray\n(I10000000000\ntS'b'\ntR.",
         "codecs with a foreign codec": b"c_codecs\nencode\n(Vabc\nVzlib_codec\ntR.",
         "object flags on a void dtype": bytes(v8),
+        "a dtype with an edited state (a fuzzed one crashed NumPy)": edited,
         "lists nested 1e5 deep": b"\x80\x02" + b"]" * n + b"a" * (n - 1) + b".",
         "a list inside itself": pickle.dumps(selfref, protocol=2),
     }

@@ -124,13 +124,30 @@ def read_restricted_pickle(path: PathLike) -> Any:
     import io as _io
     import pickle  # noqa: S403 - the only pickle use in gatekit; restricted below
 
-    class Restricted(pickle.Unpickler):
+    class Restricted(pickle._Unpickler):  # the Python unpickler: its BUILD can be checked (below)
         def find_class(self, module, name):
             fn = PICKLE_ALLOWED.get((module, name))
             if fn is None:
                 raise GatekitError(f"{path}: refused to load {module}.{name} (only arrays and plain containers "
                                    f"are read from pickles)")
             return fn
+
+        def load_build(self):
+            """BUILD sets an object's state: allowed only for a rebuilt array (checked by
+            :class:`_CheckedArray`) and for a dtype whose state is exactly its own (NumPy's
+            ``dtype.__setstate__`` does not validate edited states: a fuzzed one can crash it)."""
+            state = self.stack.pop()
+            inst = self.stack[-1]
+            if isinstance(inst, _CheckedArray):
+                inst.__setstate__(state)
+            elif isinstance(inst, np.dtype):
+                if state != inst.__reduce__()[2]:
+                    raise GatekitError(f"refused: a {inst} dtype with an edited state {state!r:.80}")
+            else:
+                raise GatekitError(f"refused: setting the state of a {type(inst).__name__}")
+
+        dispatch = dict(pickle._Unpickler.dispatch)
+        dispatch[pickle.BUILD[0]] = load_build
 
     path = pathlib.Path(path)
     try:
