@@ -165,12 +165,20 @@ def run(out, *, tasks=None, configs=None, shard=(0, 1), progress=None, **paralle
         if rows is not None:
             gio.write_table(rows, out / name / "pairs.csv")
             done[name] = {"rows": len(rows), "minutes": (time.time() - t1) / 60}
+    rows = collect(out, configs)
+    return {"tasks": done, "rows": len(rows), "minutes": (time.time() - t0) / 60, "pairs": str(out / "pairs.csv")}
+
+
+def collect(out, configs=None) -> list[dict]:
+    """``DIR/pairs.csv`` from every task finished so far (``DIR/{task}/pairs.csv``) and
+    ``DIR/teachers.csv`` (their eval curves); returns the rows."""
+    out = pathlib.Path(out)
     rows = [r for name in TASKS if (out / name / "pairs.csv").exists()
             for r in gio.read_table(out / name / "pairs.csv")]
     if rows:
         gio.write_table(rows, out / "pairs.csv")
-        _teacher_curves(out, configs)
-    return {"tasks": done, "rows": len(rows), "minutes": (time.time() - t0) / 60, "pairs": str(out / "pairs.csv")}
+        _teacher_curves(out, tuple(configs or CONFIGS))
+    return rows
 
 
 def _teacher_curves(out: pathlib.Path, configs) -> None:
