@@ -58,6 +58,8 @@ def main() -> None:
     gatekit.plot(table, plot, gate=g, selected=choice)  # the passing side shaded, the pick starred
     print(f"   distill from {choice.run_path}@{choice.step} (epoch {choice.epoch})" if choice.ready else "   none ready")
     print(f"   why: {choice.reason}")
+    print(f"   confidence: {choice.confidence}")
+    print(f"   trusted: {'yes' if choice.trusted else 'no (' + '; '.join(choice.untrusted_because) + ')'}")
     for w in choice.warnings:
         print(f"   warning: {w}")
 
@@ -79,6 +81,7 @@ def main() -> None:
         "student_selected": students.get("selected"), "student_first": students["first"],
         "student_final": students["final"], "gate": g.to_dict()["name"], "rule": g.rule,
         "warnings": choice.warnings, "teacher_final_eval_success": summary["final_eval"]["success"],
+        "confidence": choice.confidence, "trusted": choice.trusted,
     }
     if choice.ready:
         saved = 1 - choice.step / final
