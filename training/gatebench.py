@@ -336,10 +336,17 @@ def _declared_rules() -> dict:
             "fitted_inside_folds": "column (for 'best'), form, direction, threshold, patience in (1, 2)"}
 
 
-def markdown(rep: dict, group: str = "task") -> str:
-    """The leave-one-``group``-out table: one row per method, stop and choose side by side."""
+SUMMARY_METHODS = ("final checkpoint", "training step", "fraction of budget", "teacher eval (any form)",
+                   "best statistic", "best statistic (scale-free)", "logistic (scale-free)", "pilot 12.5%, 1 student",
+                   "pilot 25%, 1 student", "pilot 25%, 3 students")
+"""The rows the README shows (every method is in results.md)."""
+
+
+def markdown(rep: dict, group: str = "task", only: tuple[str, ...] | None = None) -> str:
+    """The leave-one-``group``-out table: one row per method (``only``: these), stop and choose
+    side by side."""
     res = {(r["method"], r["decision"]): r for r in rep["results"] if r["group"] == group}
-    methods = list(dict.fromkeys(m for m, _ in res))
+    methods = [m for m in dict.fromkeys(m for m, _ in res) if only is None or m in only]
     tasks = rep["tasks"] if group == "task" else rep["configs"]
     order = ", ".join(tasks)
     head = (f"| rule | kind | stop: success | stop by {group} ({order}) | stop: saved | choose: success | "
