@@ -262,6 +262,8 @@ def gatebench(
     shard: Shard = "0/1",
     workers: Workers = None,
     max_parallel: MaxParallel = None,
+    analyze_only: Annotated[bool, typer.Option("--analyze-only", help="Train nothing: analyze the tasks finished so far.")] = False,
+    ship: Annotated[bool, typer.Option("--ship", help="Also write the auto gate (gatekit/presets/auto.json) from the analysis.")] = False,
 ):
     """The gate benchmark (the grid is declared in training/gatebench.py): 4 tasks x 3 configs x
     3 teacher seeds, 8 checkpoints each, 3 students per checkpoint with pilots at 12.5% and 25% of
@@ -274,8 +276,18 @@ def gatebench(
         bad = [x for x in given or () if x not in known]
         if bad:
             raise GatekitError(f"{name} {bad[0]!r}: choose from {sorted(known)}")
-    gb.main_cli(out, tasks=tuple(tasks or gb.TASKS), configs=tuple(configs or gb.CONFIGS), shard=parse_shard(shard),
-                workers=workers, max_parallel=max_parallel)
+    if analyze_only:
+        gb.collect(out, tuple(configs or gb.CONFIGS))
+        gb.analyze(out)
+        gb.plot(out)
+        typer.echo((pathlib.Path(out) / "results.md").read_text())
+    else:
+        gb.main_cli(out, tasks=tuple(tasks or gb.TASKS), configs=tuple(configs or gb.CONFIGS),
+                    shard=parse_shard(shard), workers=workers, max_parallel=max_parallel)
+    if ship:
+        shipped = gb.ship(out)
+        typer.echo(f"shipped the auto gate: {shipped['rule']} ({shipped['method']}; held out: choose "
+                   f"{shipped['held_out']['choose']:.2f}, stop {shipped['held_out']['stop']:.2f})")
 
 
 @app.command()
