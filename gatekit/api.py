@@ -58,11 +58,19 @@ DEFAULT_GATE = "auto"
 (``gatekit/presets/auto.json``, made by ``training.gatebench.ship``; its record is in the file)."""
 
 
+def _auto_is_default() -> bool:
+    """The auto gate is the default only where its held-out record beats taking the final checkpoint."""
+    if DEFAULT_GATE not in io.preset_names():
+        return False
+    held = (io.read_gate(DEFAULT_GATE).validation or {}).get("held_out") or {}
+    return held.get("beats_final_checkpoint") is True
+
+
 def resolve_gate(gate=None, *, threshold=None, metric="action_magnitude", direction="below", patience=None,
                  default_env: str | None = None, mode: str | None = None, check_known: bool = False) -> Gate:
     """The gate to apply: a Gate, a gate file or preset name, or a one-off rule from
     ``threshold``/``metric``/``direction``. With neither, :data:`DEFAULT_GATE` (``auto``, the
-    transferable rule) when it ships, else the built-in preset for ``default_env`` when one exists
+    benchmark's best zero-cost rule) when its held-out record beats taking the final checkpoint, else the built-in preset for ``default_env`` when one exists
     (e.g. ``pointmaze``); otherwise GatekitError asking for a gate. Every
     argument is checked here, once (the CLI passes them through). ``mode``: deprecated alias of
     ``direction``. ``check_known``: the one-off rule's metric must be a gatekit column (scoring
@@ -75,14 +83,16 @@ def resolve_gate(gate=None, *, threshold=None, metric="action_magnitude", direct
     if gate is not None and threshold is not None:
         raise GatekitError("give either a gate (--gate) or a one-off rule (--threshold), not both")
     if gate is None and threshold is None:
-        if DEFAULT_GATE in io.preset_names():
+        if _auto_is_default():
             gate = DEFAULT_GATE
         elif default_env and default_env in io.preset_names() and default_env != "paper":
             gate = default_env
         else:
             raise GatekitError(
                 "no gate given: pass --gate FILE (fitted with `gatekit fit --save`) or a preset "
-                f"({', '.join(io.preset_names())}), or a one-off rule with --threshold/--metric/--direction"
+                f"({', '.join(io.preset_names())}), or a one-off rule with --threshold/--metric/--direction. "
+                "No rule was right on most teacher runs of tasks it was not fitted on (README, 'Choosing a rule'); "
+                "`python -m training pilot RUN` verifies candidates by measurement"
             )
     if gate is None:
         if check_known:

@@ -264,3 +264,20 @@ def test_fit_on_a_large_table_says_the_bootstrap_takes_time_before_it_starts(tmp
     r = CliRunner().invoke(app, ["fit", str(tmp_path / "big.csv"), "--metric", "m", "--label", "o",
                                  "--label-above", "0.5", "--n-boot", "5"])
     assert r.exit_code == 0 and "20,000 rows x 5 bootstrap draws" in r.output and "--n-boot 0" in r.output
+
+
+@pytest.mark.parametrize("beats", [True, False])
+def test_auto_is_the_default_gate_only_where_it_beats_the_final_checkpoint(tmp_path, monkeypatch, beats):
+    from gatekit import api
+    from gatekit.io import gates
+    from gatekit.io.gates import Gate, write_gate
+
+    monkeypatch.setattr(gates, "PRESET_DIR", tmp_path)
+    write_gate(Gate(metric="entropy", direction="below", threshold=0.8, transform="ratio_first", name="auto",
+                    validation={"held_out": {"choose": 0.9 if beats else 0.2, "beats_final_checkpoint": beats}}),
+               tmp_path / "auto.json")
+    if beats:
+        assert api.resolve_gate(None, default_env="anything").name == "auto"
+    else:
+        with pytest.raises(GatekitError, match="no gate given.*pilot"):
+            api.resolve_gate(None, default_env="anything")

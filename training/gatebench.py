@@ -401,16 +401,23 @@ def ship(out, path=None, *, method: str | None = None) -> dict:
                          for t in choose["per_group"]},
             "text": f"leave-one-task-out over {len(rep['tasks'])} tasks ({', '.join(rep['tasks'])}), "
                     f"{rep['n_runs']} teacher runs; the column was chosen inside each fold",
-            "noise_floor": rep["noise_floor"]}
+            "noise_floor": rep["noise_floor"],
+            "final_checkpoint_choose": res[("final checkpoint", "choose")]["success"]}
+    held["beats_final_checkpoint"] = bool(choose["success"] > held["final_checkpoint_choose"])
     values = np.concatenate([transfer.transform(r.series(rule.column), rule.form) for r in runs])
     values = values[np.isfinite(values)]
     gate = Gate(metric=rule.column, direction=rule.direction, threshold=rule.threshold, patience=rule.patience,
                 transform=rule.form, name="auto",
-                description=(f"The transferable default ({name}, fitted on training tasks only in every fold): "
-                             f"right on {choose['success']:.0%} of held-out teacher runs when choosing among saved "
-                             f"checkpoints, {stop['success']:.0%} when stopping a teacher online (saving "
-                             f"{stop['saved']:.0%} of its training on average). Refitted here on all "
-                             f"{len(rep['tasks'])} tasks of the gate benchmark (training/gatebench.py)."),
+                description=(f"The best zero-cost rule of the gate benchmark ({name}, fitted on training tasks only in "
+                             f"every fold): right on {choose['success']:.0%} of held-out teacher runs when choosing "
+                             f"among saved checkpoints (taking the final checkpoint: "
+                             f"{held['final_checkpoint_choose']:.0%}), {stop['success']:.0%} when stopping a teacher "
+                             f"online (saving {stop['saved']:.0%} of its training on average). Refitted here on all "
+                             f"{len(rep['tasks'])} tasks (training/gatebench.py). "
+                             + ("It beats taking the final checkpoint, so it is the default gate." if
+                                held["beats_final_checkpoint"] else
+                                "It does NOT beat taking the final checkpoint, so it is not the default: nothing "
+                                "zero-cost transferred (README, 'Choosing a rule').")),
                 env=None, label_rule=_declared_rules(),
                 fitted_on={"file": "examples/results/gatebench/pairs.csv", "n": len(values),
                            "groups": len(rep["tasks"]), "range": [float(values.min()), float(values.max())]},
