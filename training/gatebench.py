@@ -350,14 +350,14 @@ def markdown(rep: dict, group: str = "task", only: tuple[str, ...] | None = None
     tasks = rep["tasks"] if group == "task" else rep["configs"]
     order = ", ".join(tasks)
     head = (f"| rule | kind | stop: success | stop by {group} ({order}) | stop: saved | choose: success | "
-            f"choose by {group} ({order}) | cost (share of a teacher) |")
+            f"choose by {group} ({order}) | cost: stop / choose (share of a teacher) |")
     lines = [head, "|" + "---|" * 8]
     for m in methods:
         s, c = res.get((m, "stop")), res.get((m, "choose"))
         if not s or not c:
             continue
         per = lambda r: " / ".join(f"{r['per_group'][t]['success']:.2f}" for t in tasks if t in r["per_group"])  # noqa: E731
-        cost = "-" if s.get("cost") is None else f"{s['cost']:.3f}"
+        cost = "-" if s.get("cost") is None else f"{s['cost']:.2f} / {c['cost']:.2f}"
         if m.startswith("teacher eval"):
             cost = "eval rollouts at every checkpoint (not separated from training time)"
         lines.append(f"| {m} | {s['kind']} | {s['success']:.2f} | {per(s)} | {s['saved']:.2f} | {c['success']:.2f} | "
