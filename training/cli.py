@@ -300,6 +300,7 @@ def pilot(
     fraction: Annotated[float, typer.Option("--fraction", help="A pilot's share of the full student budget.")] = 0.25,
     student_epochs: Annotated[int, typer.Option("--student-epochs", help="The full student budget in epochs.")] = 8,
     seeds: Annotated[int, typer.Option("--seeds", help="Pilots per candidate.")] = 1,
+    of_best: Annotated[float, typer.Option("--of-best", help="Pick the earliest candidate whose pilots reach this share of the best pilot.")] = 0.9,
     outcome: Annotated[str, typer.Option("--outcome", help="How a pilot is measured: eval_success or far_time_at_goal.")] = "eval_success",
     json_out: Annotated[Optional[pathlib.Path], typer.Option("--json", help="Write the result as JSON here.")] = None,
     workers: Workers = None,
@@ -313,7 +314,7 @@ def pilot(
 
     outcomes.measure(outcome)
     res = pilot_mod.verify(run, out=out, steps=steps or None, last=last, fraction=fraction,
-                           student_epochs=student_epochs, seeds=seeds, outcome=outcome,
+                           student_epochs=student_epochs, seeds=seeds, outcome=outcome, fraction_of_best=of_best,
                            progress=lambda m: typer.echo(m, err=True), workers=workers, max_parallel=max_parallel)
     write_json(res, json_out)
     for p in res["pilots"]:
