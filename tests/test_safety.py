@@ -209,6 +209,7 @@ def test_ctrl_c_while_scoring_keeps_the_partial_scores(run_dir, tmp_path, monkey
     assert len(gio.read_table(tmp_path / "s.csv")) == 2
 
 
+@pytest.mark.slow
 def test_ctrl_c_while_training_prints_the_resume_command(tmp_path):
     out = tmp_path / "t"
     cmd = [sys.executable, "-m", "training", "teacher", "--out", str(out), "--depth", "4", "--width", "16",
@@ -225,6 +226,7 @@ def test_ctrl_c_while_training_prints_the_resume_command(tmp_path):
     assert "interrupted (Ctrl-C)" in err and "--resume" in err and str(out) in err
 
 
+@pytest.mark.slow
 def test_resume_keeps_the_runs_own_settings_unless_typed(tmp_path):
     base = [sys.executable, "-m", "training", "teacher", "--out", str(tmp_path / "t"), "--depth", "4", "--width", "16",
             "--num-envs", "4", "--set", "iterations_per_epoch=1", "--set", "updates_per_iteration=2",
@@ -255,6 +257,8 @@ def _hostile_pickles():
     selfref.append(selfref)
     n = 100_000
     return {
+        "a 41-byte pickle whose string claims 2e9 characters":
+            b"\x80\x04c_codecs\nencode\n\x8d" + (2_000_000_000).to_bytes(8, "little") + b"abc\x8c\x06latin1\x86R.",
         "direct ndarray of 1e12 elements": b"cnumpy\nndarray\n((I1000000000000\ntS'f8'\ntR.",
         "reconstruct of 1e10 elements": b"cnumpy._core.multiarray\n_reconstruct\n(cnumpy\nndarray\n(I10000000000\ntS'b'\ntR.",
         "codecs with a foreign codec": b"c_codecs\nencode\n(Vabc\nVzlib_codec\ntR.",
@@ -272,7 +276,7 @@ def test_the_pickle_reader_refuses_hostile_files_before_allocating(name, tmp_pat
     p = tmp_path / "step_1.pkl"
     p.write_bytes(_hostile_pickles()[name])
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    with pytest.raises(GatekitError, match="refused"):
+    with pytest.raises(GatekitError, match="refused|not a readable"):
         gio.read_restricted_pickle(p)
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB: no GB allocation
 
