@@ -363,17 +363,15 @@ def plot(
 
 
 def _transformed_rows(rows: list, metric: str, form: str) -> list[dict]:
-    """Rows with column ``form(metric)``: the metric's scale-free form over each run's checkpoints."""
-    from gatekit.transforms import transform
-
+    """Rows with column ``form(metric)``: the values the gate's rule reads, run by run (the same
+    computation as ``select``'s)."""
     by_run: dict[str, list[dict]] = {}
     for r in rows:
         by_run.setdefault(str(r.get("run_path") or r.get("run")), []).append(dict(r))
     out = []
     for rs in by_run.values():
         rs.sort(key=lambda r: r["step"])
-        vals = transform([float("nan") if r.get(metric) is None else float(r[metric]) for r in rs], form)
-        out += [{**r, f"{form}({metric})": None if v != v else float(v)} for r, v in zip(rs, vals)]
+        out += [{**r, f"{form}({metric})": v} for r, v in zip(rs, selection._rule_values(rs, metric, form))]
     return out
 
 

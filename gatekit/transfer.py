@@ -49,6 +49,7 @@ class TeacherRun:
     """Mean student outcome per checkpoint."""
     student_seeds: np.ndarray
     """[checkpoint, seed] student outcomes."""
+    _forms: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
     @property
     def task(self) -> str:
@@ -62,6 +63,13 @@ class TeacherRun:
         if column not in self.columns:
             raise GatekitError(f"run {self.key}: no column {column!r}")
         return self.columns[column]
+
+    def form(self, column: str, form: str) -> np.ndarray:
+        """``transform(series(column), form)``, computed once per run (fitting tries many thresholds)."""
+        key = (column, form)
+        if key not in self._forms:
+            self._forms[key] = transform(self.series(column), form)
+        return self._forms[key]
 
 
 def teacher_runs(rows: Sequence[dict], *, outcome: str = "student_outcome") -> list[TeacherRun]:
@@ -140,7 +148,7 @@ class SeriesRule:
         return f"{name} {op} {self.threshold:.4g}" + (f" for {self.patience}" if self.patience > 1 else "")
 
     def values(self, run: TeacherRun) -> np.ndarray:
-        return transform(run.series(self.column), self.form)
+        return run.form(self.column, self.form)
 
     def pick(self, run: TeacherRun) -> int | None:
         v = self.values(run)
@@ -178,7 +186,7 @@ def fit_series_rule(runs: Sequence[TeacherRun], decision: str, columns: Sequence
         if not all(col in r.columns for r in runs):
             continue
         for form in forms:
-            vals = np.concatenate([transform(r.series(col), form) for r in runs])
+            vals = np.concatenate([r.form(col, form) for r in runs])
             for thr in _thresholds(vals):
                 for direction in ("above", "below"):
                     for pat in patiences:
@@ -274,7 +282,7 @@ class LogisticRule:
         return f"logistic on {len(self.features)} scale-free features, p > {self.threshold:.3g} for {self.patience}"
 
     def matrix(self, run: TeacherRun) -> np.ndarray:
-        x = np.stack([transform(run.series(c), f) for c, f in self.features], axis=1)
+        x = np.stack([run.form(c, f) for c, f in self.features], axis=1)
         return np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
 
     def values(self, run: TeacherRun) -> np.ndarray:
