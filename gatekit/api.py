@@ -66,7 +66,7 @@ def _auto_is_default() -> bool:
     return held.get("beats_final_checkpoint") is True
 
 
-def resolve_gate(gate=None, *, threshold=None, metric="action_magnitude", direction="below", patience=None,
+def resolve_gate(gate=None, *, threshold=None, metric=None, direction="below", patience=None,
                  default_env: str | None = None, mode: str | None = None, check_known: bool = False) -> Gate:
     """The gate to apply: a Gate, a gate file or preset name, or a one-off rule from
     ``threshold``/``metric``/``direction``. With neither, :data:`DEFAULT_GATE` (``auto``, the
@@ -95,6 +95,9 @@ def resolve_gate(gate=None, *, threshold=None, metric="action_magnitude", direct
                 "`python -m training pilot RUN` verifies candidates by measurement"
             )
     if gate is None:
+        if metric is None:
+            raise GatekitError("a one-off --threshold rule needs --metric: the statistic the threshold is on "
+                               "(there is no default rule to borrow it from)")
         if check_known:
             from gatekit.statistics import check_metric
 
@@ -112,7 +115,32 @@ def resolve_gate(gate=None, *, threshold=None, metric="action_magnitude", direct
     return g
 
 
-def _single_env(rows: list[dict]) -> str | None:
+def default_metric(env: str | None = None) -> str:
+    """The statistic a command shows when none is named: the metric of the gate :func:`select`
+    would use by default for ``env`` (never a rule fitted elsewhere, silently); GatekitError
+    asking for ``--metric`` when there is none."""
+    try:
+        return resolve_gate(None, default_env=env).metric
+    except GatekitError:
+        raise GatekitError(f"name a statistic with --metric: there is no default gate{f' for env {env!r}' if env else ''} "
+                           "to take it from (the columns are listed in docs/metrics.md)") from None
+
+
+def sources_env(sources) -> str | None:
+    """The one env of the teacher runs under ``sources`` (run folders, read from their run.json
+    without loading a checkpoint), or None (several, none recorded, or not run folders)."""
+    from gatekit.scoring import _env_name
+
+    if not _scores_run_folders(sources):
+        return None
+    try:
+        runs, _ = io.find_runs(sources)
+    except GatekitError:
+        return None
+    return single_env([{"env": _env_name(r.config)} for r in runs if r.config.get("role", "teacher") == "teacher"])
+
+
+def single_env(rows: list[dict]) -> str | None:
     envs = {r.get("env") for r in rows if r.get("env")}
     return envs.pop() if len(envs) == 1 else None
 
@@ -135,7 +163,7 @@ def select(
     *,
     gate: Gate | str | pathlib.Path | None = None,
     threshold: float | None = None,
-    metric: str = "action_magnitude",
+    metric: str | None = None,
     direction: str = "below",
     patience: int | None = None,
     role: str = "teacher",
@@ -156,7 +184,7 @@ def select(
     problems: list = []
     rows = _rows(sources, score_kwargs, problems)
     if g is None:
-        g = resolve_gate(None, patience=patience, default_env=_single_env(rows))
+        g = resolve_gate(None, patience=patience, default_env=single_env(rows))
     sel = selection.select(rows, gate=g, role=role)
     return dataclasses.replace(sel, skipped=[str(p) for p in problems])
 
@@ -165,7 +193,7 @@ def fit(
     table: str | pathlib.Path | Sequence[Mapping],
     *,
     label: str,
-    metric: str = "action_magnitude",
+    metric: str | None = None,
     label_above: float | None = None,
     label_relative: float | None = None,
     group: str | None = None,
@@ -190,6 +218,7 @@ def fit(
     source, rows = read_rows(table)
     lab = make_labels(rows, label=label, label_above=label_above, label_relative=label_relative, group=group,
                       source=source)
+    metric = metric or default_metric(single_env(rows))
     values, keep, note = defined(rows, metric, source)
     lab = lab.subset(keep)
     base_name = baseline_name(rows, baseline, source)
@@ -345,8 +374,10 @@ def plot(
     if threshold is not None:
         R.check_number(threshold, "--threshold")
     g = resolve_gate(gate) if gate is not None else None
+    if metric is None and g is None and _scores_run_folders(sources):  # known before any scoring
+        metric = default_metric(sources_env(sources))
     rows = selection.rows_with_role(_rows(sources, score_kwargs, problems if problems is not None else []), role)
-    metric = metric or (g.metric if g else "action_magnitude")
+    metric = metric or (g.metric if g else default_metric(single_env(rows)))
     selected, passes = None, None
     if g is not None:
         if g.metric != metric:

@@ -38,7 +38,7 @@ Sources = Annotated[
     List[pathlib.Path],
     typer.Argument(help="Run directories, folders of runs (searched recursively), or score tables (.csv/.json)."),
 ]
-Metric = Annotated[str, typer.Option("--metric", "-m", help="Teacher metric the gate is on.")]
+Metric = Annotated[Optional[str], typer.Option("--metric", "-m", help="Teacher statistic of a one-off --threshold rule (required with it).")]
 Direction = Annotated[str, typer.Option("--direction", help="One-off rule: 'below' (value < threshold passes) or 'above'.")]
 ModeAlias = Annotated[Optional[str], typer.Option("--mode", hidden=True, help="Deprecated alias of --direction.")]
 Reference = Annotated[
@@ -77,7 +77,7 @@ def score(
     csv: Annotated[Optional[pathlib.Path], typer.Option("--csv", help="Write the table as CSV.")] = None,
     json_out: JsonOut = None,
     plot: Annotated[Optional[pathlib.Path], typer.Option("--plot", help="Plot METRIC vs step (.png/.pdf).")] = None,
-    metric: Metric = "action_magnitude",
+    metric: Metric = None,
     threshold: Annotated[Optional[float], typer.Option("--threshold", "-t", help="Threshold line on --plot (omit for none).")] = None,
     reference: Reference = None,
     probe: Probe = None,
@@ -101,15 +101,17 @@ def score(
 
         check_number(threshold, "--threshold")
     if plot:
+        from gatekit import api
         from gatekit.statistics import check_metric
 
-        check_metric(metric)
+        # the plotted statistic is known (or missing) before any scoring
+        metric = check_metric(metric) if metric is not None else api.default_metric(api.sources_env(runs))
     interrupted = None
     try:
-        table = scoring.score(runs, reference=reference, probe=probe, probe_size=probe_size, progress=progress(quiet))
+        with progress(quiet) as shown:
+            table = scoring.score(runs, reference=reference, probe=probe, probe_size=probe_size, progress=shown)
     except scoring.ScoringInterrupted as e:
         interrupted, table = e, e.table
-        typer.echo("", err=True)  # end the progress line
     _report_problems(table.problems)
     if interrupted is not None:  # keep what was scored, say so, exit as Ctrl-C does
         for dest, write in ((csv, table.to_csv), (json_out, table.to_json)):
@@ -169,7 +171,7 @@ def select(
     sources: Sources,
     gate: GateOpt = None,
     threshold: OneOffThreshold = None,
-    metric: Metric = "action_magnitude",
+    metric: Metric = None,
     direction: Direction = "below",
     patience: Annotated[Optional[int], typer.Option("--patience", help="Consecutive passing checkpoints required (default: the gate's).")] = None,
     role: Annotated[str, typer.Option("--role", help="Rows to consider: teacher (default), student, any.")] = "teacher",
@@ -188,9 +190,10 @@ def select(
 
     check_out_paths([*sources, *([probe] if probe else []), *([gate] if gate and pathlib.Path(gate).exists() else [])],
                     json=json_out)
-    sel = api.select(sources, gate=gate, threshold=threshold, metric=metric, direction=_direction(direction, mode),
-                     patience=patience, role=role, reference=reference, probe=probe, probe_size=probe_size,
-                     progress=progress())
+    with progress() as shown:
+        sel = api.select(sources, gate=gate, threshold=threshold, metric=metric, direction=_direction(direction, mode),
+                         patience=patience, role=role, reference=reference, probe=probe, probe_size=probe_size,
+                         progress=shown)
     _report_problems(sel.skipped)
     if str(json_out) == "-":
         write_json(sel.to_dict(), json_out)
@@ -224,7 +227,7 @@ def select(
 def fit(
     table: Annotated[pathlib.Path, typer.Argument(help="CSV/JSON with one row per teacher checkpoint and its student outcome.")],
     label: Annotated[str, typer.Option("--label", "-l", help="Student outcome column (0/1, or continuous with a label rule).")],
-    metric: Annotated[str, typer.Option("--metric", "-m", help="Teacher statistic, or 'all' to rank every numeric column out of fold.")] = "action_magnitude",
+    metric: Annotated[str, typer.Option("--metric", "-m", help="Teacher statistic (default: the env's built-in gate's), or 'all' to rank every numeric column out of fold.")] = None,
     label_above: Annotated[Optional[float], typer.Option("--label-above", help="Label rule: outcome > X counts as success.")] = None,
     label_relative: Annotated[Optional[float], typer.Option("--label-relative", help="Label rule: outcome >= R x the best outcome of its group.")] = None,
     group: Annotated[Optional[str], typer.Option("--group", "-g", help="Group column (teacher seed): out-of-fold validation, cluster bootstrap.")] = None,
@@ -278,7 +281,7 @@ def fit(
     if plot:
         from gatekit import plotting
 
-        plotting.plot_roc(result, plot, title=f"{metric} -> {label}")
+        plotting.plot_roc(result, plot, title=f"{result.metric} -> {label}")
 
 
 @app.command()
@@ -286,7 +289,7 @@ def fit(
 def plot(
     sources: Sources,
     out: Annotated[pathlib.Path, typer.Option("--out", "-o", help="Output image (.png/.pdf/.svg).")],
-    metric: Annotated[Optional[str], typer.Option("--metric", "-m", help="Metric to plot (default: the gate's, else action_magnitude).")] = None,
+    metric: Annotated[Optional[str], typer.Option("--metric", "-m", help="Metric to plot (default: the gate's, else the env's built-in gate's).")] = None,
     threshold: Annotated[Optional[float], typer.Option("--threshold", "-t", help="Threshold line (omit for none).")] = None,
     gate: GateOpt = None,
     role: Annotated[str, typer.Option("--role", help="Runs to draw: teacher (default), student, any.")] = "teacher",
@@ -313,7 +316,7 @@ def plot(
         tables = [s for s in sources if api.is_table(s)]
         if not tables:
             raise GatekitError("--roc-label needs a score table (.csv/.json) among the sources")
-        result = api.fit(tables[0], label=roc_label, metric=metric or "action_magnitude", label_above=label_above,
+        result = api.fit(tables[0], label=roc_label, metric=metric, label_above=label_above,
                          direction="auto",
                          baseline=None, n_boot=0)
         roc_path = plotting.plot_roc(result, out.with_name(out.stem + "_roc" + out.suffix))
@@ -326,7 +329,7 @@ def watch(
     run: Annotated[pathlib.Path, typer.Argument(help="The run directory being trained.")],
     gate: GateOpt = None,
     threshold: OneOffThreshold = None,
-    metric: Metric = "action_magnitude",
+    metric: Metric = None,
     direction: Direction = "below",
     patience: Annotated[Optional[int], typer.Option("--patience", help="Consecutive passing checkpoints (default: the gate's).")] = None,
     exit_on_gate: Annotated[bool, typer.Option("--exit-on-gate", help="Exit 0 as soon as the gate holds (else keep watching).")] = False,

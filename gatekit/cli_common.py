@@ -3,6 +3,7 @@ boundary, progress on stderr, output helpers and click's metavars."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -40,19 +41,19 @@ def error_boundary(prog: str) -> Callable[[Callable], Callable]:
     return decorate
 
 
+@contextlib.contextmanager
 def progress(quiet: bool = False):
-    """A progress callback on stderr when it is a terminal (and not -q / NO_COLOR); None otherwise."""
-    import os
+    """Scoring progress ``(done, total, checkpoint)`` for the duration of a ``with`` block: the
+    display of :mod:`gatekit.progress` on stderr (a bar with ETA on a terminal, plain lines
+    otherwise), None with ``-q`` / NO_COLOR. The display is closed on the way out, Ctrl-C included."""
+    from gatekit.progress import progress as display
 
-    if quiet or not sys.stderr.isatty() or os.environ.get("NO_COLOR"):
-        return None
-
-    def report(done: int, total: int, desc: str) -> None:
-        end = "\n" if done == total else ""
-        sys.stderr.write(f"\rscoring {done}/{total} {desc:<40}{end}")
-        sys.stderr.flush()
-
-    return report
+    shown = display("scoring", quiet=quiet)
+    try:
+        yield None if shown is None else shown.update
+    finally:
+        if shown is not None:
+            shown.close()
 
 
 def check_out_paths(inputs=(), **paths) -> None:

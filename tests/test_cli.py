@@ -28,7 +28,8 @@ def test_help_on_every_command(cmd):
 
 def test_score_writes_table_csv_json_plot(runs, tmp_path):
     r = runner.invoke(app, ["score", str(runs), "--csv", str(tmp_path / "s.csv"),
-                            "--json", str(tmp_path / "s.json"), "--plot", str(tmp_path / "m.png")])
+                            "--json", str(tmp_path / "s.json"), "--plot", str(tmp_path / "m.png"),
+                            "--metric", "action_magnitude"])
     assert r.exit_code == 0, r.output
     assert "action_magnitude" in r.output and "5 checkpoint(s) scored, 0 skipped" in r.output
     assert (tmp_path / "s.csv").read_text().count("\n") == 6
@@ -56,14 +57,14 @@ def test_score_bad_path_exit_1(tmp_path):
 
 
 def test_select_from_runs_and_from_table(runs, tmp_path):
-    r = runner.invoke(app, ["select", str(runs), "--threshold", "0.63"])
+    r = runner.invoke(app, ["select", str(runs), "--threshold", "0.63", "--metric", "action_magnitude"])
     assert r.exit_code == 0, r.output
     assert f"distill from: {(runs / 'a').resolve()}@300" in r.stdout and "why:" in r.stdout
     runner.invoke(app, ["score", str(runs), "--csv", str(tmp_path / "s.csv"), "-q"])
-    r = runner.invoke(app, ["select", str(tmp_path / "s.csv"), "--threshold", "0.01", "--json", "-"])
+    r = runner.invoke(app, ["select", str(tmp_path / "s.csv"), "--threshold", "0.01", "-m", "action_magnitude", "--json", "-"])
     assert r.exit_code == 0
     assert json.loads(r.stdout)["ready"] is False
-    r = runner.invoke(app, ["select", str(runs), "--threshold", "0.5", "--mode", "sideways"])
+    r = runner.invoke(app, ["select", str(runs), "--threshold", "0.5", "-m", "action_magnitude", "--mode", "sideways"])
     assert r.exit_code == 1 and "direction must be one of" in r.stderr
 
 
@@ -74,7 +75,7 @@ def test_fit_from_table(tmp_path):
     rows += [f"{s},{m},{o}" for s, m, o in data]
     (tmp_path / "pairs.csv").write_text("\n".join(rows) + "\n")
     r = runner.invoke(app, ["fit", str(tmp_path / "pairs.csv"), "--label", "student_success", "--label-above", "100",
-                            "--group", "teacher_seed", "--json", str(tmp_path / "fit.json"),
+                            "-m", "action_magnitude", "--group", "teacher_seed", "--json", str(tmp_path / "fit.json"),
                             "--plot", str(tmp_path / "roc.png"), "--n-boot", "200"])
     assert r.exit_code == 0, r.output
     assert "in-sample AUC = 1.000" in r.stdout and "out of fold" in r.stdout and "accuracy 1.000 (12/12)" in r.stdout
@@ -91,7 +92,7 @@ def test_fit_from_table(tmp_path):
 def test_plot_command(runs, tmp_path):
     r = runner.invoke(app, ["plot", str(runs), "--out", str(tmp_path / "p.pdf"), "--metric", "sa_rank"])
     assert r.exit_code == 0 and (tmp_path / "p.pdf").read_bytes()[:4] == b"%PDF"
-    r = runner.invoke(app, ["plot", str(runs), "--out", str(tmp_path / "p.bmp")])
+    r = runner.invoke(app, ["plot", str(runs), "--out", str(tmp_path / "p.bmp"), "-m", "entropy"])
     assert r.exit_code == 1 and "unknown plot type" in r.stderr
 
 
@@ -139,7 +140,7 @@ def test_plot_draws_one_line_per_run_and_threshold_only_when_asked(tmp_path, mon
     assert r.exit_code == 0, r.output
     assert any("selected" in lab for lab in seen["labels"]) and any("passes" in lab for lab in seen["labels"])
     assert len(seen["hlines"]) == 1
-    r = runner.invoke(app, ["plot", str(tmp_path / "dup"), "--out", str(tmp_path / "p.png"), "--role", "any"])
+    r = runner.invoke(app, ["plot", str(tmp_path / "dup"), "--out", str(tmp_path / "p.png"), "--role", "any", "-m", "entropy"])
     assert len(seen["lines"]) == 3
 
 
@@ -185,3 +186,27 @@ def test_fit_warns_on_few_positives_and_wrong_direction(tmp_path):
                             "--group", "teacher_seed", "--n-boot", "50"])
     assert r.exit_code == 0
     assert "runs the other way" in r.stdout and "not meaningful" in r.stdout
+
+
+def test_no_paper_rule_by_default(runs, tmp_path):
+    """Without a gate for the runs' env, a command asks for the statistic instead of silently
+    using the paper's |tanh mu| rule, and says so before any scoring."""
+    r = runner.invoke(app, ["select", str(runs), "--threshold", "0.63"])
+    assert r.exit_code == 1 and "needs --metric" in r.stderr and "scoring" not in r.stderr
+    r = runner.invoke(app, ["score", str(runs), "--plot", str(tmp_path / "m.png")])
+    assert r.exit_code == 1 and "--metric" in r.stderr and "scoring" not in r.stderr
+    assert not (tmp_path / "m.png").exists()
+    (tmp_path / "pairs.csv").write_text("env,teacher_seed,goal_rank,action_magnitude,o\n"
+                                        + "".join(f"pointmaze,{i % 3},{i},{1 - i / 12},{i}\n" for i in range(12)))
+    r = runner.invoke(app, ["fit", str(tmp_path / "pairs.csv"), "--label", "o", "--label-above", "5", "-g", "teacher_seed",
+                            "--json", "-", "--n-boot", "0"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["metric"] == "goal_rank"  # the pointmaze gate's statistic
+
+
+def test_fit_verdict_needs_accuracy_and_auc(tmp_path):
+    from gatekit.fitting import _verdict
+
+    better_acc_worse_auc = _verdict("goal_rank", "step", {"accuracy": 0.9, "auc": 0.899}, {"accuracy": 0.8, "auc": 0.914})
+    assert "does not clearly beat" in better_acc_worse_auc and "0.899 vs 0.914" in better_acc_worse_auc
+    both = _verdict("goal_rank", "step", {"accuracy": 0.9, "auc": 0.95}, {"accuracy": 0.8, "auc": 0.914})
+    assert " beats the step" in both and "declared before looking" in both

@@ -174,8 +174,8 @@ def test_imperfect_tables_give_clear_errors(tmp_path):
 
 
 @pytest.mark.parametrize("args, match", [
-    (["select", "{R}", "--threshold", "nan"], "finite"),
-    (["score", "{R}", "--plot", "{T}/p.png", "--threshold", "inf"], "finite"),
+    (["select", "{R}", "--threshold", "nan", "-m", "entropy"], "finite"),
+    (["score", "{R}", "--plot", "{T}/p.png", "-m", "entropy", "--threshold", "inf"], "finite"),
     (["score", "{R}", "--probe-size", "1"], "probe_size"),
     (["score", "{R}", "--probe-size", "-5"], "probe_size"),
     (["score", "{R}", "--csv", "{T}"], "is a directory"),

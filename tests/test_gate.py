@@ -115,16 +115,16 @@ def rows(run, values, start=100):
 def test_select_patience_and_multiple_runs():
     a = rows("a", [0.9, 0.6, 0.7, 0.5, 0.4])
     b = rows("b", [0.8, 0.7, 0.62, 0.61, 0.3])
-    s = api.select(a + b, threshold=0.63)
+    s = api.select(a + b, threshold=0.63, metric="action_magnitude")
     assert (s.ready, s.run, s.step) == (True, "a", 200)
-    s2 = api.select(a + b, threshold=0.63, patience=2)
+    s2 = api.select(a + b, threshold=0.63, metric="action_magnitude", patience=2)
     # a passes at 400, 500 -> held at 500 ; b passes at 300, 400 -> held at 400 -> b wins
     assert (s2.run, s2.step, s2.epoch) == ("b", 400, 4)
     assert "2 consecutive" in s2.reason
 
 
 def test_select_says_plainly_when_none_ready():
-    s = api.select(rows("a", [0.9, 0.8, float("nan"), 0.7]), threshold=0.63)
+    s = api.select(rows("a", [0.9, 0.8, float("nan"), 0.7]), threshold=0.63, metric="action_magnitude")
     assert not s.ready and s.step is None
     assert "no checkpoint is ready" in s.reason and "0.7" in s.reason
     with pytest.raises(GatekitError, match="no column"):

@@ -28,8 +28,8 @@ def _digest(path):
     ["score", "{R}", "--json", "{R}/run.json"],
     ["score", "{R}", "--csv", "{R}/run.json"],
     ["score", "{R}", "--plot", "{R}/checkpoints/100/x.png"],
-    ["select", "{R}", "--threshold", "2", "--json", "{R}/checkpoints/100/params/_METADATA"],
-    ["select", "{L}", "--threshold", "2", "--json", "{L}/run.json"],  # through a symlink to the run
+    ["select", "{R}", "--threshold", "2", "-m", "entropy", "--json", "{R}/checkpoints/100/params/_METADATA"],
+    ["select", "{L}", "--threshold", "2", "-m", "entropy", "--json", "{L}/run.json"],  # through a symlink to the run
     ["plot", "{R}", "--out", "{R}/run.json"],
 ])
 def test_outputs_never_land_in_an_input(run_dir, tmp_path, args):
@@ -138,11 +138,11 @@ def test_watch_notices_its_run_folder_disappear(run_dir, tmp_path):
 
 def test_select_and_plot_report_the_checkpoints_they_skipped(run_dir, tmp_path):
     (run_dir / "checkpoints" / "200" / "commit_success.txt").unlink()  # a half-written step
-    r = runner.invoke(app, ["select", str(run_dir), "--threshold", "2", "--json", str(tmp_path / "s.json")])
+    r = runner.invoke(app, ["select", str(run_dir), "--threshold", "2", "-m", "entropy", "--json", str(tmp_path / "s.json")])
     assert r.exit_code == 0 and "gatekit: skipped" in r.stderr and "checkpoints/200" in r.stderr
     skipped = json.loads((tmp_path / "s.json").read_text())["skipped"]
     assert len(skipped) == 1 and "200" in skipped[0] and "half-written" in skipped[0]
-    r = runner.invoke(app, ["plot", str(run_dir), "--out", str(tmp_path / "p.png")])
+    r = runner.invoke(app, ["plot", str(run_dir), "--out", str(tmp_path / "p.png"), "-m", "entropy"])
     assert r.exit_code == 0 and "checkpoints/200" in r.stderr
 
 

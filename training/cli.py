@@ -33,7 +33,8 @@ Seed = Annotated[int, typer.Option("--seed", help="Random seed.")]
 Devices = Annotated[int, typer.Option("--devices", help="Data-parallel devices (envs and batch split, params replicated).")]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue from the newest complete checkpoint.")]
 Sets = Annotated[Optional[List[str]], typer.Option("--set", help="Any other TrainConfig field: NAME=VALUE (repeatable).")]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No per-epoch progress.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no summary on stderr (errors and warnings only).")]
+JsonSummary = Annotated[Optional[pathlib.Path], typer.Option("--json", help="Write the run's summary (JSON) to this file, or - for stdout (default: stderr).")]
 
 
 Preset = Annotated[Optional[str], typer.Option("--preset", help="Named sizes, e.g. paper-antbigmaze (options given on the command line win; --set overrides).")]
@@ -102,7 +103,8 @@ def _keep_run_settings(cfg, out: pathlib.Path, explicit: set[str], sets: list[st
     return kept
 
 
-def _run(cfg, out: pathlib.Path, *, teacher=None, hook=None, resume=False, quiet=False) -> dict:
+def _run(cfg, out: pathlib.Path, *, teacher=None, hook=None, resume=False, quiet=False,
+         summary_out: pathlib.Path | None = None) -> dict:
     from training import envs
     from training.trainer import train
 
@@ -111,10 +113,17 @@ def _run(cfg, out: pathlib.Path, *, teacher=None, hook=None, resume=False, quiet
         cfg.validate(env.episode_length)
     except (ValueError, TypeError) as e:
         raise GatekitError(f"bad config: {e}") from None
-    say = None if quiet else (lambda msg: typer.echo(msg, err=True))  # progress on stderr; the summary on stdout
+    from gatekit.cli_common import check_out_paths
+    from gatekit.progress import progress
+
+    if summary_out is not None and str(summary_out) != "-":
+        check_out_paths([out], json=summary_out)
+    shown = progress("training", quiet=quiet)  # epochs with ETA on stderr; the summary where --json says
     try:
-        summary = train(cfg, out, teacher=teacher, hook=hook, resume=resume, progress=say)
+        summary = train(cfg, out, teacher=teacher, hook=hook, resume=resume, progress=shown)
     except KeyboardInterrupt:
+        if shown is not None:
+            shown.close()  # the bar's last state stays; the hint goes below it
         import sys
 
         role = "distill" if teacher else "teacher"
@@ -122,7 +131,18 @@ def _run(cfg, out: pathlib.Path, *, teacher=None, hook=None, resume=False, quiet
                    f"Continue with the same command plus --resume, e.g.: python -m training {role} "
                    f"{' '.join(sys.argv[2:])}{'' if '--resume' in sys.argv else ' --resume'}", err=True)
         raise typer.Exit(130) from None
-    typer.echo(json.dumps(summary, indent=1, default=str))
+    finally:
+        if shown is not None:
+            shown.close()
+    text = json.dumps(summary, indent=1, default=str)
+    if summary_out is not None and str(summary_out) != "-":
+        from gatekit.io import write_text
+
+        write_text(summary_out, text + "\n")
+    elif summary_out is not None:
+        typer.echo(text)
+    elif not quiet:
+        typer.echo(text, err=True)
     return summary
 
 
@@ -143,7 +163,7 @@ def teacher(
     stop_at_gate: Annotated[bool, typer.Option("--stop-at-gate", help="Stop once the gate holds (gatekit.hooks.GateHook).")] = False,
     gate: Annotated[Optional[str], typer.Option("--gate", help="Gate file (gatekit fit --save) or preset; default: the env's built-in gate.")] = None,
     gate_threshold: Annotated[Optional[float], typer.Option("--gate-threshold", help="One-off rule instead of a gate file: threshold.")] = None,
-    gate_metric: Annotated[str, typer.Option("--gate-metric", help="One-off rule: online metric the hook watches.")] = "action_magnitude",
+    gate_metric: Annotated[Optional[str], typer.Option("--gate-metric", help="One-off rule: online metric the hook watches (required with --gate-threshold).")] = None,
     gate_direction: Annotated[str, typer.Option("--gate-direction", help="One-off rule: below | above.")] = "below",
     gate_mode: Annotated[Optional[str], typer.Option("--gate-mode", hidden=True, help="Deprecated alias of --gate-direction.")] = None,
     gate_patience: Annotated[Optional[int], typer.Option("--gate-patience", help="Consecutive passing epochs to stop (default: the gate's).")] = None,
@@ -152,6 +172,7 @@ def teacher(
     preset_name: Preset = None,
     sets: Sets = None,
     quiet: Quiet = False,
+    summary_out: JsonSummary = None,
 ):
     """Train a CRL teacher (residual encoders, InfoNCE critic, tanh-Gaussian actor)."""
     from gatekit.api import resolve_gate
@@ -174,7 +195,7 @@ def teacher(
         typer.echo(f"gate: {rule.name or 'rule'}: {rule.rule}", err=True)
     elif gate is not None or gate_threshold is not None:
         raise GatekitError("--gate / --gate-threshold only take effect with --stop-at-gate")
-    _run(cfg, out, hook=hook, resume=resume, quiet=quiet)
+    _run(cfg, out, hook=hook, resume=resume, quiet=quiet, summary_out=summary_out)
 
 
 @app.command()
@@ -200,6 +221,7 @@ def distill(
     preset_name: Preset = None,
     sets: Sets = None,
     quiet: Quiet = False,
+    summary_out: JsonSummary = None,
 ):
     """Train a student with CRL + lambda_pi (||mu_S - mu_T||^2 + ||log sig_S - log sig_T||^2)
     against a frozen teacher checkpoint."""
@@ -209,7 +231,7 @@ def distill(
                   teacher_transform=teacher_transform)
     if resume:
         cfg = _keep_run_settings(cfg, out, _explicit(ctx), sets)
-    _run(cfg, out, teacher=teacher, resume=resume, quiet=quiet)
+    _run(cfg, out, teacher=teacher, resume=resume, quiet=quiet, summary_out=summary_out)
 
 
 Shard = Annotated[str, typer.Option("--shard", help="I/N: train only this share (0 <= I < N) of the runs, e.g. a SLURM array task; the last shard to finish builds the table.")]

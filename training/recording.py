@@ -12,6 +12,7 @@ import jax.numpy as jnp
 from gatekit import io as gio
 from gatekit.errors import GatekitError
 from gatekit.hooks import GateHook
+from gatekit.progress import advance
 from gatekit.statistics import checkpoint_row, checkpoint_statistics
 
 TRAINER_ITEM = "trainer"
@@ -60,9 +61,10 @@ def record_epoch(cfg, trainer, writer: gio.RunWriter, state, metrics: dict,
     stop = hook.update(env_steps, checkpoint_row(env_steps, meta, online)) if hook else False
     meta["gate"] = hook.state_dict() if hook else None
     writer.save(env_steps, params=state.params, meta=meta, sample=sample, extra={TRAINER_ITEM: state})
-    say(f"epoch {epoch + 1}/{cfg.epochs}  env_steps {env_steps:,}  {metrics['env_steps_per_second']:,.0f} env-steps/s  "
-        f"success {ev['success']:.2f}  time_at_goal {ev['time_at_goal']:.1f}  |tanh mu| {am:.3f}  "
-        f"infonce {metrics['infonce']:.3f}  [{t_train:.1f}s]" + ("  gate held: stopping" if stop else ""))
+    advance(say, epoch + 1, cfg.epochs, unit="epoch",
+            info=f"env_steps {env_steps:,}  {metrics['env_steps_per_second']:,.0f} env-steps/s  "
+                 f"success {ev['success']:.2f}  time_at_goal {ev['time_at_goal']:.1f}  |tanh mu| {am:.3f}  "
+                 f"infonce {metrics['infonce']:.3f}  [{t_train:.1f}s]" + ("  gate held: stopping" if stop else ""))
     return params_host, stop
 
 

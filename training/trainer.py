@@ -25,6 +25,7 @@ from gatekit import io as gio
 from gatekit import networks
 from gatekit.errors import GatekitError
 from gatekit.hooks import GateHook
+from gatekit.progress import phase
 from training import buffer as rb
 from training import envs, losses
 from training.config import TrainConfig, parse_teacher_transform
@@ -323,8 +324,8 @@ def train(
             say(f"gate already held at step {hook.stopped_step}; nothing to do")
         epoch = start_epoch
         if not trainer.compiled and start_epoch < cfg.epochs:
-            say("compiling the training epoch (once per process and shape; JAX's persistent cache, when on, "
-                "skips it next time)")
+            phase(say, "compiling the training epoch (once per process and shape; JAX's persistent cache, "
+                       "when on, skips it next time)")
         for epoch in range(start_epoch, cfg.epochs):
             if hook is not None and hook.stopped:
                 break

@@ -54,7 +54,7 @@ class RunWriter:
         existing = self.path / RUN_JSON
         if existing.exists():
             if not resume:
-                raise GatekitError(f"{existing}: run already exists (pass resume=True to continue it)")
+                raise GatekitError(f"{existing}: run already exists: continue it with --resume (resume=True in Python) or write to another folder")
             old = read_run(self.path)
             new = validate_run_config({"format": FORMAT, **to_jsonable(dict(config))})
             if old.config.get("net") != new.get("net") or old.family != new["family"]:
