@@ -51,6 +51,7 @@ Probe = Annotated[
 ]
 ProbeSize = Annotated[int, typer.Option("--probe-size", help="Subsample the probe to at most N rows.")]
 JsonOut = Annotated[Optional[pathlib.Path], typer.Option("--json", help="Write the result as JSON to this file ('-' = stdout).")]
+NoCache = Annotated[bool, typer.Option("--no-cache", help="Score again instead of reusing scores of unchanged checkpoints (gatekit.io.cache).")]
 
 
 _boundary = error_boundary("gatekit")
@@ -82,6 +83,7 @@ def score(
     reference: Reference = None,
     probe: Probe = None,
     probe_size: ProbeSize = 4096,
+    no_cache: NoCache = False,
     columns: Annotated[Optional[str], typer.Option("--columns", help="Comma-separated columns to print.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not print the table.")] = False,
 ):
@@ -109,7 +111,8 @@ def score(
     interrupted = None
     try:
         with progress(quiet) as shown:
-            table = scoring.score(runs, reference=reference, probe=probe, probe_size=probe_size, progress=shown)
+            table = scoring.score(runs, reference=reference, probe=probe, probe_size=probe_size, progress=shown,
+                                  cache=not no_cache)
     except scoring.ScoringInterrupted as e:
         interrupted, table = e, e.table
     _report_problems(table.problems)
@@ -179,6 +182,7 @@ def select(
     reference: Reference = None,
     probe: Probe = None,
     probe_size: ProbeSize = 4096,
+    no_cache: NoCache = False,
     mode: ModeAlias = None,
 ):
     """Recommend the teacher checkpoint to distill from: the earliest checkpoint where the gate
@@ -193,6 +197,7 @@ def select(
     with progress() as shown:
         sel = api.select(sources, gate=gate, threshold=threshold, metric=metric, direction=_direction(direction, mode),
                          patience=patience, role=role, reference=reference, probe=probe, probe_size=probe_size,
+                         cache=not no_cache,
                          progress=shown)
     _report_problems(sel.skipped)
     if str(json_out) == "-":
@@ -294,6 +299,7 @@ def plot(
     gate: GateOpt = None,
     role: Annotated[str, typer.Option("--role", help="Runs to draw: teacher (default), student, any.")] = "teacher",
     x: Annotated[str, typer.Option("--x", help="Column on the x axis.")] = "step",
+    no_cache: NoCache = False,
     roc_label: Annotated[Optional[str], typer.Option("--roc-label", help="With a table source: also save its ROC for this outcome column (OUT with _roc).")] = None,
     label_above: Annotated[Optional[float], typer.Option("--label-above", help="Binarize --roc-label: outcome > this.")] = None,
 ):
@@ -309,7 +315,8 @@ def plot(
 
         check_metric(metric)
     skipped: list = []
-    path = api.plot(sources, out, metric=metric, threshold=threshold, x=x, gate=gate, role=role, problems=skipped)
+    path = api.plot(sources, out, metric=metric, threshold=threshold, x=x, gate=gate, role=role, problems=skipped,
+                    cache=not no_cache)
     _report_problems(skipped)
     typer.echo(f"wrote {path}")
     if roc_label:

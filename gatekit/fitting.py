@@ -13,7 +13,6 @@ import math
 from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
-from scipy import stats
 
 from gatekit import roc
 from gatekit.errors import GatekitError
@@ -308,6 +307,7 @@ def fit_threshold(
     target = outcomes if outcomes is not None else labels
     if np.ptp(target) == 0 or np.ptp(values) == 0:
         raise GatekitError(f"{metric}: Spearman rho undefined: values or outcomes are constant")
+    from scipy import stats  # here, not at import: scipy.stats takes ~1 s to import
     rho, p = stats.spearmanr(values, target)
     n_groups = None if groups is None else len(np.unique(groups))
     if n_boot:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats
 
 from gatekit.errors import GatekitError
 
@@ -262,12 +261,26 @@ def linear_cka(x, y, *, debiased: bool = False) -> float:
     return float(xy / denom)
 
 
+def rankdata(x) -> np.ndarray:
+    """Ranks 1..n of a 1-D array, ties sharing their average rank (``scipy.stats.rankdata``'s
+    default, without importing scipy.stats)."""
+    x = np.asarray(x).ravel()
+    order = np.argsort(x, kind="mergesort")
+    inverse = np.empty(x.size, np.intp)
+    inverse[order] = np.arange(x.size)
+    xs = x[order]
+    starts = np.r_[True, xs[1:] != xs[:-1]]
+    dense = np.cumsum(starts)[inverse]
+    bounds = np.r_[np.nonzero(starts)[0], x.size]
+    return 0.5 * (bounds[dense] + bounds[dense - 1] + 1)
+
+
 def spearman(a, b) -> float:
     """Spearman rank correlation (average ranks for ties) of two 1-D arrays of equal length."""
     a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
     if a.shape != b.shape or a.size < 2:
         raise GatekitError(f"spearman: need two equal-length arrays of >= 2 values, got {a.size} and {b.size}")
-    ra, rb = stats.rankdata(a), stats.rankdata(b)
+    ra, rb = rankdata(a), rankdata(b)
     ra, rb = ra - ra.mean(), rb - rb.mean()
     denom = math.sqrt(float(ra @ ra) * float(rb @ rb))
     if denom == 0:

@@ -14,7 +14,6 @@ Conventions (stated once, used everywhere):
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
 from gatekit.errors import GatekitError
 from gatekit.rule import oriented, predict
@@ -101,6 +100,7 @@ def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, fl
     """Exact binomial CI for k successes in n trials (scipy's 'exact' method)."""
     if n <= 0 or not 0 <= k <= n:
         raise GatekitError(f"clopper_pearson needs 0 <= k <= n and n > 0, got k={k}, n={n}")
+    from scipy import stats  # here, not at import: scipy.stats takes ~1 s to import
     ci = stats.binomtest(k, n).proportion_ci(confidence_level=confidence, method="exact")
     return float(ci.low), float(ci.high)
 

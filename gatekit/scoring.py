@@ -25,6 +25,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from gatekit import io
+from gatekit.io import cache as cache_io
 from gatekit import metrics as M
 from gatekit.errors import GatekitError, Problem, plain_reason
 from gatekit.scoretable import ScoreTable
@@ -108,6 +109,7 @@ def score(
     seed: int = 0,
     block: int = M.DEFAULT_BLOCK,
     progress: ProgressFn | None = None,
+    cache: bool = True,
 ) -> ScoreTable:
     """Scores every complete checkpoint of the given runs (or folders of runs).
 
@@ -121,6 +123,8 @@ def score(
       seed: seeds the probe subsample (same seed, same table).
       block: row block for the pairwise metrics (memory O(block * n)).
       progress: called as ``progress(done, total, description)`` after each checkpoint.
+      cache: reuse a run's rows scored before with the same checkpoints and settings, and keep
+        newly scored ones (:mod:`gatekit.io.cache`: where, what the key covers, how to clear).
 
     Returns:
       A :class:`ScoreTable` (rows sorted by run, then step). Every unusable run or checkpoint,
@@ -161,8 +165,24 @@ def score(
         "references_used": {},
     }
     done = 0
+    cache_settings = {"probe": cache_io.fingerprint(pathlib.Path(probe)) if probe else None, "probe_size": probe_size,
+                      "seed": seed, "block": block, "reference": reference,
+                      "reference_files": cache_io.fingerprint(shared_ref.path) if shared_ref is not None else None}
     try:
         for run, steps in plan:
+            entry_key = cache_io.key(run, steps, cache_settings) if cache else None
+            hit = cache_io.get(entry_key) if cache else None
+            if hit is not None:  # the same files, the same settings: the same rows
+                rows += hit["rows"]
+                problems += [Problem(*p) for p in hit["problems"]]
+                notes += hit["notes"]
+                if hit.get("reference"):
+                    settings["references_used"][str(run.path)] = hit["reference"]
+                done += len(steps)
+                if progress:
+                    progress(done, total, f"{run.name} (cached)")
+                continue
+            run_start, problems_start, notes_start = len(rows), len(problems), len(notes)
             try:
                 family = _family(run)
                 tau = float((run.config.get("train") or {}).get("tau", 1.0))
@@ -212,6 +232,10 @@ def score(
                     done += 1
                     if progress:
                         progress(done, total, f"{run.name}@{step}")
+            if cache:
+                cache_io.put(entry_key, {"rows": rows[run_start:], "problems": [[p.path, p.reason] for p in problems[problems_start:]],
+                                         "notes": notes[notes_start:],
+                                         "reference": settings["references_used"].get(str(run.path))})
     except KeyboardInterrupt:
         if not rows:
             raise

@@ -11,7 +11,6 @@ import math
 from typing import Any, Iterable, Mapping
 
 import numpy as np
-from scipy import stats
 
 from gatekit import rule as R
 from gatekit.errors import GatekitError
@@ -139,7 +138,9 @@ def _run_warnings(key: str, rs: list[dict], rule: R.Rule) -> list[str]:
                    f"in this run, so its answer cannot be trusted")
     fin = [(r["step"], r[metric]) for r in rs if _finite(r[metric])]
     if len(fin) >= 4 and np.ptp([v for _, v in fin]) > 0:
-        rho = float(stats.spearmanr([s_ for s_, _ in fin], [v for _, v in fin])[0])
+        from gatekit.metrics import spearman
+
+        rho = spearman([s_ for s_, _ in fin], [v for _, v in fin])
         if R.oriented(rho, rule.direction) <= -TREND_RHO:
             falls = rule.direction == "below"
             out.append(f"{key}: {metric} {'rises' if rho > 0 else 'falls'} over training (Spearman rho "

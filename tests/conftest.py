@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# the score cache of this test session (subprocesses inherit it); never the user's own
+import tempfile  # noqa: E402
+
+os.environ.setdefault("GATEKIT_SCORE_CACHE", tempfile.mkdtemp(prefix="gatekit-score-cache-"))
 
 import numpy as np
 import pytest

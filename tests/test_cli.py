@@ -210,3 +210,39 @@ def test_fit_verdict_needs_accuracy_and_auc(tmp_path):
     assert "does not clearly beat" in better_acc_worse_auc and "0.899 vs 0.914" in better_acc_worse_auc
     both = _verdict("goal_rank", "step", {"accuracy": 0.9, "auc": 0.95}, {"accuracy": 0.8, "auc": 0.914})
     assert " beats the step" in both and "declared before looking" in both
+
+
+def test_score_cache_reuses_unchanged_runs_and_rescores_changed_ones(tmp_path, monkeypatch):
+    import time
+
+    from gatekit import scoring
+    from gatekit.io import cache
+
+    monkeypatch.setenv("GATEKIT_SCORE_CACHE", str(tmp_path / "cache"))
+    write_run(tmp_path / "r", steps=(100, 200, 300), magnitudes=[1.0, 0.5, 0.1])
+    t0 = time.perf_counter()
+    first = scoring.score(tmp_path / "r")
+    cold = time.perf_counter() - t0
+    assert len(list((tmp_path / "cache").glob("*.json"))) == 1
+    calls = []
+    monkeypatch.setattr(scoring, "_score_checkpoint", lambda *a, **k: calls.append(1) or 1 / 0)
+    again = scoring.score(tmp_path / "r")  # nothing restored or scored: the rows come back exactly
+    assert calls == [] and again.rows == first.rows
+    monkeypatch.undo()
+    monkeypatch.setenv("GATEKIT_SCORE_CACHE", str(tmp_path / "cache"))
+    # a new checkpoint changes the key: the run is scored again (its reference is now step 400)
+    write_run(tmp_path / "r2", steps=(100, 200, 300, 400), magnitudes=[1.0, 0.5, 0.1, 0.1])
+    n = len(scoring.score(tmp_path / "r2").rows)
+    assert n == 4 and len(list((tmp_path / "cache").glob("*.json"))) == 2
+    # a damaged file changes the key: the damage is found, not hidden by the cache
+    victim = max((p for p in (tmp_path / "r" / "checkpoints" / "200" / "params").rglob("d/*")), key=lambda p: p.stat().st_size)
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    victim.write_bytes(bytes(data))
+    damaged = scoring.score(tmp_path / "r")
+    assert [r["step"] for r in damaged.rows] == [100, 300] and any("200" in p.path for p in damaged.problems)
+    assert scoring.score(tmp_path / "r", cache=False).rows[0]["step"] == 100
+    assert cache.folder({"GATEKIT_SCORE_CACHE": "off"}) is None
+    r = runner.invoke(app, ["score", str(tmp_path / "r"), "--no-cache", "-q"])
+    assert r.exit_code == 0 and "skipped" in r.stderr
+    assert cold > 0

@@ -210,3 +210,17 @@ def test_each_group_function_computes_exactly_its_registry_names():
     assert set().union(*computed.values()) == set(statistics.METRIC_NAMES)
     assert computed["reference"]["cka_sa"] == pytest.approx(1.0) and computed["reference"]["q_corr"] == pytest.approx(1.0)
     assert all(np.isfinite(v) for v in out.values())
+
+
+def test_rankdata_and_spearman_match_scipy():
+    from scipy import stats
+
+    from gatekit.metrics import rankdata, spearman
+
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        x = rng.integers(0, 5, size=int(rng.integers(2, 30))).astype(float)  # many ties
+        y = rng.normal(size=x.size)
+        np.testing.assert_allclose(rankdata(x), stats.rankdata(x))
+        if np.ptp(x) > 0:
+            assert spearman(x, y) == pytest.approx(stats.spearmanr(x, y)[0], abs=1e-12)

@@ -182,11 +182,15 @@ def _strip_source(err: Exception, source: pathlib.Path) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def list_checkpoints(run: Run) -> tuple[list[int], list[Problem]]:
-    """Complete checkpoint steps of a run (ascending), and a Problem for each incomplete one."""
-    ocp = _ocp()
-    from etils import epath
+ORBAX_TMP = ".orbax-checkpoint-tmp"
+"""In the name of a step folder Orbax is still writing (renamed to ``<step>`` when finalized)."""
 
+
+def list_checkpoints(run: Run) -> tuple[list[int], list[Problem]]:
+    """Complete checkpoint steps of a run (ascending), and a Problem for each incomplete one.
+
+    Reads folder names and marker files only (no Orbax import): a finalized local step is
+    ``<step>/`` holding ``commit_success.txt`` and every item folder."""
     steps: list[int] = []
     problems: list[Problem] = []
     root = run.checkpoint_dir
@@ -195,8 +199,7 @@ def list_checkpoints(run: Run) -> tuple[list[int], list[Problem]]:
     for entry in sorted(root.iterdir()):
         if entry.name.startswith("."):
             continue
-        ep = epath.Path(entry)
-        if ocp.path.step.is_path_temporary(ep):
+        if ORBAX_TMP in entry.name:  # Orbax's atomic rename: <step>.orbax-checkpoint-tmp-<time> until finalized
             problems.append(Problem(str(entry), "unfinished save (Orbax temporary directory); skipped"))
             continue
         if not entry.is_dir() or not (entry.name.isascii() and entry.name.isdigit()):
@@ -210,7 +213,7 @@ def list_checkpoints(run: Run) -> tuple[list[int], list[Problem]]:
             problems.append(Problem(str(entry), f"a symlink (to {entry.resolve()}), not this run's own step; "
                                                 f"skipped"))
             continue
-        if not ocp.path.step.is_path_finalized(ep) or not (entry / "commit_success.txt").exists():
+        if not (entry / "commit_success.txt").exists():
             problems.append(Problem(str(entry), "not finalized by Orbax (half-written); skipped"))
             continue
         missing = [item for item in ITEMS if not (entry / item).is_dir()]
