@@ -84,6 +84,7 @@ def score(
     probe: Probe = None,
     probe_size: ProbeSize = 4096,
     no_cache: NoCache = False,
+    tensorboard: Annotated[Optional[pathlib.Path], typer.Option("--tensorboard", help="Also write every statistic as TensorBoard scalars (one folder per run) here.")] = None,
     columns: Annotated[Optional[str], typer.Option("--columns", help="Comma-separated columns to print.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not print the table.")] = False,
 ):
@@ -96,6 +97,9 @@ def score(
 
     csv_stdout = str(csv) == "-"
     check_out_paths([*runs, *([probe] if probe else [])], csv=csv, json=json_out, plot=plot)
+    if tensorboard is not None:
+        # a folder (made if missing, in an existing one), never inside a run
+        check_out_paths(runs, tensorboard=tensorboard / "events" if tensorboard.is_dir() else tensorboard)
     if csv_stdout and str(json_out) == "-":
         raise GatekitError("--csv - and --json - both write to stdout; pick one")
     if threshold is not None:
@@ -135,6 +139,10 @@ def score(
             typer.echo(table.to_json(), nl=False)
         else:
             table.to_json(json_out)
+    if tensorboard is not None:
+        from gatekit.io.logs import scores_to_tensorboard
+
+        scores_to_tensorboard(table.rows, tensorboard)
     if plot:
         from gatekit import plotting
         from gatekit.selection import rows_with_role
@@ -148,7 +156,7 @@ def score(
             if missing:
                 raise GatekitError(f"--columns: unknown column(s) {missing}; have {table.columns}")
         typer.echo(table.format(cols))
-        written = [str(p) for p in (csv, json_out, plot) if p is not None]
+        written = [str(p) for p in (csv, json_out, plot, tensorboard) if p is not None]
         typer.echo(f"{len(table)} checkpoint(s) scored, {len(table.problems)} skipped"
                    + (f"; wrote {', '.join(written)}" if written else ""))
 

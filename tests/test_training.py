@@ -1,5 +1,6 @@
 """Real (short) training runs on the built-in point maze: learning, checkpoints, resume, hook."""
 
+import json
 import os
 import signal
 import subprocess
@@ -261,3 +262,30 @@ def test_sweep_reuses_only_a_run_of_the_same_config(tmp_path):
     with pytest.raises(gatekit.GatekitError, match="another config"):
         train_or_reuse(TrainConfig(**{**SMALL, "width": 16}, epochs=1), tmp_path / "t")
     assert (tmp_path / "t" / "run.json").exists()  # never deleted
+
+
+def test_training_and_scoring_log_to_metrics_jsonl_and_tensorboard(tmp_path):
+    """Every checkpoint gets a metrics.jsonl line; --tensorboard writes event files that
+    TensorBoard's own Event protocol buffer reads back, with the same values."""
+    from typer.testing import CliRunner
+
+    from gatekit.cli import app as gatekit_app
+    from training.cli import app
+
+    r = CliRunner().invoke(app, ["teacher", "--out", str(tmp_path / "t"), "--depth", "4", "--width", "16", "--epochs", "2",
+                                 "--num-envs", "8", "--set", "iterations_per_epoch=1", "--set", "updates_per_iteration=2",
+                                 "--set", "batch_size=32", "--set", "eval_episodes=4", "-q",
+                                 "--tensorboard", str(tmp_path / "tb"), "--json", str(tmp_path / "summary.json")])
+    assert r.exit_code == 0, r.output
+    assert r.stdout == ""  # the summary went to --json
+    assert json.loads((tmp_path / "summary.json").read_text())["epochs_run"] == 2
+    records = gio.read_metrics(tmp_path / "t")
+    steps, _ = gio.list_checkpoints(gio.read_run(tmp_path / "t"))
+    assert [rec["step"] for rec in records] == steps and "goal_rank" in records[0]["online"]
+    events = gio.read_tensorboard(tmp_path / "tb")
+    assert [s for s, _ in events["online/goal_rank"]] == steps
+    assert events["eval/success"][-1][1] == pytest.approx(records[-1]["eval"]["success"])
+    r = CliRunner().invoke(gatekit_app, ["score", str(tmp_path / "t"), "--tensorboard", str(tmp_path / "tb_scores"), "-q"])
+    assert r.exit_code == 0, r.output
+    scored = gio.read_tensorboard(tmp_path / "tb_scores")
+    assert [s for s, _ in scored["score/goal_rank"]] == steps

@@ -34,6 +34,7 @@ Devices = Annotated[int, typer.Option("--devices", help="Data-parallel devices (
 Resume = Annotated[bool, typer.Option("--resume", help="Continue from the newest complete checkpoint.")]
 Sets = Annotated[Optional[List[str]], typer.Option("--set", help="Any other TrainConfig field: NAME=VALUE (repeatable).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no summary on stderr (errors and warnings only).")]
+TensorBoard = Annotated[Optional[pathlib.Path], typer.Option("--tensorboard", help="Also log every statistic to TensorBoard event files in this folder (metrics.jsonl in the run folder always).")]
 JsonSummary = Annotated[Optional[pathlib.Path], typer.Option("--json", help="Write the run's summary (JSON) to this file, or - for stdout (default: stderr).")]
 
 
@@ -104,7 +105,7 @@ def _keep_run_settings(cfg, out: pathlib.Path, explicit: set[str], sets: list[st
 
 
 def _run(cfg, out: pathlib.Path, *, teacher=None, hook=None, resume=False, quiet=False,
-         summary_out: pathlib.Path | None = None) -> dict:
+         summary_out: pathlib.Path | None = None, tensorboard: pathlib.Path | None = None) -> dict:
     from training import envs
     from training.trainer import train
 
@@ -120,7 +121,8 @@ def _run(cfg, out: pathlib.Path, *, teacher=None, hook=None, resume=False, quiet
         check_out_paths([out], json=summary_out)
     shown = progress("training", quiet=quiet)  # epochs with ETA on stderr; the summary where --json says
     try:
-        summary = train(cfg, out, teacher=teacher, hook=hook, resume=resume, progress=shown)
+        summary = train(cfg, out, teacher=teacher, hook=hook, resume=resume, progress=shown,
+                        tensorboard=str(tensorboard) if tensorboard else None)
     except KeyboardInterrupt:
         if shown is not None:
             shown.close()  # the bar's last state stays; the hint goes below it
@@ -173,6 +175,7 @@ def teacher(
     sets: Sets = None,
     quiet: Quiet = False,
     summary_out: JsonSummary = None,
+    tensorboard: TensorBoard = None,
 ):
     """Train a CRL teacher (residual encoders, InfoNCE critic, tanh-Gaussian actor)."""
     from gatekit.api import resolve_gate
@@ -195,7 +198,7 @@ def teacher(
         typer.echo(f"gate: {rule.name or 'rule'}: {rule.rule}", err=True)
     elif gate is not None or gate_threshold is not None:
         raise GatekitError("--gate / --gate-threshold only take effect with --stop-at-gate")
-    _run(cfg, out, hook=hook, resume=resume, quiet=quiet, summary_out=summary_out)
+    _run(cfg, out, hook=hook, resume=resume, quiet=quiet, summary_out=summary_out, tensorboard=tensorboard)
 
 
 @app.command()
@@ -222,6 +225,7 @@ def distill(
     sets: Sets = None,
     quiet: Quiet = False,
     summary_out: JsonSummary = None,
+    tensorboard: TensorBoard = None,
 ):
     """Train a student with CRL + lambda_pi (||mu_S - mu_T||^2 + ||log sig_S - log sig_T||^2)
     against a frozen teacher checkpoint."""
@@ -231,7 +235,8 @@ def distill(
                   teacher_transform=teacher_transform)
     if resume:
         cfg = _keep_run_settings(cfg, out, _explicit(ctx), sets)
-    _run(cfg, out, teacher=teacher, resume=resume, quiet=quiet, summary_out=summary_out)
+    _run(cfg, out, teacher=teacher, resume=resume, quiet=quiet, summary_out=summary_out,
+         tensorboard=tensorboard)
 
 
 Shard = Annotated[str, typer.Option("--shard", help="I/N: train only this share (0 <= I < N) of the runs, e.g. a SLURM array task; the last shard to finish builds the table.")]

@@ -42,9 +42,10 @@ def check_gate_column(metric: str, trainer, teacher_actor) -> None:
 
 def record_epoch(cfg, trainer, writer: gio.RunWriter, state, metrics: dict,
                  ev: dict, sample: dict, prev_params, *, hook: GateHook | None, epoch: int, env_steps: int,
-                 wall: float, refill_steps: int, t_train: float, lam, say) -> tuple[Any, bool]:
+                 wall: float, refill_steps: int, t_train: float, lam, say, tensorboard=None) -> tuple[Any, bool]:
     """After one epoch of one run: its online statistics, the gate hook, the checkpoint and the
-    progress line. Returns (this checkpoint's host params, for the next drift statistics; whether
+    progress line, and the checkpoint's line of ``metrics.jsonl`` (and TensorBoard scalars with
+    ``tensorboard``, a :class:`gatekit.io.TensorBoardLog`). Returns (this checkpoint's host params, for the next drift statistics; whether
     the gate held). Shared by :func:`train` and :func:`training.many.train_many`."""
     per_epoch = cfg.iterations_per_epoch * cfg.num_envs * trainer.env.episode_length
     params_host = jax.device_get(state.params)
@@ -61,6 +62,11 @@ def record_epoch(cfg, trainer, writer: gio.RunWriter, state, metrics: dict,
     stop = hook.update(env_steps, checkpoint_row(env_steps, meta, online)) if hook else False
     meta["gate"] = hook.state_dict() if hook else None
     writer.save(env_steps, params=state.params, meta=meta, sample=sample, extra={TRAINER_ITEM: state})
+    record = {"step": env_steps, "epoch": epoch + 1, "env_steps": env_steps, "wall_time": wall,
+              "train": metrics, "eval": ev, "online": online}
+    gio.append_metrics(writer.path, record)  # the plain log, one line per checkpoint
+    if tensorboard is not None:
+        tensorboard.scalars(env_steps, {k: record[k] for k in ("train", "eval", "online")})
     advance(say, epoch + 1, cfg.epochs, unit="epoch",
             info=f"env_steps {env_steps:,}  {metrics['env_steps_per_second']:,.0f} env-steps/s  "
                  f"success {ev['success']:.2f}  time_at_goal {ev['time_at_goal']:.1f}  |tanh mu| {am:.3f}  "

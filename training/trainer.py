@@ -269,11 +269,15 @@ def train(
     resume: bool = False,
     progress: Callable[[str], None] | None = print,
     async_save: bool = True,
+    tensorboard: str | None = None,
 ) -> dict:
     """Trains a CRL teacher (or, with ``teacher=RUN_DIR[@STEP]``, a distilled student).
 
     Writes one checkpoint per epoch to ``run_dir``. With ``hook``, stops once the gate holds
     (the hook's count is saved in each checkpoint and restored on resume).
+
+    Every checkpoint also gets a line in ``run_dir/metrics.jsonl``; with ``tensorboard=DIR``,
+    its statistics go to TensorBoard event files there too (:mod:`gatekit.io.logs`).
 
     Returns a summary: epochs run, env steps, final eval, whether the gate stopped the run,
     env steps per second and wall time.
@@ -286,7 +290,9 @@ def train(
         check_gate_column(hook.metric, trainer, teacher_obj.actor_params if teacher_obj else None)
     writer = gio.RunWriter(run_dir, config=_run_config(cfg, trainer, hook, teacher_obj), resume=resume,
                            async_save=async_save, extra_items=(TRAINER_ITEM,))
+    board = None
     try:
+        board = gio.TensorBoardLog(tensorboard) if tensorboard else None
         say = progress or (lambda _msg: None)
         base_key = jax.random.PRNGKey(cfg.seed)
         k_init, k_loop = jax.random.split(base_key)
@@ -343,7 +349,7 @@ def train(
             prev_params, stop = record_epoch(
                 cfg, trainer, writer, state, metrics, ev, sample, prev_params, hook=hook, epoch=epoch, env_steps=env_steps,
                 wall=wall_offset + time.perf_counter() - t_start, refill_steps=refill_steps, t_train=t_train, lam=lam,
-                say=say)
+                say=say, tensorboard=board)
             summary["epochs_run"] += 1
             if stop:
                 break
@@ -353,3 +359,6 @@ def train(
     except BaseException:
         writer.release()  # a failed or interrupted run never blocks its --resume
         raise
+    finally:
+        if board is not None:
+            board.close()
