@@ -5,7 +5,7 @@ one to distill from with the built-in point-maze gate, then prove the pick: dist
 
     python examples/quickstart.py [--out runs/quickstart] [--gate pointmaze]
 
-Writes runs/quickstart/{scores.csv, scores.json, <gate metric>.png, verdict.json}.
+Writes runs/quickstart/{report.html, report.png, scores.csv, scores.json, <gate metric>.png, verdict.json}.
 """
 
 from __future__ import annotations
@@ -92,10 +92,14 @@ def main() -> None:
               f"student(selected) / student(final) = {students['selected'] / max(students['final'], 1e-9):.2f}")
         print(f"   verdict: {'the pick is right' if ok else 'the pick is NOT right'} "
               f"(target: >= 0.9 x the final checkpoint's student, above the first's, before the final step)")
+    # the whole answer on one page: the statistic and the pick, teacher eval, students vs checkpoint
+    page = gatekit.report([teacher, args.out / "students"], args.out / "report.html", gate=g,
+                          title="gatekit quick start")
+    gatekit.report([teacher, args.out / "students"], args.out / "report.png", gate=g, title="gatekit quick start")
     verdict["minutes"] = (time.time() - t_start) / 60
     (args.out / "verdict.json").write_text(json.dumps(verdict, indent=1) + "\n")
-    print(f"   wrote {args.out / 'verdict.json'}, {args.out / 'scores.csv'}, {plot} "
-          f"[{verdict['minutes']:.1f} min]")
+    print(f"   wrote {page} (open it: the whole answer on one page), {args.out / 'report.png'}, "
+          f"{args.out / 'verdict.json'}, {args.out / 'scores.csv'}, {plot} [{verdict['minutes']:.1f} min]")
 
 
 if __name__ == "__main__":

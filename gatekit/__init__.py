@@ -25,6 +25,7 @@ _LAZY = {
     "fit_all": "gatekit.api",
     "save_gate": "gatekit.api",
     "verify_with_pilots": "gatekit.api",
+    "report": "gatekit.report",
     "fit_threshold": "gatekit.fitting",
     "evaluate_rule": "gatekit.fitting",
     "FitResult": "gatekit.fitting",

@@ -390,7 +390,12 @@ def plot(
             rows, metric = _transformed_rows(rows, metric, g.transform), f"{g.transform}({metric})"
     thresholds = {"threshold" if g is None else f"gate ({g.name or 'rule'})": threshold} if threshold is not None else None
     return plotting.plot_metric_vs_step(rows, out, metric=metric, thresholds=thresholds, x=x, passes=passes,
-                                        selected=selected)
+                                        selected=selected, selected_note=held_note(g))
+
+
+def held_note(g: Gate | None) -> str:
+    """Why the star is where it is: the gate's patience (the pick is where it has held that long)."""
+    return f" (the gate held {g.patience} checkpoints in a row)" if g is not None and g.patience > 1 else ""
 
 
 def _transformed_rows(rows: list, metric: str, form: str) -> list[dict]:

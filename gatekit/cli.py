@@ -218,7 +218,7 @@ def select(
 
     form = gd.get("transform", "raw")
     shown = gd.get("metric") if form == "raw" else f"{form}({gd.get('metric')})"
-    typer.echo(f"gate: {gd.get('name') or 'rule'}: {shown} {symbol(gd.get('direction'))} "
+    typer.echo(f"gate {gd.get('name') or 'one-off rule'!r}: {shown} {symbol(gd.get('direction'))} "
                f"{gd.get('threshold'):.4g}, patience {gd.get('patience')}")
     if sel.ready:
         typer.echo(f"distill from: {sel.run_path}@{sel.step}" + (f" (epoch {sel.epoch})" if sel.epoch is not None else ""))
@@ -336,6 +336,32 @@ def plot(
                          baseline=None, n_boot=0)
         roc_path = plotting.plot_roc(result, out.with_name(out.stem + "_roc" + out.suffix))
         typer.echo(f"wrote {roc_path}")
+
+
+@app.command()
+@_boundary
+def report(
+    sources: Sources,
+    out: Annotated[pathlib.Path, typer.Option("--out", "-o", help="The page: .html (self-contained), or an image (.png/.pdf/.svg).")],
+    gate: GateOpt = None,
+    title: Annotated[Optional[str], typer.Option("--title", help="Heading of the page.")] = None,
+    no_cache: NoCache = False,
+):
+    """One page with the whole answer: the gate's statistic over training with the threshold and
+    the pick, the teachers' eval, and (where student runs distilled from these teachers are
+    among SOURCES) students vs the teacher checkpoint they learned from; above it the answer,
+    whether to trust it, and every warning."""
+    from gatekit.report import SUFFIXES, report as make_report
+
+    check_out_paths(list(sources), out=out)
+    if out.suffix.lower() not in SUFFIXES:
+        raise GatekitError(f"--out {out}: unknown report type {out.suffix!r} (use one of {SUFFIXES})")
+    skipped: list = []
+    with progress() as shown:
+        path = make_report(sources, out, gate=gate, cache=not no_cache, problems=skipped, title=title,
+                           progress=shown)
+    _report_problems(skipped)
+    typer.echo(f"wrote {path}")
 
 
 @app.command()

@@ -51,12 +51,22 @@ def plot_metric_vs_step(
     x: str = "step",
     passes: str | None = None,
     selected: tuple[str, float] | None = None,
+    selected_note: str = "",
 ) -> pathlib.Path:
     """One line per run (keyed by its path, so same-named runs in different folders stay apart):
     ``metric`` against ``x`` (env steps), with the horizontal threshold lines given.
 
     ``passes`` ("below" / "above") shades the side of the (single) threshold that passes the
     gate; ``selected`` = (run path, x) marks the selected checkpoint with a star."""
+    return plot_lines(out=out, **metric_panel(rows, metric=metric, thresholds=thresholds, x=x, passes=passes,
+                                              selected=selected, selected_note=selected_note))
+
+
+def metric_panel(rows: Iterable[Mapping], *, metric: str, thresholds: Mapping[str, float] | None = None,
+                 x: str = "step", passes: str | None = None, selected: tuple[str, float] | None = None,
+                 selected_note: str = "") -> dict:
+    """The :func:`draw_lines` arguments of :func:`plot_metric_vs_step` (one series per run,
+    the threshold, the passing side, the starred pick with ``selected_note``)."""
     by_run: dict[str, list[Mapping]] = {}
     for r in rows:
         if r.get(metric) is not None and r.get(x) is not None:
@@ -69,11 +79,11 @@ def plot_metric_vs_step(
     if selected is not None and selected[0] in by_run:
         row = next((r for r in by_run[selected[0]] if r[x] == selected[1]), None)
         if row is not None:
-            marks = {f"selected: {labels[selected[0]]}@{row[x]}": (row[x], row[metric])}
+            marks = {f"selected: {labels[selected[0]]}@{row[x]}{selected_note}": (row[x], row[metric])}
     shade = None
     if passes and thresholds and len(thresholds) == 1:
         shade = (next(iter(thresholds.values())), passes)
-    return plot_lines(series, out, xlabel=x, ylabel=metric, hlines=thresholds, marks=marks, shade=shade)
+    return {"series": series, "xlabel": x, "ylabel": metric, "hlines": thresholds, "marks": marks, "shade": shade}
 
 
 def _short_labels(keys: list[str]) -> dict[str, str]:
@@ -111,6 +121,23 @@ def plot_lines(
     *,
     xlabel: str,
     ylabel: str,
+    **kwargs,
+) -> pathlib.Path:
+    """One line per named (xs, ys) series in a new figure, saved to ``out`` (see :func:`draw_lines`)."""
+    plt = _plt()
+    if not series:
+        raise GatekitError("plot_lines: nothing to plot")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    draw_lines(ax, series, xlabel=xlabel, ylabel=ylabel, **kwargs)
+    return _save(fig, out)
+
+
+def draw_lines(
+    ax,
+    series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    *,
+    xlabel: str,
+    ylabel: str,
     hlines: Mapping[str, float] | None = None,
     vlines: Mapping[str, float] | None = None,
     connect: bool = True,
@@ -118,13 +145,10 @@ def plot_lines(
     title: str | None = None,
     marks: Mapping[str, tuple[float, float]] | None = None,
     shade: tuple[float, str] | None = None,
-) -> pathlib.Path:
-    """One line per named (xs, ys) series, points sorted by x (``connect=False``: points only);
-    optional reference lines."""
-    plt = _plt()
-    if not series:
-        raise GatekitError("plot_lines: nothing to plot")
-    fig, ax = plt.subplots(figsize=(6, 4))
+    legend_below: bool = False,
+) -> None:
+    """Into ``ax``: one line per named (xs, ys) series, points sorted by x (``connect=False``:
+    points only); optional reference lines, starred marks and the passing side shaded."""
     for label, (xs, ys) in series.items():
         order = np.argsort(np.asarray(xs, float))
         ax.plot(np.asarray(xs, float)[order], np.asarray(ys, float)[order], marker="o", ms=4, label=label,
@@ -146,8 +170,24 @@ def plot_lines(
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    return _save(fig, out)
+    thousands_axis(ax)
+    if legend_below:
+        put_legend_below(ax)
+    else:
+        ax.legend(fontsize=7)
+
+
+def thousands_axis(ax) -> None:
+    """Env-step x ticks as 40k, 80k (not 40000 running into 80000)."""
+    from matplotlib.ticker import FuncFormatter
+
+    if max(abs(v) for v in ax.get_xlim()) >= 10_000:
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1000:g}k"))
+
+
+def put_legend_below(ax) -> None:
+    """The legend under the axes, off the data (panels with many runs)."""
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
 
 
 def plot_roc(fit, out, *, title: str | None = None) -> pathlib.Path:
@@ -157,7 +197,7 @@ def plot_roc(fit, out, *, title: str | None = None) -> pathlib.Path:
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     lo, hi = fit.auc_ci
     ci = f" [{lo:.2f}, {hi:.2f}]" if fit.auc_ci_draws else ""
-    ax.plot(fpr, tpr, marker="o", ms=3, label=f"AUC = {fit.auc:.3f}{ci}")
+    ax.plot(fpr, tpr, marker="o", ms=3, label=f"in-sample AUC = {fit.auc:.3f}{ci}")
     c = fit.confusion
     pt_tpr = c["tp"] / max(c["tp"] + c["fn"], 1)
     pt_fpr = c["fp"] / max(c["fp"] + c["tn"], 1)
@@ -165,6 +205,22 @@ def plot_roc(fit, out, *, title: str | None = None) -> pathlib.Path:
     ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":")
     ax.set_xlabel("false positive rate")
     ax.set_ylabel("true positive rate")
-    ax.set_title(title or "gate ROC")
+    ax.set_title((title or "gate ROC") + " (in sample)", fontsize=10)
     ax.legend(fontsize=8, loc="lower right")
+    ax.text(0.5, -0.2, _out_of_fold_text(fit), transform=ax.transAxes, ha="center", va="top", fontsize=7, wrap=True)
     return _save(fig, out)
+
+
+def _out_of_fold_text(fit) -> str:
+    """What the in-sample curve does not show: the out-of-fold record beside the step baseline's."""
+    def rec(logo):
+        auc = f", AUC {logo['auc']:.3f}" if logo.get("auc") is not None else ""
+        return f"accuracy {logo['accuracy']:.3f}{auc}"
+
+    if not fit.logo:
+        return "in sample only: no groups, so no out-of-fold check (pass --group)"
+    text = f"out of fold: {rec(fit.logo)}"
+    base = (fit.baseline or {}).get("logo")
+    if base:
+        text += f"; {fit.baseline['metric']} baseline: {rec(base)}"
+    return text

@@ -112,7 +112,11 @@ class ScoreTable:
 
     def format(self, columns: Sequence[str] | None = None, max_rows: int | None = None) -> str:
         """A fixed-width text table for the terminal."""
-        columns = list(columns or [c for c in DEFAULT_DISPLAY if c in self.columns])
+        if not columns:
+            columns = [c for c in DEFAULT_DISPLAY if c in self.columns]
+            if len({r.get("role") or "teacher" for r in self.rows}) > 1:  # teachers and students: say which
+                columns.insert(1, "role")
+        columns = list(columns)
         rows = self.rows if max_rows is None else self.rows[:max_rows]
         cells = [[_fmt(r.get(c)) for c in columns] for r in rows]
         cells = [list(col) for col in zip(*[_align_decimals([row[i] for row in cells]) for i in range(len(columns))])] \

@@ -64,10 +64,14 @@ class Selection:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
-    def __str__(self) -> str:
+    def headline(self) -> str:
+        """The answer and whether to trust it, in one line."""
         head = f"distill from {self.run_path}@{self.step}" if self.ready else "no teacher checkpoint is ready"
         trust = "trusted" if self.trusted else f"not trusted ({'; '.join(self.untrusted_because)})"
-        return f"{head}: {trust}; {len(self.warnings)} warning(s); .reason, .warnings, .to_dict() for the rest"
+        return f"{head}: {trust}"
+
+    def __str__(self) -> str:
+        return f"{self.headline()}; {len(self.warnings)} warning(s); .reason, .warnings, .to_dict() for the rest"
 
     __repr__ = lambda self: f"Selection({self})"  # noqa: E731 - a one-line repr, not several KB
 
@@ -210,7 +214,7 @@ def select(scores: Iterable[Mapping[str, Any]], *, gate: Gate, role: str = "teac
         c = min(candidates, key=lambda r: (r["step"], -float(R.oriented(float(r[metric]), rule.direction))))
         held = "it" if patience == 1 else f"the last {patience} consecutive checkpoints"
         reason = (
-            f"{c['_key']} at step {c['step']}: {metric} = {float(c[metric]):.4g} {op} {threshold:g} "
+            f"{c['_key']} at step {c['step']}: {metric} = {float(c[metric]):.4g} {op} {threshold:.4g} "
             f"and {held} passed the gate; the earliest such checkpoint across "
             f"{len(by_run)} run(s) ({len(candidates)} run(s) reached the gate)"
         )
@@ -225,7 +229,7 @@ def select(scores: Iterable[Mapping[str, Any]], *, gate: Gate, role: str = "teac
         near = f"; no finite {metric} values"
     reason = (
         f"no checkpoint is ready: none of {sum(map(len, by_run.values()))} checkpoint(s) in {len(by_run)} run(s) had "
-        f"{metric} {op} {threshold:g} for {patience} consecutive checkpoint(s){near}. "
+        f"{metric} {op} {threshold:.4g} for {patience} consecutive checkpoint(s){near}. "
         + (f"Its values in {len(outside)} run(s) lie outside the range the gate was fitted on, so the gate "
            f"probably does not apply to this setting: fit one here or use --gate auto."
            if outside else "Train the teacher longer, or check that the gate was fitted on this task.")

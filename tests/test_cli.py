@@ -4,11 +4,12 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from gatekit.cli import app
-from conftest import write_run
+from conftest import NET, write_run
 
 runner = CliRunner()
 
@@ -246,3 +247,50 @@ def test_score_cache_reuses_unchanged_runs_and_rescores_changed_ones(tmp_path, m
     r = runner.invoke(app, ["score", str(tmp_path / "r"), "--no-cache", "-q"])
     assert r.exit_code == 0 and "skipped" in r.stderr
     assert cold > 0
+
+
+def test_report_one_page_html_and_png(tmp_path):
+    """The report: the answer, trust and warnings above a self-contained figure (the gate's
+    statistic, teacher eval, students vs teacher checkpoint) and a table with the pick marked."""
+    import base64
+    import re
+    from html.parser import HTMLParser
+
+    from gatekit.io import RunWriter
+
+    write_run(tmp_path / "runs" / "teacher", steps=(100, 200, 300, 400), magnitudes=[1.0, 0.8, 0.3, 0.2])
+    teacher = (tmp_path / "runs" / "teacher").resolve()
+    for k, (step, success) in enumerate([(100, 0.1), (100, 0.2), (300, 0.7), (300, 0.6), (400, 0.65)]):
+        w = RunWriter(tmp_path / "runs" / f"student{k}", config={"family": "crl", "net": NET, "role": "student", "seed": k,
+                                                                  "teacher": str(teacher), "teacher_step": step})
+        w.save(50, params={"w": np.zeros(2, np.float32)}, meta={"epoch": 1, "env_steps": 50, "eval": {"success": success}},
+               sample={"obs": np.zeros((2, 4), np.float32)})
+        w.close()
+    from gatekit.io import Gate, write_gate
+
+    write_gate(Gate(metric="action_magnitude", direction="below", threshold=0.2, patience=1, name="g"), tmp_path / "g.json")
+    gate = ["--gate", str(tmp_path / "g.json")]  # action_magnitude 0.37, 0.30, 0.15, 0.10: passes from step 300
+    r = runner.invoke(app, ["report", str(tmp_path / "runs"), "--out", str(tmp_path / "r.html"), *gate])
+    assert r.exit_code == 0, r.output
+    page = (tmp_path / "r.html").read_text()
+    tags = []
+
+    class Check(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            if tag not in ("meta", "img", "br"):
+                tags.append(tag)
+
+        def handle_endtag(self, tag):
+            assert tags.pop() == tag
+
+    Check().feed(page)
+    assert tags == []  # well formed
+    assert f"{teacher}@300</b>" in page and "Trusted:</b> no" in page
+    png = base64.b64decode(re.search(r'src="data:image/png;base64,([^"]+)"', page).group(1))
+    assert png[:4] == b"\x89PNG"
+    pick = re.search(r'<tr class="pick">(.*?)</tr>', page).group(1)
+    assert "300" in pick and "0.650 (2)" in pick  # the pick's row carries its two students' mean
+    r = runner.invoke(app, ["report", str(tmp_path / "runs" / "teacher"), "--out", str(tmp_path / "r.png"), *gate])
+    assert r.exit_code == 0 and (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
+    r = runner.invoke(app, ["report", str(tmp_path / "runs"), "--out", str(tmp_path / "r.txt"), *gate])
+    assert r.exit_code == 1 and "unknown report type" in r.stderr

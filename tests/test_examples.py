@@ -45,6 +45,9 @@ def test_quickstart_runs_and_writes_its_verdict(tmp_path):
     assert {"selected_step", "final_step", "student_selected", "student_first", "student_final"} <= set(v)
     gate = gatekit.read_gate(v["gate"])
     assert (tmp_path / "qs" / f"{gate.metric}.png").exists() and isinstance(v["trusted"], bool) and v["confidence"]
+    page = (tmp_path / "qs" / "report.html").read_text()  # the one page it ends with, students included
+    assert "data:image/png;base64," in page and page.count(" (2)</td>") >= 2
+    assert (tmp_path / "qs" / "report.png").read_bytes()[:4] == b"\x89PNG"
     for k in ("student_first", "student_final"):
         assert 0 <= v[k] <= 1
     if v["selected_step"] is None:  # "not ready" is an answer too; then nothing is judged right or wrong

@@ -195,7 +195,7 @@ def teacher(
         rule = resolve_gate(gate, threshold=gate_threshold, metric=gate_metric, direction=gate_direction,
                             patience=gate_patience, default_env=cfg.env)
         hook = GateHook.from_gate(rule, start_step=gate_start_step)
-        typer.echo(f"gate: {rule.name or 'rule'}: {rule.rule}", err=True)
+        typer.echo(f"stopping at the gate {rule.name or 'one-off rule'!r}: {rule.rule}", err=True)
     elif gate is not None or gate_threshold is not None:
         raise GatekitError("--gate / --gate-threshold only take effect with --stop-at-gate")
     _run(cfg, out, hook=hook, resume=resume, quiet=quiet, summary_out=summary_out, tensorboard=tensorboard)
