@@ -32,3 +32,13 @@ def test_tiny_gatebench_runs_analyzes_and_ships(tmp_path, monkeypatch):
     assert gate.validation["held_out"]["choose"] == shipped["held_out"]["choose"]
     assert json.loads((tmp_path / "auto.json").read_text())["name"] == "auto"
     assert gb.plot(tmp_path).exists()
+
+
+def test_running_a_variant_keeps_the_other_configs_rows():
+    from training.gatebench import merge_configs
+
+    base = [{"config": "base", "step": 1}, {"config": "base", "step": 2}]
+    old_tau = [{"config": "tau2", "step": 1}]
+    new_tau = [{"config": "tau2", "step": 1}, {"config": "tau2", "step": 2}]
+    assert merge_configs(base + old_tau, new_tau, ("tau2",)) == base + new_tau
+    assert merge_configs([], base, ("base",)) == base

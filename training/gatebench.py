@@ -163,10 +163,17 @@ def run(out, *, tasks=None, configs=None, shard=(0, 1), progress=None, **paralle
         t1 = time.time()
         rows = run_task(TASKS[name], configs, out, shard=shard, progress=progress, **parallel)
         if rows is not None:
-            gio.write_table(rows, out / name / "pairs.csv")
+            path = out / name / "pairs.csv"
+            gio.write_table(merge_configs(gio.read_table(path) if path.exists() else [], rows, configs), path)
             done[name] = {"rows": len(rows), "minutes": (time.time() - t1) / 60}
     rows = collect(out, configs)
     return {"tasks": done, "rows": len(rows), "minutes": (time.time() - t0) / 60, "pairs": str(out / "pairs.csv")}
+
+
+def merge_configs(existing: list[dict], new: list[dict], configs) -> list[dict]:
+    """A task's pairs rows after running ``configs``: the new rows, and the existing rows of every
+    other config kept (running the variants never drops the base config's table)."""
+    return [r for r in existing if r.get("config") not in set(configs)] + list(new)
 
 
 def collect(out, configs=None) -> list[dict]:
