@@ -224,3 +224,29 @@ def test_rankdata_and_spearman_match_scipy():
         np.testing.assert_allclose(rankdata(x), stats.rankdata(x))
         if np.ptp(x) > 0:
             assert spearman(x, y) == pytest.approx(stats.spearmanr(x, y)[0], abs=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["neg_l2_sq", "neg_l2"])
+def test_jax_pairwise_energy_by_matmul_matches_broadcast_with_gradients(kind):
+    """The training loss's all-pairs critic (one matmul) equals the direct broadcast form, values
+    and gradients, to float32 rounding; identical rows give distance 0, never a negative one."""
+    import jax
+    import jax.numpy as jnp
+
+    from gatekit import networks
+
+    x = jax.random.normal(jax.random.PRNGKey(0), (64, 16)) * 3
+    y = jax.random.normal(jax.random.PRNGKey(1), (48, 16)) * 3
+
+    def direct(a, b):
+        return networks.energy(a[:, None, :], b[None, :, :], kind)
+
+    def loss(f):
+        return lambda a, b: jnp.sum(jax.nn.log_softmax(f(a, b), axis=1) * jnp.linspace(0, 1, b.shape[0]))
+
+    fast = lambda a, b: networks.pairwise_energy(a, b, kind)  # noqa: E731
+    np.testing.assert_allclose(fast(x, y), direct(x, y), rtol=1e-5, atol=1e-3)
+    for g_fast, g_direct in zip(jax.grad(loss(fast), (0, 1))(x, y), jax.grad(loss(direct), (0, 1))(x, y)):
+        np.testing.assert_allclose(g_fast, g_direct, rtol=1e-3, atol=1e-3 * float(np.abs(g_direct).max()))
+    same = networks.pairwise_energy(x[:4], x[:4], kind)
+    assert np.all(np.asarray(same) <= 0) and np.allclose(np.diag(np.asarray(same)), 0 if kind == "neg_l2_sq" else -1e-3, atol=2e-3)
