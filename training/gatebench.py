@@ -25,6 +25,11 @@ Declared grid (fixed before any run; issue 18):
   ``DIR/teachers.csv``: each teacher's recorded eval success per epoch (the plateau evidence).
 
 The decisions and rules scored on it are declared in :mod:`gatekit.transfer`.
+
+Record (added after the runs, not a change to the grid): the base config on all four tasks and
+tau2 on pointmaze and arm_reach were trained with the critic's all-pairs distances computed by
+broadcasting; every run after 2026-11-30 uses one matmul for them (the same values to float32
+rounding, a different float32 trajectory, like another seed would be).
 """
 
 from __future__ import annotations
