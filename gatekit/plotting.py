@@ -13,6 +13,8 @@ import numpy as np
 from gatekit.errors import GatekitError
 
 _SUFFIXES = (".png", ".pdf", ".svg")
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h")
+"""One marker per run (with matplotlib's colour cycle), so runs that coincide stay distinguishable."""
 
 
 def _plt():
@@ -149,10 +151,17 @@ def draw_lines(
 ) -> None:
     """Into ``ax``: one line per named (xs, ys) series, points sorted by x (``connect=False``:
     points only); optional reference lines, starred marks and the passing side shaded."""
-    for label, (xs, ys) in series.items():
+    seen: dict[tuple, str] = {}
+    for i, (label, (xs, ys)) in enumerate(series.items()):
         order = np.argsort(np.asarray(xs, float))
-        ax.plot(np.asarray(xs, float)[order], np.asarray(ys, float)[order], marker="o", ms=4, label=label,
-                ls="-" if connect else "none")
+        x, y = np.asarray(xs, float)[order], np.asarray(ys, float)[order]
+        key = (tuple(x.tolist()), tuple(y.tolist()))
+        if key in seen:  # drawn exactly over an earlier run: say so, and keep both visible
+            label = f"{label} (same values as {seen[key]})"
+        else:
+            seen[key] = label
+        ax.plot(x, y, marker=_MARKERS[i % len(_MARKERS)], ms=max(2.5, 5 - 0.4 * (i // len(_MARKERS))),
+                label=label, ls=("-", "--", ":")[(i // 10) % 3] if connect else "none", alpha=0.9)
     if ymin is not None:
         ax.set_ylim(bottom=ymin)
     if title:

@@ -126,9 +126,9 @@ def test_plot_draws_one_line_per_run_and_threshold_only_when_asked(tmp_path, mon
 
     def capture(fig, out):
         ax = fig.axes[0]
-        seen["lines"] = [ln for ln in ax.get_lines() if ln.get_marker() == "o"]
+        seen["lines"] = [ln for ln in ax.get_lines() if ln.get_marker() not in ("*", "None", "", None)]
         seen["labels"] = [t.get_text() for t in ax.get_legend().get_texts()]
-        seen["hlines"] = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"]
+        seen["hlines"] = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--" and ln.get_marker() in ("None", "")]
         plt.close(fig)
         return out
 
@@ -143,6 +143,12 @@ def test_plot_draws_one_line_per_run_and_threshold_only_when_asked(tmp_path, mon
     assert len(seen["hlines"]) == 1
     r = runner.invoke(app, ["plot", str(tmp_path / "dup"), "--out", str(tmp_path / "p.png"), "--role", "any", "-m", "entropy"])
     assert len(seen["lines"]) == 3
+    # a run identical to another is not hidden behind it: its own marker, and the legend says so
+    write_run(tmp_path / "dup" / "z" / "teacher", steps=(100, 200), magnitudes=[1.0, 0.1])
+    r = runner.invoke(app, ["plot", str(tmp_path / "dup"), "--out", str(tmp_path / "p.png"), "-m", "entropy"])
+    assert r.exit_code == 0, r.output
+    assert "z/teacher (same values as x/teacher)" in seen["labels"]
+    assert len({ln.get_marker() for ln in seen["lines"]}) == 3
 
 
 def test_newcomer_details_version_pipes_modes_help(runs, tmp_path):
