@@ -62,6 +62,7 @@ def report(sources: Sequence, out, *, gate=None, cache: bool = True, problems: l
     if out.suffix.lower() not in SUFFIXES:
         raise GatekitError(f"--out {out}: unknown report type {out.suffix!r} (use one of {SUFFIXES})")
     problems = problems if problems is not None else []
+    given = api.resolve_gate(gate) if gate is not None else None  # a bad gate fails before any scoring
     sources = [sources] if isinstance(sources, (str, pathlib.Path)) else list(sources)
     tables = [s for s in sources if api.is_table(s)]
     folders = [s for s in sources if not api.is_table(s)]
@@ -72,7 +73,7 @@ def report(sources: Sequence, out, *, gate=None, cache: bool = True, problems: l
         raise GatekitError("report: no teacher run among the sources")
     rows = selection.rows_with_role(api.load_scores(tables + teachers, problems=problems, cache=cache,
                                                              progress=progress), "teacher")
-    g = api.resolve_gate(gate, default_env=api.single_env(rows))
+    g = given or api.resolve_gate(None, default_env=api.single_env(rows))
     sel = api.select(rows, gate=g)
     known = {str(pathlib.Path(r["run_path"]).resolve()) for r in rows}
     students = [s for s in (student_outcomes(folders, problems) if folders else []) if s["teacher"] in known]

@@ -300,3 +300,5 @@ def test_report_one_page_html_and_png(tmp_path):
     assert r.exit_code == 0 and (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
     r = runner.invoke(app, ["report", str(tmp_path / "runs"), "--out", str(tmp_path / "r.txt"), *gate])
     assert r.exit_code == 1 and "unknown report type" in r.stderr
+    r = runner.invoke(app, ["report", str(tmp_path / "runs"), "--out", str(tmp_path / "r2.html"), "--gate", "nosuch"])
+    assert r.exit_code == 1 and "nosuch" in r.stderr and "scoring" not in r.stderr
