@@ -387,7 +387,7 @@ def plot(
         if sel.ready:
             selected = (sel.run_path, sel.step) if x == "step" else None
         if g.transform != "raw":  # the threshold is on the transformed values: plot those
-            rows, metric = _transformed_rows(rows, metric, g.transform), f"{g.transform}({metric})"
+            rows, metric = transformed_rows(rows, metric, g.transform), f"{g.transform}({metric})"
     thresholds = {"threshold" if g is None else f"gate ({g.name or 'rule'})": threshold} if threshold is not None else None
     return plotting.plot_metric_vs_step(rows, out, metric=metric, thresholds=thresholds, x=x, passes=passes,
                                         selected=selected, selected_note=held_note(g))
@@ -398,7 +398,7 @@ def held_note(g: Gate | None) -> str:
     return f" (the gate held {g.patience} checkpoints in a row)" if g is not None and g.patience > 1 else ""
 
 
-def _transformed_rows(rows: list, metric: str, form: str) -> list[dict]:
+def transformed_rows(rows: list, metric: str, form: str) -> list[dict]:
     """Rows with column ``form(metric)``: the values the gate's rule reads, run by run (the same
     computation as ``select``'s)."""
     by_run: dict[str, list[dict]] = {}

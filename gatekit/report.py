@@ -77,7 +77,7 @@ def report(sources: Sequence, out, *, gate=None, cache: bool = True, problems: l
     sel = api.select(rows, gate=g)
     known = {str(pathlib.Path(r["run_path"]).resolve()) for r in rows}
     students = [s for s in (student_outcomes(folders, problems) if folders else []) if s["teacher"] in known]
-    fig = _figure(rows, g, sel, students, plotting, api)
+    fig = _figure(rows, g, sel, students)
     heading = title or "gatekit report"
     if out.suffix.lower() != ".html":
         fig.suptitle(f"{heading}: {sel.headline()}"[:200], fontsize=9)
@@ -90,13 +90,15 @@ def report(sources: Sequence, out, *, gate=None, cache: bool = True, problems: l
     return out
 
 
-def _figure(rows, g, sel, students, plotting, api):
+def _figure(rows, g, sel, students):
+    from gatekit import api, plotting
+
     plt = plotting._plt()
     panels = 3 if students else 2
     fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 5.2))
     shown, metric = rows, g.metric
     if g.transform != "raw":  # the threshold is on the transformed values: plot those
-        shown, metric = api._transformed_rows(rows, g.metric, g.transform), f"{g.transform}({g.metric})"
+        shown, metric = api.transformed_rows(rows, g.metric, g.transform), f"{g.transform}({g.metric})"
     picked = (sel.run_path, sel.step) if sel.ready else None
     panel = plotting.metric_panel(shown, metric=metric, thresholds={f"gate ({g.name or 'rule'})": g.threshold},
                                   passes=g.direction, selected=picked, selected_note=api.held_note(g))

@@ -109,15 +109,17 @@ def scores_to_tensorboard(rows, logdir) -> pathlib.Path:
     to the runs' common folder), every numeric column as ``score/COLUMN`` at the row's step."""
     import os
 
-    paths = sorted({str(r.get("run_path") or r.get("run") or "run") for r in rows})
+    by_run: dict[str, list] = {}
+    for r in rows:
+        by_run.setdefault(str(r.get("run_path") or r.get("run") or "run"), []).append(r)
+    paths = sorted(by_run)
     common = os.path.commonpath(paths) if len(paths) > 1 else os.path.dirname(paths[0])
     skip = {"step", "seed", "epoch"}
     for path in paths:
         name = os.path.relpath(path, common) if common else path
         with TensorBoardLog(pathlib.Path(logdir) / name.replace("..", "_")) as board:
-            for r in rows:
-                if str(r.get("run_path") or r.get("run") or "run") == path:
-                    board.scalars(int(r["step"]), {"score": {k: v for k, v in r.items() if k not in skip}})
+            for r in by_run[path]:
+                board.scalars(int(r["step"]), {"score": {k: v for k, v in r.items() if k not in skip}})
     return pathlib.Path(logdir)
 
 
