@@ -39,20 +39,21 @@ CHILD = r"""
 import dataclasses, json, pathlib, resource, sys, time
 from training import calibrate
 from training.many import Job, run_jobs
-teacher, out, k, workers, parallel = sys.argv[1], pathlib.Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+teacher, out, k, workers, parallel, threads = sys.argv[1], pathlib.Path(sys.argv[2]), *map(int, sys.argv[3:7])
 cfg = dataclasses.replace(calibrate.POINTMAZE_STUDENT, epochs=1)
 jobs = [Job(dataclasses.replace(cfg, seed=1000 + i), out / f"s{i}", teacher) for i in range(k)]
 t0 = time.perf_counter()
-run_jobs(jobs, workers=workers, max_parallel=parallel)
+run_jobs(jobs, workers=workers, max_parallel=parallel, threads=threads)
 rss = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 print(json.dumps({"inner_seconds": time.perf_counter() - t0, "peak_rss_mb": rss / 1024}))
 """
 
-WAYS = {  # name -> (workers, runs per program) as functions of K and the core count
-    "sequential": lambda k, cores: (1, 1),
-    "workers": lambda k, cores: (cores, 1),
-    "vmap": lambda k, cores: (1, k),
-    "workers x vmap": lambda k, cores: (cores, max(1, -(-k // cores))),
+WAYS = {  # name -> (workers, runs per program, threads) as functions of K and the core count
+    "sequential": lambda k, cores: (1, 1, 1),
+    "threads": lambda k, cores: (1, 1, cores),
+    "workers": lambda k, cores: (cores, 1, 1),
+    "vmap": lambda k, cores: (1, k, 1),
+    "workers x vmap": lambda k, cores: (cores, max(1, -(-k // cores)), 1),
 }
 
 
@@ -74,9 +75,10 @@ def _env(cache: pathlib.Path | None = None) -> dict:
     return env
 
 
-def run_way(teacher: str, out: pathlib.Path, k: int, workers: int, parallel: int, cache: pathlib.Path) -> dict:
+def run_way(teacher: str, out: pathlib.Path, k: int, workers: int, parallel: int, threads: int,
+            cache: pathlib.Path) -> dict:
     t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, "-c", CHILD, teacher, str(out), str(k), str(workers), str(parallel)],
+    r = subprocess.run([sys.executable, "-c", CHILD, teacher, str(out), str(k), str(workers), str(parallel), str(threads)],
                        capture_output=True, text=True, env=_env(cache))
     if r.returncode:
         raise RuntimeError(r.stderr[-3000:])
@@ -102,24 +104,28 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="K = 16 only: sequential and the workers way")
     ap.add_argument("--ks", type=int, nargs="+", default=[1, 4, 16, 64])
+    ap.add_argument("--ways", nargs="+", choices=list(WAYS), help="only these ways (sequential is always run)")
     ap.add_argument("--out", type=pathlib.Path, default=ROOT / "benchmarks/results")
     args = ap.parse_args()
     import jax
 
     backend, cores = jax.default_backend(), os.cpu_count() or 1
     ks = [16] if args.quick else args.ks
-    ways = ["sequential", "workers" if backend == "cpu" else "vmap"] if args.quick else list(WAYS)
+    ways = ["sequential", "threads" if backend == "cpu" else "vmap"] if args.quick else list(WAYS)
+    if args.ways:
+        ways = ["sequential", *[w for w in args.ways if w != "sequential"]]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = pathlib.Path(tmp)
         teacher = _teacher(tmp)
         for k in ks:
             for way in ways:
-                workers, parallel = WAYS[way](k, cores)
+                workers, parallel, threads = WAYS[way](k, cores)
                 name = way.replace(" ", "_")
                 for cache in ("cold", "warm"):
-                    res = run_way(teacher, tmp / f"{name}_{k}_{cache}", k, workers, parallel, tmp / f"cache_{name}_{k}")
-                    res.update(way=way, k=k, cache=cache, workers=workers, runs_per_program=parallel)
+                    res = run_way(teacher, tmp / f"{name}_{k}_{cache}", k, workers, parallel, threads,
+                                  tmp / f"cache_{name}_{k}")
+                    res.update(way=way, k=k, cache=cache, workers=workers, runs_per_program=parallel, threads=threads)
                     if way != "sequential":
                         res["max_param_diff"] = max_param_diff(tmp / f"sequential_{k}_{cache}",
                                                                tmp / f"{name}_{k}_{cache}", k)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 from typing import Any, Callable, Mapping, NamedTuple, Protocol
 
 import flax.linen as nn
@@ -258,6 +259,7 @@ class FamilySpec:
 
 _FAMILIES: dict[str, FamilySpec] = {}
 _BUILT: dict[tuple[str, str], Family] = {}
+_BUILT_LOCK = threading.Lock()
 
 
 def register_family(name: str, factory: FamilyFactory, *, required_net_keys: tuple[str, ...] = (),
@@ -321,9 +323,10 @@ def build(family: str, net: Mapping[str, Any]) -> Family:
     if missing:
         raise GatekitError(f"run.json net lacks required key(s) {missing} for family {family!r}")
     key = (family, json.dumps(dict(net), sort_keys=True, default=list))
-    if key not in _BUILT:
-        _BUILT[key] = fs.factory(net)
-    return _BUILT[key]
+    with _BUILT_LOCK:  # threads of one process (training.many) share one object
+        if key not in _BUILT:
+            _BUILT[key] = fs.factory(net)
+        return _BUILT[key]
 
 
 def check_params(family: str, params) -> None:

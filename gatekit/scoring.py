@@ -56,7 +56,7 @@ def parse_checkpoint_spec(spec: str) -> tuple[pathlib.Path, int | None]:
         raise GatekitError(f"{spec!r}: expected RUN_DIR or RUN_DIR@STEP with an integer STEP") from None
 
 
-def load_reference(spec: str) -> io.Checkpoint:
+def load_reference(spec: str, items: tuple[str, ...] = io.ITEMS) -> io.Checkpoint:
     """Loads a reference checkpoint ``RUN_DIR[@STEP]`` (default: the last complete one)."""
     path, step = parse_checkpoint_spec(spec)
     run = io.read_run(path)
@@ -67,7 +67,7 @@ def load_reference(spec: str) -> io.Checkpoint:
         step = steps[-1]
     elif step not in steps:
         raise GatekitError(f"{path}: no complete checkpoint at step {step} (have {steps})")
-    return io.load_checkpoint(run, step)
+    return io.load_checkpoint(run, step, items=items)
 
 
 def probe_from_sample(sample: dict[str, np.ndarray], source: str = "checkpoint") -> dict[str, np.ndarray]:

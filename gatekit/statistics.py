@@ -19,6 +19,7 @@ name to that group in ``_NAMES`` here (and to ``_DISPLAYED`` to show it by defau
 from __future__ import annotations
 
 import dataclasses
+import threading
 from typing import Any, Mapping
 
 import numpy as np
@@ -136,6 +137,7 @@ def check_metric(name, what: str = "--metric") -> str:
 # --------------------------------------------------------------------------------------------
 
 _JITTED: dict[int, Any] = {}
+_JITTED_LOCK = threading.Lock()
 
 
 def _jitted(family):
@@ -143,11 +145,12 @@ def _jitted(family):
     the representations. Each returns only what it needs, so XLA drops the unused networks."""
     import jax
 
-    if id(family) not in _JITTED:
-        policy = jax.jit(lambda p, o, a, g: tuple(family.apply(p, o, a, g)[:2]))
-        reprs = jax.jit(lambda p, o, a, g: tuple(family.apply(p, o, a, g)[2:]))
-        _JITTED[id(family)] = (family, policy, reprs)  # holding family keeps its id unique
-    return _JITTED[id(family)]
+    with _JITTED_LOCK:
+        if id(family) not in _JITTED:
+            policy = jax.jit(lambda p, o, a, g: tuple(family.apply(p, o, a, g)[:2]))
+            reprs = jax.jit(lambda p, o, a, g: tuple(family.apply(p, o, a, g)[2:]))
+            _JITTED[id(family)] = (family, policy, reprs)  # holding family keeps its id unique
+        return _JITTED[id(family)]
 
 
 def _run(fn, params, obs, action, goal) -> tuple[np.ndarray, ...]:

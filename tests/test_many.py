@@ -78,6 +78,23 @@ def test_run_jobs_reuses_finished_runs(tmp_path):
     assert (tmp_path / "r" / "run.json").stat().st_mtime_ns == stamp
 
 
+def test_threads_train_the_same_runs_as_one_after_another(tmp_path):
+    """Students of one teacher checkpoint in 2 threads (Orbax saves and restores one at a time)
+    equal the same students trained one after another, checkpoint for checkpoint."""
+    train(TrainConfig(**SMALL, epochs=1, seed=5), tmp_path / "t", progress=None)
+    teacher = f"{tmp_path / 't'}@{gio.list_checkpoints(gio.read_run(tmp_path / 't'))[0][-1]}"
+    cfg = TrainConfig(**{**SMALL, "width": 16}, epochs=2, lambda_pi=1.0)
+    jobs = lambda d: [Job(dataclasses.replace(cfg, seed=s), tmp_path / d / f"s{s}", teacher) for s in range(3)]
+    run_jobs(jobs("seq"), workers=1)
+    run_jobs(jobs("thr"), threads=2)
+    for s in range(3):
+        (sa, a), (sb, b) = _final(tmp_path / "seq" / f"s{s}"), _final(tmp_path / "thr" / f"s{s}")
+        assert sa == sb and a.meta["eval"] == b.meta["eval"] and a.meta["online"] == b.meta["online"]
+        assert all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)))
+    with pytest.raises(gatekit_error(), match="choose one"):
+        run_jobs(jobs("both"), workers=2, threads=2)
+
+
 def test_compilation_cache_is_on_by_default_and_can_be_turned_off(tmp_path):
     env = {"XDG_CACHE_HOME": str(tmp_path / "xdg")}
     assert enable_compilation_cache(env) == str(tmp_path / "xdg" / "gatekit" / "jax")

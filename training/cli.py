@@ -240,7 +240,7 @@ def distill(
 
 
 Shard = Annotated[str, typer.Option("--shard", help="I/N: train only this share (0 <= I < N) of the runs, e.g. a SLURM array task; the last shard to finish builds the table.")]
-Workers = Annotated[Optional[int], typer.Option("--workers", help="Worker processes (default: on a CPU one per core once each gets >= 8 runs; one on a GPU).")]
+Workers = Annotated[Optional[int], typer.Option("--workers", help="Worker processes (default: none: on a CPU one run per core at once, in threads of this process; on a GPU one at a time, vmapped). 1: one run after another.")]
 MaxParallel = Annotated[Optional[int], typer.Option("--max-parallel", help="Runs per vmapped program (default: 1 on a CPU, 64 on a GPU).")]
 
 

@@ -2,7 +2,9 @@
 
     from training.many import Job, run_jobs, train_many
     train_many([cfg_s0, cfg_s1], ["runs/s0", "runs/s1"], teachers=["runs/t@16000", "runs/t@32000"])
-    run_jobs([Job(cfg, f"runs/s{k}", teacher) for k, ...], workers=2, max_parallel=8)
+    run_jobs([Job(cfg, f"runs/s{k}", teacher) for k, ...])   # defaults per backend
+    run_jobs(jobs, threads=2)                 # 2 runs at once in this process
+    run_jobs(jobs, workers=2, max_parallel=8)  # 2 processes, 8 runs per vmapped program each
 
 :func:`train_many` trains K runs whose configs differ only in run-specific fields (seed, lambda
 schedule) and whose teachers (if any) share one network config, with the epoch function vmapped
@@ -15,11 +17,10 @@ vmapped matmuls may sum in another order).
 
 :func:`run_jobs` applies the train-or-reuse rule to every job, groups the rest by shape, cuts the
 groups into chunks of at most ``max_parallel`` runs (one :func:`train_many` program each; a chunk
-of one is a plain :func:`training.train`) and spreads the chunks over ``workers`` processes, each
-with single-threaded XLA. :func:`default_parallelism` is the measured default per backend
-(``benchmarks/many_runs.py``): on a CPU, one worker per core when each gets at least 8 runs
-(else this process) and one run per program (vmapping gains nothing there); on a GPU, one
-process and up to 64 runs per program.
+of one is a plain :func:`training.train`) and trains the chunks in threads of this process or in
+worker processes (single-threaded XLA each). :func:`default_parallelism` is the measured default
+per backend (``benchmarks/many_runs.py``): on a CPU, one thread per core and one run per program
+(vmapping gains nothing there); on a GPU, one thread and up to 64 runs per program.
 """
 
 from __future__ import annotations
@@ -50,24 +51,19 @@ class Job:
     teacher: str | None = None
 
 
-RUNS_PER_WORKER = 8
-"""A worker process pays 20-30 s on a 2-core CPU to import JAX and trace / compile before its
-first run (``benchmarks/many_runs.py``); below this many runs per worker it does not pay off."""
-
-
-def default_parallelism(n_runs: int, backend: str | None = None) -> tuple[int, int]:
-    """(worker processes, runs per vmapped program) for ``n_runs`` runs on this machine's JAX
-    backend: on a CPU, one worker per core once every worker gets at least
-    :data:`RUNS_PER_WORKER` runs (else this process alone), one run per program (vmapping gains
-    nothing on a CPU); on a GPU, this process and up to 64 runs per program."""
+def default_parallelism(n_runs: int, backend: str | None = None) -> tuple[int, int, int]:
+    """(worker processes, runs per vmapped program, threads) for ``n_runs`` runs on this
+    machine's JAX backend, as measured by ``benchmarks/many_runs.py``: on a CPU, this process
+    with one thread per core (XLA runs outside the GIL, and threads share one import, trace and
+    compile where each worker process pays its own), one run per program (vmapping gains nothing
+    on a CPU); on a GPU, this process, one thread, up to 64 runs per program."""
     if backend is None:
         import jax
 
         backend = jax.default_backend()
     if backend == "cpu":
-        cores = max(1, os.cpu_count() or 1)
-        return max(1, min(cores, n_runs // RUNS_PER_WORKER)), 1
-    return 1, 64
+        return 1, 1, max(1, min(os.cpu_count() or 1, n_runs))
+    return 1, 64, 1
 
 
 def _shape_key(cfg: TrainConfig) -> TrainConfig:
@@ -196,15 +192,16 @@ def chunks(jobs: Sequence[Job], max_parallel: int) -> list[list[Job]]:
     return [g[i:i + max_parallel] for g in groups.values() for i in range(0, len(g), max_parallel)]
 
 
-def train_chunk(chunk: Sequence[Job]) -> list[str]:
+def train_chunk(chunk: Sequence[Job], async_save: bool = True) -> list[str]:
     """One chunk in this process: a plain ``train`` for one run, else one ``train_many``."""
     from training.trainer import train
 
     if len(chunk) == 1:
         j = chunk[0]
-        train(j.cfg, j.path, teacher=j.teacher, progress=None)
+        train(j.cfg, j.path, teacher=j.teacher, progress=None, async_save=async_save)
     else:
-        train_many([j.cfg for j in chunk], [j.path for j in chunk], teachers=[j.teacher for j in chunk])
+        train_many([j.cfg for j in chunk], [j.path for j in chunk], teachers=[j.teacher for j in chunk],
+                   async_save=async_save)
     return [str(j.path) for j in chunk]
 
 
@@ -227,25 +224,48 @@ def shard_of(items: Sequence, shard: tuple[int, int]) -> list:
 
 
 def run_jobs(jobs: Sequence[Job], *, workers: int | None = None, max_parallel: int | None = None,
-             progress: Callable[[str], None] | None = None) -> list[pathlib.Path]:
+             threads: int | None = None, progress: Callable[[str], None] | None = None) -> list[pathlib.Path]:
     """Trains every job that is not already finished; returns every job's path.
 
-    ``workers`` processes (default per backend, see :func:`default_parallelism`; 1 = this
-    process) each take whole chunks of at most ``max_parallel`` runs that share shapes.
+    The pending jobs are grouped into chunks of at most ``max_parallel`` runs that share shapes
+    (one vmapped program each) and trained either by ``threads`` threads of this process or by
+    ``workers`` worker processes (each with single-threaded XLA), not both. Defaults per backend
+    (:func:`default_parallelism`); ``workers`` given alone means processes, ``workers=1`` one
+    chunk after another in this process. Threads save with Orbax one at a time
+    (:data:`gatekit.io.runs.ORBAX_LOCK`) and synchronously; the runs are the same either way.
     """
     say = progress or (lambda _msg: None)
     pending = _pending(jobs)
-    d_workers, d_parallel = default_parallelism(len(pending))
-    workers, max_parallel = workers or d_workers, max_parallel or d_parallel
-    if workers < 1 or max_parallel < 1:
-        raise GatekitError(f"workers and max_parallel must be >= 1, got {workers} and {max_parallel}")
+    d_workers, d_parallel, d_threads = default_parallelism(len(pending))
+    max_parallel = max_parallel or d_parallel
+    if workers is None and threads is None:
+        workers, threads = d_workers, d_threads
+    workers, threads = workers or 1, threads or 1
+    if workers < 1 or max_parallel < 1 or threads < 1:
+        raise GatekitError(f"workers, max_parallel and threads must be >= 1, got {workers}, {max_parallel}, {threads}")
+    if workers > 1 and threads > 1:
+        raise GatekitError(f"worker processes ({workers}) or threads ({threads}): choose one")
     todo = chunks(pending, max_parallel)
-    t0, done = time.time(), 0
-    if workers == 1 or len(todo) <= 1:
+    total, t0, done = sum(map(len, todo)), time.time(), 0
+
+    def report(n: int) -> None:
+        nonlocal done
+        done += n
+        say(f"  trained {done}/{total} runs [{time.time() - t0:.0f}s]")
+
+    if len(todo) <= 1 or max(workers, threads) == 1:
         for chunk in todo:
-            done += len(train_chunk(chunk))
-            say(f"  trained {done}/{sum(map(len, todo))} runs [{time.time() - t0:.0f}s]")
-        return [pathlib.Path(j.path) for j in jobs]
+            report(len(train_chunk(chunk)))
+    elif threads > 1:
+        with concurrent.futures.ThreadPoolExecutor(min(threads, len(todo))) as pool:
+            for fut in concurrent.futures.as_completed([pool.submit(train_chunk, c, False) for c in todo]):
+                report(len(fut.result()))
+    else:
+        _in_processes(todo, workers, report)
+    return [pathlib.Path(j.path) for j in jobs]
+
+
+def _in_processes(todo: list[list[Job]], workers: int, report: Callable[[int], None]) -> None:
     ctx = multiprocessing.get_context("spawn")
     flags = os.environ.get("XLA_FLAGS")
     # Workers inherit the environment when they start: single-threaded XLA from their first import
@@ -255,11 +275,9 @@ def run_jobs(jobs: Sequence[Job], *, workers: int | None = None, max_parallel: i
     try:
         with concurrent.futures.ProcessPoolExecutor(min(workers, len(todo)), mp_context=ctx) as pool:
             for fut in concurrent.futures.as_completed([pool.submit(train_chunk, c) for c in todo]):
-                done += len(fut.result())
-                say(f"  trained {done}/{sum(map(len, todo))} runs [{time.time() - t0:.0f}s]")
+                report(len(fut.result()))
     finally:
         if flags is None:
             os.environ.pop("XLA_FLAGS", None)
         else:
             os.environ["XLA_FLAGS"] = flags
-    return [pathlib.Path(j.path) for j in jobs]

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import os
+import pathlib
 from typing import Any
 
 import jax
@@ -10,6 +13,7 @@ import jax.numpy as jnp
 
 from gatekit import networks
 from gatekit.errors import GatekitError
+from gatekit.io import CHECKPOINT_DIR
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,10 +27,14 @@ class Teacher:
 
 
 def load_teacher(spec: str, env) -> Teacher:
-    """``RUN_DIR[@STEP]`` (default: the last complete checkpoint) -> Teacher. Checks the env."""
-    from gatekit.scoring import load_reference
+    """``RUN_DIR[@STEP]`` (default: the last complete checkpoint) -> Teacher. Checks the env.
 
-    ckpt = load_reference(spec)
+    The checkpoint's params and meta (checksums verified; not its sample) are read once per
+    process and checkpoint: a calibration's students of one checkpoint share the read."""
+    from gatekit.scoring import parse_checkpoint_spec
+
+    path, step = parse_checkpoint_spec(spec)
+    ckpt = _read_teacher(str(path.resolve()), step, _stamp(path, step))
     net = ckpt.run.net
     for key, want in (("obs_dim", env.obs_dim), ("goal_dim", env.goal_dim), ("action_dim", env.action_dim)):
         if net.get(key) != want:
@@ -34,3 +42,22 @@ def load_teacher(spec: str, env) -> Teacher:
     nets = networks.build(ckpt.run.family, net)
     actor = jax.tree.map(jnp.asarray, ckpt.params["actor"])
     return Teacher(nets=nets, actor_params=actor, path=str(ckpt.run.path), step=ckpt.step)
+
+
+def _stamp(path: pathlib.Path, step: int | None) -> tuple:
+    """What changes when the checkpoint a spec names changes: the step folder's (or, for the
+    newest step, the checkpoint folder's) modification time."""
+    where = path / CHECKPOINT_DIR / (str(step) if step is not None else "")
+    try:
+        st = os.stat(where)
+    except OSError:
+        return ()
+    return (st.st_mtime_ns, st.st_ino)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_teacher(path: str, step: int | None, stamp: tuple):
+    from gatekit.scoring import load_reference
+
+    del stamp  # part of the cache key only
+    return load_reference(path if step is None else f"{path}@{step}", items=("params", "meta"))

@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import pathlib
+import threading
 from typing import Any, Iterable, Mapping
 
 import numpy as np
@@ -37,6 +38,11 @@ RUN_JSON = "run.json"
 PROBE_NPZ = "probe.npz"
 CHECKPOINT_DIR = "checkpoints"
 REQUIRED_RUN_KEYS = ("format", "family", "net")
+
+
+ORBAX_LOCK = threading.RLock()
+"""Held around every Orbax call (restores here, saves in :mod:`gatekit.io.writer`): Orbax is not
+safe to drive from several threads at once, and ``training.many.run_jobs`` trains runs in threads."""
 
 
 def _ocp():
@@ -287,7 +293,8 @@ def load_checkpoint(run: Run, step: int, *, items: Iterable[str] = ITEMS) -> Che
         if item not in ITEMS:
             raise GatekitError(f"unknown checkpoint item {item!r}; expected one of {ITEMS}")
         try:
-            out[item] = _restore_json(path / item) if item == "meta" else _restore_numpy_tree(path / item)
+            with ORBAX_LOCK:
+                out[item] = _restore_json(path / item) if item == "meta" else _restore_numpy_tree(path / item)
         except GatekitError:
             raise
         except Exception as e:  # Orbax/TensorStore raise many types for damaged files.

@@ -12,7 +12,7 @@ from gatekit.errors import GatekitError
 
 LOCK_FILE = ".writer.lock"
 from gatekit.io.files import PathLike, to_jsonable
-from gatekit.io.runs import (CHECKSUMS, FORMAT, ITEMS, RUN_JSON, Checkpoint, _ocp, list_checkpoints, load_checkpoint,
+from gatekit.io.runs import (CHECKSUMS, FORMAT, ITEMS, ORBAX_LOCK, RUN_JSON, Checkpoint, _ocp, list_checkpoints, load_checkpoint,
                              meta_checksum, read_run, run_checksum, tree_checksum, validate_run_config,
                              write_run_json)
 
@@ -69,9 +69,10 @@ class RunWriter:
             cleanup_tmp_directories=True,
         )
         self.extra_items = tuple(extra_items)
-        self._manager = ocp.CheckpointManager(
-            self.run.checkpoint_dir.absolute(), item_names=ITEMS + self.extra_items, options=options
-        )
+        with ORBAX_LOCK:
+            self._manager = ocp.CheckpointManager(
+                self.run.checkpoint_dir.absolute(), item_names=ITEMS + self.extra_items, options=options
+            )
 
     def save(
         self, step: int, *, params, meta: Mapping, sample: Mapping[str, Any], extra: Mapping[str, Any] | None = None
@@ -99,24 +100,28 @@ class RunWriter:
             "sample": ocp.args.StandardSave(sample),
             **{k: ocp.args.StandardSave(jax.device_get(v)) for k, v in extra.items()},
         }
-        self._manager.save(int(step), args=ocp.args.Composite(**items))
+        with ORBAX_LOCK:
+            self._manager.save(int(step), args=ocp.args.Composite(**items))
 
     def restore_extra(self, step: int, name: str, target):
         """Restores an extra item into the structure (and dtypes) of ``target``."""
         ocp = _ocp()
         path = self.run.checkpoint_dir / str(step) / name
         try:
-            return self._manager.restore(int(step), args=ocp.args.Composite(**{name: ocp.args.StandardRestore(target)}))[name]
+            with ORBAX_LOCK:
+                return self._manager.restore(int(step), args=ocp.args.Composite(**{name: ocp.args.StandardRestore(target)}))[name]
         except Exception as e:
             raise GatekitError(f"{path}: cannot restore ({type(e).__name__}: {e})") from None
 
     def delete(self, step: int) -> None:
         """Removes one step (e.g. a damaged step after the one a resume continues from)."""
-        self._manager.wait_until_finished()
-        self._manager.delete(int(step))
+        with ORBAX_LOCK:
+            self._manager.wait_until_finished()
+            self._manager.delete(int(step))
 
     def steps(self) -> list[int]:
-        self._manager.wait_until_finished()
+        with ORBAX_LOCK:
+            self._manager.wait_until_finished()
         return list_checkpoints(self.run)[0]
 
     def latest(self) -> Checkpoint | None:
@@ -126,8 +131,9 @@ class RunWriter:
 
     def close(self) -> None:
         try:
-            self._manager.wait_until_finished()
-            self._manager.close()
+            with ORBAX_LOCK:
+                self._manager.wait_until_finished()
+                self._manager.close()
         finally:
             self.release()
 
