@@ -1,4 +1,4 @@
-"""Many short runs: one after another vs worker processes vs one vmapped program, in one run.
+"""Many short runs: one after another vs threads vs worker processes vs vmapped programs, in one run.
 
     python benchmarks/many_runs.py --quick     # K = 16: sequential, then the fastest parallel way
     python benchmarks/many_runs.py             # the table: K in {1, 4, 16, 64} x every way
@@ -11,9 +11,11 @@ compilation cache, and *warm*, the same command again with the cache the cold ca
 the second calibration on a machine sees; gatekit's commands keep the cache on by default):
 
 * sequential: one process, XLA's default threading, one run after another;
+* threads: one process, one thread per core taking runs in turn (the CPU default);
 * workers: one process per core, each with single-threaded XLA, runs split between them;
 * vmap: one process, the K runs as one vmapped program (``training.many.train_many``);
-* workers x vmap: one process per core, each with a vmapped program of its share.
+* workers x vmap / threads x vmap: one process / thread per core, each with a vmapped program of
+  its share.
 
 Peak memory is the largest resident set of one process of that way (a worker's, for workers).
 The last two lines are ``parallel/sequential speedup X.XX, max |param diff| Y`` for K = 16, cold
@@ -54,6 +56,7 @@ WAYS = {  # name -> (workers, runs per program, threads) as functions of K and t
     "workers": lambda k, cores: (cores, 1, 1),
     "vmap": lambda k, cores: (1, k, 1),
     "workers x vmap": lambda k, cores: (cores, max(1, -(-k // cores)), 1),
+    "threads x vmap": lambda k, cores: (1, max(1, -(-k // cores)), cores),
 }
 
 
