@@ -78,8 +78,9 @@ def pair_table(
     per-seed values.
 
     ``steps``: which checkpoint steps to distill from (default: every one). All students are
-    trained first, together (:func:`training.many.run_jobs`: ``workers`` processes, at most
-    ``max_parallel`` runs per vmapped program; defaults per backend), finished ones reused.
+    trained first, together (:func:`training.many.run_jobs`: threads of this process by default
+    on a CPU, or ``workers`` processes; at most ``max_parallel`` runs per vmapped program;
+    defaults per backend), finished ones reused.
     """
     import gatekit
 
