@@ -212,8 +212,10 @@ def test_ctrl_c_while_scoring_keeps_the_partial_scores(run_dir, tmp_path, monkey
 @pytest.mark.slow
 def test_ctrl_c_while_training_prints_the_resume_command(tmp_path):
     out = tmp_path / "t"
+    # far more epochs than it can finish between its first checkpoint and the signal (with 50 a
+    # fast machine finished the run first, exit 0, and the test failed in a clean-clone CI run)
     cmd = [sys.executable, "-m", "training", "teacher", "--out", str(out), "--depth", "4", "--width", "16",
-           "--epochs", "50", "--num-envs", "4", "--set", "iterations_per_epoch=1", "--set", "updates_per_iteration=2",
+           "--epochs", "5000", "--num-envs", "4", "--set", "iterations_per_epoch=1", "--set", "updates_per_iteration=2",
            "--set", "batch_size=32", "--set", "eval_episodes=4", "-q"]
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          cwd=os.path.dirname(os.path.dirname(__file__)))
