@@ -147,7 +147,10 @@ def enable_compilation_cache(environ=os.environ) -> str | None:
 
 
 def run_app(app: typer.Typer, prog: str) -> None:
-    """A command line's ``main``: the compilation cache on, Orbax's exit noise off, plain metavars."""
+    """A command line's ``main``: the compilation cache on, Orbax's exit noise off, Ctrl-C kept, plain metavars."""
+    from gatekit.interrupts import catch_ctrl_c
+
     enable_compilation_cache()
     quiet_event_loop_noise()
-    click_command(app)(prog_name=prog)
+    with catch_ctrl_c():  # a Ctrl-C is never lost where it lands (a GC callback), see gatekit.interrupts
+        click_command(app)(prog_name=prog)

@@ -24,7 +24,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from gatekit import io
+from gatekit import interrupts, io
 from gatekit.io import cache as cache_io
 from gatekit import metrics as M
 from gatekit.errors import GatekitError, Problem, plain_reason
@@ -213,6 +213,7 @@ def score(
             with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
                 pending = pool.submit(load, steps[0])
                 for i, step in enumerate(steps):
+                    interrupts.check()
                     current = pending
                     pending = pool.submit(load, steps[i + 1]) if i + 1 < len(steps) else None
                     t0 = time.perf_counter()

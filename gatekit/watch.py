@@ -11,7 +11,7 @@ import pathlib
 import time
 from typing import Iterator
 
-from gatekit import io
+from gatekit import interrupts, io
 from gatekit import networks
 from gatekit.errors import GatekitError, plain_reason
 from gatekit.hooks import GateHook
@@ -48,6 +48,7 @@ def watch(run_dir, *, gate: Gate, interval: float = 5.0, timeout: float | None =
     prev = None
     last_new = clock()
     while True:
+        interrupts.check()
         if not (run.path / io.RUN_JSON).exists():
             raise GatekitError(f"{run.path}: the run folder (or its run.json) disappeared while watching")
         steps, _ = io.list_checkpoints(run)  # complete, finalized steps only

@@ -222,20 +222,14 @@ def test_ctrl_c_while_training_prints_the_resume_command(tmp_path):
     deadline = time.time() + 240
     while not list((out / "checkpoints").glob("[0-9]*")) and time.time() < deadline and p.poll() is None:
         time.sleep(0.2)
-    # Known issue (session 6): about 1 run in 4 with a cold compile cache ignores the first SIGINT
-    # and trains on (not understood yet). A user presses Ctrl-C again; so does this test, up to 3
-    # times, and still requires exit 130 with the resume hint.
-    err = None
-    for _ in range(3):
-        p.send_signal(signal.SIGINT)
-        try:
-            _, err = p.communicate(timeout=40)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-    if err is None:
+    # one SIGINT, as a user presses it once: it must not be lost even where it lands inside a GC
+    # callback (it was, about 1 cold-cache run in 6, before gatekit.interrupts)
+    p.send_signal(signal.SIGINT)
+    try:
+        _, err = p.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
         p.kill()
-        pytest.fail("three Ctrl-C (SIGINT) did not stop training")
+        pytest.fail("one Ctrl-C (SIGINT) did not stop training within 60 s")
     assert p.returncode == 130, err[-2000:]
     assert "interrupted (Ctrl-C)" in err and "--resume" in err and str(out) in err
 
@@ -328,3 +322,31 @@ def test_an_npz_member_declaring_more_than_it_holds_is_refused_before_loading(tm
         z.writestr("extra.npy", bytes(npy))
     with pytest.raises(GatekitError, match="declares 8,000,000,000,000 bytes"):
         gio.read_npz(p)
+
+
+def test_a_ctrl_c_swallowed_by_a_gc_callback_is_raised_at_the_next_check():
+    # Python drops ("Exception ignored in ...") a KeyboardInterrupt raised inside a GC callback;
+    # JAX registers one, and a training run once trained on after Ctrl-C because of it.
+    import gc
+
+    from gatekit import interrupts
+
+    fired = []
+
+    def callback(phase, info):
+        if phase == "start" and not fired:
+            fired.append(1)
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.5)  # the handler runs here, inside the callback, and its exception is dropped
+
+    with interrupts.catch_ctrl_c():
+        gc.callbacks.append(callback)
+        try:
+            gc.collect()
+        finally:
+            gc.callbacks.remove(callback)
+        assert fired  # reached: the KeyboardInterrupt was swallowed, as Python does
+        with pytest.raises(KeyboardInterrupt):
+            interrupts.check()
+    interrupts.check()  # outside the block nothing is pending
+    assert signal.getsignal(signal.SIGINT) is not interrupts._handler

@@ -36,6 +36,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from gatekit import interrupts
 from gatekit.errors import GatekitError
 from training.config import TrainConfig
 
@@ -149,6 +150,7 @@ def train_many(cfgs: Sequence[TrainConfig], run_dirs: Sequence, *, teachers: Seq
     if not trainer.compiled:
         say(f"compiling the training epoch of {len(cfgs)} runs (once per process and shape)")
     for epoch in range(cfg0.epochs):
+        interrupts.check()
         keys = [jax.random.split(jax.random.fold_in(k, epoch), 3) for k in loops]
         k_train, k_eval, k_sample = (jnp.stack([k[j] for k in keys]) for j in range(3))
         lam = jnp.asarray([c.lambda_at(epoch) if t else 0.0 for c, t in zip(cfgs, tobjs)], jnp.float32)
@@ -258,8 +260,14 @@ def run_jobs(jobs: Sequence[Job], *, workers: int | None = None, max_parallel: i
             report(len(train_chunk(chunk)))
     elif threads > 1:
         with concurrent.futures.ThreadPoolExecutor(min(threads, len(todo))) as pool:
-            for fut in concurrent.futures.as_completed([pool.submit(train_chunk, c, False) for c in todo]):
-                report(len(fut.result()))
+            futures = [pool.submit(train_chunk, c, False) for c in todo]
+            try:
+                for fut in concurrent.futures.as_completed(futures):
+                    report(len(fut.result()))
+            except KeyboardInterrupt:  # queued runs never start; running ones stop at their next
+                for fut in futures:    # epoch (interrupts.check), each finished epoch checkpointed
+                    fut.cancel()
+                raise
     else:
         _in_processes(todo, workers, report)
     return [pathlib.Path(j.path) for j in jobs]

@@ -23,6 +23,7 @@ import numpy as np
 import optax
 from flax import struct
 
+from gatekit import interrupts
 from gatekit import io as gio
 from gatekit import networks
 from gatekit.errors import GatekitError
@@ -341,6 +342,7 @@ def train(
             phase(say, "compiling the training epoch (once per process and shape; JAX's persistent cache, "
                        "when on, skips it next time)")
         for epoch in range(start_epoch, cfg.epochs):
+            interrupts.check()  # a Ctrl-C swallowed where it landed (see gatekit.interrupts)
             if hook is not None and hook.stopped:
                 break
             k_epoch = jax.random.fold_in(k_loop, epoch)
