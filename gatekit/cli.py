@@ -163,7 +163,7 @@ def score(
 
 GateOpt = Annotated[
     Optional[str],
-    typer.Option("--gate", "-G", help="Gate file (gatekit fit --save) or preset: paper, pointmaze."),
+    typer.Option("--gate", "-G", help="Gate file (gatekit fit --save) or preset: auto, pointmaze, paper. Default: auto while its held-out record beats the final checkpoint (it prints that record), else the env's built-in gate."),
 ]
 OneOffThreshold = Annotated[
     Optional[float],

@@ -210,11 +210,12 @@ def select(scores: Iterable[Mapping[str, Any]], *, gate: Gate, role: str = "teac
         if hit_at is not None:
             candidates.append(rs[hit_at])
     op, threshold, patience = R.symbol(rule.direction), rule.threshold, rule.patience
+    shown = metric if gate.transform == "raw" else f"{gate.transform}({metric})"  # what the rule reads
     if candidates:
         c = min(candidates, key=lambda r: (r["step"], -float(R.oriented(float(r[metric]), rule.direction))))
         held = "it" if patience == 1 else f"the last {patience} consecutive checkpoints"
         reason = (
-            f"{c['_key']} at step {c['step']}: {metric} = {float(c[metric]):.4g} {op} {threshold:.4g} "
+            f"{c['_key']} at step {c['step']}: {shown} = {float(c[metric]):.4g} {op} {threshold:.4g} "
             f"and {held} passed the gate; the earliest such checkpoint across "
             f"{len(by_run)} run(s) ({len(candidates)} run(s) reached the gate)"
         )
@@ -224,12 +225,12 @@ def select(scores: Iterable[Mapping[str, Any]], *, gate: Gate, role: str = "teac
     finite = [r for rs in by_run.values() for r in rs if _finite(r[metric])]
     if finite:
         closest = max(finite, key=lambda r: float(R.oriented(float(r[metric]), rule.direction)))
-        near = f"; closest is {closest['_key']} at step {closest['step']} with {metric} = {float(closest[metric]):.4g}"
+        near = f"; closest is {closest['_key']} at step {closest['step']} with {shown} = {float(closest[metric]):.4g}"
     else:
-        near = f"; no finite {metric} values"
+        near = f"; no finite {shown} values"
     reason = (
         f"no checkpoint is ready: none of {sum(map(len, by_run.values()))} checkpoint(s) in {len(by_run)} run(s) had "
-        f"{metric} {op} {threshold:.4g} for {patience} consecutive checkpoint(s){near}. "
+        f"{shown} {op} {threshold:.4g} for {patience} consecutive checkpoint(s){near}. "
         + (f"Its values in {len(outside)} run(s) lie outside the range the gate was fitted on, so the gate "
            f"probably does not apply to this setting: fit one here or use --gate auto."
            if outside else "Train the teacher longer, or check that the gate was fitted on this task.")

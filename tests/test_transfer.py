@@ -155,7 +155,8 @@ def test_scale_free_gate_in_select_and_hook_agree():
     gate = Gate(metric="goal_rank", direction="below", threshold=0.05, patience=2, transform="relchange2")
     values = [1.0, 2.0, 4.0, 7.0, 9.0, 9.2, 9.3, 9.3]
     rows = [{"run": "r", "step": 100 * (i + 1), "goal_rank": v} for i, v in enumerate(values)]
-    assert select(rows, gate=gate).step == 800
+    choice = select(rows, gate=gate)
+    assert choice.step == 800 and "relchange2(goal_rank) = " in choice.reason  # the value the rule read, named so
     hook = GateHook.from_gate(gate)
     stops = [hook.update(r["step"], r) for r in rows]
     assert stops.index(True) == 7
