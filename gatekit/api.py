@@ -387,7 +387,7 @@ def plot(
         if sel.ready:
             selected = (sel.run_path, sel.step) if x == "step" else None
         if g.transform != "raw":  # the threshold is on the transformed values: plot those
-            rows, metric = transformed_rows(rows, metric, g.transform), f"{g.transform}({metric})"
+            rows, metric = transformed_rows(rows, metric, g.transform), g.reads
     thresholds = {"threshold" if g is None else f"gate ({g.name or 'rule'})": threshold} if threshold is not None else None
     return plotting.plot_metric_vs_step(rows, out, metric=metric, thresholds=thresholds, x=x, passes=passes,
                                         selected=selected, selected_note=held_note(g))

@@ -210,7 +210,7 @@ def select(scores: Iterable[Mapping[str, Any]], *, gate: Gate, role: str = "teac
         if hit_at is not None:
             candidates.append(rs[hit_at])
     op, threshold, patience = R.symbol(rule.direction), rule.threshold, rule.patience
-    shown = metric if gate.transform == "raw" else f"{gate.transform}({metric})"  # what the rule reads
+    shown = gate.reads
     if candidates:
         c = min(candidates, key=lambda r: (r["step"], -float(R.oriented(float(r[metric]), rule.direction))))
         held = "it" if patience == 1 else f"the last {patience} consecutive checkpoints"

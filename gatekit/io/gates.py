@@ -57,10 +57,14 @@ class Gate:
         return R.Rule(self.metric, self.direction, self.threshold, self.patience)
 
     @property
+    def reads(self) -> str:
+        """The value the rule reads: the metric, or its form, e.g. ``of_running_max(entropy)``."""
+        return self.metric if self.transform == "raw" else f"{self.transform}({self.metric})"
+
+    @property
     def rule(self) -> str:
         """The rule as text, e.g. ``goal_rank > 5.84 for 2 consecutive checkpoints``."""
-        text = self.to_rule().text
-        return text if self.transform == "raw" else f"{self.transform}({self.metric}){text[len(self.metric):]}"
+        return self.reads + self.to_rule().text[len(self.metric):]
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
