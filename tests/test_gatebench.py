@@ -42,3 +42,30 @@ def test_running_a_variant_keeps_the_other_configs_rows():
     new_tau = [{"config": "tau2", "step": 1}, {"config": "tau2", "step": 2}]
     assert merge_configs(base + old_tau, new_tau, ("tau2",)) == base + new_tau
     assert merge_configs([], base, ("base",)) == base
+
+
+def test_teacher_curves_of_runs_not_on_disk_are_kept(tmp_path):
+    from gatekit import io as gio
+    from training.gatebench import _teacher_curves, keep_other_runs
+
+    old = [{"task": "pointmaze", "config": "base", "teacher_seed": 0, "epoch": e, "eval_success": 0.1 * e} for e in (1, 2)]
+    new = [{"task": "car_maze", "config": "w256", "teacher_seed": 0, "epoch": 1, "eval_success": 0.5}]
+    redo = [dict(old[0], eval_success=0.9)]
+    assert keep_other_runs(old, new) == old + new
+    assert keep_other_runs(old, redo) == redo  # a run measured again replaces all of its old rows
+    gio.write_table(old, tmp_path / "teachers.csv")
+    _teacher_curves(tmp_path, gb.CONFIGS)  # no teacher on disk: the recorded curves stay as they are
+    assert gio.read_table(tmp_path / "teachers.csv") == old
+
+
+def test_costs_reuse_recorded_student_timings_only_where_no_student_runs_are_left(tmp_path):
+    from gatekit.errors import GatekitError
+
+    rows = [{"task": "pointmaze", "config": "base", "teacher_seed": 0, "step": s, "wall_time": w, "score_seconds": 0.5}
+            for s, w in ((1, 10.0), (2, 20.0))]
+    recorded = {"pointmaze": {"student_epoch_seconds": 4.0, "student_first_epoch_extra": 1.0}}
+    got = gb.costs(tmp_path, rows, recorded)["pointmaze"]
+    assert got["teacher_seconds"] == 20.0 and got["student_epoch_seconds"] == 4.0
+    assert got["score_seconds_per_checkpoint"] == 0.5
+    with pytest.raises(GatekitError, match="no recorded costs for 'pointmaze'"):
+        gb.costs(tmp_path, rows)

@@ -44,6 +44,7 @@ from typing import Callable
 import numpy as np
 
 from gatekit import io as gio
+from gatekit.errors import GatekitError
 from training import barrier, envs, outcomes
 from training.calibrate import student_jobs
 from training.config import TrainConfig
@@ -194,6 +195,8 @@ def collect(out, configs=None) -> list[dict]:
 
 
 def _teacher_curves(out: pathlib.Path, configs) -> None:
+    """Rewrites ``DIR/teachers.csv`` with the curve of every finished teacher on disk; the rows of
+    teachers not on disk (other configs, or runs deleted after their table was written) are kept."""
     rows = []
     for name in TASKS:
         for c in configs:
@@ -202,8 +205,16 @@ def _teacher_curves(out: pathlib.Path, configs) -> None:
                 if run_finished(p, teacher_config(TASKS[name], c, s).epochs):
                     rows += [{"task": name, "config": c, "teacher_seed": s, "epoch": e + 1, "eval_success": v}
                              for e, v in enumerate(teacher_eval_curve(p))]
+    path = out / "teachers.csv"
     if rows:
-        gio.write_table(rows, out / "teachers.csv")
+        gio.write_table(keep_other_runs(gio.read_table(path) if path.exists() else [], rows), path)
+
+
+def keep_other_runs(existing: list[dict], new: list[dict]) -> list[dict]:
+    """``existing`` rows of every (task, config, teacher_seed) that ``new`` does not have, then ``new``."""
+    key = lambda r: (r["task"], r["config"], r["teacher_seed"])  # noqa: E731
+    fresh = {key(r) for r in new}
+    return [r for r in existing if key(r) not in fresh] + list(new)
 
 
 def plot(out) -> pathlib.Path:
@@ -249,10 +260,12 @@ def main_cli(out, **kw) -> dict:
     return res
 
 
-def costs(out, rows: list[dict]) -> dict:
+def costs(out, rows: list[dict], recorded: dict | None = None) -> dict:
     """Per task, from the runs themselves: a teacher's training seconds (its final checkpoint's
     wall time), a student epoch's seconds (steady state: after the first, compiling epoch) and
-    the first epoch's extra, and gatekit's scoring seconds per checkpoint."""
+    the first epoch's extra, and gatekit's scoring seconds per checkpoint. A task whose student
+    runs are no longer on disk keeps its student timings from ``recorded`` (an earlier analysis's
+    ``costs``); with neither, it is an error naming the directory."""
     out, res = pathlib.Path(out), {}
     for name in sorted({r["task"] for r in rows}):
         mine = [r for r in rows if r["task"] == name]
@@ -262,15 +275,23 @@ def costs(out, rows: list[dict]) -> dict:
             if k not in finals or r["step"] > finals[k]["step"]:
                 finals[k] = r
         epoch_s, first_s = [], []
-        for p in sorted((out / name / "students").iterdir())[:24]:
+        students = out / name / "students"
+        for p in sorted(students.iterdir() if students.is_dir() else [])[:24]:
             run = gio.read_run(p)
             steps = gio.list_checkpoints(run)[0]
             wall = [float(gio.load_checkpoint(run, s, items=("meta",)).meta["wall_time"]) for s in steps]
             if len(wall) > 1:
                 epoch_s.append((wall[-1] - wall[0]) / (len(wall) - 1))
                 first_s.append(wall[0] - epoch_s[-1])
-        res[name] = {"teacher_seconds": float(np.mean([r["wall_time"] for r in finals.values()])),
-                     "student_epoch_seconds": float(np.mean(epoch_s)), "student_first_epoch_extra": float(np.mean(first_s)),
+        if epoch_s:
+            student = {"student_epoch_seconds": float(np.mean(epoch_s)),
+                       "student_first_epoch_extra": float(np.mean(first_s))}
+        elif name in (recorded or {}):
+            student = {k: recorded[name][k] for k in ("student_epoch_seconds", "student_first_epoch_extra")}
+        else:
+            raise GatekitError(f"{students}: no student runs to time, and no recorded costs for {name!r} "
+                               f"in {out / 'results.json'}")
+        res[name] = {"teacher_seconds": float(np.mean([r["wall_time"] for r in finals.values()])), **student,
                      "student_epochs": STUDENT_EPOCHS,
                      "score_seconds_per_checkpoint": float(np.mean([r["score_seconds"] for r in mine]))}
     return res
@@ -306,7 +327,8 @@ def analyze(out, progress=None) -> dict:
     online = [n for n in statistics.METRIC_NAMES if statistics.timing(n) == "online"]
     t0 = time.time()
     rep = transfer.report(rows, online, progress=progress)
-    task_costs = costs(out, rows)
+    previous = out / "results.json"
+    task_costs = costs(out, rows, json.loads(previous.read_text()).get("costs") if previous.exists() else None)
     for res in rep["results"]:
         looked = [(run[0], CHECKPOINTS if x["pick_fraction"] is None or res["decision"] == "choose"
                    else _looked(rows, run, x["pick_fraction"])) for x in res["runs"] for run in [x["run"]]]
