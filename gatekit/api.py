@@ -58,20 +58,47 @@ DEFAULT_GATE = "auto"
 (``gatekit/presets/auto.json``, made by ``training.gatebench.ship``; its record is in the file)."""
 
 
-def _auto_is_default() -> bool:
-    """The auto gate is the default only where its held-out record beats taking the final checkpoint."""
+DECISIONS = ("choose", "stop")
+"""``choose``: select among saved checkpoints; ``stop``: stop a teacher online (hook, watch)."""
+
+
+def _auto_held_out() -> dict:
     if DEFAULT_GATE not in io.preset_names():
-        return False
-    held = (io.read_gate(DEFAULT_GATE).validation or {}).get("held_out") or {}
+        return {}
+    return (io.read_gate(DEFAULT_GATE).validation or {}).get("held_out") or {}
+
+
+def _auto_is_default(decision: str = "choose") -> bool:
+    """The auto gate is the default for a decision only where its held-out record on that decision
+    beats the final checkpoint, the training step and the fraction of the budget
+    (``held_out.default_for``, written by ``training.gatebench.ship``; a file from before it was
+    judged on *choose* against the final checkpoint only, for both decisions)."""
+    R.check_direction(decision, DECISIONS, what="decision")
+    held = _auto_held_out()
+    if "default_for" in held:
+        return held["default_for"].get(decision) is True
     return held.get("beats_final_checkpoint") is True
 
 
+def _why_no_default(decision: str) -> str:
+    held = _auto_held_out()
+    if decision not in held.get("default_for", {}):
+        return "No rule was right on most teacher runs of tasks it was not fitted on (README, 'Choosing a rule')"
+    base = held.get("baselines", {}).get(decision, {})
+    best = max(base.items(), key=lambda kv: kv[1]) if base else ("a baseline", float("nan"))
+    return (f"The auto gate is not the default for {decision}: held out by task it was right on "
+            f"{held[decision]:.0%} of teacher runs, {best[0]} on {best[1]:.0%} (README, 'Choosing a rule')")
+
+
 def resolve_gate(gate=None, *, threshold=None, metric=None, direction="below", patience=None,
-                 default_env: str | None = None, mode: str | None = None, check_known: bool = False) -> Gate:
+                 default_env: str | None = None, mode: str | None = None, check_known: bool = False,
+                 decision: str = "choose") -> Gate:
     """The gate to apply: a Gate, a gate file or preset name, or a one-off rule from
     ``threshold``/``metric``/``direction``. With neither, :data:`DEFAULT_GATE` (``auto``, the
-    benchmark's best zero-cost rule) when its held-out record beats taking the final checkpoint, else the built-in preset for ``default_env`` when one exists
-    (e.g. ``pointmaze``); otherwise GatekitError asking for a gate. Every
+    benchmark's best zero-cost rule) when its held-out record on ``decision`` (``choose`` for
+    select, ``stop`` for the hook and watch) beats the baselines, else the built-in preset for
+    ``default_env`` when one exists (e.g. ``pointmaze``); otherwise GatekitError asking for a gate
+    and saying why there is no default. Every
     argument is checked here, once (the CLI passes them through). ``mode``: deprecated alias of
     ``direction``. ``check_known``: the one-off rule's metric must be a gatekit column (scoring
     run folders: a typo is caught before any scoring, with a did-you-mean)."""
@@ -83,15 +110,15 @@ def resolve_gate(gate=None, *, threshold=None, metric=None, direction="below", p
     if gate is not None and threshold is not None:
         raise GatekitError("give either a gate (--gate) or a one-off rule (--threshold), not both")
     if gate is None and threshold is None:
-        if _auto_is_default():
+        if _auto_is_default(decision):
             gate = DEFAULT_GATE
-        elif default_env and default_env in io.preset_names() and default_env != "paper":
+        elif default_env and default_env in io.preset_names() and default_env not in ("paper", DEFAULT_GATE):
             gate = default_env
         else:
             raise GatekitError(
                 "no gate given: pass --gate FILE (fitted with `gatekit fit --save`) or a preset "
                 f"({', '.join(io.preset_names())}), or a one-off rule with --threshold/--metric/--direction. "
-                "No rule was right on most teacher runs of tasks it was not fitted on (README, 'Choosing a rule'); "
+                f"{_why_no_default(decision)}; "
                 "`python -m training pilot RUN` verifies candidates by measurement"
             )
     if gate is None:

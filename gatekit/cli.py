@@ -394,7 +394,7 @@ def watch(
     except (GatekitError, AttributeError, FileNotFoundError):
         pass  # not there yet: watch waits for it (--wait)
     g = api.resolve_gate(gate, threshold=threshold, metric=metric, direction=_direction(direction, mode),
-                         patience=patience, default_env=env)
+                         patience=patience, default_env=env, decision="stop")
     typer.echo(f"watching {run} with gate {g.name or 'rule'}: {g.rule}", err=True)
     held = None
     try:

@@ -202,7 +202,7 @@ def test_no_paper_rule_by_default(runs, tmp_path, monkeypatch):
 
     # as shipped whenever the auto gate does not beat the final checkpoint held out (then there
     # is no default for an env without a built-in gate); the other case: test_transfer
-    monkeypatch.setattr(api, "_auto_is_default", lambda: False)
+    monkeypatch.setattr(api, "_auto_is_default", lambda decision="choose": False)
     r = runner.invoke(app, ["select", str(runs), "--threshold", "0.63"])
     assert r.exit_code == 1 and "needs --metric" in r.stderr and "scoring" not in r.stderr
     r = runner.invoke(app, ["score", str(runs), "--plot", str(tmp_path / "m.png")])

@@ -57,7 +57,7 @@ def test_bad_gate_files_name_the_file(tmp_path, content, match):
 
 
 def test_missing_gate_and_both_rules(monkeypatch):
-    monkeypatch.setattr(api, "_auto_is_default", lambda: False)  # else auto answers for every env
+    monkeypatch.setattr(api, "_auto_is_default", lambda decision="choose": False)  # else auto answers for every env
     with pytest.raises(GatekitError, match="no such gate file or preset"):
         read_gate("nope.json")
     with pytest.raises(GatekitError, match="not both"):

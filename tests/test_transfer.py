@@ -282,3 +282,21 @@ def test_auto_is_the_default_gate_only_where_it_beats_the_final_checkpoint(tmp_p
     else:
         with pytest.raises(GatekitError, match="no gate given.*pilot"):
             api.resolve_gate(None, default_env="anything")
+
+
+def test_auto_is_the_default_per_decision_and_the_refusal_says_why(tmp_path, monkeypatch):
+    from gatekit import api
+    from gatekit.io import gates
+    from gatekit.io.gates import Gate, write_gate
+
+    monkeypatch.setattr(gates, "PRESET_DIR", tmp_path)
+    held = {"choose": 0.74, "stop": 0.15, "default_for": {"choose": True, "stop": False},
+            "baselines": {"choose": {"final checkpoint": 0.56, "training step": 0.63, "fraction of budget": 0.48},
+                          "stop": {"final checkpoint": 0.11, "training step": 0.19, "fraction of budget": 0.81}}}
+    write_gate(Gate(metric="entropy", direction="below", threshold=0.8, name="auto", validation={"held_out": held}),
+               tmp_path / "auto.json")
+    assert api.resolve_gate(None, default_env="anything").name == "auto"  # select
+    with pytest.raises(GatekitError, match="not the default for stop.*15%.*fraction of budget on 81%"):
+        api.resolve_gate(None, default_env="anything", decision="stop")  # the hook, watch, --stop-at-gate
+    with pytest.raises(GatekitError, match="decision must be one of"):
+        api.resolve_gate(None, decision="halt")

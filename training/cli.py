@@ -193,7 +193,7 @@ def teacher(
     if stop_at_gate:
         # The env the run trains on (after --preset), not the raw --env option's default.
         rule = resolve_gate(gate, threshold=gate_threshold, metric=gate_metric, direction=gate_direction,
-                            patience=gate_patience, default_env=cfg.env)
+                            patience=gate_patience, default_env=cfg.env, decision="stop")
         hook = GateHook.from_gate(rule, start_step=gate_start_step)
         typer.echo(f"stopping at the gate {rule.name or 'one-off rule'!r}: {rule.rule}", err=True)
     elif gate is not None or gate_threshold is not None:
