@@ -163,7 +163,7 @@ def score(
 
 GateOpt = Annotated[
     Optional[str],
-    typer.Option("--gate", "-G", help="Gate file (gatekit fit --save) or preset: auto, pointmaze, paper. Default: auto while its held-out record beats the final checkpoint (it prints that record), else the env's built-in gate."),
+    typer.Option("--gate", "-G", help="Gate file (gatekit fit --save) or preset: auto, pointmaze, paper. Default: auto where its held-out record on this decision (choose for select, stop for watch) beats the final checkpoint, the training step and the fraction of the budget (it prints that record), else the env's built-in gate."),
 ]
 OneOffThreshold = Annotated[
     Optional[float],
