@@ -118,8 +118,8 @@ def resolve_gate(gate=None, *, threshold=None, metric=None, direction="below", p
             raise GatekitError(
                 "no gate given: pass --gate FILE (fitted with `gatekit fit --save`) or a preset "
                 f"({', '.join(io.preset_names())}), or a one-off rule with --threshold/--metric/--direction. "
-                f"{_why_no_default(decision)}; "
-                "`python -m training pilot RUN` verifies candidates by measurement"
+                f"{_why_no_default(decision)}"
+                + ("; `python -m training pilot RUN` verifies candidates by measurement" if decision == "choose" else "")
             )
     if gate is None:
         if metric is None:
