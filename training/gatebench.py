@@ -29,7 +29,11 @@ The decisions and rules scored on it are declared in :mod:`gatekit.transfer`.
 Record (added after the runs, not a change to the grid): the base config on all four tasks and
 tau2 on pointmaze and arm_reach were trained with the critic's all-pairs distances computed by
 broadcasting; every run after 2026-11-30 uses one matmul for them (the same values to float32
-rounding, a different float32 trajectory, like another seed would be).
+rounding, a different float32 trajectory, like another seed would be). The last 9 runs (width 256
+on car_maze, momentum_maze, arm_reach; 2026-12-01) were trained in a directory seeded with the
+committed tables (the earlier runs' folders were gone): their students' epoch timings, the only
+ones left on disk, replaced the earlier ones for those three tasks in the pilots' cost (1.3-1.4 s
+against 4.7-6.4 s per epoch measured under other load), pointmaze kept its recorded timing.
 """
 
 from __future__ import annotations
