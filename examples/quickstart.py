@@ -1,7 +1,7 @@
 """Quick start: train a CRL teacher on the built-in point maze, score every checkpoint, pick the
 one to distill from with the gate `gatekit select` uses when given none (``auto`` only where its
 held-out choose record beats the final checkpoint, the training step and the fraction of the
-budget, which it does not today; so the built-in point-maze gate), then prove the pick: distill
+budget, else the built-in point-maze gate; the README says which holds today), then prove the pick: distill
 students (same budget each) from the selected, the first and the final checkpoint. About 1-2
 minutes on 2 CPU cores.
 

@@ -13,6 +13,7 @@ from gatekit.errors import GatekitError
 from gatekit.fitting import FitResult
 from gatekit.io.gates import Gate
 from gatekit.scoretable import ScoreTable
+from gatekit.transfer import DECISIONS
 from gatekit.scoring import score
 from gatekit.pairs import (baseline_name, column, defined, make_labels, numeric_columns, read_rows,
                            require_finite)
@@ -56,10 +57,6 @@ def load_scores(sources: Sequence, *, problems: list | None = None, **score_kwar
 DEFAULT_GATE = "auto"
 """The gate used when none is given: the rule that held best on tasks it was not fitted on
 (``gatekit/presets/auto.json``, made by ``training.gatebench.ship``; its record is in the file)."""
-
-
-DECISIONS = ("choose", "stop")
-"""``choose``: select among saved checkpoints; ``stop``: stop a teacher online (hook, watch)."""
 
 
 def _auto_held_out() -> dict:

@@ -31,6 +31,8 @@ import numpy as np
 from gatekit.errors import GatekitError
 from gatekit.transforms import SCALE_FREE, TRANSFORMS, transform
 
+DECISIONS = ("stop", "choose")
+"""The two decisions scored (module docstring); ``stop``: online, ``choose``: post hoc."""
 STOP_FRACTION = 0.9
 CHOOSE_FRACTION = 0.95
 PATIENCES = (1, 2)
@@ -425,12 +427,12 @@ def report(rows: Sequence[dict], statistics: Sequence[str], *, groups: Sequence[
     runs = teacher_runs(add_pilot_means(rows))
     methods = list(methods or default_methods(statistics))
     out = {"n_runs": len(runs), "tasks": sorted({r.task for r in runs}), "configs": sorted({r.config for r in runs}),
-           "noise_floor": {d: noise_floor(runs, d) for d in ("stop", "choose")}, "results": []}
+           "noise_floor": {d: noise_floor(runs, d) for d in DECISIONS}, "results": []}
     for group in groups:
         if len({getattr(r, group) for r in runs}) < 2:
             continue
         for m in methods:
-            for d in ("stop", "choose"):
+            for d in DECISIONS:
                 try:
                     res = evaluate(runs, m, d, group=group)
                 except GatekitError as e:

@@ -462,9 +462,9 @@ def ship(out, path=None, *, method: str | None = None) -> dict:
             "noise_floor": rep["noise_floor"],
             "final_checkpoint_choose": res[("final checkpoint", "choose")]["success"]}
     held["beats_final_checkpoint"] = bool(choose["success"] > held["final_checkpoint_choose"])
-    held["baselines"] = {d: {b: res[(b, d)]["success"] for b in DEFAULT_BASELINES} for d in ("choose", "stop")}
+    held["baselines"] = {d: {b: res[(b, d)]["success"] for b in DEFAULT_BASELINES} for d in transfer.DECISIONS}
     held["default_for"] = {d: bool(res[(name, d)]["success"] > max(held["baselines"][d].values()))
-                           for d in ("choose", "stop")}
+                           for d in transfer.DECISIONS}
     values = np.concatenate([transfer.transform(r.series(rule.column), rule.form) for r in runs])
     values = values[np.isfinite(values)]
     gate = Gate(metric=rule.column, direction=rule.direction, threshold=rule.threshold, patience=rule.patience,
