@@ -53,6 +53,32 @@ def catch_ctrl_c() -> Iterator[None]:
         _received.clear()
 
 
+@contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    """Within the block a Ctrl-C is held back and delivered when the block ends, to the handler
+    that was in place (so inside :func:`catch_ctrl_c` it is also remembered for :func:`check`).
+    For work that must not be cut in half: a checkpoint save, whose Orbax background thread was
+    left writing while the interpreter shut down (a lost checkpoint, and sometimes a hang at exit).
+    If the block raises, that exception propagates and the Ctrl-C is only remembered. Only the
+    main thread receives signals; elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    got: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: got.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if got and previous is _handler:
+            _received.set()
+    if got:
+        if callable(previous):
+            previous(signal.SIGINT, None)
+        elif previous != signal.SIG_IGN:
+            raise KeyboardInterrupt
+
+
 def check() -> None:
     """Raise KeyboardInterrupt if a Ctrl-C arrived inside :func:`catch_ctrl_c` (in any thread)."""
     if _received.is_set():

@@ -350,3 +350,45 @@ def test_a_ctrl_c_swallowed_by_a_gc_callback_is_raised_at_the_next_check():
             interrupts.check()
     interrupts.check()  # outside the block nothing is pending
     assert signal.getsignal(signal.SIGINT) is not interrupts._handler
+
+
+def test_a_ctrl_c_during_a_deferred_block_is_delivered_when_it_ends():
+    # a checkpoint save runs inside interrupts.deferred(): a Ctrl-C that lands mid-save used to
+    # leave Orbax's background thread writing while the interpreter shut down (a hang at exit)
+    from gatekit import interrupts
+
+    done = []
+    with interrupts.catch_ctrl_c():
+        with pytest.raises(KeyboardInterrupt):
+            with interrupts.deferred():
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.2)  # the signal is handled here: held back, not raised
+                done.append("the block finished")
+        assert done == ["the block finished"]
+        with pytest.raises(KeyboardInterrupt):  # and it is remembered for the next check()
+            interrupts.check()
+        assert signal.getsignal(signal.SIGINT) is interrupts._handler  # the handler is back
+        with pytest.raises(ValueError):  # the block's own error wins; the Ctrl-C stays remembered
+            with interrupts.deferred():
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.2)
+                raise ValueError("the save failed")
+        with pytest.raises(KeyboardInterrupt):
+            interrupts.check()
+    with interrupts.deferred():  # no Ctrl-C: nothing happens
+        pass
+
+
+def test_an_abandoned_writer_finishes_the_save_under_way(tmp_path):
+    import numpy as np
+
+    from gatekit import io
+    from conftest import NET
+
+    w = io.RunWriter(tmp_path / "r", config={"family": "crl", "net": NET})  # async saves
+    w.save(100, params={"w": np.ones((256, 256))}, meta={"epoch": 1}, sample={"obs": np.ones((3, 4))})
+    w.abandon()  # as after a Ctrl-C: the save started above is complete on disk, the lock released
+    run = io.read_run(tmp_path / "r")
+    assert io.list_checkpoints(run) == ([100], [])
+    assert io.load_checkpoint(run, 100).meta["epoch"] == 1
+    io.RunWriter(tmp_path / "r", config={"family": "crl", "net": NET}, resume=True).close()

@@ -131,46 +131,51 @@ def train_many(cfgs: Sequence[TrainConfig], run_dirs: Sequence, *, teachers: Seq
     say = progress or (lambda _msg: None)
     writers = [gio.RunWriter(p, config=_run_config(c, trainer, None, t), async_save=async_save,
                              extra_items=(TRAINER_ITEM,)) for c, p, t in zip(cfgs, run_dirs, tobjs)]
-    loops, states, bufs = [], [], []
-    for c in cfgs:  # exactly train()'s initialisation, one run at a time (cheap)
-        k_init, k_loop = jax.random.split(jax.random.PRNGKey(c.seed))
-        state = trainer.init_state(k_init)
-        obs, action, goal, _ = trainer.collect(state.params["actor"], jax.random.fold_in(k_loop, 10**6),
-                                               num=c.num_envs, deterministic=False)
-        loops.append(k_loop)
-        states.append(state)
-        bufs.append(rb.insert(trainer.init_buffer(), obs, action, goal))
-    states, bufs = _stack(states), _stack(bufs)
-    teacher_actor = _stack([t.actor_params for t in tobjs]) if tobjs[0] else None
-    epoch_fn, eval_fn, sample_fn = _batched(trainer)
-    per_epoch = cfg0.iterations_per_epoch * cfg0.num_envs * env.episode_length
-    env_steps = cfg0.num_envs * env.episode_length
-    prev = [None] * len(cfgs)
-    t_start = time.perf_counter()
-    if not trainer.compiled:
-        say(f"compiling the training epoch of {len(cfgs)} runs (once per process and shape)")
-    for epoch in range(cfg0.epochs):
-        interrupts.check()
-        keys = [jax.random.split(jax.random.fold_in(k, epoch), 3) for k in loops]
-        k_train, k_eval, k_sample = (jnp.stack([k[j] for k in keys]) for j in range(3))
-        lam = jnp.asarray([c.lambda_at(epoch) if t else 0.0 for c, t in zip(cfgs, tobjs)], jnp.float32)
-        t0 = time.perf_counter()
-        states, bufs, metrics = epoch_fn(states, bufs, k_train, lam, teacher_actor)
-        metrics = jax.device_get(metrics)
-        t_train = time.perf_counter() - t0
-        trainer.compiled = True
-        env_steps += per_epoch
-        success = np.asarray(eval_fn(states.params["actor"], k_eval)[3])  # [K, episodes, length]
-        samples = {k: np.asarray(v) for k, v in sample_fn(bufs, k_sample).items()}
-        for i, c in enumerate(cfgs):
-            ev = {"success": float(success[i].max(axis=1).mean()), "time_at_goal": float(success[i].sum(axis=1).mean())}
-            prev[i], _ = record_epoch(
-                c, trainer, writers[i], jax.tree.map(lambda x, i=i: x[i], states),
-                {k: float(v[i]) for k, v in metrics.items()}, ev, {k: v[i] for k, v in samples.items()}, prev[i],
-                hook=None, epoch=epoch, env_steps=env_steps, wall=time.perf_counter() - t_start, refill_steps=0,
-                t_train=t_train, lam=lam[i], say=lambda m, p=run_dirs[i]: say(f"{p.name}: {m}"))
-    return [finish(w, {"epochs_run": cfg0.epochs}, env_steps=env_steps, epochs_done=cfg0.epochs, hook=None,
-                   wall_time=time.perf_counter() - t_start) for w in writers]
+    try:
+        loops, states, bufs = [], [], []
+        for c in cfgs:  # exactly train()'s initialisation, one run at a time (cheap)
+            k_init, k_loop = jax.random.split(jax.random.PRNGKey(c.seed))
+            state = trainer.init_state(k_init)
+            obs, action, goal, _ = trainer.collect(state.params["actor"], jax.random.fold_in(k_loop, 10**6),
+                                                   num=c.num_envs, deterministic=False)
+            loops.append(k_loop)
+            states.append(state)
+            bufs.append(rb.insert(trainer.init_buffer(), obs, action, goal))
+        states, bufs = _stack(states), _stack(bufs)
+        teacher_actor = _stack([t.actor_params for t in tobjs]) if tobjs[0] else None
+        epoch_fn, eval_fn, sample_fn = _batched(trainer)
+        per_epoch = cfg0.iterations_per_epoch * cfg0.num_envs * env.episode_length
+        env_steps = cfg0.num_envs * env.episode_length
+        prev = [None] * len(cfgs)
+        t_start = time.perf_counter()
+        if not trainer.compiled:
+            say(f"compiling the training epoch of {len(cfgs)} runs (once per process and shape)")
+        for epoch in range(cfg0.epochs):
+            interrupts.check()
+            keys = [jax.random.split(jax.random.fold_in(k, epoch), 3) for k in loops]
+            k_train, k_eval, k_sample = (jnp.stack([k[j] for k in keys]) for j in range(3))
+            lam = jnp.asarray([c.lambda_at(epoch) if t else 0.0 for c, t in zip(cfgs, tobjs)], jnp.float32)
+            t0 = time.perf_counter()
+            states, bufs, metrics = epoch_fn(states, bufs, k_train, lam, teacher_actor)
+            metrics = jax.device_get(metrics)
+            t_train = time.perf_counter() - t0
+            trainer.compiled = True
+            env_steps += per_epoch
+            success = np.asarray(eval_fn(states.params["actor"], k_eval)[3])  # [K, episodes, length]
+            samples = {k: np.asarray(v) for k, v in sample_fn(bufs, k_sample).items()}
+            for i, c in enumerate(cfgs):
+                ev = {"success": float(success[i].max(axis=1).mean()), "time_at_goal": float(success[i].sum(axis=1).mean())}
+                prev[i], _ = record_epoch(
+                    c, trainer, writers[i], jax.tree.map(lambda x, i=i: x[i], states),
+                    {k: float(v[i]) for k, v in metrics.items()}, ev, {k: v[i] for k, v in samples.items()}, prev[i],
+                    hook=None, epoch=epoch, env_steps=env_steps, wall=time.perf_counter() - t_start, refill_steps=0,
+                    t_train=t_train, lam=lam[i], say=lambda m, p=run_dirs[i]: say(f"{p.name}: {m}"))
+        return [finish(w, {"epochs_run": cfg0.epochs}, env_steps=env_steps, epochs_done=cfg0.epochs, hook=None,
+                       wall_time=time.perf_counter() - t_start) for w in writers]
+    except BaseException:
+        for w in writers:
+            w.abandon()  # as train(): saves under way finish, the locks are released
+        raise
 
 
 # --------------------------------------------------------------------------------------------

@@ -368,7 +368,7 @@ def train(
                       epochs_done=epoch + 1 if summary["epochs_run"] else start_epoch, hook=hook,
                       wall_time=time.perf_counter() - t_start)
     except BaseException:
-        writer.release()  # a failed or interrupted run never blocks its --resume
+        writer.abandon()  # the save under way finishes; a failed or interrupted run never blocks its --resume
         raise
     finally:
         if board is not None:

@@ -8,6 +8,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from gatekit import interrupts
 from gatekit.errors import GatekitError
 
 LOCK_FILE = ".writer.lock"
@@ -100,7 +101,7 @@ class RunWriter:
             "sample": ocp.args.StandardSave(sample),
             **{k: ocp.args.StandardSave(jax.device_get(v)) for k, v in extra.items()},
         }
-        with ORBAX_LOCK:
+        with ORBAX_LOCK, interrupts.deferred():  # a Ctrl-C lands after the save has started whole
             self._manager.save(int(step), args=ocp.args.Composite(**items))
 
     def restore_extra(self, step: int, name: str, target):
@@ -134,6 +135,19 @@ class RunWriter:
             with ORBAX_LOCK:
                 self._manager.wait_until_finished()
                 self._manager.close()
+        finally:
+            self.release()
+
+    def abandon(self) -> None:
+        """After a failure or a Ctrl-C: lets a save already under way finish (else Orbax's
+        background thread is cut off at interpreter exit: that checkpoint is lost, and the exit
+        sometimes hangs), then releases the lock. An error of that save is not raised over the
+        one that ended the run."""
+        try:
+            with ORBAX_LOCK:
+                self._manager.wait_until_finished()
+        except Exception:
+            pass
         finally:
             self.release()
 
