@@ -29,12 +29,12 @@ from typing import Callable, Sequence
 import numpy as np
 
 from gatekit.errors import GatekitError
+from gatekit.judge import CHOOSE_FRACTION, DECISIONS, STOP_FRACTION, bootstrap_interval, judge_pick, seed_splits
 from gatekit.transforms import SCALE_FREE, TRANSFORMS, transform
 
-DECISIONS = ("stop", "choose")
-"""The two decisions scored (module docstring); ``stop``: online, ``choose``: post hoc."""
-STOP_FRACTION = 0.9
-CHOOSE_FRACTION = 0.95
+__all__ = ["CHOOSE_FRACTION", "DECISIONS", "STOP_FRACTION"]  # re-exported from gatekit.judge
+STUDENT_PREFIXES = ("student_outcome", "pilot1", "pilot2")
+"""Per-seed student columns (``{prefix}_s{k}``): the final outcome and the pilots after epochs 1, 2."""
 PATIENCES = (1, 2)
 MAX_THRESHOLDS = 24
 
@@ -65,6 +65,25 @@ class TeacherRun:
         if column not in self.columns:
             raise GatekitError(f"run {self.key}: no column {column!r}")
         return self.columns[column]
+
+    def seeds_view(self, seeds: Sequence[int]) -> "TeacherRun":
+        """The run as a rule that may read only student ``seeds`` sees it: per-seed columns of
+        other seeds are gone, ``{prefix}_s{i}`` renumbered over ``seeds``, ``{prefix}_mean`` their
+        mean, and ``student`` / ``student_seeds`` theirs (NaN when no seed may be read)."""
+        seeds = list(seeds)
+        student_cols = {c for c in self.columns if c.startswith(tuple(f"{p}_" for p in STUDENT_PREFIXES))}
+        student_cols |= {"student_std"}
+        cols = {c: v for c, v in self.columns.items() if c not in student_cols}
+        for p in STUDENT_PREFIXES:
+            have = [k for k in seeds if f"{p}_s{k}" in self.columns]
+            for i, k in enumerate(have):
+                cols[f"{p}_s{i}"] = self.columns[f"{p}_s{k}"]
+            if have:
+                cols[f"{p}_mean"] = np.mean([self.columns[f"{p}_s{k}"] for k in have], axis=0)
+        picked = self.student_seeds[:, seeds] if seeds else np.full((len(self.steps), 0), np.nan)
+        mean = picked.mean(axis=1) if seeds else np.full(len(self.steps), np.nan)
+        cols["student_outcome"] = mean
+        return TeacherRun(self.key, self.steps, cols, mean, picked)
 
     def form(self, column: str, form: str) -> np.ndarray:
         """``transform(series(column), form)``, computed once per run (fitting tries many thresholds)."""
@@ -171,6 +190,16 @@ def _objective(rule, runs: Sequence[TeacherRun], decision: str) -> tuple[float, 
     return float(np.mean([x["success"] for x in res])), float(np.mean(early))
 
 
+def _fair_objective(rule, runs: Sequence[TeacherRun], decision: str, uses: int) -> float:
+    """Mean success on training runs of a rule reading ``uses`` student seeds, each pick judged by
+    a seed it did not read (:func:`gatekit.judge.seed_splits`), as :func:`evaluate` judges it."""
+    res = []
+    for r in runs:
+        for used, j in seed_splits(r.student_seeds.shape[1], uses):
+            res.append(judge_pick(r.student_seeds[:, j], r.steps, rule.pick(r.seeds_view(used)), decision)["success"])
+    return float(np.mean(res))
+
+
 def _thresholds(values: np.ndarray) -> np.ndarray:
     v = np.unique(values[np.isfinite(values)])
     if v.size > MAX_THRESHOLDS:
@@ -224,7 +253,46 @@ class PilotPick:
         return int(hits[0]) if hits.size else None
 
 
-def pilot_method(name: str, column: str) -> Method:
+@dataclasses.dataclass(frozen=True)
+class LastBest:
+    """Post hoc (choose): students measured at the last ``k`` checkpoints; the pick is the one
+    whose students (``column``, e.g. the mean of the seeds read) score best (ties: the later)."""
+
+    column: str
+    k: int
+
+    @property
+    def text(self) -> str:
+        return f"the best {self.column} of the last {self.k} checkpoints"
+
+    def pick(self, run: TeacherRun) -> int | None:
+        x = run.series(self.column)[-self.k:]
+        if not np.isfinite(x).any():
+            return None
+        return int(len(run.steps) - len(x) + (len(x) - 1 - np.nanargmax(x[::-1])))
+
+
+def measured_method(name: str, column: str, *, uses: int, student_epochs: int, k: int | None = None,
+                    ks: Sequence[int] = (1, 2, 3, 4, 5, 6, 7, 8)) -> Method:
+    """Students at the last ``k`` checkpoints, the best one picked (:class:`LastBest`; choose
+    only). ``k`` None: fitted on the training runs from ``ks`` (ties: the smaller, cheaper k)."""
+
+    def fit(runs, decision):
+        if k is not None:
+            return LastBest(column, k)
+        best, best_obj = None, (-1.0, -math.inf)
+        for kk in ks:
+            rule = LastBest(column, kk)
+            obj = (_fair_objective(rule, runs, decision, uses), -kk)
+            if obj > best_obj:
+                best, best_obj = rule, obj
+        return best
+
+    return Method(name, fit, "measured", uses=uses, student_epochs=student_epochs, last=k or max(ks),
+                  decisions=("choose",))
+
+
+def pilot_method(name: str, column: str, *, uses: int = 1, student_epochs: int = 2) -> Method:
     """Pilots: for *stop*, a rule on the pilot's online forms (e.g. ``of_running_max``), fitted;
     for *choose*, :class:`PilotPick` with its fraction fitted on the training runs."""
 
@@ -234,12 +302,12 @@ def pilot_method(name: str, column: str) -> Method:
         best, best_obj = None, (-1.0, -math.inf)
         for f in np.round(np.arange(0.5, 1.001, 0.05), 2):
             rule = PilotPick(column, float(f))
-            obj = _objective(rule, runs, decision)
+            obj = (_fair_objective(rule, runs, decision, uses), -f)
             if obj > best_obj:
                 best, best_obj = rule, obj
         return best
 
-    return Method(name, fit, "pilot")
+    return Method(name, fit, "pilot", uses=uses, student_epochs=student_epochs)
 
 
 class Never:
@@ -259,7 +327,14 @@ class Method:
     name: str
     fit: Callable[[Sequence[TeacherRun], str], object]
     kind: str = "statistic"
-    """``baseline``, ``statistic``, ``model`` or ``pilot`` (how the README groups it)."""
+    """``baseline``, ``statistic``, ``model``, ``pilot`` or ``measured`` (how the README groups it)."""
+    uses: int = 0
+    """How many student seeds its rule reads per checkpoint (judged by another: :mod:`gatekit.judge`)."""
+    student_epochs: int = 0
+    """Epochs of each student it reads (0: none; the full budget: one of them is the student kept)."""
+    last: int | None = None
+    """It trains students at the last ``last`` checkpoints only (None: every checkpoint looked at)."""
+    decisions: tuple[str, ...] = DECISIONS
 
 
 def threshold_method(name: str, columns: Sequence[str], forms: Sequence[str] = TRANSFORMS, kind: str = "statistic",
@@ -329,11 +404,15 @@ def logistic_method(columns: Sequence[str], forms: Sequence[str] = SCALE_FREE) -
 
 def evaluate(runs: Sequence[TeacherRun], method: Method, decision: str, *, group: str = "task") -> dict:
     """Leave-one-``group``-out: for each group value, ``method`` is fitted on the other groups'
-    runs and its rule decides each held-out run. Returns the pooled success rate, mean saved
-    share, per-group rates and the rule each fold fitted."""
+    runs and its rule decides each held-out run, judged by student seeds it did not read
+    (:mod:`gatekit.judge`: every split of the seeds, averaged per run). Returns the pooled success,
+    mean regret and mean saved share with 95% intervals over ``group`` (bootstrap), per-group
+    numbers and the rule each fold fitted."""
     groups = sorted({getattr(r, group) for r in runs})
     if len(groups) < 2:
         raise GatekitError(f"leave-one-{group}-out needs >= 2 {group}s, got {groups}")
+    if decision not in method.decisions:
+        raise GatekitError(f"{method.name} does not make the {decision!r} decision")
     per, results = {}, []
     for g in groups:
         train = [r for r in runs if getattr(r, group) != g]
@@ -341,17 +420,50 @@ def evaluate(runs: Sequence[TeacherRun], method: Method, decision: str, *, group
         rule = method.fit(train, decision)
         res = []
         for r in test:
-            p = rule.pick(r)
-            res.append({**decide(r, p, decision), "run": r.key,
-                        "pick_fraction": None if p is None else float(r.steps[p] / r.steps[-1])})
+            splits = seed_splits(r.student_seeds.shape[1], method.uses)
+            picks = [rule.pick(r.seeds_view(used)) for used, _ in splits]
+            judged = [judge_pick(r.student_seeds[:, j], r.steps, p, decision) for p, (_, j) in zip(picks, splits)]
+            fracs = [None if p is None else float(r.steps[p] / r.steps[-1]) for p in picks]
+            res.append({"run": r.key, "success": float(np.mean([x["success"] for x in judged])),
+                        "regret": float(np.mean([x["regret"] for x in judged])),
+                        "saved": float(np.mean([x["saved"] for x in judged])),
+                        "pick_fraction": None if all(f is None for f in fracs) else
+                        float(np.mean([1.0 if f is None else f for f in fracs])),
+                        "students_at": getattr(rule, "k", None)})
         results += res
-        per[g] = {"success": float(np.mean([x["success"] for x in res])),
-                  "saved": float(np.mean([x["saved"] for x in res])), "rule": rule.text, "n": len(res)}
-    return {"method": method.name, "kind": method.kind, "decision": decision, "group": group,
-            "success": float(np.mean([x["success"] for x in results])),
-            "saved": float(np.mean([x["saved"] for x in results])),
-            "group_success_min": float(min(v["success"] for v in per.values())),
-            "per_group": per, "runs": results}
+        per[g] = {k: float(np.mean([x[k] for x in res])) for k in ("success", "regret", "saved")}
+        per[g].update(rule=rule.text, n=len(res))
+    out = {"method": method.name, "kind": method.kind, "decision": decision, "group": group, "uses": method.uses,
+           "student_epochs": method.student_epochs}
+    for k in ("success", "regret", "saved"):
+        vals = [x[k] for x in results]
+        out[k] = float(np.mean(vals))
+        out[f"{k}_ci"] = bootstrap_interval(vals, [x["run"][0 if group == "task" else 1] for x in results])
+    out.update(group_success_min=float(min(v["success"] for v in per.values())), per_group=per, runs=results)
+    return out
+
+
+def ceiling(runs: Sequence[TeacherRun], decision: str, *, group: str = "task") -> dict:
+    """What the students' own noise allows: the oracle that reads every other seed's full student
+    at every checkpoint, judged like every rule (by the seed it did not read)."""
+    res = []
+    for r in runs:
+        n = r.student_seeds.shape[1]
+        if n < 2:
+            continue
+        splits = seed_splits(n, n - 1)
+        judged = [judge_pick(r.student_seeds[:, j], r.steps, _oracle_pick(r.student_seeds[:, list(used)].mean(axis=1),
+                                                                          r.steps, decision), decision)
+                  for used, j in splits]
+        res.append({"run": r.key, **{k: float(np.mean([x[k] for x in judged])) for k in ("success", "regret", "saved")}})
+    if not res:
+        return {}
+    out = {"decision": decision, "uses": runs[0].student_seeds.shape[1] - 1}
+    for k in ("success", "regret", "saved"):
+        vals = [x[k] for x in res]
+        out[k] = float(np.mean(vals))
+        out[f"{k}_ci"] = bootstrap_interval(vals, [x["run"][0 if group == "task" else 1] for x in res])
+    return out
 
 
 def noise_floor(runs: Sequence[TeacherRun], decision: str) -> dict:
@@ -400,11 +512,15 @@ def add_pilot_means(rows: Sequence[dict]) -> list[dict]:
     return out
 
 
-def default_methods(statistics: Sequence[str]) -> list[Method]:
+def default_methods(statistics: Sequence[str], full_epochs: int | None = None) -> list[Method]:
     """The declared candidates: baselines (final checkpoint; a threshold on the step, on the
     fraction of the budget, and on the teacher's own eval success in any form, i.e. its plateau);
     each statistic in any form and in scale-free forms only; the best statistic (chosen inside
-    each fold) in any form and scale-free only; a logistic model on scale-free forms; pilots."""
+    each fold) in any form and scale-free only; a logistic model on scale-free forms; pilots
+    (1 student at 12.5% and 25% of the student budget, 2 students at 25%); and with
+    ``full_epochs`` (the student budget) the measured rules declared for the dataset (issue 31):
+    1 full student on each of the last 3 checkpoints, the same with K fitted in each fold, and
+    2 pilots at 25% on the last 3."""
     ms = [FINAL, threshold_method("training step", ["step"], ("raw",), "baseline"),
           threshold_method("fraction of budget", ["fraction"], ("raw",), "baseline"),
           threshold_method("teacher eval (any form)", ["teacher_eval_success"], kind="baseline")]
@@ -414,25 +530,32 @@ def default_methods(statistics: Sequence[str]) -> list[Method]:
     ms += [threshold_method("best statistic", list(statistics)),
            threshold_method("best statistic (scale-free)", list(statistics), SCALE_FREE),
            logistic_method(statistics)]
-    names = {"pilot1_s0": "pilot 12.5%, 1 student", "pilot2_s0": "pilot 25%, 1 student",
-             "pilot1_mean": "pilot 12.5%, 3 students", "pilot2_mean": "pilot 25%, 3 students"}
-    ms += [pilot_method(names[c], c) for c in PILOT_COLUMNS]
+    ms += [pilot_method("pilot 12.5%, 1 student", "pilot1_s0", uses=1, student_epochs=1),
+           pilot_method("pilot 25%, 1 student", "pilot2_s0", uses=1, student_epochs=2),
+           pilot_method("pilot 25%, 2 students", "pilot2_mean", uses=2, student_epochs=2)]
+    if full_epochs:
+        ms += [measured_method("1 full student, last 3", "student_outcome_mean", uses=1, student_epochs=full_epochs, k=3),
+               measured_method("1 full student, last K (K fitted)", "student_outcome_mean", uses=1,
+                               student_epochs=full_epochs),
+               measured_method("pilot 25%, 2 students, last 3", "pilot2_mean", uses=2, student_epochs=2, k=3)]
     return ms
 
 
 def report(rows: Sequence[dict], statistics: Sequence[str], *, groups: Sequence[str] = ("task", "config"),
-           methods: Sequence[Method] | None = None, progress: Callable[[str], None] | None = None) -> dict:
+           methods: Sequence[Method] | None = None, progress: Callable[[str], None] | None = None,
+           full_epochs: int | None = None) -> dict:
     """Every method x decision, leave-one-``group``-out for each group with >= 2 values, with the
     noise floor per decision. Methods whose columns are missing from some run are skipped."""
     runs = teacher_runs(add_pilot_means(rows))
-    methods = list(methods or default_methods(statistics))
+    methods = list(methods or default_methods(statistics, full_epochs))
     out = {"n_runs": len(runs), "tasks": sorted({r.task for r in runs}), "configs": sorted({r.config for r in runs}),
-           "noise_floor": {d: noise_floor(runs, d) for d in DECISIONS}, "results": []}
+           "noise_floor": {d: noise_floor(runs, d) for d in DECISIONS},
+           "ceiling": {d: ceiling(runs, d) for d in DECISIONS}, "results": []}
     for group in groups:
         if len({getattr(r, group) for r in runs}) < 2:
             continue
         for m in methods:
-            for d in DECISIONS:
+            for d in m.decisions:
                 try:
                     res = evaluate(runs, m, d, group=group)
                 except GatekitError as e:
@@ -441,5 +564,6 @@ def report(rows: Sequence[dict], statistics: Sequence[str], *, groups: Sequence[
                     continue
                 out["results"].append(res)
                 if progress:
-                    progress(f"  {m.name:34s} {d:6s} by {group}: success {res['success']:.2f} saved {res['saved']:.2f}")
+                    progress(f"  {m.name:34s} {d:6s} by {group}: success {res['success']:.2f} "
+                             f"regret {res['regret']:.3f} saved {res['saved']:.2f}")
     return out

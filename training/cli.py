@@ -290,6 +290,7 @@ def gatebench(
     workers: Workers = None,
     max_parallel: MaxParallel = None,
     analyze_only: Annotated[bool, typer.Option("--analyze-only", help="Train nothing: analyze the tasks finished so far.")] = False,
+    data: Annotated[Optional[pathlib.Path], typer.Option("--data", help="The dataset directory ({task}.npz; default: the repository's examples/results/gatebench/data): finished tasks are written there and not trained again.")] = None,
     ship: Annotated[bool, typer.Option("--ship", help="Also write the auto gate (gatekit/presets/auto.json) from the analysis.")] = False,
 ):
     """The gate benchmark (the grid is declared in training/gatebench.py): 4 tasks x 3 configs x
@@ -303,14 +304,14 @@ def gatebench(
         bad = [x for x in given or () if x not in known]
         if bad:
             raise GatekitError(f"{name} {bad[0]!r}: choose from {sorted(known)}")
+    data = data or gb.DATA_DIR
     if analyze_only:
-        gb.collect(out, tuple(configs or gb.CONFIGS))
-        gb.analyze(out)
+        gb.analyze(out, data)
         gb.plot(out)
         typer.echo((pathlib.Path(out) / "results.md").read_text())
     else:
         gb.main_cli(out, tasks=tuple(tasks or gb.TASKS), configs=tuple(configs or gb.CONFIGS),
-                    shard=parse_shard(shard), workers=workers, max_parallel=max_parallel)
+                    shard=parse_shard(shard), workers=workers, max_parallel=max_parallel, data=data)
     if ship:
         shipped = gb.ship(out)
         typer.echo(f"shipped the auto gate: {shipped['rule']} ({shipped['method']}; held out: choose "

@@ -49,11 +49,10 @@ import numpy as np
 
 from gatekit import io as gio
 from gatekit.errors import GatekitError
-from training import barrier, envs, outcomes
+from training import barrier, envs
 from training.calibrate import student_jobs
 from training.config import TrainConfig
 from training.many import Job, run_jobs, shard_of
-from training.runs import run_finished
 from training.sweep import pick
 
 
@@ -100,19 +99,28 @@ def _students(out, task: Task, teacher: str | None, name: str) -> list[Job]:
     return student_jobs(teacher, student_config(task), pathlib.Path(out) / task.name / "students", name, STUDENT_SEEDS)
 
 
-def teacher_eval_curve(path) -> list[float]:
-    """The teacher's recorded eval success at each epoch (what its trainer logged)."""
-    run = gio.read_run(path)
-    return [float(gio.load_checkpoint(run, s, items=("meta",)).meta["eval"]["success"])
-            for s in gio.list_checkpoints(run)[0]]
+DATA_DIR = pathlib.Path(__file__).resolve().parents[1] / "examples" / "results" / "gatebench" / "data"
+"""Where the dataset lives in this repository (one ``{task}.npz`` per finished task, committed
+as each task finishes): what ``gatebench`` resumes from on a machine without the run folders."""
 
 
-def run_task(task: Task, configs, out, *, shard=(0, 1), progress: Callable[[str], None] | None = None,
-             **parallel) -> list[dict] | None:
+def committed(data, task: str, configs) -> bool:
+    """Whether ``DATA/{task}.npz`` holds every teacher of ``configs`` (then nothing is retrained)."""
+    path = pathlib.Path(data) / f"{task}.npz"
+    if not path.is_file():
+        return False
+    have = set(gio.read_benchmark_task(path).teachers)
+    return all((c, s) in have for c in configs for s in TEACHER_SEEDS)
+
+
+def run_task(task: Task, configs, out, *, data=DATA_DIR, shard=(0, 1), progress: Callable[[str], None] | None = None,
+             **parallel) -> bool:
     """Trains (or reuses) one task's teachers and students (this shard's share: teacher number i
-    and its students go to shard i mod N, the baseline to shard 0); returns the task's pairs rows
-    once every run of the task is finished, else None."""
+    and its students go to shard i mod N, the baseline to shard 0); once every run of the task is
+    finished (one shard, or the last of them rerun as 0/1), reads them into ``DATA/{task}.npz``
+    (:mod:`training.benchdata`). Returns whether the task's data was written."""
     import gatekit
+    from training import benchdata
 
     say = progress or (lambda _m: None)
     out = pathlib.Path(out)
@@ -124,101 +132,87 @@ def run_task(task: Task, configs, out, *, shard=(0, 1), progress: Callable[[str]
     table = gatekit.score([j.path for _, _, j in mine])
     plan = []
     for c, s, j in mine:
-        rows = [r for r in table.rows if r["run_path"] == str(j.path.resolve())]
-        steps = pick([r["step"] for r in rows], CHECKPOINTS)
-        plan += [(c, s, j, r, _students(out, task, f"{j.path}@{r['step']}", f"{c}_seed{s}@{r['step']}"))
-                 for r in rows if r["step"] in steps]
+        steps = pick(sorted(r["step"] for r in table.rows if r["run_path"] == str(j.path.resolve())), CHECKPOINTS)
+        plan.append((c, s, j, steps, [_students(out, task, f"{j.path}@{x}", f"{c}_seed{s}@{x}") for x in steps]))
     base = _students(out, task, None, "baseline")
-    jobs = (base if shard[0] == 0 else []) + [x for *_, js in plan for x in js]
+    jobs = (base if shard[0] == 0 else []) + [x for *_, per in plan for js in per for x in js]
     say(f"{task.name}: {len(jobs)} student run(s)")
     run_jobs(jobs, progress=say, **parallel)
     if shard != (0, 1):
-        return None
-    return _rows(task, plan, base, say)
+        return False
+    say(f"{task.name}: reading the runs into the dataset")
+    meta, arrays = benchdata.build_task(task, configs, out, plan, base, progress=say)
+    gio.write_benchmark_task(pathlib.Path(data) / f"{task.name}.npz", meta, arrays)
+    return True
 
 
-def _rows(task: Task, plan, base: list[Job], say) -> list[dict]:
-    cand, measure = task.candidate, outcomes.measure(task.candidate.outcome)
-    baseline = [measure(j.path) for j in base]
-    rows = []
-    for c, s, teacher, r, jobs in plan:
-        final = gio.list_checkpoints(gio.read_run(teacher.path))[0][-1]
-        vals = [measure(j.path) for j in jobs]
-        row = {"task": task.name, "config": c, "teacher_seed": s, **r, "fraction": r["step"] / final,
-               "teacher_eval_success": r.get("eval_success"), "student_outcome": float(np.mean(vals)),
-               "student_std": float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0,
-               "baseline_outcome": float(np.mean(baseline)),
-               **{f"student_outcome_s{k}": v for k, v in enumerate(vals)}}
-        for e in PILOT_EPOCHS:
-            for k, j in enumerate(jobs):
-                run = gio.read_run(j.path)
-                row[f"pilot{e}_s{k}"] = measure(j.path, step=gio.list_checkpoints(run)[0][e - 1])
-        if cand.outcome == "far_time_at_goal":
-            row["teacher_far_time_at_goal"] = barrier.far_goal_eval(teacher.path, step=r["step"])["far_time_at_goal"]
-        rows.append(row)
-        say(f"  {task.name}/{c}/seed{s}@{r['step']}: student {row['student_outcome']:.2f} +- {row['student_std']:.2f}")
-    return rows
-
-
-def run(out, *, tasks=None, configs=None, shard=(0, 1), progress=None, **parallel) -> dict:
-    """Runs the benchmark task by task (default: every task and config); writes
-    ``DIR/{task}/pairs.csv`` as each task finishes and ``DIR/pairs.csv`` (every finished task) at
-    the end. Finished runs are reused."""
+def run(out, *, tasks=None, configs=None, data=DATA_DIR, shard=(0, 1), progress=None, **parallel) -> dict:
+    """Runs the benchmark task by task (default: every task and config) into ``DATA/{task}.npz``.
+    A task whose data file already holds every teacher asked for is not trained again (resume
+    from what is committed); finished run folders under ``out`` are reused. Then writes
+    ``out/pairs.csv`` and ``out/teachers.csv`` from the dataset."""
     out, tasks, configs = pathlib.Path(out), tuple(tasks or TASKS), tuple(configs or CONFIGS)
     for name in list(tasks) + list(configs):
         if name not in TASKS and name not in CONFIGS:
             raise ValueError(f"unknown task or config {name!r}; tasks {sorted(TASKS)}, configs {sorted(CONFIGS)}")
+    say = progress or (lambda _m: None)
     t0, done = time.time(), {}
     for name in tasks:
+        if committed(data, name, configs):
+            say(f"{name}: in {pathlib.Path(data) / (name + '.npz')} already (nothing to train)")
+            continue
         t1 = time.time()
-        rows = run_task(TASKS[name], configs, out, shard=shard, progress=progress, **parallel)
-        if rows is not None:
-            path = out / name / "pairs.csv"
-            gio.write_table(merge_configs(gio.read_table(path) if path.exists() else [], rows, configs), path)
-            done[name] = {"rows": len(rows), "minutes": (time.time() - t1) / 60}
-    rows = collect(out, configs)
+        if run_task(TASKS[name], configs, out, data=data, shard=shard, progress=progress, **parallel):
+            done[name] = {"minutes": (time.time() - t1) / 60}
+    rows = collect(out, data)
     return {"tasks": done, "rows": len(rows), "minutes": (time.time() - t0) / 60, "pairs": str(out / "pairs.csv")}
 
 
-def merge_configs(existing: list[dict], new: list[dict], configs) -> list[dict]:
-    """A task's pairs rows after running ``configs``: the new rows, and the existing rows of every
-    other config kept (running the variants never drops the base config's table)."""
-    return [r for r in existing if r.get("config") not in set(configs)] + list(new)
-
-
-def collect(out, configs=None) -> list[dict]:
-    """``DIR/pairs.csv`` from every task finished so far (``DIR/{task}/pairs.csv``) and
-    ``DIR/teachers.csv`` (their eval curves); returns the rows."""
-    out = pathlib.Path(out)
-    rows = [r for name in TASKS if (out / name / "pairs.csv").exists()
-            for r in gio.read_table(out / name / "pairs.csv")]
-    if rows:
-        gio.write_table(rows, out / "pairs.csv")
-        _teacher_curves(out, tuple(configs or CONFIGS))
+def rows_from_task(bt) -> list[dict]:
+    """A dataset task as pairs rows (one per teacher checkpoint: the checkpoint's columns, its
+    ``fraction`` of the budget, the students' final outcome per seed and mean, the pilots
+    ``pilot{e}_s{k}`` = student k after epoch e, the no-teacher baseline's final mean)."""
+    names = [str(c) for c in bt.columns]
+    vals, steps, fraction = bt.at_checkpoints(bt.values), bt.checkpoint_step, bt.fraction
+    wall = bt.at_checkpoints(np.cumsum(bt.epoch_seconds, axis=1))
+    far = bt.meta.get("outcome") == "far_time_at_goal"
+    rows = []
+    for t, (c, s) in enumerate(bt.teachers):
+        for k in range(steps.shape[1]):
+            final = bt.student[t, k, :, -1].astype(float)
+            row = {"task": bt.name, "config": c, "teacher_seed": s, "step": int(steps[t, k]),
+                   "fraction": float(fraction[t, k]), "wall_time": float(wall[t, k])}
+            row.update({n: None if not np.isfinite(v) else float(v) for n, v in zip(names, vals[t, k])})
+            row["teacher_eval_success"] = row.get("eval_success")
+            if far:
+                row["teacher_far_time_at_goal"] = float(bt.teacher_outcome[t, k])
+            row.update(student_outcome=float(final.mean()),
+                       student_std=float(final.std(ddof=1)) if final.size > 1 else 0.0,
+                       baseline_outcome=float(bt.baseline[:, -1].mean()))
+            row.update({f"student_outcome_s{j}": float(v) for j, v in enumerate(final)})
+            for e in PILOT_EPOCHS:
+                if e < bt.student.shape[-1]:
+                    row.update({f"pilot{e}_s{j}": float(v) for j, v in enumerate(bt.student[t, k, :, e - 1])})
+            rows.append(row)
     return rows
 
 
-def _teacher_curves(out: pathlib.Path, configs) -> None:
-    """Rewrites ``DIR/teachers.csv`` with the curve of every finished teacher on disk; the rows of
-    teachers not on disk (other configs, or runs deleted after their table was written) are kept."""
-    rows = []
-    for name in TASKS:
-        for c in configs:
-            for s in TEACHER_SEEDS:
-                p = teacher_path(out, name, c, s)
-                if run_finished(p, teacher_config(TASKS[name], c, s).epochs):
-                    rows += [{"task": name, "config": c, "teacher_seed": s, "epoch": e + 1, "eval_success": v}
-                             for e, v in enumerate(teacher_eval_curve(p))]
-    path = out / "teachers.csv"
-    if rows:
-        gio.write_table(keep_other_runs(gio.read_table(path) if path.exists() else [], rows), path)
-
-
-def keep_other_runs(existing: list[dict], new: list[dict]) -> list[dict]:
-    """``existing`` rows of every (task, config, teacher_seed) that ``new`` does not have, then ``new``."""
-    key = lambda r: (r["task"], r["config"], r["teacher_seed"])  # noqa: E731
-    fresh = {key(r) for r in new}
-    return [r for r in existing if key(r) not in fresh] + list(new)
+def collect(out, data=DATA_DIR) -> list[dict]:
+    """``out/pairs.csv`` and ``out/teachers.csv`` (each teacher's recorded eval per epoch, the
+    plateau evidence) from every task in the dataset; returns the pairs rows."""
+    out = pathlib.Path(out)
+    if not pathlib.Path(data).is_dir() or not any(pathlib.Path(data).glob("*.npz")):
+        return []
+    tasks = gio.read_benchmark(data)
+    rows = [r for bt in tasks.values() for r in rows_from_task(bt)]
+    curves = []
+    for bt in tasks.values():
+        ev = bt.column("eval_success")
+        curves += [{"task": bt.name, "config": c, "teacher_seed": s, "epoch": e + 1, "eval_success": float(v)}
+                   for t, (c, s) in enumerate(bt.teachers) for e, v in enumerate(ev[t])]
+    gio.write_table(rows, out / "pairs.csv")
+    gio.write_table(curves, out / "teachers.csv")
+    return rows
 
 
 def plot(out) -> pathlib.Path:
@@ -258,84 +252,66 @@ def main_cli(out, **kw) -> dict:
     print(f"{res['rows']} pairs rows in {res['pairs']} ({res['minutes']:.1f} min this call)")
     rows = gio.read_table(res["pairs"]) if res["rows"] else []
     if len({r["task"] for r in rows}) >= 2:
-        analyze(out)
+        analyze(out, kw.get("data", DATA_DIR))
         plot(out)
         print((pathlib.Path(out) / "results.md").read_text())
     return res
 
 
-def costs(out, rows: list[dict], recorded: dict | None = None) -> dict:
-    """Per task, from the runs themselves: a teacher's training seconds (its final checkpoint's
-    wall time), a student epoch's seconds (steady state: after the first, compiling epoch) and
-    the first epoch's extra, and gatekit's scoring seconds per checkpoint. A task whose student
-    runs are no longer on disk keeps its student timings from ``recorded`` (an earlier analysis's
-    ``costs``); with neither, it is an error naming the directory."""
-    out, res = pathlib.Path(out), {}
-    for name in sorted({r["task"] for r in rows}):
-        mine = [r for r in rows if r["task"] == name]
-        finals = {}
-        for r in mine:
-            k = (r["config"], r["teacher_seed"])
-            if k not in finals or r["step"] > finals[k]["step"]:
-                finals[k] = r
-        epoch_s, first_s = [], []
-        students = out / name / "students"
-        for p in sorted(students.iterdir() if students.is_dir() else [])[:24]:
-            run = gio.read_run(p)
-            steps = gio.list_checkpoints(run)[0]
-            wall = [float(gio.load_checkpoint(run, s, items=("meta",)).meta["wall_time"]) for s in steps]
-            if len(wall) > 1:
-                epoch_s.append((wall[-1] - wall[0]) / (len(wall) - 1))
-                first_s.append(wall[0] - epoch_s[-1])
-        if epoch_s:
-            student = {"student_epoch_seconds": float(np.mean(epoch_s)),
-                       "student_first_epoch_extra": float(np.mean(first_s))}
-        elif name in (recorded or {}):
-            student = {k: recorded[name][k] for k in ("student_epoch_seconds", "student_first_epoch_extra")}
-        else:
-            raise GatekitError(f"{students}: no student runs to time, and no recorded costs for {name!r} "
-                               f"in {out / 'results.json'}")
-        res[name] = {"teacher_seconds": float(np.mean([r["wall_time"] for r in finals.values()])), **student,
-                     "student_epochs": STUDENT_EPOCHS,
-                     "score_seconds_per_checkpoint": float(np.mean([r["score_seconds"] for r in mine]))}
+def costs(tasks: dict) -> dict:
+    """Per task, from the dataset's timings (measured in the training processes): a teacher's
+    training seconds (the sum of its epochs), a student epoch's seconds (steady state: after the
+    first, compiling epoch), the first epoch's extra, and gatekit's scoring seconds per checkpoint."""
+    res = {}
+    for name, bt in sorted(tasks.items()):
+        secs = np.concatenate([bt.student_seconds.reshape(-1, bt.student_seconds.shape[-1]), bt.baseline_seconds])
+        steady = float(np.mean(secs[:, 1:])) if secs.shape[1] > 1 else float(np.mean(secs))
+        res[name] = {"teacher_seconds": float(np.mean(bt.epoch_seconds.sum(axis=1))),
+                     "student_epoch_seconds": steady, "student_first_epoch_extra": float(np.mean(secs[:, 0]) - steady),
+                     "student_epochs": int(secs.shape[1]),
+                     "score_seconds_per_checkpoint": float(np.nanmean(bt.column("score_seconds")))}
     return res
 
 
-def method_cost(method, task_costs: dict, picks: list) -> float | None:
-    """A rule's cost as a share of one teacher's training, for the checkpoints it looked at
-    (online: up to its stop; never fired: all 8). Pilots: their student epochs at each
-    checkpoint looked at; zero-cost statistics: scoring; baselines on step/fraction: none."""
-    kind, name = method["kind"], method["method"]
+def method_cost(method: dict, task_costs: dict, picks: list) -> float | None:
+    """A rule's extra work as a share of one teacher's training, from what the rule declares
+    (:class:`gatekit.transfer.Method`: ``uses`` student seeds of ``student_epochs`` epochs, at its
+    last ``students_at`` checkpoints or at each checkpoint it looked at, i.e. online up to its
+    stop, else all 8). A full-budget student is one the user trains anyway, so one is not extra.
+    Zero-cost statistics: scoring each checkpoint looked at; step / fraction baselines: none.
+    ``picks``: (task, checkpoints looked at, checkpoints with students or None) per run."""
     shares = []
-    for task, looked in picks:
+    for task, looked, students_at in picks:
         c = task_costs[task]
-        if kind == "pilot":
-            e = 1 if "12.5%" in name else 2
-            n = 3 if "3 students" in name else 1
-            shares.append(looked * n * e * c["student_epoch_seconds"] / c["teacher_seconds"])
-        elif kind in ("statistic", "model"):
+        if method["kind"] in ("pilot", "measured"):
+            epochs = method["uses"] * method["student_epochs"] * min(students_at or looked, looked)
+            if method["student_epochs"] >= c["student_epochs"]:
+                epochs -= c["student_epochs"]
+            shares.append(max(epochs, 0) * c["student_epoch_seconds"] / c["teacher_seconds"])
+        elif method["kind"] in ("statistic", "model"):
             shares.append(looked * c["score_seconds_per_checkpoint"] / c["teacher_seconds"])
         else:
             shares.append(0.0)
     return float(np.mean(shares)) if shares else None
 
 
-def analyze(out, progress=None) -> dict:
-    """Scores every declared rule on ``DIR/pairs.csv`` (:func:`gatekit.transfer.report`:
+def analyze(out, data=DATA_DIR, progress=None) -> dict:
+    """Scores every declared rule on the dataset alone (:func:`gatekit.transfer.report`:
     leave-one-task-out, and leave-one-config-out where there are >= 2 configs), with each rule's
-    cost; writes ``DIR/results.json`` and ``DIR/results.md``."""
+    cost; writes ``out/pairs.csv``, ``out/results.json`` and ``out/results.md``."""
     from gatekit import statistics, transfer
 
     out = pathlib.Path(out)
-    rows = gio.read_table(out / "pairs.csv")
+    tasks = gio.read_benchmark(data)
+    rows = collect(out, data)
     online = [n for n in statistics.METRIC_NAMES if statistics.timing(n) == "online"]
     t0 = time.time()
-    rep = transfer.report(rows, online, progress=progress)
-    previous = out / "results.json"
-    task_costs = costs(out, rows, json.loads(previous.read_text()).get("costs") if previous.exists() else None)
+    rep = transfer.report(rows, online, progress=progress, full_epochs=STUDENT_EPOCHS)
+    task_costs = costs(tasks)
     for res in rep["results"]:
         looked = [(run[0], CHECKPOINTS if x["pick_fraction"] is None or res["decision"] == "choose"
-                   else _looked(rows, run, x["pick_fraction"])) for x in res["runs"] for run in [x["run"]]]
+                   else _looked(rows, run, x["pick_fraction"]), x["students_at"])
+                  for x in res["runs"] for run in [x["run"]]]
         res["cost"] = method_cost(res, task_costs, looked)
     rep.update(costs=task_costs, seconds=time.time() - t0, rules=_declared_rules(), plateau=plateau_evidence(out))
     gio.write_text(out / "results.json", json.dumps(gio.to_jsonable(rep), indent=1) + "\n")
@@ -380,34 +356,51 @@ SUMMARY_METHODS = ("final checkpoint", "training step", "fraction of budget", "t
 """The rows the README shows (every method is in results.md)."""
 
 
+def _ci(r: dict, key: str, fmt: str = "{:.2f}") -> str:
+    lo, hi = r.get(f"{key}_ci", (None, None))
+    value = fmt.format(r[key])
+    if lo is None or not np.isfinite(lo):
+        return value
+    return f"{value} [{fmt.format(lo)}, {fmt.format(hi)}]"
+
+
 def markdown(rep: dict, group: str = "task", only: tuple[str, ...] | None = None) -> str:
-    """The leave-one-``group``-out table: one row per method (``only``: these), stop and choose
-    side by side."""
+    """The leave-one-``group``-out table: one row per method (``only``: these), choose and stop
+    side by side, each pick judged by student seeds the rule did not read (:mod:`gatekit.judge`),
+    success and mean regret with 95% bootstrap intervals over ``group``s, and the noise ceiling."""
     res = {(r["method"], r["decision"]): r for r in rep["results"] if r["group"] == group}
     methods = [m for m in dict.fromkeys(m for m, _ in res) if only is None or m in only]
     tasks = rep["tasks"] if group == "task" else rep["configs"]
-    order = ", ".join(tasks)
-    head = (f"| rule | kind | stop: success | stop by {group} ({order}) | stop: saved | choose: success | "
-            f"choose by {group} ({order}) | cost: stop / choose (share of a teacher) |")
+    head = (f"| rule | kind | choose: success | choose: mean regret | choose by {group} ({', '.join(tasks)}) | "
+            f"stop: success | stop: saved | extra cost: choose / stop (share of a teacher) |")
     lines = [head, "|" + "---|" * 8]
+    pct = "{:.1%}"
     for m in methods:
         s, c = res.get((m, "stop")), res.get((m, "choose"))
-        if not s or not c:
+        if not c:
             continue
-        per = lambda r: " / ".join(f"{r['per_group'][t]['success']:.2f}" for t in tasks if t in r["per_group"])  # noqa: E731
-        cost = "-" if s.get("cost") is None else f"{s['cost']:.2f} / {c['cost']:.2f}"
+        per = " / ".join(f"{c['per_group'][t]['success']:.2f}" for t in tasks if t in c["per_group"])
+        cost = "-" if c.get("cost") is None else f"{c['cost']:.2f}"
+        cost += "" if not s or s.get("cost") is None else f" / {s['cost']:.2f}"
         if m.startswith("teacher eval"):
-            cost = "eval rollouts at every checkpoint (not separated from training time)"
-        lines.append(f"| {m} | {s['kind']} | {s['success']:.2f} | {per(s)} | {s['saved']:.2f} | {c['success']:.2f} | "
-                     f"{per(c)} | {cost} |")
+            cost = "eval rollouts at every checkpoint"
+        stop = (_ci(s, "success"), f"{s['saved']:.2f}") if s else ("-", "-")
+        lines.append(f"| {m} | {c['kind']} | {_ci(c, 'success')} | {_ci(c, 'regret', pct)} | {per} | {stop[0]} | "
+                     f"{stop[1]} | {cost} |")
+    ceil = rep.get("ceiling", {})
+    if ceil.get("choose"):
+        cc, cs = ceil["choose"], ceil.get("stop", {})
+        lines.append(f"| ceiling: {cc['uses']} full students at every checkpoint | oracle | {_ci(cc, 'success')} | "
+                     f"{_ci(cc, 'regret', pct)} | | {_ci(cs, 'success') if cs else '-'} | "
+                     f"{cs.get('saved', 0):.2f} | all |")
     nf = rep["noise_floor"]
     lines.append("")
     for k, v in rep.get("plateau", {}).items():
         lines.append(f"Teacher eval success, {k} ({v['epochs']} epochs): last quarter {v['last_quarter']:.2f}, "
                      f"quarter before {v['quarter_before']:.2f}.  ")
-    lines.append(f"Noise floor (a one-student-seed oracle judged by the other seeds): stop "
-                 f"{nf['stop']['one_seed_oracle_success']:.2f}, choose {nf['choose']['one_seed_oracle_success']:.2f}; "
-                 f"students' seed-to-seed std / best mean: {nf['stop']['relative_seed_std']:.2f}. "
+    lines.append(f"Every pick is judged by one student seed the rule did not read, averaged over the seeds; "
+                 f"intervals: 95% bootstrap over {len(tasks)} {group}s (few groups: read them as rough). "
+                 f"Students' seed-to-seed std / best mean: {nf['stop']['relative_seed_std']:.2f}. "
                  f"{rep['n_runs']} teacher runs.")
     return "\n".join(lines) + "\n"
 

@@ -3,6 +3,7 @@
 * :mod:`gatekit.io.runs`: the ``gatekit-run/1`` run format (read runs, list and restore
   checkpoints, checksums); :mod:`gatekit.io.writer`: writing one (:class:`RunWriter`);
 * :mod:`gatekit.io.npz`: probes (``.npz`` without pickle);
+* :mod:`gatekit.io.dataset`: the gate benchmark as a dataset (``gatekit-benchmark/1``);
 * :mod:`gatekit.io.tables`: score and pairs tables (CSV / JSON);
 * :mod:`gatekit.io.gates`: gate files (``gatekit-gate/1``) and presets;
 * :mod:`gatekit.io.pickles`: the restricted, allow-listed reader for JaxGCRL pickles (the only
@@ -14,6 +15,7 @@
 Everything public is re-exported here: ``from gatekit import io as gio; gio.read_run(path)``.
 """
 
+from gatekit.io.dataset import BENCHMARK_FORMAT, BenchTask, read_benchmark, read_benchmark_task, write_benchmark_task
 from gatekit.io.files import PathLike, sha256_file, to_jsonable, write_text
 from gatekit.io.gates import GATE_FORMAT, PRESET_DIR, Gate, preset_names, read_gate, write_gate
 from gatekit.io.logs import METRICS_JSONL, TensorBoardLog, append_metrics, read_metrics, read_tensorboard
@@ -26,7 +28,8 @@ from gatekit.io.tables import read_table, table_text, write_table
 from gatekit.io.writer import RunWriter
 
 __all__ = [
-    "CHECKPOINT_DIR", "FORMAT", "METRICS_JSONL", "TensorBoardLog", "append_metrics", "read_metrics",
+    "BENCHMARK_FORMAT", "BenchTask", "CHECKPOINT_DIR", "FORMAT", "read_benchmark", "read_benchmark_task",
+    "write_benchmark_task", "METRICS_JSONL", "TensorBoardLog", "append_metrics", "read_metrics",
     "read_tensorboard", "GATE_FORMAT", "ITEMS", "PICKLE_ALLOWED", "PRESET_DIR", "PROBE_NPZ", "RUN_JSON",
     "Checkpoint", "Gate", "PathLike", "Run", "RunWriter", "find_runs", "list_checkpoints", "load_checkpoint",
     "load_probe", "meta_checksum", "preset_names", "read_gate", "read_npz", "read_restricted_pickle", "read_run",

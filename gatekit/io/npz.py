@@ -34,7 +34,7 @@ def read_npz(path: PathLike, *, required: Iterable[str] = ()) -> dict[str, np.nd
         raise GatekitError(f"{path}: cannot read ({e.strerror or e})") from None
     if magic != b"PK\x03\x04":
         raise GatekitError(f"{path}: not an .npz file (an .npz is a zip of .npy arrays: save one with numpy.savez)")
-    _check_sizes(path)
+    check_npz_sizes(path)
     try:
         with np.load(path, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
@@ -57,7 +57,7 @@ MAX_DEFLATE_RATIO = 1100
 """Deflate cannot expand data more than ~1032x: a member claiming more is a zip bomb or a lie."""
 
 
-def _check_sizes(path: pathlib.Path) -> None:
+def check_npz_sizes(path: pathlib.Path) -> None:
     """Before anything is allocated: every member's declared array size must fit in the bytes the
     zip says it holds, and those bytes in what deflate can produce from the file. Memory is then
     bounded by the file (x the deflate ratio for a compressed .npz)."""

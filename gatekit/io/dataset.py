@@ -1,0 +1,189 @@
+"""The gate benchmark as a dataset (``gatekit-benchmark/1``): one ``.npz`` per task, no pickle.
+
+A benchmark directory holds ``{task}.npz`` files; each is the whole record of one task group of
+the grid (configs x teacher seeds, ``C`` checkpoints per teacher, ``S`` student seeds, ``E``
+student epochs), so that a rule is scored by replaying it on arrays, without a checkpoint. The
+layout (``T`` teachers, ``N`` teacher epochs, ``M`` columns, ``P`` probe rows, ``R <= P``
+representation rows, ``a`` action dims, ``d`` representation dims):
+
+============================  =====================  ==================================================
+array                         shape, dtype           what
+============================  =====================  ==================================================
+``meta``                      () str                 JSON: format, task, env, outcome, budgets, provenance
+``config``                    [T] str                the teacher's config name (``base``, ``w256``, ...)
+``teacher_seed``              [T] int64              its seed
+``epoch_step``                [T, N] int64           env steps of every teacher checkpoint (one per epoch)
+``epoch_seconds``             [T, N] float32         wall seconds of each teacher epoch (eval included)
+``columns``                   [M] str                names of ``values``' last axis
+``values``                    [T, N, M] float32      every score-table statistic and ``eval_*`` column
+``checkpoint``                [T, C] int64           epoch index of each benchmarked checkpoint
+``teacher_outcome``           [T, C] float32         the teacher itself, measured like its students
+``student``                   [T, C, S, E] float32   each student seed's outcome after every epoch
+``student_seconds``           [T, C, S, E] float32   wall seconds of each student epoch
+``baseline``                  [S, E] float32         the no-teacher students (same budget), per epoch
+``baseline_seconds``          [S, E] float32         their epoch seconds
+``probe_obs`` / ``_action``   [P, .] float32         the task's fixed probe (shared by every teacher)
+``probe_goal``                [P, .] float32
+``teacher_mu``                [T, C, P, a] float16   policy mean on the probe
+``teacher_log_std``           [T, C, P, a] float16   policy log-std on the probe
+``teacher_phi``               [T, C, R, d] float16   phi(s, a) on the first R probe rows
+``teacher_psi``               [T, C, R, d] float16   psi(g) on the first R probe rows
+============================  =====================  ==================================================
+
+Missing values are NaN (never a silent zero). :func:`read_benchmark` returns one
+:class:`BenchTask` per file; :func:`write_benchmark_task` writes one atomically. The reader
+checks every shape against the others before anything is used, and bounds memory by the file
+(:func:`gatekit.io.npz.check_npz_sizes`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pathlib
+import tempfile
+from typing import Any
+
+import numpy as np
+
+from gatekit.errors import GatekitError
+from gatekit.io.files import PathLike, to_jsonable
+from gatekit.io.npz import check_npz_sizes
+
+BENCHMARK_FORMAT = "gatekit-benchmark/1"
+
+_SHAPES = {  # array -> its axes (letters shared across arrays must agree)
+    "config": "T", "teacher_seed": "T", "epoch_step": "TN", "epoch_seconds": "TN", "columns": "M",
+    "values": "TNM", "checkpoint": "TC", "teacher_outcome": "TC", "student": "TCSE", "student_seconds": "TCSE",
+    "baseline": "SE", "baseline_seconds": "SE", "probe_obs": "Po", "probe_action": "Pa", "probe_goal": "Pg",
+    "teacher_mu": "TCPa", "teacher_log_std": "TCPa", "teacher_phi": "TCRd", "teacher_psi": "TCRd",
+}
+_OPTIONAL = ("teacher_mu", "teacher_log_std", "teacher_phi", "teacher_psi", "probe_obs", "probe_action", "probe_goal")
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchTask:
+    """One task group of the benchmark: its arrays (module docstring) and its metadata."""
+
+    name: str
+    meta: dict
+    arrays: dict[str, np.ndarray]
+
+    def __getattr__(self, key: str) -> Any:  # task.student, task.values, ...
+        arrays = self.__dict__.get("arrays", {})
+        if key in arrays:
+            return arrays[key]
+        raise AttributeError(key)
+
+    @property
+    def teachers(self) -> list[tuple[str, int]]:
+        """(config, teacher seed) of each teacher, in array order."""
+        return [(str(c), int(s)) for c, s in zip(self.arrays["config"], self.arrays["teacher_seed"])]
+
+    def column(self, name: str) -> np.ndarray:
+        """[T, N] values of one column at every teacher epoch."""
+        names = [str(c) for c in self.arrays["columns"]]
+        if name not in names:
+            raise GatekitError(f"benchmark task {self.name!r}: no column {name!r} (has {', '.join(names)})")
+        return self.arrays["values"][:, :, names.index(name)]
+
+    def at_checkpoints(self, x: np.ndarray) -> np.ndarray:
+        """[T, N, ...] per-epoch values -> [T, C, ...] at the benchmarked checkpoints."""
+        return np.take_along_axis(x, self.arrays["checkpoint"].reshape(self.arrays["checkpoint"].shape
+                                                                       + (1,) * (x.ndim - 2)), axis=1)
+
+    @property
+    def checkpoint_step(self) -> np.ndarray:
+        """[T, C] env steps of the benchmarked checkpoints."""
+        return self.at_checkpoints(self.arrays["epoch_step"])
+
+    @property
+    def fraction(self) -> np.ndarray:
+        """[T, C] each checkpoint's share of its teacher's budget (its final epoch's step)."""
+        return self.checkpoint_step / self.arrays["epoch_step"][:, -1:]
+
+
+def _check(arrays: dict[str, np.ndarray], where: str) -> None:
+    missing = [k for k in _SHAPES if k not in arrays and k not in _OPTIONAL]
+    if missing:
+        raise GatekitError(f"{where}: missing array(s) {', '.join(missing)} ({BENCHMARK_FORMAT})")
+    sizes: dict[str, tuple[int, str]] = {}
+    for key, axes in _SHAPES.items():
+        if key not in arrays:
+            continue
+        a = arrays[key]
+        if a.ndim != len(axes):
+            raise GatekitError(f"{where}: {key} has shape {a.shape}; expected axes {'/'.join(axes)}")
+        for letter, n in zip(axes, a.shape):
+            if letter in sizes and sizes[letter][0] != n:
+                raise GatekitError(f"{where}: {key} has {n} along {letter} but {sizes[letter][1]} has "
+                                   f"{sizes[letter][0]}")
+            sizes.setdefault(letter, (n, key))
+        if a.dtype.kind not in "iufU":
+            raise GatekitError(f"{where}: {key} has dtype {a.dtype}; only numbers and strings are allowed")
+    n = arrays["epoch_step"].shape[1]
+    c = arrays["checkpoint"]
+    if c.size and (c.min() < 0 or c.max() >= n or np.any(np.diff(c, axis=1) <= 0)):
+        raise GatekitError(f"{where}: checkpoint indices must increase within 0..{n - 1}")
+
+
+def read_benchmark_task(path: PathLike) -> BenchTask:
+    """One ``{task}.npz`` of a benchmark directory, checked (GatekitError naming the file)."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise GatekitError(f"{path}: no such benchmark file")
+    check_npz_sizes(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except ValueError as e:
+        raise GatekitError(f"{path}: unreadable benchmark file ({e})") from None
+    except Exception as e:  # noqa: BLE001 - zipfile raises many types for damaged archives
+        raise GatekitError(f"{path}: damaged benchmark file ({type(e).__name__}: {str(e)[:200]})") from None
+    try:
+        meta = json.loads(str(arrays.pop("meta")))
+    except (KeyError, ValueError):
+        raise GatekitError(f"{path}: no readable 'meta' (a JSON string) in the benchmark file") from None
+    if not isinstance(meta, dict) or meta.get("format") != BENCHMARK_FORMAT:
+        raise GatekitError(f"{path}: format {meta.get('format') if isinstance(meta, dict) else meta!r}, "
+                           f"expected {BENCHMARK_FORMAT!r}")
+    _check(arrays, str(path))
+    return BenchTask(str(meta.get("task", path.stem)), meta, arrays)
+
+
+def read_benchmark(path: PathLike) -> dict[str, BenchTask]:
+    """Every task of a benchmark directory (``*.npz``, by name), or the one task of a file."""
+    path = pathlib.Path(path)
+    if path.is_file():
+        t = read_benchmark_task(path)
+        return {t.name: t}
+    if not path.is_dir():
+        raise GatekitError(f"{path}: no benchmark directory or file")
+    tasks = {}
+    for f in sorted(path.glob("*.npz")):
+        t = read_benchmark_task(f)
+        if t.name in tasks:
+            raise GatekitError(f"{f}: task {t.name!r} is also in another file of {path}")
+        tasks[t.name] = t
+    if not tasks:
+        raise GatekitError(f"{path}: no benchmark task files (*.npz)")
+    return tasks
+
+
+def write_benchmark_task(path: PathLike, meta: dict, arrays: dict[str, Any]) -> pathlib.Path:
+    """Writes one task's arrays (checked as the reader checks them) atomically, compressed."""
+    path = pathlib.Path(path)
+    arrays = {k: np.asarray(v) for k, v in arrays.items()}
+    _check(arrays, str(path))
+    meta = {"format": BENCHMARK_FORMAT, **meta}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez_compressed(f, meta=np.array(json.dumps(to_jsonable(meta), sort_keys=True)), **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        pathlib.Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

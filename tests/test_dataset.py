@@ -1,0 +1,96 @@
+"""The benchmark dataset (gatekit-benchmark/1): written, read back as arrays, checked, and what the
+gate benchmark resumes from (a committed task is never trained again)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from gatekit import io as gio
+from gatekit.errors import GatekitError
+
+
+def tiny_task(rng=None, *, teachers=(("base", 0), ("base", 1)), n=5, c=3, s=3, e=2, m=("entropy", "eval_success")):
+    """Arrays of a constructed task: T teachers, n epochs, c checkpoints, s seeds, e student epochs."""
+    rng = rng or np.random.default_rng(0)
+    t = len(teachers)
+    arrays = {
+        "config": np.array([x[0] for x in teachers]), "teacher_seed": np.array([x[1] for x in teachers]),
+        "epoch_step": np.tile(np.arange(1, n + 1) * 100, (t, 1)), "epoch_seconds": np.full((t, n), 2.0, np.float32),
+        "columns": np.array(list(m) + ["score_seconds"]),
+        "values": rng.random((t, n, len(m) + 1)).astype(np.float32),
+        "checkpoint": np.tile(np.linspace(0, n - 1, c).round().astype(int), (t, 1)),
+        "teacher_outcome": rng.random((t, c)).astype(np.float32),
+        "student": rng.random((t, c, s, e)).astype(np.float32), "student_seconds": np.ones((t, c, s, e), np.float32),
+        "baseline": rng.random((s, e)).astype(np.float32), "baseline_seconds": np.ones((s, e), np.float32),
+        "probe_obs": rng.random((6, 4)).astype(np.float32), "probe_action": rng.random((6, 2)).astype(np.float32),
+        "probe_goal": rng.random((6, 2)).astype(np.float32),
+        "teacher_mu": rng.random((t, c, 6, 2)).astype(np.float16),
+        "teacher_log_std": rng.random((t, c, 6, 2)).astype(np.float16),
+        "teacher_phi": rng.random((t, c, 3, 8)).astype(np.float16),
+        "teacher_psi": rng.random((t, c, 3, 8)).astype(np.float16),
+    }
+    return {"task": "pointmaze", "outcome": "eval_success"}, arrays
+
+
+def test_a_task_round_trips_as_arrays(tmp_path):
+    meta, arrays = tiny_task()
+    gio.write_benchmark_task(tmp_path / "pointmaze.npz", meta, arrays)
+    (bt,) = gio.read_benchmark(tmp_path).values()
+    assert bt.name == "pointmaze" and bt.meta["format"] == gio.BENCHMARK_FORMAT
+    assert bt.teachers == [("base", 0), ("base", 1)]
+    np.testing.assert_array_equal(bt.student, arrays["student"])
+    assert bt.teacher_mu.dtype == np.float16
+    # per-epoch values at the benchmarked checkpoints (epochs 0, 2, 4 of 5)
+    np.testing.assert_array_equal(bt.at_checkpoints(bt.column("entropy")), arrays["values"][:, [0, 2, 4], 0])
+    np.testing.assert_allclose(bt.fraction[0], [0.2, 0.6, 1.0])
+    with pytest.raises(GatekitError, match="no column 'rank'"):
+        bt.column("rank")
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda a: a.update(student=a["student"][:, :2]), "student has 2 along C but checkpoint has 3"),
+    (lambda a: a.pop("baseline"), "missing array"),
+    (lambda a: a.update(checkpoint=a["checkpoint"][:, ::-1].copy()), "checkpoint indices must increase"),
+    (lambda a: a.update(values=a["values"].astype(object)), "only numbers and strings"),
+])
+def test_inconsistent_arrays_are_refused_naming_the_file(tmp_path, change, message):
+    meta, arrays = tiny_task()
+    change(arrays)
+    with pytest.raises(GatekitError, match=message):
+        gio.write_benchmark_task(tmp_path / "bad.npz", meta, arrays)
+    # the same arrays written around the writer's check: the reader refuses them too
+    if "object" not in message:
+        np.savez(tmp_path / "bad.npz", meta=np.array(json.dumps({"format": gio.BENCHMARK_FORMAT})), **arrays)
+        with pytest.raises(GatekitError, match="bad.npz"):
+            gio.read_benchmark(tmp_path / "bad.npz")
+
+
+def test_a_file_that_is_not_a_benchmark_is_refused(tmp_path):
+    np.savez(tmp_path / "x.npz", meta=np.array(json.dumps({"format": "other/1"})), a=np.zeros(2))
+    with pytest.raises(GatekitError, match="expected 'gatekit-benchmark/1'"):
+        gio.read_benchmark(tmp_path)
+    with pytest.raises(GatekitError, match="no benchmark directory or file"):
+        gio.read_benchmark(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(GatekitError, match="no benchmark task files"):
+        gio.read_benchmark(tmp_path / "empty")
+
+
+def test_gatebench_resumes_from_committed_data_without_training(tmp_path):
+    from training import gatebench as gb
+
+    teachers = [(c, s) for c in gb.CONFIGS for s in gb.TEACHER_SEEDS]
+    meta, arrays = tiny_task(teachers=teachers)
+    gio.write_benchmark_task(tmp_path / "data" / "pointmaze.npz", meta, arrays)
+    assert gb.committed(tmp_path / "data", "pointmaze", tuple(gb.CONFIGS))
+    assert not gb.committed(tmp_path / "data", "car_maze", tuple(gb.CONFIGS))
+    res = gb.run(tmp_path / "runs", tasks=("pointmaze",), data=tmp_path / "data")
+    assert res["tasks"] == {} and not (tmp_path / "runs" / "pointmaze").exists()
+    rows = gio.read_table(tmp_path / "runs" / "pairs.csv")
+    assert len(rows) == len(teachers) * 3
+    # the pairs row of teacher 0's last checkpoint: its students' final epoch per seed, pilots at epoch 1
+    last = [r for r in rows if (r["config"], r["teacher_seed"], r["step"]) == ("base", 0, 500)][0]
+    assert last["student_outcome_s2"] == pytest.approx(float(arrays["student"][0, 2, 2, -1]))
+    assert last["pilot1_s1"] == pytest.approx(float(arrays["student"][0, 2, 1, 0]))
+    assert last["fraction"] == 1.0
