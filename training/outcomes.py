@@ -2,6 +2,8 @@
 
 * ``eval_success``: the eval success of the student's final checkpoint (the point maze, where
   reaching the goal at all is the hard part; the built-in calibration and the quick start);
+* ``eval_time_at_goal``: the eval time at goal of the final checkpoint (Brax reacher, which has
+  no far-goal split);
 * ``far_time_at_goal``: time at goal over deterministic episodes on far goals only, from the
   start (the barrier candidates, where near goals are easy for any student; see
   :func:`training.barrier.far_goal_eval`).
@@ -27,6 +29,15 @@ def final_eval_success(run_dir, step: int | None = None) -> float:
     return float(gio.load_checkpoint(run, steps[-1] if step is None else step, items=("meta",)).meta["eval"]["success"])
 
 
+def final_eval_time_at_goal(run_dir, step: int | None = None) -> float:
+    """Eval time at goal (steps at the goal per episode) of the final checkpoint (or ``step``)."""
+    run = gio.read_run(run_dir)
+    steps = gio.list_checkpoints(run)[0]
+    if not steps:
+        raise FileNotFoundError(f"{run_dir}: student has no checkpoint")
+    return float(gio.load_checkpoint(run, steps[-1] if step is None else step, items=("meta",)).meta["eval"]["time_at_goal"])
+
+
 def far_time_at_goal(run_dir, step: int | None = None) -> float:
     """Far-goal time at goal of the run's final checkpoint (or of checkpoint ``step``)."""
     from training.barrier import far_goal_eval
@@ -37,6 +48,7 @@ def far_time_at_goal(run_dir, step: int | None = None) -> float:
 OUTCOMES: dict[str, Callable[..., float]] = {
     "eval_success": final_eval_success,
     "far_time_at_goal": far_time_at_goal,
+    "eval_time_at_goal": final_eval_time_at_goal,
 }
 
 
