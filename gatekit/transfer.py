@@ -421,7 +421,10 @@ def evaluate(runs: Sequence[TeacherRun], method: Method, decision: str, *, group
         res = []
         for r in test:
             splits = seed_splits(r.student_seeds.shape[1], method.uses)
-            picks = [rule.pick(r.seeds_view(used)) for used, _ in splits]
+            if method.uses:
+                picks = [rule.pick(r.seeds_view(used)) for used, _ in splits]
+            else:  # reads no student: one pick, judged by every seed
+                picks = [rule.pick(r.seeds_view(()))] * len(splits)
             judged = [judge_pick(r.student_seeds[:, j], r.steps, p, decision) for p, (_, j) in zip(picks, splits)]
             fracs = [None if p is None else float(r.steps[p] / r.steps[-1]) for p in picks]
             res.append({"run": r.key, "success": float(np.mean([x["success"] for x in judged])),
@@ -445,16 +448,20 @@ def evaluate(runs: Sequence[TeacherRun], method: Method, decision: str, *, group
 
 def ceiling(runs: Sequence[TeacherRun], decision: str, *, group: str = "task") -> dict:
     """What the students' own noise allows: the oracle that reads every other seed's full student
-    at every checkpoint, judged like every rule (by the seed it did not read)."""
+    at every checkpoint and picks the best mean (ties: the earliest), judged like every rule (by
+    the seed it did not read); for ``stop`` it fires at the first checkpoint those students say
+    qualifies."""
     res = []
     for r in runs:
         n = r.student_seeds.shape[1]
         if n < 2:
             continue
         splits = seed_splits(n, n - 1)
-        judged = [judge_pick(r.student_seeds[:, j], r.steps, _oracle_pick(r.student_seeds[:, list(used)].mean(axis=1),
-                                                                          r.steps, decision), decision)
-                  for used, j in splits]
+        def oracle(mean):
+            return int(np.argmax(mean)) if decision == "choose" else _oracle_pick(mean, r.steps, decision)
+
+        judged = [judge_pick(r.student_seeds[:, j], r.steps, oracle(r.student_seeds[:, list(used)].mean(axis=1)),
+                             decision) for used, j in splits]
         res.append({"run": r.key, **{k: float(np.mean([x[k] for x in judged])) for k in ("success", "regret", "saved")}})
     if not res:
         return {}

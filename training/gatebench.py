@@ -461,7 +461,7 @@ def markdown(rep: dict, group: str = "task", only: tuple[str, ...] | None = None
     ceil = rep.get("ceiling", {})
     if ceil.get("choose"):
         cc, cs = ceil["choose"], ceil.get("stop", {})
-        lines.append(f"| ceiling: {cc['uses']} full students at every checkpoint | oracle | {_ci(cc, 'success')} | "
+        lines.append(f"| ceiling: the best of {cc['uses']} full students at every checkpoint | oracle | {_ci(cc, 'success')} | "
                      f"{_ci(cc, 'regret', pct)} | | {_ci(cs, 'success') if cs else '-'} | "
                      f"{cs.get('saved', 0):.2f} | all |")
     nf = rep["noise_floor"]
