@@ -55,8 +55,15 @@ def load_scores(sources: Sequence, *, problems: list | None = None, **score_kwar
 
 
 DEFAULT_GATE = "auto"
-"""The gate used when none is given: the rule that held best on tasks it was not fitted on
-(``gatekit/presets/auto.json``, made by ``training.gatebench.ship``; its record is in the file)."""
+"""The benchmark's best zero-cost *statistic* rule (``gatekit/presets/auto.json``, made by
+``training.gatebench.ship``; its record is in the file): the default for a decision only where its
+held-out record on it beats the baselines."""
+FINAL_GATE = "final"
+"""What ``select`` answers with when given no gate and ``auto`` is not the default: the final
+checkpoint, the zero-cost rule with the best held-out record for choosing (its record, and what
+measuring would buy, are in ``gatekit/presets/final.json``)."""
+PAPER_GATE = "paper"
+"""The rule a bare ``--threshold`` sets the threshold of: the paper's |tanh(mu)| passing below."""
 
 
 def _auto_held_out() -> dict:
@@ -109,7 +116,10 @@ def resolve_gate(gate=None, *, threshold=None, metric=None, direction="below", p
     if gate is None and threshold is None:
         if _auto_is_default(decision):
             gate = DEFAULT_GATE
-        elif default_env and default_env in io.preset_names() and default_env not in ("paper", DEFAULT_GATE):
+        elif decision == "choose" and FINAL_GATE in io.preset_names():
+            gate = FINAL_GATE
+        elif default_env and default_env in io.preset_names() and default_env not in (PAPER_GATE, DEFAULT_GATE,
+                                                                                       FINAL_GATE):
             gate = default_env
         else:
             raise GatekitError(
@@ -118,10 +128,19 @@ def resolve_gate(gate=None, *, threshold=None, metric=None, direction="below", p
                 f"{_why_no_default(decision)}"
                 + ("; `python -m training pilot RUN` verifies candidates by measurement" if decision == "choose" else "")
             )
-    if gate is None:
-        if metric is None:
-            raise GatekitError("a one-off --threshold rule needs --metric: the statistic the threshold is on "
-                               "(there is no default rule to borrow it from)")
+    if gate is None and metric is None:  # a bare --threshold: the paper's statistic and side
+        R.check_number(threshold, "--threshold")
+        paper = io.read_gate(PAPER_GATE)
+        R.check_direction(direction, what="--direction")
+        g = dataclasses.replace(paper, threshold=threshold, direction=direction, patience=patience or 1,
+                                name=f"{PAPER_GATE} (threshold {threshold:g})",
+                                description=f"a bare --threshold: the paper's statistic ({paper.metric}) passing "
+                                            f"{direction} {threshold:g}; " + paper.description)
+        if threshold != paper.threshold or direction != paper.direction:
+            validation = dict(paper.validation or {})
+            validation.pop("held_out", None)  # the record is of the paper's own threshold and side
+            g = dataclasses.replace(g, validation=validation)
+    elif gate is None:
         if check_known:
             from gatekit.statistics import check_metric
 
@@ -144,7 +163,12 @@ def default_metric(env: str | None = None) -> str:
     would use by default for ``env`` (never a rule fitted elsewhere, silently); GatekitError
     asking for ``--metric`` when there is none."""
     try:
-        return resolve_gate(None, default_env=env).metric
+        g = resolve_gate(None, default_env=env)
+        if g.is_final and env in io.preset_names() and env not in (PAPER_GATE, DEFAULT_GATE, FINAL_GATE):
+            return io.read_gate(env).metric  # the env's built-in gate, named by the runs' env
+        if g.is_final:
+            raise GatekitError("the default answer (the final checkpoint) reads no statistic")
+        return g.metric
     except GatekitError:
         raise GatekitError(f"name a statistic with --metric: there is no default gate{f' for env {env!r}' if env else ''} "
                            "to take it from (the columns are listed in docs/metrics.md)") from None

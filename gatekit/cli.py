@@ -196,8 +196,10 @@ def select(
     """Recommend the teacher checkpoint to distill from: the earliest checkpoint where the gate
     (a fitted gate file, a preset, or a one-off --threshold rule) has held for PATIENCE
     consecutive checkpoints, why, and warnings when the answer cannot be trusted. With no gate,
-    the built-in gate of the runs' env is used if gatekit ships one. Exit code 0 even when none
-    is ready (the answer says so); 1 on bad input."""
+    the answer with the best held-out record among zero-cost rules (today the final checkpoint,
+    preset 'final'), with that record and what measuring would buy; a bare --threshold is the
+    paper's rule (|tanh mu|, action_magnitude, passing below) at that threshold. Exit code 0 even
+    when none is ready (the answer says so); 1 on bad input."""
     from gatekit import api
 
     check_out_paths([*sources, *([probe] if probe else []), *([gate] if gate and pathlib.Path(gate).exists() else [])],
@@ -214,12 +216,7 @@ def select(
         return
     write_json(sel.to_dict(), json_out)
     gd = sel.gate or {}
-    from gatekit.rule import symbol
-
-    form = gd.get("transform", "raw")
-    shown = gd.get("metric") if form == "raw" else f"{form}({gd.get('metric')})"
-    typer.echo(f"gate {gd.get('name') or 'one-off rule'!r}: {shown} {symbol(gd.get('direction'))} "
-               f"{gd.get('threshold'):.4g}, patience {gd.get('patience')}")
+    typer.echo(f"gate {gd.get('name') or 'one-off rule'!r}: {sel.rule}")
     if sel.ready:
         typer.echo(f"distill from: {sel.run_path}@{sel.step}" + (f" (epoch {sel.epoch})" if sel.epoch is not None else ""))
     else:

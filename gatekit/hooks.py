@@ -67,8 +67,11 @@ class GateHook:
             raise GatekitError(f"GateHook: {e}") from None
         self.threshold = self._rule.threshold
         check_online(self.metric, user="a training hook")
-        from gatekit.transforms import TRANSFORMS
+        from gatekit.transforms import RETROSPECTIVE_FORMS, TRANSFORMS
 
+        if self.transform in RETROSPECTIVE_FORMS:
+            raise GatekitError(f"GateHook: {self.transform}({self.metric}) needs the run's final checkpoint (information "
+                               f"from the future): a training hook cannot apply it; `gatekit select` can")
         if self.transform not in TRANSFORMS:
             raise GatekitError(f"GateHook: transform must be one of {TRANSFORMS}, got {self.transform!r}")
 

@@ -38,6 +38,8 @@ class Selection:
     run_path: str | None = None
     warnings: list[str] = dataclasses.field(default_factory=list)
     gate: dict | None = None
+    rule: str | None = None
+    """The gate's rule as text (:attr:`gatekit.io.gates.Gate.rule`)."""
     skipped: list[str] = dataclasses.field(default_factory=list)
     """Checkpoints and runs scoring skipped (``PATH: reason``): the answer did not see them."""
     confidence: str | None = None
@@ -115,8 +117,14 @@ def _finite(v) -> bool:
     return v is not None and math.isfinite(v)
 
 
+VALUE = "_value"
+"""Where a row keeps the value the rule reads (the metric, then its form): never in the metric's
+own column, which may be one the answer reports (a rule on ``step``)."""
+
+
 def _runs(rows: list[Mapping], metric: str) -> dict[str, list[dict]]:
-    """Rows grouped by run (``run_path``, else ``run``), each sorted by step, values checked."""
+    """Rows grouped by run (``run_path``, else ``run``), each sorted by step, values checked; the
+    metric's value under :data:`VALUE`."""
     by_run: dict[str, list[dict]] = {}
     for i, r in enumerate(rows):
         where = f"row {i + 1}" + (f" ({r.get('run')})" if r.get("run") else "")
@@ -125,22 +133,22 @@ def _runs(rows: list[Mapping], metric: str) -> dict[str, list[dict]]:
             raise GatekitError(f"{where}: column 'step' is {r.get('step')!r}, not an integer")
         value = _cell_number(r, metric, where, required=False)
         key = str(r.get("run_path") or r.get("run") or "(unnamed run)")
-        by_run.setdefault(key, []).append({**r, "step": int(step), metric: value, "_key": key})
+        by_run.setdefault(key, []).append({**r, "step": int(step), VALUE: value, "_key": key})
     return {k: sorted(rs, key=lambda r: r["step"]) for k, rs in by_run.items()}
 
 
 def _run_warnings(key: str, rs: list[dict], rule: R.Rule) -> list[str]:
     metric, out = rule.metric, []
-    nan_steps = [r["step"] for r in rs if r[metric] is not None and not math.isfinite(r[metric])]
+    nan_steps = [r["step"] for r in rs if r[VALUE] is not None and not math.isfinite(r[VALUE])]
     if nan_steps:
         out.append(f"{key}: {metric} is NaN/inf at step(s) {nan_steps[:5]}; those checkpoints "
                    f"count as not passing, which can move the answer later")
-    first = next((r for r in rs if r[metric] is not None), None)
-    if first is not None and rule.passes(first[metric]):
+    first = next((r for r in rs if r[VALUE] is not None), None)
+    if first is not None and rule.passes(first[VALUE]):
         out.append(f"{key}: the gate already held at the run's first scored checkpoint (step "
-                   f"{first['step']}, {metric} = {first[metric]:.4g}): the rule separates nothing "
+                   f"{first['step']}, {metric} = {first[VALUE]:.4g}): the rule separates nothing "
                    f"in this run, so its answer cannot be trusted")
-    fin = [(r["step"], r[metric]) for r in rs if _finite(r[metric])]
+    fin = [(r["step"], r[VALUE]) for r in rs if _finite(r[VALUE])]
     if len(fin) >= 4 and np.ptp([v for _, v in fin]) > 0:
         from gatekit.metrics import spearman
 
@@ -190,20 +198,20 @@ def select(scores: Iterable[Mapping[str, Any]], *, gate: Gate, role: str = "teac
     per_run, candidates = [], []
     outside = []
     for key, rs in by_run.items():
-        values = _rule_values(rs, metric, gate.transform)
+        values = _rule_values(rs, gate.transform)
         for r, v in zip(rs, values):
-            r[metric] = v
-        for i in np.flatnonzero(_collapses(rs, metric, rule.direction)):
+            r[VALUE] = v
+        for i in np.flatnonzero(_collapses(rs, rule.direction)):
             warnings.append(f"{key}: step {rs[i]['step']} is a transient collapse (its signals dip below both "
                             f"neighbours'); it is never recommended")
-            rs[i][metric] = None
-        hit_at = R.first_hold([r["step"] for r in rs], [r[metric] for r in rs], rule)
+            rs[i][VALUE] = None
+        hit_at = R.first_hold([r["step"] for r in rs], [r[VALUE] for r in rs], rule)
         warnings += _run_warnings(key, rs, rule)
         out_of_range = _outside_range(key, rs, gate)
         if out_of_range:
             warnings.append(out_of_range)
             outside.append(key)
-        vals = [r[metric] for r in rs if _finite(r[metric])]
+        vals = [r[VALUE] for r in rs if _finite(r[VALUE])]
         per_run.append({"run": rs[0].get("run") or key, "run_path": key, "checkpoints": len(rs),
                         "selected_step": None if hit_at is None else int(rs[hit_at]["step"]),
                         "best_value": R.most_extreme(vals, rule.direction) if vals else None})
@@ -212,20 +220,23 @@ def select(scores: Iterable[Mapping[str, Any]], *, gate: Gate, role: str = "teac
     op, threshold, patience = R.symbol(rule.direction), rule.threshold, rule.patience
     shown = gate.reads
     if candidates:
-        c = min(candidates, key=lambda r: (r["step"], -float(R.oriented(float(r[metric]), rule.direction))))
+        c = min(candidates, key=lambda r: (r["step"], -float(R.oriented(float(r[VALUE]), rule.direction))))
         held = "it" if patience == 1 else f"the last {patience} consecutive checkpoints"
         reason = (
-            f"{c['_key']} at step {c['step']}: {shown} = {float(c[metric]):.4g} {op} {threshold:.4g} "
+            f"{c['_key']} at step {c['step']}: {shown} = {float(c[VALUE]):.4g} {op} {threshold:.4g} "
             f"and {held} passed the gate; the earliest such checkpoint across "
             f"{len(by_run)} run(s) ({len(candidates)} run(s) reached the gate)"
         )
+        if gate.is_final:
+            reason = (f"{c['_key']} at step {c['step']}: the run's final checkpoint (rule '{gate.name}': nothing is "
+                      f"fitted; the earliest final checkpoint across {len(by_run)} run(s))")
         return Selection(True, c.get("run") or c["_key"], int(c["step"]), _int_or_none(c.get("epoch")),
-                         float(c[metric]), reason, per_run, run_path=c["_key"], warnings=warnings,
-                         gate=gate.to_dict(), confidence=confidence(gate))
-    finite = [r for rs in by_run.values() for r in rs if _finite(r[metric])]
+                         float(c[VALUE]), reason, per_run, run_path=c["_key"], warnings=warnings,
+                         gate=gate.to_dict(), rule=gate.rule, confidence=confidence(gate))
+    finite = [r for rs in by_run.values() for r in rs if _finite(r[VALUE])]
     if finite:
-        closest = max(finite, key=lambda r: float(R.oriented(float(r[metric]), rule.direction)))
-        near = f"; closest is {closest['_key']} at step {closest['step']} with {shown} = {float(closest[metric]):.4g}"
+        closest = max(finite, key=lambda r: float(R.oriented(float(r[VALUE]), rule.direction)))
+        near = f"; closest is {closest['_key']} at step {closest['step']} with {shown} = {float(closest[VALUE]):.4g}"
     else:
         near = f"; no finite {shown} values"
     reason = (
@@ -236,25 +247,25 @@ def select(scores: Iterable[Mapping[str, Any]], *, gate: Gate, role: str = "teac
            if outside else "Train the teacher longer, or check that the gate was fitted on this task.")
     )
     return Selection(False, None, None, None, None, reason, per_run, warnings=warnings, gate=gate.to_dict(),
-                     confidence=confidence(gate))
+                     rule=gate.rule, confidence=confidence(gate))
 
 
-def _rule_values(rs: list[dict], metric: str, form: str) -> list:
+def _rule_values(rs: list[dict], form: str) -> list:
     """The values the rule reads, in step order: the metric itself, or its ``form`` over the run."""
     if form == "raw":
-        return [r[metric] for r in rs]
+        return [r[VALUE] for r in rs]
     from gatekit.transforms import transform
 
-    x = transform([math.nan if r[metric] is None else r[metric] for r in rs], form)
+    x = transform([math.nan if r[VALUE] is None else r[VALUE] for r in rs], form)
     return [None if not math.isfinite(v) else float(v) for v in x]
 
 
-def _collapses(rs: list[dict], metric: str, direction: str) -> np.ndarray:
+def _collapses(rs: list[dict], direction: str) -> np.ndarray:
     """Checkpoints whose rule value or eval success (where scored) dips below both neighbours'."""
     from gatekit.transforms import dips
 
     out = np.zeros(len(rs), dtype=bool)
-    for col, d in ((metric, direction), ("eval_success", "above")):
+    for col, d in ((VALUE, direction), ("eval_success", "above")):
         v = [r.get(col) for r in rs]
         if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v if x is not None):
             x = np.array([math.nan if x is None else float(x) for x in v])
@@ -267,7 +278,7 @@ def _outside_range(key: str, rs: list[dict], gate: Gate) -> str | None:
     if not (isinstance(rng, list) and len(rng) == 2 and all(isinstance(x, (int, float)) for x in rng)):
         return None
     lo, hi = sorted(float(x) for x in rng)
-    vals = [r[gate.metric] for r in rs if _finite(r[gate.metric])]
+    vals = [r[VALUE] for r in rs if _finite(r[VALUE])]
     bad = [v for v in vals if v < lo or v > hi]
     if not bad:
         return None
@@ -275,12 +286,28 @@ def _outside_range(key: str, rs: list[dict], gate: Gate) -> str | None:
             f"the range the gate was fitted on: it was fitted on another setting and may not apply here")
 
 
+def _interval(ci, fmt: str = ".0%") -> str:
+    if isinstance(ci, (list, tuple)) and len(ci) == 2 and all(isinstance(x, (int, float)) and math.isfinite(x)
+                                                             for x in ci):
+        return f" [95% CI {ci[0]:{fmt}}-{ci[1]:{fmt}}]"
+    return ""
+
+
 def confidence(gate: Gate) -> str:
     """The gate's held-out record as one sentence (``validation.held_out``), or that it has none."""
     held = (gate.validation or {}).get("held_out")
     if isinstance(held, dict) and isinstance(held.get("choose"), (int, float)):
-        return (f"this rule picked a right checkpoint on {held['choose']:.0%} of teacher runs of tasks it was not "
-                f"fitted on ({held.get('text', 'leave-one-task-out')})")
+        text = (f"this rule picked a right checkpoint on {held['choose']:.0%}{_interval(held.get('choose_ci'))} of "
+                f"teacher runs of tasks it was not fitted on")
+        if isinstance(held.get("regret"), (int, float)):
+            text += f", losing {held['regret']:.1%}{_interval(held.get('regret_ci'), '.1%')} of the best student on average"
+        text += f" ({held.get('text', 'leave-one-task-out')})"
+        buys = (gate.validation or {}).get("measuring")
+        if isinstance(buys, dict) and isinstance(buys.get("regret"), (int, float)):
+            cost = f" for {buys['cost']:.2f} of a teacher's training" if isinstance(buys.get("cost"), (int, float)) else ""
+            text += (f". Measuring would buy: {buys['method']} was right on {buys['choose']:.0%}"
+                     f"{_interval(buys.get('choose_ci'))}, losing {buys['regret']:.1%}{cost}")
+        return text
     oof = ((gate.validation or {}).get("out_of_fold") or {}).get("accuracy")
     if isinstance(oof, (int, float)):
         return (f"out of fold on the runs it was fitted on, this rule labels {oof:.0%} of checkpoints right; it was "

@@ -14,6 +14,12 @@ checkpoints) it is NaN, which never passes a rule.
 * ``relchange2``: ``|x_i - x_{i-2}| / |x_{i-2}|``, the relative change over the last two
   checkpoints; a rule ``relchange2 below t`` is a plateau rule.
 
+One form is *retrospective* (:data:`RETROSPECTIVE_FORMS`: it needs the run's last checkpoint, so
+``select`` may use it and a hook or watcher may not):
+
+* ``of_final``: ``x_i / x_last``; ``of_final(step) > 0.999999`` is the final-checkpoint rule (the
+  ``final`` preset).
+
 >>> transform([1.0, 2.0, 4.0, 3.0], "ratio_first").tolist()
 [1.0, 2.0, 4.0, 3.0]
 >>> transform([1.0, 2.0, 4.0, 3.0], "range_position").tolist()
@@ -29,7 +35,10 @@ import numpy as np
 from gatekit.errors import GatekitError
 
 TRANSFORMS = ("raw", "ratio_first", "range_position", "of_running_max", "relchange2")
+"""The online forms (what the benchmark fits and a hook may read)."""
 SCALE_FREE = TRANSFORMS[1:]
+RETROSPECTIVE_FORMS = ("of_final",)
+ALL_FORMS = TRANSFORMS + RETROSPECTIVE_FORMS
 LAG = 2
 
 
@@ -54,13 +63,16 @@ def transform(values, name: str) -> np.ndarray:
         elif name == "of_running_max":
             hi = _running(x, np.fmax)
             out = np.where(hi > 0, x / hi, np.nan)
+        elif name == "of_final":
+            last = x[-1] if x.size else np.nan
+            out = x / last if np.isfinite(last) and last != 0 else np.full_like(x, np.nan)
         elif name == "relchange2":
             out = np.full_like(x, np.nan)
             if x.size > LAG:
                 prev = x[:-LAG]
                 out[LAG:] = np.where(prev != 0, np.abs(x[LAG:] - prev) / np.abs(prev), np.nan)
         else:
-            raise GatekitError(f"unknown transform {name!r}; choose from {TRANSFORMS}")
+            raise GatekitError(f"unknown transform {name!r}; choose from {ALL_FORMS}")
     out[~np.isfinite(out)] = np.nan
     return out
 

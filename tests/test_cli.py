@@ -195,16 +195,33 @@ def test_fit_warns_on_few_positives_and_wrong_direction(tmp_path):
     assert "runs the other way" in r.stdout and "not meaningful" in r.stdout
 
 
-def test_no_paper_rule_by_default(runs, tmp_path, monkeypatch):
-    """Without a gate for the runs' env, a command asks for the statistic instead of silently
-    using the paper's |tanh mu| rule, and says so before any scoring."""
+def test_select_always_answers(runs, tmp_path, monkeypatch):
+    """With no gate, select answers the final checkpoint with its held-out record and what
+    measuring would buy; a bare --threshold is the paper's |tanh mu| rule with its record."""
     from gatekit import api
 
-    # as shipped whenever the auto gate does not beat the final checkpoint held out (then there
-    # is no default for an env without a built-in gate); the other case: test_transfer
-    monkeypatch.setattr(api, "_auto_is_default", lambda decision="choose": False)
+    monkeypatch.setattr(api, "_auto_is_default", lambda decision="choose": False)  # as shipped
+    r = runner.invoke(app, ["select", str(runs), "--json", str(tmp_path / "sel.json")])
+    assert r.exit_code == 0, r.output
+    sel = json.loads((tmp_path / "sel.json").read_text())
+    last = {p.name: max(int(s.name) for s in (p / "checkpoints").iterdir()) for p in runs.iterdir() if p.is_dir()}
+    assert sel["ready"] and sel["step"] == min(last.values()) and sel["gate"]["name"] == "final"
+    assert "gate 'final': the final checkpoint" in r.stdout
+    assert "of teacher runs of tasks it was not fitted on" in r.stdout and "Measuring would buy" in r.stdout
+    assert "trusted: no" in r.stdout  # its record is below 80%
     r = runner.invoke(app, ["select", str(runs), "--threshold", "0.63"])
-    assert r.exit_code == 1 and "needs --metric" in r.stderr and "scoring" not in r.stderr
+    assert r.exit_code == 0, r.output
+    assert "action_magnitude < 0.63" in r.stdout and "tasks it was not fitted on" in r.stdout
+    r = runner.invoke(app, ["select", str(runs), "--threshold", "0.5"])  # another threshold: no record claimed
+    assert r.exit_code == 0 and "action_magnitude < 0.5" in r.stdout and "no held-out record" in r.stdout
+
+
+def test_commands_that_show_a_statistic_ask_for_one(runs, tmp_path, monkeypatch):
+    """Without a gate for the runs' env, a plot asks for the statistic instead of silently using
+    the paper's |tanh mu|, and says so before any scoring; fit takes the env's built-in gate's."""
+    from gatekit import api
+
+    monkeypatch.setattr(api, "_auto_is_default", lambda decision="choose": False)
     r = runner.invoke(app, ["score", str(runs), "--plot", str(tmp_path / "m.png")])
     assert r.exit_code == 1 and "--metric" in r.stderr and "scoring" not in r.stderr
     assert not (tmp_path / "m.png").exists()

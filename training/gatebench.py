@@ -546,3 +546,56 @@ def ship(out, path=None, *, method: str | None = None) -> dict:
                 validation={"held_out": held, "method": name})
     write_gate(gate, path or PRESET_DIR / "auto.json")
     return {"method": name, "rule": gate.rule, "held_out": held}
+
+
+RECORDED = {"final": "final checkpoint", "paper": "paper rule (action_magnitude < 0.63, nothing fitted)"}
+"""Presets whose held-out record the benchmark writes (:func:`ship_records`): ``final`` is what
+``select`` answers with when given no gate (the zero-cost rule with the best record for
+choosing), ``paper`` what a bare ``--threshold`` applies."""
+
+
+def held_out_record(rep: dict, method: str, source: str) -> dict:
+    """A method's leave-one-task-out record from an analysis (:func:`analyze`), as a gate's
+    ``validation.held_out``: choose success and mean regret with their 95% intervals, stop."""
+    res = {(r["method"], r["decision"]): r for r in rep["results"] if r["group"] == "task"}
+    c, s = res[(method, "choose")], res.get((method, "stop"))
+    return {"choose": c["success"], "choose_ci": list(c["success_ci"]), "regret": c["regret"],
+            "regret_ci": list(c["regret_ci"]), "stop": s["success"] if s else None, "saved": s["saved"] if s else None,
+            "per_task": {t: {"choose": v["success"], "regret": v["regret"]} for t, v in c["per_group"].items()},
+            "text": f"leave-one-task-out over {len(rep['tasks'])} tasks ({', '.join(rep['tasks'])}), {rep['n_runs']} "
+                    f"teacher runs, each pick judged by a student seed the rule did not read; intervals: 95% "
+                    f"bootstrap over tasks",
+            "source": source}
+
+
+def measuring_buys(rep: dict) -> dict | None:
+    """The measured rule (students trained at several checkpoints) with the lowest held-out
+    choose regret: what measuring would buy over a zero-cost answer."""
+    measured = [r for r in rep["results"] if r["group"] == "task" and r["decision"] == "choose"
+                and r["kind"] in ("measured", "pilot")]
+    if not measured:
+        return None
+    best = min(measured, key=lambda r: (r["regret"], r.get("cost") or 0.0))
+    return {"method": best["method"], "choose": best["success"], "choose_ci": list(best["success_ci"]),
+            "regret": best["regret"], "regret_ci": list(best["regret_ci"]), "cost": best.get("cost")}
+
+
+def ship_records(rep: dict, preset_dir, source: str) -> dict:
+    """Writes the ``final`` preset (the final-checkpoint rule with its record and what measuring
+    would buy) and the ``paper`` preset's record into ``preset_dir``; returns the records."""
+    from gatekit.io import Gate, read_gate, write_gate
+
+    preset_dir = pathlib.Path(preset_dir)
+    final = held_out_record(rep, RECORDED["final"], source)
+    buys = measuring_buys(rep)
+    write_gate(Gate(metric="step", direction="above", threshold=0.999999, transform="of_final", name="final",
+                    description=("The final checkpoint: the zero-cost answer with the best held-out record for "
+                                 "choosing on the gate benchmark (no teacher statistic did better on tasks it was "
+                                 "not fitted on). Nothing is fitted. `select` uses it when given no gate."),
+                    label_rule=_declared_rules(), validation={"held_out": final, "measuring": buys}),
+               preset_dir / "final.json")
+    paper = read_gate(preset_dir / "paper.json")
+    record = held_out_record(rep, RECORDED["paper"], source)
+    write_gate(dataclasses.replace(paper, validation={**(paper.validation or {}), "held_out": record}),
+               preset_dir / "paper.json")
+    return {"final": final, "paper": record, "measuring": buys}

@@ -43,15 +43,15 @@ class Gate:
     format: str = GATE_FORMAT
 
     def __post_init__(self):
-        from gatekit.transforms import TRANSFORMS
+        from gatekit.transforms import ALL_FORMS
 
         try:
             checked = R.Rule(self.metric, self.direction, self.threshold, self.patience)
         except GatekitError as e:
             raise GatekitError(f"gate: {e}") from None
         object.__setattr__(self, "threshold", checked.threshold)
-        if self.transform not in TRANSFORMS:
-            raise GatekitError(f"gate: transform must be one of {TRANSFORMS}, got {self.transform!r}")
+        if self.transform not in ALL_FORMS:
+            raise GatekitError(f"gate: transform must be one of {ALL_FORMS}, got {self.transform!r}")
 
     def to_rule(self) -> R.Rule:
         return R.Rule(self.metric, self.direction, self.threshold, self.patience)
@@ -64,7 +64,15 @@ class Gate:
     @property
     def rule(self) -> str:
         """The rule as text, e.g. ``goal_rank > 5.84 for 2 consecutive checkpoints``."""
+        if self.is_final:
+            return "the final checkpoint"
         return self.reads + self.to_rule().text[len(self.metric):]
+
+    @property
+    def is_final(self) -> bool:
+        """The final-checkpoint rule (``of_final(step)`` above a threshold just under 1)."""
+        return self.transform == "of_final" and self.metric == "step" and self.direction == "above" \
+            and 0.99 <= self.threshold < 1
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
