@@ -1,11 +1,10 @@
 """Quick start: train a CRL teacher on the built-in point maze, score every checkpoint, pick the
-one to distill from with the gate `gatekit select` uses when given none (``auto`` only where its
-held-out choose record beats the final checkpoint, the training step and the fraction of the
-budget, else the built-in point-maze gate; the README says which holds today), then prove the pick: distill
-students (same budget each) from the selected, the first and the final checkpoint. About 1-2
-minutes on 2 CPU cores.
+one to distill from with the built-in point-maze gate (named: ``gatekit select`` given no gate
+answers the final checkpoint, with its held-out record), then prove the pick: distill students
+(same budget each) from the selected, the first and the final checkpoint. About 1-2 minutes on
+2 CPU cores.
 
-    python examples/quickstart.py [--out runs/quickstart] [--gate auto|pointmaze|FILE]
+    python examples/quickstart.py [--out runs/quickstart] [--gate pointmaze|auto|FILE]
 
 Writes runs/quickstart/{report.html, report.png, scores.csv, scores.json, <gate metric>.png, verdict.json}.
 """
@@ -32,8 +31,7 @@ STUDENT_SEEDS = 2
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=pathlib.Path, default=pathlib.Path("runs/quickstart"))
-    ap.add_argument("--gate", default=None, help="gate file or preset (default: the shipped default gate, as "
-                                                  "`gatekit select` without --gate)")
+    ap.add_argument("--gate", default="pointmaze", help="gate file or preset (default: the built-in point-maze gate)")
     ap.add_argument("--seed", type=int, default=0, help="teacher seed (the pointmaze gate was fitted on seeds 1-5)")
     args = ap.parse_args()
     t_start = time.time()
@@ -49,13 +47,13 @@ def main() -> None:
 
     print("== 2/4 scoring every checkpoint (gatekit score)")
     table = gatekit.score(teacher)
-    g = resolve_gate(args.gate, default_env="pointmaze")
+    g = resolve_gate(args.gate)
     cols = ["step", "epoch", "action_magnitude", "sa_rank", "goal_rank", "cka_sa_prev", "eval_success"]
     print(table.format(cols + ([g.metric] if g.metric not in cols else [])))
     table.to_csv(args.out / "scores.csv")
     table.to_json(args.out / "scores.json")
 
-    print(f"== 3/4 which checkpoint to distill from (gatekit select{f' --gate {args.gate}' if args.gate else ''})")
+    print(f"== 3/4 which checkpoint to distill from (gatekit select --gate {args.gate})")
     print(f"   gate: {g.rule}  [{g.name}: fitted on {g.fitted_on and g.fitted_on.get('file')}]")
     choice = gatekit.select(table, gate=g)
     plot = args.out / f"{g.metric}.png"
