@@ -71,6 +71,12 @@ class TeacherRun:
         other seeds are gone, ``{prefix}_s{i}`` renumbered over ``seeds``, ``{prefix}_mean`` their
         mean, and ``student`` / ``student_seeds`` theirs (NaN when no seed may be read)."""
         seeds = list(seeds)
+        key = ("seeds_view", tuple(seeds))
+        if key not in self._forms:
+            self._forms[key] = self._seeds_view(seeds)
+        return self._forms[key]
+
+    def _seeds_view(self, seeds: list[int]) -> "TeacherRun":
         student_cols = {c for c in self.columns if c.startswith(tuple(f"{p}_" for p in STUDENT_PREFIXES))}
         student_cols |= {"student_std"}
         cols = {c: v for c, v in self.columns.items() if c not in student_cols}
@@ -208,23 +214,78 @@ def _thresholds(values: np.ndarray) -> np.ndarray:
     return np.concatenate([v[:1] - 1e-9 * (abs(v[:1]) + 1), mids, v[-1:] + 1e-9 * (abs(v[-1:]) + 1)]) if v.size else v
 
 
+def _first_held_matrix(holds: np.ndarray, patience: int) -> np.ndarray:
+    """:func:`first_held` along the last axis of ``holds`` [..., C]: the index, or -1 for never."""
+    h = holds.copy()
+    for k in range(1, patience):
+        h[..., k:] &= holds[..., :-k]
+        h[..., :k] = False
+    return np.where(h.any(axis=-1), np.argmax(h, axis=-1), -1)
+
+
+class _Outcomes:
+    """The training runs' decision outcomes for every possible pick, padded to the longest run:
+    what :func:`_objective` needs, as arrays (so thousands of candidate rules score at once)."""
+
+    def __init__(self, runs: Sequence[TeacherRun], decision: str):
+        n = max(len(r.steps) for r in runs)
+        self.last = np.array([len(r.steps) - 1 for r in runs])
+        self.success = np.zeros((len(runs), n + 1), dtype=bool)  # column n: no pick
+        self.tie = np.zeros((len(runs), n + 1))
+        for i, r in enumerate(runs):
+            last = self.last[i]
+            for p in list(range(last + 1)) + [None]:
+                res = decide(r, p, decision)
+                col = n if p is None else p
+                self.success[i, col] = res["success"]
+                self.tie[i, col] = res["saved"] if decision == "stop" else \
+                    (0.0 if p is None else 1.0 - r.steps[p] / r.steps[-1])
+        self.n = n
+
+    def objective(self, picks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """picks [..., runs] (-1: none) -> (success rate, tie-break) per candidate [...]."""
+        cols = np.where(picks < 0, self.n, picks)
+        rows = np.arange(picks.shape[-1])
+        return self.success[rows, cols].mean(axis=-1), self.tie[rows, cols].mean(axis=-1)
+
+
 def fit_series_rule(runs: Sequence[TeacherRun], decision: str, columns: Sequence[str],
                     forms: Sequence[str] = TRANSFORMS, patiences: Sequence[int] = PATIENCES) -> tuple[SeriesRule, tuple]:
-    """The rule (column, form, direction, threshold, patience) with the best training objective;
-    ties go to the first column and form given, then the smaller patience."""
+    """The rule (column, form, direction, threshold, patience) with the best training objective
+    (success rate, then more saved for stop or an earlier pick for choose); ties go to the first
+    column and form given, then the lower threshold, ``above`` before ``below``, the smaller
+    patience. Every candidate is scored at once on arrays (the same picks as
+    :meth:`SeriesRule.pick`)."""
+    if not runs:
+        raise GatekitError("no training runs to fit a rule on")
+    outcomes = _Outcomes(runs, decision)
+    n = outcomes.n
     best, best_obj = None, (-1.0, -math.inf)
     for col in columns:
         if not all(col in r.columns for r in runs):
             continue
         for form in forms:
-            vals = np.concatenate([r.form(col, form) for r in runs])
-            for thr in _thresholds(vals):
-                for direction in ("above", "below"):
-                    for pat in patiences:
-                        rule = SeriesRule(col, form, direction, float(thr), pat)
-                        obj = _objective(rule, runs, decision)
-                        if obj > best_obj:
-                            best, best_obj = rule, obj
+            series = [r.form(col, form) for r in runs]
+            values = np.full((len(runs), n), np.nan)
+            for i, v in enumerate(series):
+                values[i, :len(v)] = v
+            thresholds = _thresholds(np.concatenate(series))
+            if not thresholds.size:
+                continue
+            finite = np.isfinite(values)
+            with np.errstate(invalid="ignore"):
+                above = (values[None] > thresholds[:, None, None]) & finite
+                below = (values[None] < thresholds[:, None, None]) & finite
+            # candidates in the order of the loop they replace: threshold, direction, patience
+            picks = np.stack([np.stack([_first_held_matrix(h, p) for p in patiences], axis=1)
+                              for h in (above, below)], axis=1)  # [thr, direction, patience, runs]
+            rate, tie = outcomes.objective(picks)
+            flat = np.lexsort((-np.arange(rate.size), tie.ravel(), rate.ravel()))[-1]  # max, first on ties
+            t, d, p = np.unravel_index(flat, rate.shape)
+            obj = (float(rate[t, d, p]), float(tie[t, d, p]))
+            if obj > best_obj:
+                best = SeriesRule(col, form, ("above", "below")[d], float(thresholds[t]), patiences[p])
+                best_obj = obj
     if best is None:
         raise GatekitError(f"no column of {list(columns)} is present in every training run")
     return best, best_obj
@@ -357,6 +418,8 @@ class LogisticRule:
     model: object
     threshold: float
     patience: int
+    _probabilities: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
+    """Per run key: the model's probabilities (one model's candidate cuts share this dict)."""
 
     @property
     def text(self) -> str:
@@ -367,7 +430,9 @@ class LogisticRule:
         return np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
 
     def values(self, run: TeacherRun) -> np.ndarray:
-        return self.model.predict_proba(self.matrix(run))[:, 1]
+        if run.key not in self._probabilities:
+            self._probabilities[run.key] = self.model.predict_proba(self.matrix(run))[:, 1]
+        return self._probabilities[run.key]
 
     def pick(self, run: TeacherRun) -> int | None:
         return first_held(self.values(run) > self.threshold, self.patience)
@@ -392,10 +457,10 @@ def logistic_method(columns: Sequence[str], forms: Sequence[str] = SCALE_FREE) -
         if len(set(y)) < 2:
             return Never()
         model = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000)).fit(x, y)
-        best, best_obj = None, (-1.0, -math.inf)
+        best, best_obj, shared = None, (-1.0, -math.inf), {}
         for thr in np.linspace(0.05, 0.95, 19):
             for pat in PATIENCES:
-                rule = LogisticRule(feats, model, float(thr), pat)
+                rule = LogisticRule(feats, model, float(thr), pat, shared)
                 obj = _objective(rule, runs, decision)
                 if obj > best_obj:
                     best, best_obj = rule, obj

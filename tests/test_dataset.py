@@ -94,3 +94,37 @@ def test_gatebench_resumes_from_committed_data_without_training(tmp_path):
     assert last["student_outcome_s2"] == pytest.approx(float(arrays["student"][0, 2, 2, -1]))
     assert last["pilot1_s1"] == pytest.approx(float(arrays["student"][0, 2, 1, 0]))
     assert last["fraction"] == 1.0
+
+
+def synthetic_task(name: str, rng, *, n_epochs: int = 20) -> tuple[dict, dict]:
+    """A task at the benchmark's full size (3 configs x 3 seeds, 8 checkpoints, 3 student seeds x
+    8 epochs, every registry statistic): students rise with the checkpoint, plus seed noise."""
+    from gatekit import statistics
+    from training import gatebench as gb
+
+    teachers = [(c, s) for c in gb.CONFIGS for s in gb.TEACHER_SEEDS]
+    meta, arrays = tiny_task(rng, teachers=teachers, n=n_epochs, c=8, s=3, e=8,
+                             m=tuple(statistics.METRIC_NAMES) + ("eval_success",))
+    t = len(teachers)
+    level = np.linspace(0.1, 1.0, 8)[None, :, None, None] * rng.uniform(0.5, 1.0, (t, 1, 1, 1))
+    arrays["student"] = (level * np.linspace(0.3, 1.0, 8) + rng.normal(0, 0.05, (t, 8, 3, 8))).astype(np.float32)
+    return {**meta, "task": name}, arrays
+
+
+def test_scoring_every_rule_on_a_full_size_dataset_takes_under_a_minute(tmp_path):
+    """Issue 31: every declared rule, leave-one-task-out and leave-one-config-out, on 7 task groups
+    at the grid's full size, from the dataset alone, in < 60 s on 2 cores (measured: 26 s with the other core training)."""
+    import time
+
+    from training import gatebench as gb
+
+    rng = np.random.default_rng(0)
+    for k in range(7):
+        gio.write_benchmark_task(tmp_path / "data" / f"task{k}.npz", *synthetic_task(f"task{k}", rng))
+    t0 = time.time()
+    rep = gb.analyze(tmp_path / "out", tmp_path / "data")
+    seconds = time.time() - t0
+    assert rep["n_runs"] == 63 and len(rep["tasks"]) == 7
+    methods = {r["method"] for r in rep["results"]}
+    assert {"final checkpoint", "best statistic", "logistic (scale-free)", "1 full student, last 3"} <= methods
+    assert seconds < 60, f"scoring every rule took {seconds:.0f} s"

@@ -370,15 +370,21 @@ def analyze(out, data=DATA_DIR, progress=None) -> dict:
     """Scores every declared rule on the dataset alone (:func:`gatekit.transfer.report`:
     leave-one-task-out, and leave-one-config-out where there are >= 2 configs), with each rule's
     cost; writes ``out/pairs.csv``, ``out/results.json`` and ``out/results.md``."""
-    from gatekit import statistics, transfer
-
     out = pathlib.Path(out)
     tasks = gio.read_benchmark(data)
     rows = collect(out, data)
+    return analyze_rows(rows, costs(tasks), out, progress=progress)
+
+
+def analyze_rows(rows: list[dict], task_costs: dict, out, *, progress=None) -> dict:
+    """:func:`analyze` on pairs rows and per-task costs (e.g. an older table with its recorded
+    costs); writes ``out/results.json`` and ``out/results.md``."""
+    from gatekit import statistics, transfer
+
+    out = pathlib.Path(out)
     online = [n for n in statistics.METRIC_NAMES if statistics.timing(n) == "online"]
     t0 = time.time()
     rep = transfer.report(rows, online, progress=progress, full_epochs=STUDENT_EPOCHS)
-    task_costs = costs(tasks)
     for res in rep["results"]:
         looked = [(run[0], CHECKPOINTS if x["pick_fraction"] is None or res["decision"] == "choose"
                    else _looked(rows, run, x["pick_fraction"]), x["students_at"])
