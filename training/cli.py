@@ -284,7 +284,7 @@ def sweep(
 @_guard
 def gatebench(
     out: Out,
-    tasks: Annotated[Optional[list[str]], typer.Option("--task", help="A task to run (repeatable; default: all four).")] = None,
+    tasks: Annotated[Optional[list[str]], typer.Option("--task", help="A task to run (repeatable; default: every task of the grid, training/gatebench.py TASKS).")] = None,
     configs: Annotated[Optional[list[str]], typer.Option("--config", help="A config to run: base, w256, tau2 (repeatable; default: all).")] = None,
     shard: Shard = "0/1",
     workers: Workers = None,
