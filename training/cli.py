@@ -290,6 +290,7 @@ def gatebench(
     workers: Workers = None,
     max_parallel: MaxParallel = None,
     analyze_only: Annotated[bool, typer.Option("--analyze-only", help="Train nothing: analyze the tasks finished so far.")] = False,
+    pairs: Annotated[Optional[pathlib.Path], typer.Option("--pairs", help="With --analyze-only: analyze this older pairs table (its results.json and teachers.csv beside it) instead of the dataset.")] = None,
     data: Annotated[Optional[pathlib.Path], typer.Option("--data", help="The dataset directory ({task}.npz; default: the repository's examples/results/gatebench/data): finished tasks are written there and not trained again.")] = None,
     ship: Annotated[bool, typer.Option("--ship", help="Also write the auto gate (gatekit/presets/auto.json) from the analysis.")] = False,
 ):
@@ -305,6 +306,12 @@ def gatebench(
         if bad:
             raise GatekitError(f"{name} {bad[0]!r}: choose from {sorted(known)}")
     data = data or gb.DATA_DIR
+    if pairs is not None and not analyze_only:
+        raise GatekitError("--pairs is for --analyze-only (re-judging an older table)")
+    if analyze_only and pairs is not None:
+        gb.analyze_table(pairs, out)
+        typer.echo((pathlib.Path(out) / "results.md").read_text())
+        return
     if analyze_only:
         gb.analyze(out, data)
         gb.plot(out)

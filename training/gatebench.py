@@ -387,6 +387,20 @@ def analyze(out, data=DATA_DIR, progress=None) -> dict:
     return analyze_rows(rows, costs(tasks), out, progress=progress)
 
 
+def analyze_table(pairs, out, *, progress=None) -> dict:
+    """:func:`analyze_rows` on an older pairs table (``pairs.csv``; its teachers' timings from the
+    ``results.json`` beside it, its eval curves from the ``teachers.csv`` beside it): how the
+    committed 36-run table was re-judged."""
+    pairs, out = pathlib.Path(pairs), pathlib.Path(out)
+    from gatekit.io.files import read_text
+
+    recorded = json.loads(read_text(pairs.parent / "results.json"))["costs"]
+    if (pairs.parent / "teachers.csv").exists() and pairs.parent.resolve() != out.resolve():
+        gio.write_table(gio.read_table(pairs.parent / "teachers.csv"), out / "teachers.csv")
+    task_costs = {k: {"student_epochs": STUDENT_EPOCHS, **v} for k, v in recorded.items()}
+    return analyze_rows(gio.read_table(pairs), task_costs, out, progress=progress)
+
+
 def analyze_rows(rows: list[dict], task_costs: dict, out, *, progress=None) -> dict:
     """:func:`analyze` on pairs rows and per-task costs (e.g. an older table with its recorded
     costs); writes ``out/results.json`` and ``out/results.md``."""
