@@ -24,7 +24,7 @@ _LAZY = {
     "plot": "gatekit.api",
     "fit_all": "gatekit.api",
     "save_gate": "gatekit.api",
-    "verify_with_pilots": "gatekit.api",
+    "read_benchmark": "gatekit.io",
     "report": "gatekit.report",
     "fit_threshold": "gatekit.fitting",
     "evaluate_rule": "gatekit.fitting",

@@ -457,11 +457,3 @@ def transformed_rows(rows: list, metric: str, form: str) -> list[dict]:
         rs.sort(key=lambda r: r["step"])
         out += [{**r, f"{form}({metric})": v} for r, v in zip(rs, selection._rule_values(rs, metric, form))]
     return out
-
-
-def verify_with_pilots(run, *, out, **kwargs) -> dict:
-    """Verify a teacher run's top candidate checkpoints with pilot students (short distillations,
-    measured): :func:`training.pilot.verify`, which needs gatekit's training stack."""
-    from training import pilot
-
-    return pilot.verify(run, out=out, **kwargs)
