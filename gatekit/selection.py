@@ -261,15 +261,24 @@ def _rule_values(rs: list[dict], form: str) -> list:
 
 
 def _collapses(rs: list[dict], direction: str) -> np.ndarray:
-    """Checkpoints whose rule value or eval success (where scored) dips below both neighbours'."""
+    """:func:`collapses` of a run's rows (the rule's value, and eval success where scored)."""
+    v = [r.get("eval_success") for r in rs]
+    numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v if x is not None)
+    ev = np.array([math.nan if x is None else float(x) for x in v]) if numeric else None
+    return collapses([math.nan if r[VALUE] is None else r[VALUE] for r in rs], direction, ev)
+
+
+def collapses(values, direction: str, eval_success=None) -> np.ndarray:
+    """Checkpoints that are transient collapses: the rule's value (oriented so that its passing
+    side is up) or the teacher's eval success dips below both neighbours'
+    (:func:`gatekit.transforms.dips`). ``select`` never recommends one; the benchmark scores a
+    *choose* rule with the same guard, so its record describes the rule ``select`` applies."""
     from gatekit.transforms import dips
 
-    out = np.zeros(len(rs), dtype=bool)
-    for col, d in ((VALUE, direction), ("eval_success", "above")):
-        v = [r.get(col) for r in rs]
-        if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v if x is not None):
-            x = np.array([math.nan if x is None else float(x) for x in v])
-            out |= dips(R.oriented(x, d))
+    x = np.asarray(values, dtype=float)
+    out = dips(R.oriented(x, direction))
+    if eval_success is not None:
+        out |= dips(np.asarray(eval_success, dtype=float))
     return out
 
 

@@ -160,13 +160,16 @@ def decide(run: TeacherRun, pick: int | None, decision: str) -> dict:
 
 @dataclasses.dataclass(frozen=True)
 class SeriesRule:
-    """``transform(column) direction threshold`` held for ``patience`` checkpoints."""
+    """``transform(column) direction threshold`` held for ``patience`` checkpoints. With ``guard``
+    (a *choose* rule, post hoc), transient collapses never pass, as in ``select``
+    (:func:`gatekit.selection.collapses`), so its record describes the rule ``select`` applies."""
 
     column: str
     form: str
     direction: str
     threshold: float
     patience: int
+    guard: bool = False
 
     @property
     def text(self) -> str:
@@ -181,7 +184,20 @@ class SeriesRule:
         v = self.values(run)
         with np.errstate(invalid="ignore"):
             holds = v < self.threshold if self.direction == "below" else v > self.threshold
-        return first_held(holds & np.isfinite(v), self.patience)
+        holds = holds & np.isfinite(v)
+        if self.guard:
+            holds &= ~_collapsed(run, self.column, self.form, self.direction)
+        return first_held(holds, self.patience)
+
+
+def _collapsed(run: TeacherRun, column: str, form: str, direction: str) -> np.ndarray:
+    """The run's transient collapses for a rule on ``form(column)`` (cached per run)."""
+    from gatekit.selection import collapses
+
+    key = ("collapsed", column, form, direction)
+    if key not in run._forms:
+        run._forms[key] = collapses(run.form(column, form), direction, run.columns.get("eval_success"))
+    return run._forms[key]
 
 
 def _objective(rule, runs: Sequence[TeacherRun], decision: str) -> tuple[float, float]:
@@ -260,6 +276,7 @@ def fit_series_rule(runs: Sequence[TeacherRun], decision: str, columns: Sequence
         raise GatekitError("no training runs to fit a rule on")
     outcomes = _Outcomes(runs, decision)
     n = outcomes.n
+    guard = decision == "choose"
     best, best_obj = None, (-1.0, -math.inf)
     for col in columns:
         if not all(col in r.columns for r in runs):
@@ -272,10 +289,14 @@ def fit_series_rule(runs: Sequence[TeacherRun], decision: str, columns: Sequence
             thresholds = _thresholds(np.concatenate(series))
             if not thresholds.size:
                 continue
-            finite = np.isfinite(values)
+            ok = {d: np.isfinite(values) for d in ("above", "below")}
+            if guard:  # as select: a transient collapse never passes
+                for d in ok:
+                    for i, r in enumerate(runs):
+                        ok[d][i, :len(r.steps)] &= ~_collapsed(r, col, form, d)
             with np.errstate(invalid="ignore"):
-                above = (values[None] > thresholds[:, None, None]) & finite
-                below = (values[None] < thresholds[:, None, None]) & finite
+                above = (values[None] > thresholds[:, None, None]) & ok["above"]
+                below = (values[None] < thresholds[:, None, None]) & ok["below"]
             # candidates in the order of the loop they replace: threshold, direction, patience
             picks = np.stack([np.stack([_first_held_matrix(h, p) for p in patiences], axis=1)
                               for h in (above, below)], axis=1)  # [thr, direction, patience, runs]
@@ -284,7 +305,7 @@ def fit_series_rule(runs: Sequence[TeacherRun], decision: str, columns: Sequence
             t, d, p = np.unravel_index(flat, rate.shape)
             obj = (float(rate[t, d, p]), float(tie[t, d, p]))
             if obj > best_obj:
-                best = SeriesRule(col, form, ("above", "below")[d], float(thresholds[t]), patiences[p])
+                best = SeriesRule(col, form, ("above", "below")[d], float(thresholds[t]), patiences[p], guard)
                 best_obj = obj
     if best is None:
         raise GatekitError(f"no column of {list(columns)} is present in every training run")
@@ -404,8 +425,8 @@ def threshold_method(name: str, columns: Sequence[str], forms: Sequence[str] = T
 
 
 FINAL = Method("final checkpoint", lambda runs, d: Never(), "baseline")
-PAPER_RULE = SeriesRule("action_magnitude", "raw", "below", 0.63, 1)
-PAPER = Method("paper rule (action_magnitude < 0.63, nothing fitted)", lambda runs, d: PAPER_RULE, "statistic")
+PAPER = Method("paper rule (action_magnitude < 0.63, nothing fitted)",
+               lambda runs, d: SeriesRule("action_magnitude", "raw", "below", 0.63, 1, guard=d == "choose"), "statistic")
 """The rule this project was specified with (the ``paper`` preset): nothing is fitted, so its
 record on every task is held out."""
 

@@ -300,3 +300,22 @@ def test_auto_is_the_default_per_decision_and_the_refusal_says_why(tmp_path, mon
         api.resolve_gate(None, default_env="anything", decision="stop")  # the hook, watch, --stop-at-gate
     with pytest.raises(GatekitError, match="decision must be one of"):
         api.resolve_gate(None, decision="halt")
+
+
+def test_a_choose_rule_skips_transient_collapses_as_select_does():
+    """The benchmark's record must describe the rule select applies: a checkpoint whose teacher
+    eval collapses is never picked, by either."""
+    from gatekit import selection
+    from gatekit.io import Gate
+
+    m = np.array([0.0, 1.0, 4.0, 4.0, 4.0])
+    ev = np.array([0.1, 0.6, 0.05, 0.7, 0.7])  # step 300: a transient collapse
+    steps = np.arange(1, 6) * 100
+    run = transfer.TeacherRun(("t", "base", 0), steps, {"m": m, "eval_success": ev}, m, m[:, None])
+    assert transfer.SeriesRule("m", "raw", "above", 3.0, 1).pick(run) == 2  # online (stop): no guard
+    assert transfer.SeriesRule("m", "raw", "above", 3.0, 1, guard=True).pick(run) == 3
+    rows = [{"run": "t", "step": int(s), "m": float(v), "eval_success": float(e)} for s, v, e in zip(steps, m, ev)]
+    sel = selection.select(rows, gate=Gate(metric="m", direction="above", threshold=3.0))
+    assert sel.step == 400
+    fitted, _ = transfer.fit_series_rule([run], "choose", ["m"], ("raw",), (1,))
+    assert fitted.guard and fitted.pick(run) != 2

@@ -311,8 +311,7 @@ def gatebench(
     if analyze_only and pairs is not None:
         gb.analyze_table(pairs, out)
         typer.echo((pathlib.Path(out) / "results.md").read_text())
-        return
-    if analyze_only:
+    elif analyze_only:
         gb.analyze(out, data)
         gb.plot(out)
         typer.echo((pathlib.Path(out) / "results.md").read_text())
@@ -320,7 +319,7 @@ def gatebench(
         gb.main_cli(out, tasks=tuple(tasks or gb.TASKS), configs=tuple(configs or gb.CONFIGS),
                     shard=parse_shard(shard), workers=workers, max_parallel=max_parallel, data=data)
     if ship:
-        shipped = gb.ship(out)
+        shipped = gb.ship(out, source=str(pairs) if pairs else None)
         typer.echo(f"shipped the auto gate: {shipped['rule']} ({shipped['method']}; held out: choose "
                    f"{shipped['held_out']['choose']:.2f}, stop {shipped['held_out']['stop']:.2f})")
 

@@ -398,7 +398,10 @@ def analyze_table(pairs, out, *, progress=None) -> dict:
     if (pairs.parent / "teachers.csv").exists() and pairs.parent.resolve() != out.resolve():
         gio.write_table(gio.read_table(pairs.parent / "teachers.csv"), out / "teachers.csv")
     task_costs = {k: {"student_epochs": STUDENT_EPOCHS, **v} for k, v in recorded.items()}
-    return analyze_rows(gio.read_table(pairs), task_costs, out, progress=progress)
+    rows = gio.read_table(pairs)
+    if pairs.resolve() != (out / "pairs.csv").resolve():
+        gio.write_table(rows, out / "pairs.csv")
+    return analyze_rows(rows, task_costs, out, progress=progress)
 
 
 def analyze_rows(rows: list[dict], task_costs: dict, out, *, progress=None) -> dict:
@@ -524,7 +527,7 @@ ZERO_COST = ("best statistic", "best statistic (scale-free)")
 """The zero-cost methods a shipped rule can come from (a column chosen inside each fold)."""
 
 
-def ship(out, path=None, *, method: str | None = None) -> dict:
+def ship(out, path=None, *, method: str | None = None, source: str | None = None) -> dict:
     """Writes the ``auto`` gate (``gatekit/presets/auto.json`` by default): the zero-cost
     method with the best leave-one-task-out *choose* success (ties: stop success, then saved),
     refitted on every task of the benchmark, with its held-out numbers in ``validation.held_out``
@@ -549,7 +552,8 @@ def ship(out, path=None, *, method: str | None = None) -> dict:
     runs = transfer.teacher_runs(gio.read_table(out / "pairs.csv"))
     rule, _ = transfer.fit_series_rule(runs, "choose", online, forms)
     stop, choose = res[(name, "stop")], res[(name, "choose")]
-    held = {"choose": choose["success"], "stop": stop["success"], "saved": stop["saved"],
+    held = {"choose": choose["success"], "choose_ci": list(choose["success_ci"]), "regret": choose["regret"],
+            "regret_ci": list(choose["regret_ci"]), "stop": stop["success"], "saved": stop["saved"],
             "per_task": {t: {"choose": choose["per_group"][t]["success"], "stop": stop["per_group"][t]["success"]}
                          for t in choose["per_group"]},
             "text": f"leave-one-task-out over {len(rep['tasks'])} tasks ({', '.join(rep['tasks'])}), "
@@ -572,11 +576,13 @@ def ship(out, path=None, *, method: str | None = None) -> dict:
                              f"{len(rep['tasks'])} tasks (training/gatebench.py). "
                              + _default_text(held)),
                 env=None, label_rule=_declared_rules(),
-                fitted_on={"file": "examples/results/gatebench/pairs.csv", "n": len(values),
+                fitted_on={"file": source or str(out / "pairs.csv"), "n": len(values),
                            "groups": len(rep["tasks"]), "range": [float(values.min()), float(values.max())]},
                 validation={"held_out": held, "method": name})
     write_gate(gate, path or PRESET_DIR / "auto.json")
-    return {"method": name, "rule": gate.rule, "held_out": held}
+    records = ship_records(rep, pathlib.Path(path).parent if path else PRESET_DIR,
+                           source or f"{out / 'pairs.csv'} ({rep['n_runs']} teacher runs)")
+    return {"method": name, "rule": gate.rule, "held_out": held, "records": records}
 
 
 RECORDED = {"final": "final checkpoint", "paper": "paper rule (action_magnitude < 0.63, nothing fitted)"}
