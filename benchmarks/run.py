@@ -249,7 +249,7 @@ def bench_training(cfg_kwargs, iters=2):
         pol = jax.jit(lambda p, s, k: tr.nets.policy(p, s.obs, s.goal))
         vstep = jax.jit(jax.vmap(env.step))
         vreset = jax.jit(jax.vmap(env.reset))
-        sgd = jax.jit(tr._sgd_step)
+        sgd = jax.jit(tr.sgd_step)
         from training.losses import tanh_gaussian_sample
 
         sample_a = jax.jit(tanh_gaussian_sample)
@@ -317,13 +317,13 @@ def bench_flops(cfg_kwargs, steps: int = 64, n: int = 2048):
     for label, kw in cfg_kwargs:
         cfg, env, tr, state, buf = trainer_with_data(kw)
         lam = jnp.float32(0.0)
-        cost = jax.jit(tr._sgd_step).lower(state, buf, jax.random.PRNGKey(2), lam, None).compile().cost_analysis()
+        cost = jax.jit(tr.sgd_step).lower(state, buf, jax.random.PRNGKey(2), lam, None).compile().cost_analysis()
         cost = cost[0] if isinstance(cost, (list, tuple)) else cost
         flops, nbytes = float(cost.get("flops", 0.0)), float(cost.get("bytes accessed", 0.0))
 
         @jax.jit
         def many(st, key):
-            return jax.lax.scan(lambda c, k: tr._sgd_step(c, buf, k, lam, None), st, jax.random.split(key, steps))[0]
+            return jax.lax.scan(lambda c, k: tr.sgd_step(c, buf, k, lam, None), st, jax.random.split(key, steps))[0]
 
         jax.block_until_ready(many(state, jax.random.PRNGKey(3)))
         t0 = time.perf_counter()

@@ -52,7 +52,7 @@ def measure(env_name: str, env_kwargs: dict, num_envs: int, depth: int, width: i
     lam = jnp.float32(0.0)
     epoch = _time(lambda k: tr.training_epoch(state, buf, k, lam, None)[2], jax.random.PRNGKey(2))
     collect = _time(lambda k: tr.collect(state.params["actor"], k, num=num_envs, deterministic=False), jax.random.PRNGKey(3))
-    sgd = jax.jit(lambda st, k: jax.lax.scan(lambda c, kk: tr._sgd_step(c, buf, kk, lam, None), st,
+    sgd = jax.jit(lambda st, k: jax.lax.scan(lambda c, kk: tr.sgd_step(c, buf, kk, lam, None), st,
                                              jax.random.split(k, updates))[0])
     t_sgd = _time(sgd, state, jax.random.PRNGKey(4))
     samp = jax.jit(lambda k: jax.lax.map(lambda kk: rb.sample(buf, kk, batch, discount=cfg.discount,

@@ -73,7 +73,7 @@ def main() -> None:
     gi = tuple(env.goal_indices)
 
     def sample(k):
-        return tr._split(rb.sample(buf, k, cfg.batch_size, discount=cfg.discount, goal_indices=gi))
+        return tr.split_batch(rb.sample(buf, k, cfg.batch_size, discount=cfg.discount, goal_indices=gi))
 
     batch = sample(keys[0])
     p = state.params
@@ -112,9 +112,9 @@ def main() -> None:
                            p["actor"])[0])),
     }
     pieces = {name: scan(body) for name, body in bodies.items()}
-    whole = jax.jit(lambda st, ks: total(jax.lax.scan(lambda s, k: (tr._sgd_step(s, buf, k, lam, teacher_actor)[0], 0.0),
+    whole = jax.jit(lambda st, ks: total(jax.lax.scan(lambda s, k: (tr.sgd_step(s, buf, k, lam, teacher_actor)[0], 0.0),
                                                       st, ks)[0].params))
-    one_step = jax.jit(lambda st, k: total(tr._sgd_step(st, buf, k, lam, teacher_actor)[0].params))
+    one_step = jax.jit(lambda st, k: total(tr.sgd_step(st, buf, k, lam, teacher_actor)[0].params))
     rows = []
     t_whole = _timed(whole, state, keys, reps=reps) / U
     f_whole = _flops(one_step, state, keys[0])  # FLOPs of one update (not of the scan)

@@ -106,12 +106,10 @@ def _keep_run_settings(cfg, out: pathlib.Path, explicit: set[str], sets: list[st
 
 def _run(cfg, out: pathlib.Path, *, teacher=None, hook=None, resume=False, quiet=False,
          summary_out: pathlib.Path | None = None, tensorboard: pathlib.Path | None = None) -> dict:
-    from training import envs
-    from training.trainer import train
+    from training.trainer import build_env, train
 
     try:
-        env = envs.make(cfg.env, **cfg.env_args())
-        cfg.validate(env.episode_length)
+        env = build_env(cfg)
     except (ValueError, TypeError) as e:
         raise GatekitError(f"bad config: {e}") from None
     from gatekit.cli_common import check_out_paths
@@ -121,7 +119,7 @@ def _run(cfg, out: pathlib.Path, *, teacher=None, hook=None, resume=False, quiet
         check_out_paths([out], json=summary_out)
     shown = progress("training", quiet=quiet)  # epochs with ETA on stderr; the summary where --json says
     try:
-        summary = train(cfg, out, teacher=teacher, hook=hook, resume=resume, progress=shown,
+        summary = train(cfg, out, env=env, teacher=teacher, hook=hook, resume=resume, progress=shown,
                         tensorboard=str(tensorboard) if tensorboard else None)
     except KeyboardInterrupt:
         if shown is not None:

@@ -110,6 +110,11 @@ class TrainConfig(Architecture):
             raise ValueError(f"distill_start_epoch must be in [0, epochs), got {self.distill_start_epoch}")
         return self
 
+    def shared(self) -> "TrainConfig":
+        """This config with its run-specific fields (:data:`RUN_SPECIFIC`) reset: runs whose
+        ``shared()`` configs are equal have the same shapes and can train as one vmapped program."""
+        return dataclasses.replace(self, **RUN_SPECIFIC)
+
     def lambda_at(self, epoch: int) -> float:
         """Distillation weight for a 0-based epoch (0 before distill_start_epoch)."""
         if epoch < self.distill_start_epoch:
@@ -152,6 +157,11 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "student": {"depth": 4, "width": 512, "lambda_pi": 1.0},
     },
 }
+
+
+RUN_SPECIFIC = {"seed": 0, "lambda_pi": 0.0, "lambda_pi_end": None, "distill_start_epoch": 0}
+"""The fields that differ between runs of one program (the loop takes them per run), with the
+values :meth:`TrainConfig.shared` resets them to."""
 
 
 def preset(name: str, role: str) -> dict[str, Any]:

@@ -27,16 +27,13 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
-import functools
 import multiprocessing
 import os
 import pathlib
 import time
 from typing import Callable, Sequence
 
-import numpy as np
 
-from gatekit import interrupts
 from gatekit.errors import GatekitError
 from training.config import TrainConfig
 
@@ -67,33 +64,6 @@ def default_parallelism(n_runs: int, backend: str | None = None) -> tuple[int, i
     return 1, 64, 1
 
 
-def _shape_key(cfg: TrainConfig) -> TrainConfig:
-    return dataclasses.replace(cfg, seed=0, lambda_pi=0.0, lambda_pi_end=None, distill_start_epoch=0)
-
-
-def _stack(trees):
-    import jax
-    import jax.numpy as jnp
-
-    return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
-
-
-@functools.lru_cache(maxsize=None)
-def _batched(trainer):
-    """The vmapped (over runs) epoch, eval rollout and checkpoint sample of one Trainer."""
-    import jax
-
-    from training import buffer as rb
-
-    cfg, env = trainer.cfg, trainer.env
-    epoch = jax.jit(jax.vmap(trainer._training_epoch))
-    evaluate = jax.jit(jax.vmap(functools.partial(trainer._collect, num=cfg.eval_episodes, deterministic=True)))
-    sample = jax.jit(jax.vmap(functools.partial(
-        rb.sample, batch_size=cfg.sample_size, discount=cfg.discount, goal_indices=tuple(env.goal_indices),
-        recent=cfg.iterations_per_epoch * cfg.num_envs)))
-    return epoch, evaluate, sample
-
-
 def train_many(cfgs: Sequence[TrainConfig], run_dirs: Sequence, *, teachers: Sequence[str | None] | None = None,
                progress: Callable[[str], None] | None = None, async_save: bool = True) -> list[dict]:
     """Trains K fresh runs as one vmapped program; returns one summary per run (as ``train``).
@@ -103,75 +73,48 @@ def train_many(cfgs: Sequence[TrainConfig], run_dirs: Sequence, *, teachers: Seq
     networks sharing one config). Use :func:`run_jobs` for anything else (it groups for you).
     """
     import jax
-    import jax.numpy as jnp
 
     from gatekit import io as gio
-    from training import buffer as rb
-    from training import envs
+    from training import loop
+    from training.recording import TRAINER_ITEM, finish
     from training.teacher import load_teacher
-    from training.recording import TRAINER_ITEM, finish, record_epoch
-    from training.trainer import _run_config, get_trainer
+    from training.trainer import build_env, get_trainer
 
     cfgs, run_dirs = list(cfgs), [pathlib.Path(p) for p in run_dirs]
     teachers = list(teachers) if teachers is not None else [None] * len(cfgs)
     if not cfgs or len(run_dirs) != len(cfgs) or len(teachers) != len(cfgs):
         raise GatekitError(f"train_many: {len(cfgs)} configs, {len(run_dirs)} run dirs, {len(teachers)} teachers")
-    if len({_shape_key(c) for c in cfgs}) != 1 or cfgs[0].devices != 1:
+    if len({c.shared() for c in cfgs}) != 1 or cfgs[0].devices != 1:
         raise GatekitError("train_many: runs must share every setting but seed and the lambda schedule, on 1 device")
     if len({t is None for t in teachers}) != 1:
         raise GatekitError("train_many: either every run has a teacher or none has")
     cfg0 = cfgs[0]
-    env = envs.make(cfg0.env, **cfg0.env_args())
-    for c in cfgs:
+    env = build_env(cfg0)
+    for c in cfgs[1:]:
         c.validate(env.episode_length)
     tobjs = [load_teacher(t, env) if t else None for t in teachers]
     if tobjs[0] is not None and len({id(t.nets) for t in tobjs}) != 1:
         raise GatekitError("train_many: the teachers have different network configs")
     trainer = get_trainer(cfg0, env, tobjs[0].nets if tobjs[0] else None)
     say = progress or (lambda _msg: None)
-    writers = [gio.RunWriter(p, config=_run_config(c, trainer, None, t), async_save=async_save,
+    writers = [gio.RunWriter(p, config=loop.run_config(c, trainer, None, t), async_save=async_save,
                              extra_items=(TRAINER_ITEM,)) for c, p, t in zip(cfgs, run_dirs, tobjs)]
     try:
-        loops, states, bufs = [], [], []
-        for c in cfgs:  # exactly train()'s initialisation, one run at a time (cheap)
+        runs, states, bufs = [], [], []
+        for c, w, t, p in zip(cfgs, writers, tobjs, run_dirs):  # train()'s initialisation, one run at a time
             k_init, k_loop = jax.random.split(jax.random.PRNGKey(c.seed))
             state = trainer.init_state(k_init)
-            obs, action, goal, _ = trainer.collect(state.params["actor"], jax.random.fold_in(k_loop, 10**6),
-                                                   num=c.num_envs, deterministic=False)
-            loops.append(k_loop)
+            bufs.append(loop.init_run(trainer, k_loop, state))
             states.append(state)
-            bufs.append(rb.insert(trainer.init_buffer(), obs, action, goal))
-        states, bufs = _stack(states), _stack(bufs)
-        teacher_actor = _stack([t.actor_params for t in tobjs]) if tobjs[0] else None
-        epoch_fn, eval_fn, sample_fn = _batched(trainer)
-        per_epoch = cfg0.iterations_per_epoch * cfg0.num_envs * env.episode_length
-        env_steps = cfg0.num_envs * env.episode_length
-        prev = [None] * len(cfgs)
+            run = loop.Run(c, w, k_loop, teacher=t, say=lambda m, p=p: say(f"{p.name}: {m}"))
+            loop.count_prefill(run, trainer)
+            runs.append(run)
+        teacher_actor = loop.stack([t.actor_params for t in tobjs]) if tobjs[0] else None
         t_start = time.perf_counter()
-        if not trainer.compiled:
-            say(f"compiling the training epoch of {len(cfgs)} runs (once per process and shape)")
-        for epoch in range(cfg0.epochs):
-            interrupts.check()
-            keys = [jax.random.split(jax.random.fold_in(k, epoch), 3) for k in loops]
-            k_train, k_eval, k_sample = (jnp.stack([k[j] for k in keys]) for j in range(3))
-            lam = jnp.asarray([c.lambda_at(epoch) if t else 0.0 for c, t in zip(cfgs, tobjs)], jnp.float32)
-            t0 = time.perf_counter()
-            states, bufs, metrics = epoch_fn(states, bufs, k_train, lam, teacher_actor)
-            metrics = jax.device_get(metrics)
-            t_train = time.perf_counter() - t0
-            trainer.compiled = True
-            env_steps += per_epoch
-            success = np.asarray(eval_fn(states.params["actor"], k_eval)[3])  # [K, episodes, length]
-            samples = {k: np.asarray(v) for k, v in sample_fn(bufs, k_sample).items()}
-            for i, c in enumerate(cfgs):
-                ev = {"success": float(success[i].max(axis=1).mean()), "time_at_goal": float(success[i].sum(axis=1).mean())}
-                prev[i], _ = record_epoch(
-                    c, trainer, writers[i], jax.tree.map(lambda x, i=i: x[i], states),
-                    {k: float(v[i]) for k, v in metrics.items()}, ev, {k: v[i] for k, v in samples.items()}, prev[i],
-                    hook=None, epoch=epoch, env_steps=env_steps, wall=time.perf_counter() - t_start, refill_steps=0,
-                    t_train=t_train, lam=lam[i], say=lambda m, p=run_dirs[i]: say(f"{p.name}: {m}"))
-        return [finish(w, {"epochs_run": cfg0.epochs}, env_steps=env_steps, epochs_done=cfg0.epochs, hook=None,
-                       wall_time=time.perf_counter() - t_start) for w in writers]
+        loop.run_loop(trainer, runs, loop.stack(states), loop.stack(bufs), teacher_actor, t_start=t_start,
+                      batched=True)
+        return [finish(r.writer, {"epochs_run": r.epochs_run}, env_steps=r.env_steps, epochs_done=r.epochs_run,
+                       hook=None, wall_time=time.perf_counter() - t_start) for r in runs]
     except BaseException:
         for w in writers:
             w.abandon()  # as train(): saves under way finish, the locks are released
@@ -195,7 +138,7 @@ def chunks(jobs: Sequence[Job], max_parallel: int) -> list[list[Job]]:
     ``max_parallel``, in a deterministic order."""
     groups: dict[tuple, list[Job]] = {}
     for j in jobs:
-        groups.setdefault((_shape_key(j.cfg), j.teacher is None), []).append(j)
+        groups.setdefault((j.cfg.shared(), j.teacher is None), []).append(j)
     return [g[i:i + max_parallel] for g in groups.values() for i in range(0, len(g), max_parallel)]
 
 

@@ -1,4 +1,4 @@
-"""The host side of every epoch, shared by ``train`` and ``train_many``: the checkpoint's online
+"""The host side of every epoch of the loop (:mod:`training.loop`): the checkpoint's online
 statistics, the gate hook, the save, the progress line, the run's summary, and the check that a
 gate names a column the trainer writes."""
 
@@ -32,7 +32,7 @@ def check_gate_column(metric: str, trainer, teacher_actor) -> None:
     columns = {s.name for s in REGISTRY if s.timing == "online"} | set(BASELINES) | {"wall_time", *EVAL_COLUMNS}
     if metric.startswith("train_"):  # the epoch's metric names, from its shapes (traced, not run)
         state = jax.eval_shape(trainer.init_state, jax.random.PRNGKey(0))
-        shapes = jax.eval_shape(trainer._training_epoch, state, trainer.init_buffer(), jax.random.PRNGKey(0),
+        shapes = jax.eval_shape(trainer.epoch_fn, state, trainer.init_buffer(), jax.random.PRNGKey(0),
                                 jnp.float32(0.0), teacher_actor)
         columns |= {f"train_{k}" for k in (*shapes[2], *RECORDED_TRAIN)}
     if metric not in columns:

@@ -11,7 +11,6 @@ Epoch keys are ``fold_in(seed key, epoch)``, so a resumed run draws the same key
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import threading
 import time
@@ -23,17 +22,15 @@ import numpy as np
 import optax
 from flax import struct
 
-from gatekit import interrupts
 from gatekit import io as gio
 from gatekit import networks
 from gatekit.errors import GatekitError
 from gatekit.hooks import GateHook
-from gatekit.progress import phase
 from training import buffer as rb
-from training import envs, losses
+from training import envs, loop, losses
 from training.config import TrainConfig, parse_teacher_transform
-from training.recording import TRAINER_ITEM, check_gate_column, finish, record_epoch
-from training.teacher import Teacher, load_teacher
+from training.recording import TRAINER_ITEM, check_gate_column, finish
+from training.teacher import load_teacher
 
 
 
@@ -75,8 +72,8 @@ class Trainer:
         self.target_entropy = -cfg.target_entropy_scale * env.action_dim
         self.compiled = False  # set once training_epoch has run (and been compiled) in this process
         self.first_call = threading.Lock()  # threads of one process trace and compile it once
-        self.training_epoch = jax.jit(self._training_epoch)
-        self.collect = jax.jit(self._collect, static_argnames=("num", "deterministic"))
+        self.training_epoch = jax.jit(self.epoch_fn)
+        self.collect = jax.jit(self.collect_fn, static_argnames=("num", "deterministic"))
         self.sample = jax.jit(rb.sample, static_argnames=("batch_size", "discount", "goal_indices", "recent"))
         self.policy = jax.jit(self.nets.policy)
         # One program (compiled once, kept by the persistent cache) instead of dozens of eager
@@ -99,7 +96,7 @@ class Trainer:
         return rb.init(c.buffer_episodes, e.episode_length, e.obs_dim, e.action_dim, e.goal_dim)
 
     # -- data parallel ------------------------------------------------------------------------
-    def _split(self, tree):
+    def split_batch(self, tree):
         """Inside jit: shard the leading (env / batch) axis over the mesh (no-op on 1 device)."""
         if self.mesh is None:
             return tree
@@ -114,11 +111,11 @@ class Trainer:
         return state, buf
 
     # -- acting -------------------------------------------------------------------------------
-    def _collect(self, actor_params, key, *, num: int, deterministic: bool):
+    def collect_fn(self, actor_params, key, *, num: int, deterministic: bool):
         """Runs ``num`` fresh episodes. Returns obs [E, L, o], action [E, L, a], goal [E, g],
         success [E, L]."""
         k_reset, k_act = jax.random.split(key)
-        state = self._split(jax.vmap(self.env.reset)(jax.random.split(k_reset, num)))
+        state = self.split_batch(jax.vmap(self.env.reset)(jax.random.split(k_reset, num)))
 
         def step(s, k):
             mu, log_std = self.nets.policy(actor_params, s.obs, s.goal)
@@ -135,10 +132,10 @@ class Trainer:
         return swap(obs), swap(action), state.goal, swap(success)
 
     # -- learning -----------------------------------------------------------------------------
-    def _sgd_step(self, state: TrainingState, buf: rb.Buffer, key, lam, teacher_actor):
+    def sgd_step(self, state: TrainingState, buf: rb.Buffer, key, lam, teacher_actor):
         cfg = self.cfg
         k_batch, k_actor = jax.random.split(key)
-        batch = self._split(rb.sample(buf, k_batch, cfg.batch_size, discount=cfg.discount,
+        batch = self.split_batch(rb.sample(buf, k_batch, cfg.batch_size, discount=cfg.discount,
                                       goal_indices=tuple(self.env.goal_indices)))
         p = state.params
         critic = {k: p[k] for k in ("sa_encoder", "goal_encoder")}
@@ -178,17 +175,18 @@ class Trainer:
                             critic_opt=critic_opt, alpha_opt=alpha_opt, updates=state.updates + 1)
         return new, {**c_metrics, **a_metrics, "alpha": alpha}
 
-    def _training_epoch(self, state: TrainingState, buf: rb.Buffer, key, lam, teacher_actor):
+    def epoch_fn(self, state: TrainingState, buf: rb.Buffer, key, lam, teacher_actor):
+        """One epoch (unjitted; :attr:`training_epoch` is it jitted, :mod:`training.loop` vmaps it)."""
         cfg = self.cfg
 
         def iteration(carry, k):
             st, b = carry
             k_col, k_sgd = jax.random.split(k)
-            obs, action, goal, success = self._collect(st.params["actor"], k_col, num=cfg.num_envs, deterministic=False)
+            obs, action, goal, success = self.collect_fn(st.params["actor"], k_col, num=cfg.num_envs, deterministic=False)
             b = rb.insert(b, obs, action, goal)
 
             def sgd(c, kk):
-                return self._sgd_step(c, b, kk, lam, teacher_actor)
+                return self.sgd_step(c, b, kk, lam, teacher_actor)
 
             st, metrics = jax.lax.scan(sgd, st, jax.random.split(k_sgd, cfg.updates_per_iteration))
             metrics = jax.tree.map(jnp.mean, metrics)
@@ -201,9 +199,9 @@ class Trainer:
     def evaluate(self, actor_params, key) -> dict[str, float]:
         """Deterministic (tanh mu) episodes on fresh goals: success = reached the goal at any
         step; time_at_goal = steps at the goal per episode (JaxGCRL's eval metric)."""
-        _, _, _, success = self.collect(actor_params, key, num=self.cfg.eval_episodes, deterministic=True)
-        success = np.asarray(success)
-        return {"success": float(success.max(axis=1).mean()), "time_at_goal": float(success.sum(axis=1).mean())}
+        from training.loop import eval_metrics
+
+        return eval_metrics(self.collect(actor_params, key, num=self.cfg.eval_episodes, deterministic=True)[3])
 
     def checkpoint_sample(self, buf: rb.Buffer, key, recent: int) -> dict[str, np.ndarray]:
         batch = self.sample(buf, key, batch_size=self.cfg.sample_size, discount=self.cfg.discount,
@@ -213,13 +211,12 @@ class Trainer:
 
 _TRAINERS: dict[tuple, Trainer] = {}
 _TRAINERS_LOCK = threading.Lock()
-_RUN_SPECIFIC = dict(seed=0, epochs=1, lambda_pi=0.0, lambda_pi_end=None, distill_start_epoch=0)
 
 
 def get_trainer(cfg: TrainConfig, env, teacher_nets: networks.CRLNetworks | None) -> Trainer:
     """A cached Trainer: runs that differ only in seed, epochs or distillation schedule (or in
     the teacher's parameters) share compiled functions."""
-    key = (dataclasses.replace(cfg, **_RUN_SPECIFIC), env, id(teacher_nets) if teacher_nets else None)
+    key = (dataclasses.replace(cfg.shared(), epochs=1), env, id(teacher_nets) if teacher_nets else None)
     with _TRAINERS_LOCK:
         if key not in _TRAINERS:
             _TRAINERS[key] = Trainer(cfg, env, teacher_nets)
@@ -253,26 +250,19 @@ def _restore_newest(writer: gio.RunWriter, target: TrainingState, say) -> tuple[
 # --------------------------------------------------------------------------------------------
 
 
-def _run_config(cfg: TrainConfig, trainer: Trainer, hook: GateHook | None, t: Teacher | None) -> dict:
-    return {
-        "family": "crl",
-        "net": trainer.net_cfg.to_dict(),
-        "env": trainer.env.describe(),
-        "train": cfg.to_dict(),
-        "seed": cfg.seed,
-        "role": "student" if t else "teacher",
-        "teacher": t.path if t else None,
-        "teacher_step": t.step if t else None,
-        "gate": None if hook is None else {k: v for k, v in hook.state_dict().items()
-                                           if k in ("threshold", "metric", "direction", "patience", "start_step")},
-        "producer": "gatekit training",
-    }
+def build_env(cfg: TrainConfig):
+    """The run's env, built once, with ``cfg`` validated against it (ValueError naming the field):
+    the edge every entry point goes through (the CLI, :func:`train`, ``train_many``)."""
+    env = envs.make(cfg.env, **cfg.env_args())
+    cfg.validate(env.episode_length)
+    return env
 
 
 def train(
     cfg: TrainConfig,
     run_dir,
     *,
+    env=None,
     teacher: str | None = None,
     hook: GateHook | None = None,
     resume: bool = False,
@@ -282,7 +272,8 @@ def train(
 ) -> dict:
     """Trains a CRL teacher (or, with ``teacher=RUN_DIR[@STEP]``, a distilled student).
 
-    Writes one checkpoint per epoch to ``run_dir``. With ``hook``, stops once the gate holds
+    Writes one checkpoint per epoch to ``run_dir``. ``env``: the env :func:`build_env` made for
+    ``cfg`` (built here when not given). With ``hook``, stops once the gate holds
     (the hook's count is saved in each checkpoint and restored on resume).
 
     Every checkpoint also gets a line in ``run_dir/metrics.jsonl``; with ``tensorboard=DIR``,
@@ -291,81 +282,42 @@ def train(
     Returns a summary: epochs run, env steps, final eval, whether the gate stopped the run,
     env steps per second and wall time.
     """
-    env = envs.make(cfg.env, **cfg.env_args())
-    cfg.validate(env.episode_length)
+    env = env if env is not None else build_env(cfg)
     teacher_obj = load_teacher(teacher, env) if teacher else None
     trainer = get_trainer(cfg, env, teacher_obj.nets if teacher_obj else None)
     if hook is not None:  # before any folder is written or any epoch is trained
         check_gate_column(hook.metric, trainer, teacher_obj.actor_params if teacher_obj else None)
-    writer = gio.RunWriter(run_dir, config=_run_config(cfg, trainer, hook, teacher_obj), resume=resume,
+    writer = gio.RunWriter(run_dir, config=loop.run_config(cfg, trainer, hook, teacher_obj), resume=resume,
                            async_save=async_save, extra_items=(TRAINER_ITEM,))
     board = None
     try:
         board = gio.TensorBoardLog(tensorboard) if tensorboard else None
         say = progress or (lambda _msg: None)
-        base_key = jax.random.PRNGKey(cfg.seed)
-        k_init, k_loop = jax.random.split(base_key)
+        k_init, k_loop = jax.random.split(jax.random.PRNGKey(cfg.seed))
         state = trainer.init_state(k_init)
-        start_epoch, env_steps, wall_offset, refill_steps = 0, 0, 0.0, 0
-        prev_params = None  # the last saved checkpoint's params: online drift statistics
+        run = loop.Run(cfg, writer, k_loop, teacher=teacher_obj, hook=hook, say=say, tensorboard=board)
         if resume:
             restored = _restore_newest(writer, state, say)
             if restored is not None:
                 state, meta = restored
-                start_epoch, env_steps = int(meta["epoch"]), int(meta["env_steps"])
-                wall_offset = float(meta.get("wall_time", 0.0))
-                refill_steps = int(meta.get("refill_env_steps", 0))
-                prev_params = jax.device_get(state.params)
+                run.start_epoch, run.env_steps = int(meta["epoch"]), int(meta["env_steps"])
+                run.wall_offset = float(meta.get("wall_time", 0.0))
+                run.refill_steps = int(meta.get("refill_env_steps", 0))
+                run.prev_params = jax.device_get(state.params)
                 if hook is not None and meta.get("gate"):
                     hook.load_state_dict(meta["gate"])
-                say(f"resumed {writer.path} at epoch {start_epoch} ({env_steps:,} env steps)")
-        teacher_actor = teacher_obj.actor_params if teacher_obj else None
-        buf = trainer.init_buffer()
-        # Prefill: one collection with the current policy, so the first batch has data. On resume
-        # the refill is not counted in env_steps (recorded as refill_env_steps instead), so step
-        # numbers, and RUN@STEP addresses, equal those of an uninterrupted run.
+                say(f"resumed {writer.path} at epoch {run.start_epoch} ({run.env_steps:,} env steps)")
         t_start = time.perf_counter()
-        obs, action, goal, _ = trainer.collect(state.params["actor"], jax.random.fold_in(k_loop, 10**6 + start_epoch),
-                                               num=cfg.num_envs, deterministic=False)
-        buf = rb.insert(buf, obs, action, goal)
+        buf = loop.init_run(trainer, k_loop, state, run.start_epoch)
         state, buf = trainer.place(state, buf)
-        if start_epoch == 0:
-            env_steps += cfg.num_envs * env.episode_length
-        else:
-            refill_steps += cfg.num_envs * env.episode_length
-        per_epoch = cfg.iterations_per_epoch * cfg.num_envs * env.episode_length
-        summary = {"stopped_at_gate": hook.stopped if hook else False, "epochs_run": 0}
+        loop.count_prefill(run, trainer)
         if hook is not None and hook.stopped:
             say(f"gate already held at step {hook.stopped_step}; nothing to do")
-        epoch = start_epoch
-        if not trainer.compiled and start_epoch < cfg.epochs:
-            phase(say, "compiling the training epoch (once per process and shape; JAX's persistent cache, "
-                       "when on, skips it next time)")
-        for epoch in range(start_epoch, cfg.epochs):
-            interrupts.check()  # a Ctrl-C swallowed where it landed (see gatekit.interrupts)
-            if hook is not None and hook.stopped:
-                break
-            k_epoch = jax.random.fold_in(k_loop, epoch)
-            k_train, k_eval, k_sample = jax.random.split(k_epoch, 3)
-            lam = jnp.float32(cfg.lambda_at(epoch) if teacher_obj else 0.0)
-            t0 = time.perf_counter()
-            with contextlib.nullcontext() if trainer.compiled else trainer.first_call:
-                state, buf, metrics = trainer.training_epoch(state, buf, k_train, lam, teacher_actor)
-                metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
-                trainer.compiled = True
-            t_train = time.perf_counter() - t0
-            env_steps += per_epoch
-            ev = trainer.evaluate(state.params["actor"], k_eval)
-            sample = trainer.checkpoint_sample(buf, k_sample, recent=cfg.iterations_per_epoch * cfg.num_envs)
-            prev_params, stop = record_epoch(
-                cfg, trainer, writer, state, metrics, ev, sample, prev_params, hook=hook, epoch=epoch, env_steps=env_steps,
-                wall=wall_offset + time.perf_counter() - t_start, refill_steps=refill_steps, t_train=t_train, lam=lam,
-                say=say, tensorboard=board)
-            summary["epochs_run"] += 1
-            if stop:
-                break
-        return finish(writer, summary, env_steps=env_steps,
-                      epochs_done=epoch + 1 if summary["epochs_run"] else start_epoch, hook=hook,
+        loop.run_loop(trainer, [run], state, buf, teacher_obj.actor_params if teacher_obj else None,
+                      t_start=t_start, batched=False)
+        summary = {"stopped_at_gate": hook.stopped if hook else False, "epochs_run": run.epochs_run}
+        epochs_done = run.start_epoch + run.epochs_run
+        return finish(writer, summary, env_steps=run.env_steps, epochs_done=epochs_done, hook=hook,
                       wall_time=time.perf_counter() - t_start)
     except BaseException:
         writer.abandon()  # the save under way finishes; a failed or interrupted run never blocks its --resume
