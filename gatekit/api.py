@@ -426,19 +426,19 @@ def plot(
         metric = default_metric(sources_env(sources))
     rows = selection.rows_with_role(_rows(sources, score_kwargs, problems if problems is not None else []), role)
     metric = metric or (g.metric if g else default_metric(single_env(rows)))
-    selected, passes = None, None
+    star, passes = None, None
     if g is not None:
         if g.metric != metric:
             raise GatekitError(f"--gate is on {g.metric!r} but --metric is {metric!r}")
         threshold, passes = g.threshold, g.direction
-        sel = selected or selection.select(rows, gate=g, role="any")
+        sel = selected if selected is not None else selection.select(rows, gate=g, role="any")
         if sel.ready:
-            selected = (sel.run_path, sel.step) if x == "step" else None
+            star = (sel.run_path, sel.step) if x == "step" else None
         if g.transform != "raw":  # the threshold is on the transformed values: plot those
             rows, metric = transformed_rows(rows, metric, g.transform), g.reads
     thresholds = {"threshold" if g is None else f"gate ({g.name or 'rule'})": threshold} if threshold is not None else None
     return plotting.plot_metric_vs_step(rows, out, metric=metric, thresholds=thresholds, x=x, passes=passes,
-                                        selected=selected, selected_note=held_note(g))
+                                        selected=star, selected_note=held_note(g))
 
 
 def held_note(g: Gate | None) -> str:
@@ -455,5 +455,6 @@ def transformed_rows(rows: list, metric: str, form: str) -> list[dict]:
     out = []
     for rs in by_run.values():
         rs.sort(key=lambda r: r["step"])
-        out += [{**r, f"{form}({metric})": v} for r, v in zip(rs, selection._rule_values(rs, metric, form))]
+        vals = selection.rule_values([{selection.VALUE: r.get(metric)} for r in rs], form)
+        out += [{**r, f"{form}({metric})": v} for r, v in zip(rs, vals)]
     return out

@@ -27,10 +27,10 @@ from typing import Any, Mapping
 import numpy as np
 
 from gatekit.errors import GatekitError
+from gatekit.nettypes import JAXGCRL_NET_KEYS, Outputs
 
 ENERGY_MAP = {"norm": "neg_l2", "l2": "neg_l2_sq", "dot": "dot"}
-NET_KEYS = ("obs_dim", "goal_dim", "action_dim", "h_dim", "n_hidden", "skip_connections", "use_ln", "use_relu",
-            "repr_dim", "energy")
+NET_KEYS = JAXGCRL_NET_KEYS
 
 
 def _modules():
@@ -115,8 +115,6 @@ class JaxGCRLNetworks:
     def apply(self, params, obs, action, goal):
         import jax.numpy as jnp
 
-        from gatekit.networks import Outputs
-
         mu, log_std = self.policy(params["actor"], obs, goal)
         return Outputs(mu=mu, log_std=log_std,
                        sa_repr=self.sa_encoder.apply(params["sa_encoder"], jnp.concatenate([obs, action], -1)),
@@ -187,8 +185,6 @@ def import_checkpoints(source, out, settings: ImportSettings, *, probe: dict[str
 
     ``probe`` (obs, action, goal) is written as the run's ``probe.npz`` and used as every
     checkpoint's sample (future goal = goal)."""
-    from gatekit import networks
-
     net = settings.net()
     out = pathlib.Path(out)
     files = checkpoint_files(source)
@@ -207,7 +203,7 @@ def import_checkpoints(source, out, settings: ImportSettings, *, probe: dict[str
             raise GatekitError(f"--probe: {key!r} has {bad} non-finite value(s) (NaN or Inf)")
     if out.exists() and any(pathlib.Path(out).iterdir()):
         raise GatekitError(f"{out}: exists and is not empty; import into a new folder")
-    fam = networks.build("jaxgcrl", net)
+    fam = JaxGCRLNetworks(net)
     sample = {"obs": probe["obs"], "action": probe["action"], "goal": probe["goal"], "future_goal": probe["goal"]}
     config = {"family": "jaxgcrl", "net": net, "role": "teacher", "env": {"name": "jaxgcrl-import"},
               "producer": "gatekit import jaxgcrl", "source": str(pathlib.Path(source).resolve())}

@@ -20,8 +20,8 @@ import math
 import numpy as np
 
 from gatekit.errors import GatekitError
+from gatekit.nettypes import ENERGIES
 
-ENERGIES = ("neg_l2_sq", "neg_l2", "dot")
 DEFAULT_BLOCK = 2048
 MAX_BLOCK_ELEMENTS = 2**20  # 8 MiB of float64 per [rows, n] block (cache-friendly; measured)
 RANK_EPS = 1e-7  # RankMe's epsilon added to the normalized singular values

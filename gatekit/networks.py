@@ -17,27 +17,18 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
-from typing import Any, Callable, Mapping, NamedTuple, Protocol
+from typing import Any, Callable, Mapping, Protocol
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from gatekit.errors import GatekitError
+from gatekit.nettypes import ENERGIES, JAXGCRL_NET_KEYS, Outputs  # noqa: F401 - re-exported
 
 LOG_STD_MIN = -5.0
 LOG_STD_MAX = 2.0
-ENERGIES = ("neg_l2_sq", "neg_l2", "dot")
 ACTIVATIONS = {"swish": nn.swish, "relu": nn.relu, "gelu": nn.gelu, "tanh": nn.tanh}
-
-
-class Outputs(NamedTuple):
-    """What every family returns. Shapes: [N, action_dim] x2, [N, rep_dim] x2."""
-
-    mu: jax.Array
-    log_std: jax.Array
-    sa_repr: jax.Array
-    goal_repr: jax.Array
 
 
 class Family(Protocol):
@@ -371,6 +362,5 @@ def _jaxgcrl(net):
 
 
 register_family("jaxgcrl", _jaxgcrl, param_keys=("actor", "sa_encoder", "goal_encoder"),
-                required_net_keys=("obs_dim", "goal_dim", "action_dim", "h_dim", "n_hidden", "skip_connections",
-                                   "use_ln", "use_relu", "repr_dim", "energy"))
+                required_net_keys=JAXGCRL_NET_KEYS)
 register_family("arrays", ArraysFamily, param_keys=("mu", "log_std", "phi", "psi"), needs_probe=True)

@@ -45,20 +45,9 @@ def _family(run: io.Run):
 # --------------------------------------------------------------------------------------------
 
 
-def parse_checkpoint_spec(spec: str) -> tuple[pathlib.Path, int | None]:
-    """``RUN_DIR`` or ``RUN_DIR@STEP`` -> (path, step or None)."""
-    path, sep, step = str(spec).rpartition("@")
-    if not sep:
-        return pathlib.Path(spec), None
-    try:
-        return pathlib.Path(path), int(step)
-    except ValueError:
-        raise GatekitError(f"{spec!r}: expected RUN_DIR or RUN_DIR@STEP with an integer STEP") from None
-
-
 def load_reference(spec: str, items: tuple[str, ...] = io.ITEMS) -> io.Checkpoint:
     """Loads a reference checkpoint ``RUN_DIR[@STEP]`` (default: the last complete one)."""
-    path, step = parse_checkpoint_spec(spec)
+    path, step = io.parse_checkpoint_spec(spec)
     run = io.read_run(path)
     steps, _ = io.list_checkpoints(run)
     if step is None:
@@ -185,7 +174,7 @@ def score(
             run_start, problems_start, notes_start = len(rows), len(problems), len(notes)
             try:
                 family = _family(run)
-                tau = float((run.config.get("train") or {}).get("tau", 1.0))
+                tau = run.tau
                 run_probe = shared_probe if shared_probe is not None else io.load_probe(run)
                 fixed_probe = run_probe is not None
                 from gatekit import networks

@@ -198,7 +198,7 @@ def select(scores: Iterable[Mapping[str, Any]], *, gate: Gate, role: str = "teac
     per_run, candidates = [], []
     outside = []
     for key, rs in by_run.items():
-        values = _rule_values(rs, gate.transform)
+        values = rule_values(rs, gate.transform)
         for r, v in zip(rs, values):
             r[VALUE] = v
         for i in np.flatnonzero(_collapses(rs, rule.direction)):
@@ -250,7 +250,7 @@ def select(scores: Iterable[Mapping[str, Any]], *, gate: Gate, role: str = "teac
                      rule=gate.rule, confidence=confidence(gate))
 
 
-def _rule_values(rs: list[dict], form: str) -> list:
+def rule_values(rs: list[dict], form: str) -> list:
     """The values the rule reads, in step order: the metric itself, or its ``form`` over the run."""
     if form == "raw":
         return [r[VALUE] for r in rs]

@@ -42,7 +42,7 @@ def watch(run_dir, *, gate: Gate, interval: float = 5.0, timeout: float | None =
         sleep(min(interval, 1.0))
     run = io.read_run(run_dir)
     family = networks.build(run.family, run.net)
-    tau = float((run.config.get("train") or {}).get("tau", 1.0))
+    tau = run.tau
     probe = io.load_probe(run)
     seen: set[int] = set()
     prev = None

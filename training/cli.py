@@ -15,6 +15,7 @@ import typer
 
 from gatekit.cli_common import error_boundary, make_app
 from gatekit.errors import GatekitError
+from training import envs
 
 _guard = error_boundary("gatekit-train")
 
@@ -22,7 +23,7 @@ app = make_app("gatekit-train", "Train CRL teachers and distilled students that 
                add_completion=False)
 
 Out = Annotated[pathlib.Path, typer.Option("--out", "-o", help="Run directory to write.")]
-Env = Annotated[str, typer.Option("--env", help="pointmaze (pure JAX, CPU) | reacher | ant | ant_maze (Brax).")]
+Env = Annotated[str, typer.Option("--env", help=f"One of {', '.join(envs.names())} (the registry, training/envs; reacher, ant and ant_maze need Brax).")]
 Maze = Annotated[Optional[str], typer.Option("--maze", help="Maze layout (pointmaze: open/u/medium/big; ant_maze: u/big).")]
 Depth = Annotated[int, typer.Option("--depth", help="Dense layers in residual blocks.")]
 Width = Annotated[int, typer.Option("--width", help="Hidden width.")]

@@ -32,7 +32,7 @@ class TrainConfig(Architecture):
     are :class:`gatekit.networks.Architecture`'s."""
 
     env: str = "pointmaze"
-    """Environment name (``pointmaze``, ``reacher``, ``ant``, ``ant_maze``)."""
+    """Environment name: one of :func:`training.envs.names` (the registry)."""
     env_kwargs: tuple[tuple[str, Any], ...] = ()
     """Extra env arguments as (name, value) pairs, e.g. (("maze", "u"),)."""
     tau: float = 1.0

@@ -11,6 +11,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from gatekit import io as gio
 from gatekit import networks
 from gatekit.errors import GatekitError
 from gatekit.io import CHECKPOINT_DIR
@@ -31,9 +32,7 @@ def load_teacher(spec: str, env) -> Teacher:
 
     The checkpoint's params and meta (checksums verified; not its sample) are read once per
     process and checkpoint: a calibration's students of one checkpoint share the read."""
-    from gatekit.scoring import parse_checkpoint_spec
-
-    path, step = parse_checkpoint_spec(spec)
+    path, step = gio.parse_checkpoint_spec(spec)
     ckpt = _read_teacher(str(path.resolve()), step, _stamp(path, step))
     net = ckpt.run.net
     for key, want in (("obs_dim", env.obs_dim), ("goal_dim", env.goal_dim), ("action_dim", env.action_dim)):

@@ -22,7 +22,7 @@ from gatekit.io.logs import METRICS_JSONL, TensorBoardLog, append_metrics, read_
 from gatekit.io.npz import load_probe, read_npz, write_probe
 from gatekit.io.pickles import PICKLE_ALLOWED, read_restricted_pickle
 from gatekit.io.runs import (CHECKPOINT_DIR, FORMAT, ITEMS, PROBE_NPZ, RUN_JSON, Checkpoint, Run, find_runs,
-                             list_checkpoints, load_checkpoint, meta_checksum, read_run, run_changed_since,
+                             list_checkpoints, load_checkpoint, meta_checksum, parse_checkpoint_spec, read_run, run_changed_since,
                              run_checksum, tree_checksum, validate_run_config, write_run_json)
 from gatekit.io.tables import read_table, table_text, write_table
 from gatekit.io.writer import RunWriter
@@ -32,7 +32,7 @@ __all__ = [
     "write_benchmark_task", "METRICS_JSONL", "TensorBoardLog", "append_metrics", "read_metrics",
     "read_tensorboard", "GATE_FORMAT", "ITEMS", "PICKLE_ALLOWED", "PRESET_DIR", "PROBE_NPZ", "RUN_JSON",
     "Checkpoint", "Gate", "PathLike", "Run", "RunWriter", "find_runs", "list_checkpoints", "load_checkpoint",
-    "load_probe", "meta_checksum", "preset_names", "read_gate", "read_npz", "read_restricted_pickle", "read_run",
+    "load_probe", "meta_checksum", "parse_checkpoint_spec", "preset_names", "read_gate", "read_npz", "read_restricted_pickle", "read_run",
     "read_table", "run_changed_since", "run_checksum", "sha256_file", "table_text", "to_jsonable", "tree_checksum",
     "validate_run_config", "write_gate", "write_probe", "write_run_json", "write_table", "write_text",
 ]

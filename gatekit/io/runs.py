@@ -74,6 +74,16 @@ class Run:
     def checkpoint_dir(self) -> pathlib.Path:
         return self.path / CHECKPOINT_DIR
 
+    @property
+    def tau(self) -> float:
+        """The InfoNCE temperature the run trained with (``train.tau`` in run.json; 1 when not
+        recorded, as for imported runs): the temperature its InfoNCE statistics use."""
+        train = self.config.get("train")
+        tau = train.get("tau", 1.0) if isinstance(train, Mapping) else 1.0
+        if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not np.isfinite(tau) or tau <= 0:
+            raise GatekitError(f"{self.path / RUN_JSON}: train.tau is {tau!r}, not a positive number")
+        return float(tau)
+
 
 @dataclasses.dataclass(frozen=True)
 class Checkpoint:
@@ -371,3 +381,15 @@ def _verify_checksums(path: pathlib.Path, out: dict, items: tuple[str, ...]) -> 
     for item in ("params", "sample"):
         if item in items and item in sums and sums[item] != tree_checksum(out[item]):
             raise GatekitError(f"{path / item}: content does not match its checksum (damaged data)")
+
+
+def parse_checkpoint_spec(spec: str) -> tuple[pathlib.Path, int | None]:
+    """``RUN_DIR`` or ``RUN_DIR@STEP`` (a checkpoint's address, as ``--teacher`` and ``--reference``
+    take it) -> (path, step or None)."""
+    path, sep, step = str(spec).rpartition("@")
+    if not sep:
+        return pathlib.Path(spec), None
+    try:
+        return pathlib.Path(path), int(step)
+    except ValueError:
+        raise GatekitError(f"{spec!r}: expected RUN_DIR or RUN_DIR@STEP with an integer STEP") from None
