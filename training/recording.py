@@ -51,7 +51,11 @@ def record_epoch(cfg, trainer, writer: gio.RunWriter, state, metrics: dict,
     params_host = jax.device_get(state.params)
     # What a gate hook may use at save time: the online statistics of this checkpoint, in the
     # row layout `gatekit score` and `gatekit watch` use (gatekit.statistics).
-    online = checkpoint_statistics(trainer.nets, params_host, prev_params, sample, tau=cfg.tau)
+    from gatekit.statistics import STUDENT_COLUMNS
+
+    # the student-side scores cost ~0.3 s a checkpoint: computed here only for a hook that reads one
+    online = checkpoint_statistics(trainer.nets, params_host, prev_params, sample, tau=cfg.tau,
+                                   student_side=hook is not None and hook.metric in STUDENT_COLUMNS)
     am = online["action_magnitude"]
     metrics.update(action_magnitude_batch=metrics.pop("action_magnitude"), action_magnitude=am,
                    lambda_pi=float(lam), env_steps_per_second=per_epoch / t_train,
