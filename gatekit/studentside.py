@@ -60,7 +60,7 @@ NAMES = ("student_distill_init", "student_grace", "student_grad_norm", "student_
 def distill_loss(mu_s, log_std_s, mu_t, log_std_t):
     """``mean_i ||mu_S - mu_T||^2 + ||log sig_S - log sig_T||^2`` (the paper's distillation term;
     sums over action dims, mean over rows). Works on JAX and NumPy arrays."""
-    return ((mu_s - mu_t) ** 2).sum(-1).mean() + ((log_std_s - log_std_t) ** 2).sum(-1).mean()
+    return (((mu_s - mu_t) ** 2).sum(-1) + ((log_std_s - log_std_t) ** 2).sum(-1)).mean()
 
 
 def grace_trace(g_a: np.ndarray, g_b: np.ndarray, ridge: float = RIDGE) -> float:

@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from gatekit.networks import CRLNetworks, energy as energy_fn, pairwise_energy
+from gatekit.studentside import distill_loss  # noqa: F401 - the one definition, re-exported
 
 _LOG_2PI = jnp.log(2 * jnp.pi)
 
@@ -61,11 +62,6 @@ def tanh_gaussian_sample(mu: jax.Array, log_std: jax.Array, key: jax.Array) -> t
     log_normal = jnp.sum(-0.5 * eps**2 - log_std - 0.5 * _LOG_2PI, axis=-1)
     log_det = jnp.sum(2.0 * (jnp.log(2.0) - u - jax.nn.softplus(-2.0 * u)), axis=-1)
     return jnp.tanh(u), log_normal - log_det
-
-
-def distill_loss(mu_s, log_std_s, mu_t, log_std_t) -> jax.Array:
-    """E[||mu_S - mu_T||^2 + ||log sig_S - log sig_T||^2] (sums over action dims, mean over batch)."""
-    return jnp.mean(jnp.sum((mu_s - mu_t) ** 2, -1) + jnp.sum((log_std_s - log_std_t) ** 2, -1))
 
 
 def actor_loss(
