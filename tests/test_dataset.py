@@ -128,3 +128,19 @@ def test_scoring_every_rule_on_a_full_size_dataset_takes_under_a_minute(tmp_path
     methods = {r["method"] for r in rep["results"]}
     assert {"final checkpoint", "best statistic", "logistic (scale-free)", "1 full student, last 3"} <= methods
     assert seconds < 60, f"scoring every rule took {seconds:.0f} s"
+
+
+def test_student_side_scores_are_added_to_a_committed_task_once(tmp_path):
+    from training import benchdata, gatebench as gb
+
+    meta, arrays = tiny_task()
+    path = gio.write_benchmark_task(tmp_path / "pointmaze.npz", meta, arrays)
+    assert benchdata.add_student_scores(path) and not benchdata.add_student_scores(path)  # once
+    bt = gio.read_benchmark_task(path)
+    names = [str(c) for c in bt.derived_columns]
+    assert bt.derived.shape == (2, 3, len(names)) and "student_grace" in names
+    drift = bt.derived[:, :, names.index("action_drift_prev")]
+    assert np.isnan(drift[:, 0]).all() and np.isfinite(drift[:, 1:]).all()  # no previous checkpoint at the first
+    np.testing.assert_array_equal(bt.student, arrays["student"])  # nothing else changed
+    rows = gb.rows_from_task(bt)
+    assert rows[1]["student_grace"] == pytest.approx(float(bt.derived[0, 1, names.index("student_grace")]))

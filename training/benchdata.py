@@ -139,6 +139,8 @@ def build_task(task, configs, out, plan, base, *, progress: Callable[[str], None
     res.update(columns=np.array(columns), baseline=np.array([b[0] for b in base_curves], dtype=np.float32),
                baseline_seconds=np.array([b[1] for b in base_curves], dtype=np.float32),
                probe_obs=probe["obs"], probe_action=probe["action"], probe_goal=probe["goal"])
+    names, derived = student_scores(res)
+    res.update(derived_columns=np.array(names), derived=derived)
     scfg = student_config(task)
     meta = {"task": task.name, "env": cand.env, "env_kwargs": dict(cand.env_kwargs), "outcome": cand.outcome,
             "teacher_epochs": cand.epochs, "configs": {c: teacher_config(task, c, 0).to_dict() for c in configs},
@@ -147,3 +149,37 @@ def build_task(task, configs, out, plan, base, *, progress: Callable[[str], None
                                                         "seed": PROBE_SEED, "from": "base seed 0 final sample"},
             "made": time.strftime("%Y-%m-%d"), "commit": _commit(), "build_seconds": time.time() - t0}
     return meta, res
+
+
+def student_scores(arrays: dict) -> tuple[list[str], np.ndarray]:
+    """The student-side scores (:mod:`gatekit.studentside`) of every benchmarked checkpoint,
+    from the dataset's own arrays: the teacher's policy on the task's fixed probe (float16 as
+    stored), ``action_drift_prev`` against the previous *benchmarked* checkpoint. [T, C, K]."""
+    from gatekit import studentside
+
+    names = list(studentside.NAMES) + ["action_drift_prev"]
+    mu, ls = arrays["teacher_mu"].astype(np.float32), arrays["teacher_log_std"].astype(np.float32)
+    out = np.full(mu.shape[:2] + (len(names),), np.nan, dtype=np.float32)
+    for t in range(mu.shape[0]):
+        for c in range(mu.shape[1]):
+            got = studentside.student_side_scores(arrays["probe_obs"], arrays["probe_goal"], mu[t, c], ls[t, c],
+                                                  mu_prev=mu[t, c - 1] if c else None)
+            out[t, c] = [np.nan if got[n] is None else got[n] for n in names]
+    return names, out
+
+
+def add_student_scores(path, *, progress: Callable[[str], None] | None = None) -> bool:
+    """Adds the ``derived`` student-side scores to a committed task file that lacks them (the
+    file is rewritten atomically with the same arrays and meta). Returns whether it wrote."""
+    bt = gio.read_benchmark_task(path)
+    if "derived" in bt.arrays:
+        return False
+    t0 = time.time()
+    names, values = student_scores(bt.arrays)
+    meta = {k: v for k, v in bt.meta.items() if k != "format"}
+    meta["derived"] = {"student_scores": {"made": time.strftime("%Y-%m-%d"), "seconds": time.time() - t0,
+                                          "from": "teacher_mu / teacher_log_std on the probe (float16)"}}
+    gio.write_benchmark_task(path, meta, {**bt.arrays, "derived_columns": np.array(names), "derived": values})
+    if progress:
+        progress(f"{path}: student-side scores added ({time.time() - t0:.0f} s)")
+    return True

@@ -239,9 +239,12 @@ def run(out, *, tasks=None, configs=None, data=DATA_DIR, shard=(0, 1), progress=
             raise ValueError(f"unknown task or config {name!r}; tasks {sorted(TASKS)}, configs {sorted(CONFIGS)}")
     say = progress or (lambda _m: None)
     t0, done = time.time(), {}
+    from training import benchdata
+
     for name in tasks:
         if committed(data, name, configs):
             say(f"{name}: in {pathlib.Path(data) / (name + '.npz')} already (nothing to train)")
+            benchdata.add_student_scores(pathlib.Path(data) / f"{name}.npz", progress=say)
             continue
         t1 = time.time()
         if run_task(TASKS[name], configs, out, data=data, shard=shard, progress=progress, **parallel):
@@ -256,6 +259,8 @@ def rows_from_task(bt) -> list[dict]:
     ``pilot{e}_s{k}`` = student k after epoch e, the no-teacher baseline's final mean)."""
     names = [str(c) for c in bt.columns]
     vals, steps, fraction = bt.at_checkpoints(bt.values), bt.checkpoint_step, bt.fraction
+    derived = bt.arrays.get("derived")
+    dnames = [str(c) for c in bt.arrays.get("derived_columns", [])]
     wall = bt.at_checkpoints(np.cumsum(bt.epoch_seconds, axis=1))
     far = bt.meta.get("outcome") == "far_time_at_goal"
     rows = []
@@ -265,6 +270,8 @@ def rows_from_task(bt) -> list[dict]:
             row = {"task": bt.name, "config": c, "teacher_seed": s, "step": int(steps[t, k]),
                    "fraction": float(fraction[t, k]), "wall_time": float(wall[t, k])}
             row.update({n: None if not np.isfinite(v) else float(v) for n, v in zip(names, vals[t, k])})
+            if derived is not None:  # computed on the task's fixed probe: these replace the sample-based ones
+                row.update({n: None if not np.isfinite(v) else float(v) for n, v in zip(dnames, derived[t, k])})
             row["teacher_eval_success"] = row.get("eval_success")
             if far:
                 row["teacher_far_time_at_goal"] = float(bt.teacher_outcome[t, k])

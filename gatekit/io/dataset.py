@@ -58,8 +58,10 @@ _SHAPES = {  # array -> its axes (letters shared across arrays must agree)
     "values": "TNM", "checkpoint": "TC", "teacher_outcome": "TC", "student": "TCSE", "student_seconds": "TCSE",
     "baseline": "SE", "baseline_seconds": "SE", "probe_obs": "Po", "probe_action": "Pa", "probe_goal": "Pg",
     "teacher_mu": "TCPa", "teacher_log_std": "TCPa", "teacher_phi": "TCRd", "teacher_psi": "TCRd",
+    "derived_columns": "K", "derived": "TCK",
 }
-_OPTIONAL = ("teacher_mu", "teacher_log_std", "teacher_phi", "teacher_psi", "probe_obs", "probe_action", "probe_goal")
+_OPTIONAL = ("teacher_mu", "teacher_log_std", "teacher_phi", "teacher_psi", "probe_obs", "probe_action", "probe_goal",
+             "derived_columns", "derived")
 
 
 @dataclasses.dataclass(frozen=True)
