@@ -34,7 +34,16 @@ from gatekit.transforms import SCALE_FREE, TRANSFORMS, transform
 
 __all__ = ["CHOOSE_FRACTION", "DECISIONS", "STOP_FRACTION"]  # re-exported from gatekit.judge
 STUDENT_PREFIXES = ("student_outcome", "pilot1", "pilot2")
-"""Per-seed student columns (``{prefix}_s{k}``): the final outcome and the pilots after epochs 1, 2."""
+"""Per-seed student columns (``{prefix}_s{k}``): the final outcome and the pilots after epochs 1,
+2; and ``student_e{e}_s{k}``, student k after epoch e (:func:`_student_prefixes`)."""
+
+
+def _student_prefixes(columns) -> list[str]:
+    """The per-seed student column prefixes present (:data:`STUDENT_PREFIXES`, ``student_e{e}``)."""
+    import re
+
+    found = {m.group(1) for c in columns for m in [re.match(r"^(student_e\d+)_s\d+$", c)] if m}
+    return list(STUDENT_PREFIXES) + sorted(found)
 PATIENCES = (1, 2)
 MAX_THRESHOLDS = 24
 
@@ -77,10 +86,11 @@ class TeacherRun:
         return self._forms[key]
 
     def _seeds_view(self, seeds: list[int]) -> "TeacherRun":
-        student_cols = {c for c in self.columns if c.startswith(tuple(f"{p}_" for p in STUDENT_PREFIXES))}
+        prefixes = _student_prefixes(self.columns)
+        student_cols = {c for c in self.columns if c.startswith(tuple(f"{p}_" for p in prefixes))}
         student_cols |= {"student_std"}
         cols = {c: v for c, v in self.columns.items() if c not in student_cols}
-        for p in STUDENT_PREFIXES:
+        for p in prefixes:
             have = [k for k in seeds if f"{p}_s{k}" in self.columns]
             for i, k in enumerate(have):
                 cols[f"{p}_s{i}"] = self.columns[f"{p}_s{k}"]
@@ -374,6 +384,62 @@ def measured_method(name: str, column: str, *, uses: int, student_epochs: int, k
                   decisions=("choose",))
 
 
+@dataclasses.dataclass(frozen=True)
+class Halving:
+    """Post hoc (choose), successive halving over students raced from the last ``k`` checkpoints
+    (paired: the same student seeds at every checkpoint): every candidate's students train to the
+    first rung's epoch, the better half (by the mean of the seeds read; ties: the later checkpoint)
+    goes on to the next rung, and so on; at the last rung (the full budget) the best is picked.
+    ``epochs_used``: student epochs per seed read (the cost)."""
+
+    k: int
+    rungs: tuple[int, ...]
+    """Student epochs at which candidates are compared; the last is the full budget."""
+
+    @property
+    def text(self) -> str:
+        return f"successive halving over the last {self.k} checkpoints at epochs {'/'.join(map(str, self.rungs))}"
+
+    @property
+    def epochs_used(self) -> int:
+        n, done, total = self.k, 0, 0
+        for e in self.rungs:
+            total += n * (e - done)
+            done, n = e, max(1, -(-n // 2))
+        return total
+
+    def pick(self, run: TeacherRun) -> int | None:
+        alive = list(range(max(0, len(run.steps) - self.k), len(run.steps)))
+        for j, e in enumerate(self.rungs):
+            x = run.series(f"student_e{e}_mean")
+            if not np.isfinite(x[alive]).any():
+                return None
+            order = sorted(alive, key=lambda i: (np.nan_to_num(x[i], nan=-np.inf), i), reverse=True)
+            alive = order[:1] if j == len(self.rungs) - 1 else sorted(order[:max(1, -(-len(alive) // 2))])
+        return alive[0]
+
+
+def halving_method(name: str, *, k: int | None = None, rungs: tuple[int, ...] | None = None,
+                   ks: Sequence[int] = (2, 3, 4, 6, 8), rung_sets: Sequence[tuple[int, ...]] = ((2, 8), (1, 2, 8), (1, 8)),
+                   full_epochs: int = 8) -> Method:
+    """:class:`Halving`, 1 student seed per checkpoint; ``k`` / ``rungs`` None: fitted on the
+    training runs (fair objective; ties: the fewer student epochs)."""
+
+    def fit(runs, decision):
+        if k is not None and rungs is not None:
+            return Halving(k, rungs)
+        best, best_obj = None, (-1.0, -math.inf)
+        for kk in ([k] if k else ks):
+            for rr in ([rungs] if rungs else rung_sets):
+                rule = Halving(kk, tuple(rr))
+                obj = (_fair_objective(rule, runs, decision, 1), -rule.epochs_used)
+                if obj > best_obj:
+                    best, best_obj = rule, obj
+        return best
+
+    return Method(name, fit, "measured", uses=1, student_epochs=full_epochs, last=k, decisions=("choose",))
+
+
 def pilot_method(name: str, column: str, *, uses: int = 1, student_epochs: int = 2) -> Method:
     """Pilots: for *stop*, a rule on the pilot's online forms (e.g. ``of_running_max``), fitted;
     for *choose*, :class:`PilotPick` with its fraction fitted on the training runs."""
@@ -522,7 +588,7 @@ def evaluate(runs: Sequence[TeacherRun], method: Method, decision: str, *, group
                         "saved": float(np.mean([x["saved"] for x in judged])),
                         "pick_fraction": None if all(f is None for f in fracs) else
                         float(np.mean([1.0 if f is None else f for f in fracs])),
-                        "students_at": getattr(rule, "k", None)})
+                        "students_at": getattr(rule, "k", None), "epochs_used": getattr(rule, "epochs_used", None)})
         results += res
         per[g] = {k: float(np.mean([x[k] for x in res])) for k in ("success", "regret", "saved")}
         per[g].update(rule=rule.text, n=len(res))
@@ -609,7 +675,8 @@ def add_pilot_means(rows: Sequence[dict]) -> list[dict]:
     return out
 
 
-def default_methods(statistics: Sequence[str], full_epochs: int | None = None) -> list[Method]:
+def default_methods(statistics: Sequence[str], full_epochs: int | None = None,
+                    rows_columns: Sequence = ()) -> list[Method]:
     """The declared candidates: baselines (final checkpoint; a threshold on the step, on the
     fraction of the budget, and on the teacher's own eval success in any form, i.e. its plateau);
     each statistic in any form and in scale-free forms only; the best statistic (chosen inside
@@ -617,7 +684,9 @@ def default_methods(statistics: Sequence[str], full_epochs: int | None = None) -
     (1 student at 12.5% and 25% of the student budget, 2 students at 25%); and with
     ``full_epochs`` (the student budget) the measured rules declared for the dataset (issue 31):
     1 full student on each of the last 3 checkpoints, the same with K fitted in each fold, and
-    2 pilots at 25% on the last 3."""
+    2 pilots at 25% on the last 3; where the rows carry every student epoch (``student_e{e}_s{k}``,
+    the dataset), successive halving from the last checkpoints (declared 2026-12-04, before it was
+    scored on the dataset): last 4 at 25% then full, and K and rungs fitted inside each fold."""
     ms = [FINAL, PAPER, threshold_method("training step", ["step"], ("raw",), "baseline"),
           threshold_method("fraction of budget", ["fraction"], ("raw",), "baseline"),
           threshold_method("teacher eval (any form)", ["teacher_eval_success"], kind="baseline")]
@@ -635,6 +704,11 @@ def default_methods(statistics: Sequence[str], full_epochs: int | None = None) -
                measured_method("1 full student, last K (K fitted)", "student_outcome_mean", uses=1,
                                student_epochs=full_epochs),
                measured_method("pilot 25%, 2 students, last 3", "pilot2_mean", uses=2, student_epochs=2, k=3)]
+        if any(c.startswith("student_e") for r in rows_columns for c in r):
+            ms += [halving_method("successive halving, last 4, at 25% then full", k=4, rungs=(2, full_epochs),
+                                  full_epochs=full_epochs),
+                   halving_method("successive halving (K and rungs fitted)", full_epochs=full_epochs,
+                                  rung_sets=((2, full_epochs), (1, 2, full_epochs), (1, full_epochs)))]
     return ms
 
 
@@ -644,7 +718,7 @@ def report(rows: Sequence[dict], statistics: Sequence[str], *, groups: Sequence[
     """Every method x decision, leave-one-``group``-out for each group with >= 2 values, with the
     noise floor per decision. Methods whose columns are missing from some run are skipped."""
     runs = teacher_runs(add_pilot_means(rows))
-    methods = list(methods or default_methods(statistics, full_epochs))
+    methods = list(methods or default_methods(statistics, full_epochs, [rows[0]] if rows else []))
     out = {"n_runs": len(runs), "tasks": sorted({r.task for r in runs}), "configs": sorted({r.config for r in runs}),
            "noise_floor": {d: noise_floor(runs, d) for d in DECISIONS},
            "ceiling": {d: ceiling(runs, d) for d in DECISIONS}, "results": []}

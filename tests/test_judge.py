@@ -73,3 +73,23 @@ def test_bootstrap_interval_over_groups():
     assert all(math.isnan(x) for x in judge.bootstrap_interval([1, 0], ["a", "a"]))
     with pytest.raises(GatekitError, match="differ in shape"):
         judge.bootstrap_interval([1, 0], ["a"])
+
+
+def test_successive_halving_keeps_the_true_best_when_the_rungs_rank_right():
+    """Racing from the last 4 checkpoints: the early rung's ranking agrees with the full budget's,
+    so halving keeps the true best (checkpoint 5) while training fewer student epochs."""
+    curves = np.array([[0.1, 0.2, 0.3], [0.2, 0.3, 0.4], [0.1, 0.5, 0.7], [0.3, 0.6, 0.9],
+                       [0.2, 0.4, 0.5], [0.4, 0.7, 0.95]])  # [checkpoint, epoch] at epochs 1, 2, 8
+    cols = {f"student_e{e}_s0": curves[:, j] for j, e in enumerate((1, 2, 8))}
+    cols.update({f"student_e{e}_s1": curves[:, j] for j, e in enumerate((1, 2, 8))})
+    seeds = np.stack([curves[:, 2], curves[:, 2]], axis=1)
+    run = transfer.TeacherRun(("t", "base", 0), np.arange(1, 7) * 100, cols, seeds.mean(1), seeds)
+    rule = transfer.Halving(4, (2, 8))
+    assert rule.pick(run.seeds_view([0])) == 5
+    assert rule.epochs_used == 4 * 2 + 2 * 6 < 4 * 8  # 4 to epoch 2, the better 2 on to 8
+    # a rung that ranks wrong: at epoch 1 checkpoint 5 looks worst of the last 4, so a 1-then-8
+    # race over the last 2 drops it
+    assert transfer.Halving(2, (1, 8)).pick(run.seeds_view([0])) == 5  # 4 vs 5 at epoch 1: 0.2 < 0.4
+    cols["student_e1_s0"] = np.array([0.1, 0.2, 0.1, 0.3, 0.9, 0.0])
+    run = transfer.TeacherRun(("t", "base", 0), np.arange(1, 7) * 100, cols, seeds.mean(1), seeds)
+    assert transfer.Halving(2, (1, 8)).pick(run.seeds_view([0])) == 4

@@ -282,6 +282,8 @@ def rows_from_task(bt) -> list[dict]:
             for e in PILOT_EPOCHS:
                 if e < bt.student.shape[-1]:
                     row.update({f"pilot{e}_s{j}": float(v) for j, v in enumerate(bt.student[t, k, :, e - 1])})
+            for e in range(1, bt.student.shape[-1] + 1):  # the full curves (successive halving reads them)
+                row.update({f"student_e{e}_s{j}": float(v) for j, v in enumerate(bt.student[t, k, :, e - 1])})
             rows.append(row)
     return rows
 
@@ -368,11 +370,15 @@ def method_cost(method: dict, task_costs: dict, picks: list) -> float | None:
     last ``students_at`` checkpoints or at each checkpoint it looked at, i.e. online up to its
     stop, else all 8). A full-budget student is one the user trains anyway, so one is not extra.
     Zero-cost statistics: scoring each checkpoint looked at; step / fraction baselines: none.
-    ``picks``: (task, checkpoints looked at, checkpoints with students or None) per run."""
+    ``picks``: (task, checkpoints looked at, checkpoints with students or None, student epochs a
+    race trained per seed or None) per run."""
     shares = []
-    for task, looked, students_at in picks:
+    for task, looked, students_at, epochs_used in picks:
         c = task_costs[task]
-        if method["kind"] in ("pilot", "measured"):
+        if epochs_used is not None:  # a race (successive halving): the student epochs it trained per seed
+            epochs = method["uses"] * epochs_used - c["student_epochs"]
+            shares.append(max(epochs, 0) * c["student_epoch_seconds"] / c["teacher_seconds"])
+        elif method["kind"] in ("pilot", "measured"):
             epochs = method["uses"] * method["student_epochs"] * min(students_at or looked, looked)
             if method["student_epochs"] >= c["student_epochs"]:
                 epochs -= c["student_epochs"]
@@ -422,7 +428,7 @@ def analyze_rows(rows: list[dict], task_costs: dict, out, *, progress=None) -> d
     rep = transfer.report(rows, online, progress=progress, full_epochs=STUDENT_EPOCHS)
     for res in rep["results"]:
         looked = [(run[0], CHECKPOINTS if x["pick_fraction"] is None or res["decision"] == "choose"
-                   else _looked(rows, run, x["pick_fraction"]), x["students_at"])
+                   else _looked(rows, run, x["pick_fraction"]), x["students_at"], x.get("epochs_used"))
                   for x in res["runs"] for run in [x["run"]]]
         res["cost"] = method_cost(res, task_costs, looked)
     rep.update(costs=task_costs, seconds=time.time() - t0, rules=_declared_rules(), plateau=plateau_evidence(out))
