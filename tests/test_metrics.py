@@ -205,11 +205,16 @@ def test_each_group_function_computes_exactly_its_registry_names():
         "reference": M.similarity_metrics(phi, psi, (phi, psi)),
         "drift": M.similarity_metrics(phi, psi, (phi, psi), suffix="_prev", debiased=False),
     }
+    from gatekit.studentside import student_side_scores
+
+    obs, goal = rng.normal(size=(8, 4)), rng.normal(size=(8, 2))
+    computed["student"] = student_side_scores(obs, goal, rng.normal(size=(8, 2)), rng.normal(size=(8, 2)) - 1,
+                                              mu_prev=rng.normal(size=(8, 2)))
     for group, out in computed.items():
         assert set(out) == {s.name for s in statistics.REGISTRY if s.group == group}, group
     assert set().union(*computed.values()) == set(statistics.METRIC_NAMES)
     assert computed["reference"]["cka_sa"] == pytest.approx(1.0) and computed["reference"]["q_corr"] == pytest.approx(1.0)
-    assert all(np.isfinite(v) for v in out.values())
+    assert all(np.isfinite(v) for out in computed.values() for v in out.values())
 
 
 def test_rankdata_and_spearman_match_scipy():
