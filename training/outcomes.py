@@ -20,22 +20,22 @@ from typing import Callable
 from gatekit import io as gio
 
 
-def final_eval_success(run_dir, step: int | None = None) -> float:
-    """Eval success of the run's final checkpoint (or of checkpoint ``step``)."""
+def _final_eval(run_dir, step: int | None, key: str) -> float:
     run = gio.read_run(run_dir)
     steps = gio.list_checkpoints(run)[0]
     if not steps:
         raise FileNotFoundError(f"{run_dir}: student has no checkpoint")
-    return float(gio.load_checkpoint(run, steps[-1] if step is None else step, items=("meta",)).meta["eval"]["success"])
+    return float(gio.load_checkpoint(run, steps[-1] if step is None else step, items=("meta",)).meta["eval"][key])
+
+
+def final_eval_success(run_dir, step: int | None = None) -> float:
+    """Eval success of the run's final checkpoint (or of checkpoint ``step``)."""
+    return _final_eval(run_dir, step, "success")
 
 
 def final_eval_time_at_goal(run_dir, step: int | None = None) -> float:
     """Eval time at goal (steps at the goal per episode) of the final checkpoint (or ``step``)."""
-    run = gio.read_run(run_dir)
-    steps = gio.list_checkpoints(run)[0]
-    if not steps:
-        raise FileNotFoundError(f"{run_dir}: student has no checkpoint")
-    return float(gio.load_checkpoint(run, steps[-1] if step is None else step, items=("meta",)).meta["eval"]["time_at_goal"])
+    return _final_eval(run_dir, step, "time_at_goal")
 
 
 def far_time_at_goal(run_dir, step: int | None = None) -> float:

@@ -33,7 +33,7 @@ array                         shape, dtype           what
 Missing values are NaN (never a silent zero). :func:`read_benchmark` returns one
 :class:`BenchTask` per file; :func:`write_benchmark_task` writes one atomically. The reader
 checks every shape against the others before anything is used, and bounds memory by the file
-(:func:`gatekit.io.npz.check_npz_sizes`).
+(:func:`gatekit.io.npz.load_arrays`).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ import numpy as np
 
 from gatekit.errors import GatekitError
 from gatekit.io.files import PathLike, to_jsonable
-from gatekit.io.npz import check_npz_sizes
+from gatekit.io.npz import load_arrays
 
 BENCHMARK_FORMAT = "gatekit-benchmark/1"
 
@@ -135,14 +135,7 @@ def read_benchmark_task(path: PathLike) -> BenchTask:
     path = pathlib.Path(path)
     if not path.is_file():
         raise GatekitError(f"{path}: no such benchmark file")
-    check_npz_sizes(path)
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except ValueError as e:
-        raise GatekitError(f"{path}: unreadable benchmark file ({e})") from None
-    except Exception as e:  # noqa: BLE001 - zipfile raises many types for damaged archives
-        raise GatekitError(f"{path}: damaged benchmark file ({type(e).__name__}: {str(e)[:200]})") from None
+    arrays = load_arrays(path, "benchmark file")
     try:
         meta = json.loads(str(arrays.pop("meta")))
     except (KeyError, ValueError):

@@ -27,6 +27,19 @@ def read_npz(path: PathLike, *, required: Iterable[str] = ()) -> dict[str, np.nd
     path = pathlib.Path(path)
     if not path.is_file():
         raise GatekitError(f"{path}: no such file")
+    data = load_arrays(path)
+    missing = [k for k in required if k not in data]
+    if missing:
+        raise GatekitError(f"{path}: missing array(s) {', '.join(missing)}")
+    lengths = {k: len(v) for k, v in data.items() if np.ndim(v) > 0}
+    if len(set(lengths.values())) > 1:
+        raise GatekitError(f"{path}: arrays have different numbers of rows {lengths}")
+    return data
+
+
+def load_arrays(path: pathlib.Path, what: str = ".npz") -> dict[str, np.ndarray]:
+    """Every array of an ``.npz``, without pickle, memory bounded by the file
+    (:func:`check_npz_sizes`); GatekitError naming the file (and ``what`` it should be) otherwise."""
     try:
         with open(path, "rb") as f:
             magic = f.read(4)
@@ -37,20 +50,13 @@ def read_npz(path: PathLike, *, required: Iterable[str] = ()) -> dict[str, np.nd
     check_npz_sizes(path)
     try:
         with np.load(path, allow_pickle=False) as z:
-            data = {k: z[k] for k in z.files}
+            return {k: z[k] for k in z.files}
     except ValueError as e:
         if "pickle" in str(e).lower():
             raise GatekitError(f"{path}: holds object arrays, which need pickle; gatekit reads numeric arrays only") from None
-        raise GatekitError(f"{path}: unreadable .npz ({e})") from None
+        raise GatekitError(f"{path}: unreadable {what} ({e})") from None
     except Exception as e:  # noqa: BLE001 - BadZipFile, NotImplementedError, RuntimeError (encrypted), ...
-        raise GatekitError(f"{path}: damaged .npz ({type(e).__name__}: {str(e)[:200]})") from None
-    missing = [k for k in required if k not in data]
-    if missing:
-        raise GatekitError(f"{path}: missing array(s) {', '.join(missing)}")
-    lengths = {k: len(v) for k, v in data.items() if np.ndim(v) > 0}
-    if len(set(lengths.values())) > 1:
-        raise GatekitError(f"{path}: arrays have different numbers of rows {lengths}")
-    return data
+        raise GatekitError(f"{path}: damaged {what} ({type(e).__name__}: {str(e)[:200]})") from None
 
 
 MAX_DEFLATE_RATIO = 1100
