@@ -17,6 +17,21 @@ _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h")
 """One marker per run (with matplotlib's colour cycle), so runs that coincide stay distinguishable."""
 
 
+def plain_text(fn):
+    """Draws with ``text.parse_math`` off: run names, titles and metric names reach matplotlib as
+    plain text (a ``$`` in a run name is a dollar, not mathtext)."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        import matplotlib
+
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
 def _plt():
     import matplotlib
 
@@ -44,6 +59,7 @@ def _threshold_lines(ax, thresholds: Mapping[str, float] | None, vertical: bool)
         line(t, color="k", ls=styles[i % 3], lw=1, label=f"{label} = {t:.3g}")
 
 
+@plain_text
 def plot_metric_vs_step(
     rows: Iterable[Mapping],
     out,
@@ -98,6 +114,7 @@ def _short_labels(keys: list[str]) -> dict[str, str]:
     return {k: k for k in keys}
 
 
+@plain_text
 def plot_outcome_vs_metric(
     values: Sequence[float],
     outcomes: Sequence[float],
@@ -117,6 +134,7 @@ def plot_outcome_vs_metric(
     return plot_lines(series, out, xlabel=f"teacher {metric}", ylabel=outcome, vlines=thresholds, connect=False)
 
 
+@plain_text
 def plot_lines(
     series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
     out,
@@ -199,6 +217,7 @@ def put_legend_below(ax) -> None:
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
 
 
+@plain_text
 def plot_roc(fit, out, *, title: str | None = None) -> pathlib.Path:
     """ROC curve of a :class:`gatekit.fitting.FitResult` with its AUC and fitted point."""
     plt = _plt()

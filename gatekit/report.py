@@ -22,6 +22,7 @@ import numpy as np
 
 from gatekit import io
 from gatekit.errors import GatekitError, Problem
+from gatekit.plotting import plain_text
 
 SUFFIXES = (".html", ".png", ".pdf", ".svg")
 
@@ -51,6 +52,7 @@ def student_outcomes(sources: Sequence, problems: list | None = None) -> list[di
     return out
 
 
+@plain_text
 def report(sources: Sequence, out, *, gate=None, cache: bool = True, problems: list | None = None,
            title: str | None = None, progress=None) -> pathlib.Path:
     """Writes the one-page report of the teacher runs (and any students) under ``sources`` to

@@ -324,3 +324,22 @@ def test_report_one_page_html_and_png(tmp_path):
     assert r.exit_code == 1 and "unknown report type" in r.stderr
     r = runner.invoke(app, ["report", str(tmp_path / "runs"), "--out", str(tmp_path / "r2.html"), "--gate", "nosuch"])
     assert r.exit_code == 1 and "nosuch" in r.stderr and "scoring" not in r.stderr
+
+
+def test_two_outputs_to_one_file_are_refused_before_scoring(runs, tmp_path):
+    """Issue 34 item 10: --csv F --json F used to lose the CSV silently."""
+    same = tmp_path / "scores.out"
+    r = runner.invoke(app, ["score", str(runs), "--csv", str(same), "--json", str(same)])
+    assert r.exit_code == 1 and "--csv and --json are the same file" in r.stderr and "scoring" not in r.stderr
+    assert not same.exists()
+
+
+def test_a_dollar_in_a_run_name_or_title_is_plain_text(tmp_path):
+    """Issue 34: `price_$5_to_$10` was a mathtext ParseSyntaxException after scoring."""
+    write_run(tmp_path / "price_$5_to_$10", steps=(100, 200, 300))
+    run = str(tmp_path / "price_$5_to_$10")
+    r = runner.invoke(app, ["score", run, "--plot", str(tmp_path / "m.png"), "--metric", "entropy"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["report", run, "--out", str(tmp_path / "r.png"), "--title", "cost $1 to $2"])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "m.png").stat().st_size > 0 and (tmp_path / "r.png").stat().st_size > 0

@@ -380,7 +380,9 @@ def race(
     from training.racing import race as run_race
 
     outcomes.measure(outcome)
-    check_out_paths([run], json=json_out, out=out)
+    check_out_paths([run], json=json_out)
+    if out.resolve() == run.resolve() or run.resolve() in out.resolve().parents:
+        raise GatekitError(f"--out {out}: lies inside the teacher run {run}; choose another folder")
     res = run_race(run, out=out, last=last, seeds=seeds, student_epochs=student_epochs, outcome=outcome,
                         progress=lambda m: typer.echo(m, err=True), workers=workers, max_parallel=max_parallel)
     write_json(res, json_out)

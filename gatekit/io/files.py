@@ -92,9 +92,9 @@ def check_outputs(outputs: dict[str, PathLike | None], inputs: list[PathLike]) -
     ``outputs`` maps an option name (``--csv``) to a path (None and ``-`` for stdout are
     skipped); ``inputs`` are the run folders, tables and files the command reads. Paths are
     compared after resolving symlinks, so a link into a run is caught too. Outputs must also
-    be file names in an existing folder.
+    be file names in an existing folder, and two outputs never the same file.
     """
-    resolved = []
+    resolved, taken = [], {}
     for src in inputs:
         try:
             resolved.append(pathlib.Path(src).resolve())
@@ -112,6 +112,10 @@ def check_outputs(outputs: dict[str, PathLike | None], inputs: list[PathLike]) -
             raise GatekitError(f"{opt} {p}: {'the file' if p.exists() else f'folder {p.parent}'} is not writable; "
                                f"choose another path (checked before any work)")
         target = p.resolve()
+        if target in taken:
+            raise GatekitError(f"{taken[target]} and {opt} are the same file {p}: one would overwrite the other; "
+                               f"give each its own path")
+        taken[target] = opt
         for src in resolved:
             if target == src or src in target.parents:
                 raise GatekitError(f"{opt} {p}: {'is' if target == src else 'lies inside'} the input {src}; "
