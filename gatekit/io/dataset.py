@@ -177,6 +177,9 @@ def write_benchmark_task(path: PathLike, meta: dict, arrays: dict[str, Any]) -> 
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez_compressed(f, meta=np.array(json.dumps(to_jsonable(meta), sort_keys=True)), **arrays)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the file follows the umask like open()
         os.replace(tmp, path)
     except BaseException:
         pathlib.Path(tmp).unlink(missing_ok=True)
