@@ -120,3 +120,26 @@ def check_outputs(outputs: dict[str, PathLike | None], inputs: list[PathLike]) -
             if target == src or src in target.parents:
                 raise GatekitError(f"{opt} {p}: {'is' if target == src else 'lies inside'} the input {src}; "
                                    f"writing there would destroy it. Choose another path")
+
+
+def open_own_file(path: PathLike, flags: int, what: str = "file") -> int:
+    """``os.open`` for writing a file gatekit owns inside a run (the writer lock, ``metrics.jsonl``),
+    never through a symbolic link and only onto a regular file: a link, a directory, a FIFO or a
+    device there is refused with a GatekitError naming it (and nothing is written or blocked on).
+    Returns the descriptor; creates the file (0644 before the umask) when absent."""
+    import stat
+
+    path = pathlib.Path(path)
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0), 0o644)
+    except OSError as e:
+        if path.is_symlink():
+            raise GatekitError(f"{path}: the run's {what} is a symbolic link; gatekit never writes through one "
+                               f"(remove it)") from None
+        if path.is_dir():
+            raise GatekitError(f"{path}: the run's {what} is a directory (remove it)") from None
+        raise GatekitError(f"{path}: cannot open the run's {what} ({e.strerror or e})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise GatekitError(f"{path}: the run's {what} is not a regular file (a FIFO or device?); remove it")
+    return fd

@@ -16,6 +16,7 @@ before training, or ``wandb sync --sync-tensorboard DIR`` after).
 from __future__ import annotations
 
 import json
+import os
 import math
 import pathlib
 from typing import Any, Mapping
@@ -52,8 +53,11 @@ def _strict(value):
 
 def append_metrics(run_dir, record: Mapping[str, Any]) -> None:
     """Appends one checkpoint's record as a line of ``RUN/metrics.jsonl`` (flushed)."""
+    from gatekit.io.files import open_own_file
+
     line = json.dumps(_strict(record), allow_nan=False)
-    with open(pathlib.Path(run_dir) / METRICS_JSONL, "a", encoding="utf-8") as f:
+    fd = open_own_file(pathlib.Path(run_dir) / METRICS_JSONL, os.O_WRONLY | os.O_APPEND | os.O_CREAT, METRICS_JSONL)
+    with os.fdopen(fd, "a", encoding="utf-8") as f:
         f.write(line + "\n")
         f.flush()
 

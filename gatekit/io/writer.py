@@ -12,7 +12,7 @@ from gatekit import interrupts
 from gatekit.errors import GatekitError
 
 LOCK_FILE = ".writer.lock"
-from gatekit.io.files import PathLike, to_jsonable
+from gatekit.io.files import PathLike, open_own_file, to_jsonable
 from gatekit.io.runs import (CHECKSUMS, FORMAT, ITEMS, ORBAX_LOCK, RUN_JSON, Checkpoint, _ocp, list_checkpoints, load_checkpoint,
                              meta_checksum, read_run, run_checksum, tree_checksum, validate_run_config,
                              write_run_json)
@@ -48,10 +48,15 @@ class RunWriter:
         try:
             self._open(config, resume, ocp, async_save, max_to_keep, extra_items)
         except BaseException:
-            os.close(self._lock)
+            self.release()  # once: __del__ then finds nothing to close
             raise
 
     def _open(self, config, resume, ocp, async_save, max_to_keep, extra_items) -> None:
+        from gatekit.io.logs import METRICS_JSONL
+
+        log = self.path / METRICS_JSONL
+        if log.exists() or log.is_symlink():  # checked before any epoch: a link or a FIFO there is refused
+            os.close(open_own_file(log, os.O_WRONLY | os.O_APPEND, METRICS_JSONL))
         existing = self.path / RUN_JSON
         if existing.exists():
             if not resume:
@@ -174,8 +179,11 @@ def _lock_run(path: pathlib.Path) -> int:
     Readers (scoring, watching) never take it."""
     import fcntl
 
-    path.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise GatekitError(f"{path}: cannot create the run folder ({e.strerror or e})") from None
+    fd = open_own_file(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, "writer lock")
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
