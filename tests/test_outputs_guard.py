@@ -66,3 +66,19 @@ def test_metrics_jsonl_linking_outside_the_run_is_refused_before_any_epoch(tmp_p
     with pytest.raises(GatekitError, match="symbolic link"):
         gio.append_metrics(run, {"step": 1})
     assert outside.read_text() == "mine\n"
+
+
+def test_distill_and_pilot_never_write_their_json_into_the_teacher(tmp_path):
+    """Issue 34 item 3: --json TEACHER/run.json overwrote the teacher's run.json, exit 0."""
+    from typer.testing import CliRunner
+
+    from training.cli import app
+
+    run = _run(tmp_path)
+    before = (run / "run.json").read_text()
+    runner = CliRunner()
+    r = runner.invoke(app, ["distill", "--teacher", str(run), "--out", str(tmp_path / "s"), "--json", str(run / "run.json")])
+    assert r.exit_code == 1 and "lies inside the input" in r.output, r.output
+    r = runner.invoke(app, ["pilot", str(run), "--out", str(tmp_path / "p"), "--json", str(run / "run.json")])
+    assert r.exit_code == 1, r.output
+    assert (run / "run.json").read_text() == before

@@ -116,8 +116,16 @@ def _run(cfg, out: pathlib.Path, *, teacher=None, hook=None, resume=False, quiet
     from gatekit.cli_common import check_out_paths
     from gatekit.progress import progress
 
-    if summary_out is not None and str(summary_out) != "-":
-        check_out_paths([out], json=summary_out)
+    if summary_out is not None and str(summary_out) != "-":  # never into the run or its teacher
+        from gatekit import io as gio
+
+        check_out_paths([out] + ([gio.parse_checkpoint_spec(teacher)[0]] if teacher else []), json=summary_out)
+    if tensorboard is not None and teacher:
+        from gatekit import io as gio
+
+        t_dir, board = gio.parse_checkpoint_spec(teacher)[0].resolve(), pathlib.Path(tensorboard).resolve()
+        if board == t_dir or t_dir in board.parents:
+            raise GatekitError(f"--tensorboard {tensorboard}: lies inside the teacher run {t_dir}; choose another folder")
     shown = progress("training", quiet=quiet)  # epochs with ETA on stderr; the summary where --json says
     try:
         summary = train(cfg, out, env=env, teacher=teacher, hook=hook, resume=resume, progress=shown,
@@ -342,10 +350,11 @@ def pilot(
     """Verify candidate checkpoints with pilot students: distill a short student (FRACTION of the
     student budget) from each of the run's last N checkpoints, measure them, and pick the earliest
     whose pilot reaches 0.9 x the best. Costs the pilots' training (printed)."""
-    from gatekit.cli_common import write_json
+    from gatekit.cli_common import check_out_paths, write_json
     from training import outcomes, pilot as pilot_mod
 
     outcomes.measure(outcome)
+    check_out_paths([run], json=json_out)  # never over the teacher's files
     res = pilot_mod.verify(run, out=out, steps=steps or None, last=last, fraction=fraction,
                            student_epochs=student_epochs, seeds=seeds, outcome=outcome, fraction_of_best=of_best,
                            progress=lambda m: typer.echo(m, err=True), workers=workers, max_parallel=max_parallel)
