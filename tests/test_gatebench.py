@@ -45,3 +45,21 @@ def test_tiny_gatebench_runs_analyzes_and_ships(tmp_path, monkeypatch):
     assert gb.plot(tmp_path).exists()
 
 
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda rows: rows[1].update(student_outcome=float("nan")), "row 2: student_outcome is not a finite number"),
+    (lambda rows: rows.append(dict(rows[0])), "rows 1 and 3 are the same checkpoint"),
+    (lambda rows: rows[0].update(config="bogus"), "row 1: config 'bogus' is not one the grid declares"),
+    (lambda rows: rows[0].update(step="abc"), "row 1: step is 'abc', not an integer"),
+    (lambda rows: [r.pop("task") for r in rows], "no column"),
+])
+def test_an_ambiguous_or_damaged_pairs_table_is_refused_naming_the_rows(tmp_path, change, message):
+    """Issue 34 item 9: NaN outcomes, duplicated rows and bogus configs changed the rates, exit 0."""
+    from gatekit.errors import GatekitError
+
+    rows = [{"task": "pointmaze", "config": "base", "teacher_seed": 0, "step": s, "student_outcome": 0.5,
+             "student_outcome_s0": 0.5} for s in (100, 200)]
+    change(rows)
+    with pytest.raises(GatekitError, match=message):
+        gb.check_pairs(rows, "pairs.csv", tasks=set(gb.TASKS), configs=set(gb.CONFIGS))

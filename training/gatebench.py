@@ -398,6 +398,7 @@ def analyze(out, data=DATA_DIR, progress=None) -> dict:
     out = pathlib.Path(out)
     tasks = gio.read_benchmark(data)
     rows = collect(out, data)
+    check_pairs(rows, str(data))
     return analyze_rows(rows, costs(tasks), out, progress=progress)
 
 
@@ -413,9 +414,44 @@ def analyze_table(pairs, out, *, progress=None) -> dict:
         gio.write_table(gio.read_table(pairs.parent / "teachers.csv"), out / "teachers.csv")
     task_costs = {k: {"student_epochs": STUDENT_EPOCHS, **v} for k, v in recorded.items()}
     rows = gio.read_table(pairs)
+    check_pairs(rows, str(pairs), tasks=set(TASKS), configs=set(CONFIGS))
+    unknown = sorted({r["task"] for r in rows} - set(task_costs))
+    if unknown:
+        raise GatekitError(f"{pairs.parent / 'results.json'}: no recorded costs for task(s) {', '.join(unknown)}")
     if pairs.resolve() != (out / "pairs.csv").resolve():
         gio.write_table(rows, out / "pairs.csv")
     return analyze_rows(rows, task_costs, out, progress=progress)
+
+
+def check_pairs(rows: list[dict], source: str, *, tasks=None, configs=None) -> None:
+    """Refuses an ambiguous or damaged pairs table before any rule is scored, naming the rows
+    (1-based, as in the file): a missing key column, a step that is not an integer, a duplicated
+    (task, config, teacher_seed, step), a non-finite student outcome, or (with ``tasks`` /
+    ``configs``) a task or config the grid does not declare."""
+    keys = ("task", "config", "teacher_seed", "step", "student_outcome")
+    if not rows:
+        raise GatekitError(f"{source}: no rows")
+    missing = [k for k in keys if k not in rows[0]]
+    if missing:
+        raise GatekitError(f"{source}: no column(s) {', '.join(missing)}")
+    seen: dict[tuple, int] = {}
+    for i, r in enumerate(rows, start=1):
+        step = r.get("step")
+        if isinstance(step, bool) or not isinstance(step, (int, float)) or not float(step).is_integer():
+            raise GatekitError(f"{source}: row {i}: step is {step!r}, not an integer")
+        key = tuple(r.get(k) for k in keys[:4])
+        if key in seen:
+            raise GatekitError(f"{source}: rows {seen[key]} and {i} are the same checkpoint {key}")
+        seen[key] = i
+        outcomes = {c: v for c, v in r.items() if c == "student_outcome" or c.startswith("student_outcome_s")}
+        bad = [c for c, v in outcomes.items()
+               if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v)]
+        if bad:
+            raise GatekitError(f"{source}: row {i}: {', '.join(bad)} is not a finite number")
+        for name, known in (("task", tasks), ("config", configs)):
+            if known is not None and r.get(name) not in known:
+                raise GatekitError(f"{source}: row {i}: {name} {r.get(name)!r} is not one the grid declares "
+                                   f"({', '.join(sorted(known))})")
 
 
 def analyze_rows(rows: list[dict], task_costs: dict, out, *, progress=None) -> dict:
