@@ -147,15 +147,29 @@ def join(score_rows: list[dict], student_rows: list[dict], *, scores: str = "sco
          students: str = "students") -> tuple[list[dict], list[str]]:
     """Teacher score rows joined with student-outcome rows on (run, step): a run matches by its
     ``run_path`` or its ``run`` name. Returns the joined rows (score columns, then the student
-    columns not already present) and one message per student row that matched no checkpoint."""
-    index: dict[tuple[str, int], dict] = {}
+    columns not already present) and one message per student row that matched no checkpoint.
+    Ambiguity is refused, naming the rows: two score rows for one checkpoint, or a student row
+    whose run name matches checkpoints of two different runs (``A/t0`` and ``B/t0``: give the
+    ``run_path``)."""
+    index: dict[tuple[str, int], list[tuple[int, dict]]] = {}
+    seen: dict[tuple[str, int], int] = {}
     for i, r in enumerate(score_rows):
+        ident = (str(r.get("run_path") or r.get("run")), _key(r, scores, i)[1])
+        if ident in seen:
+            raise GatekitError(f"{scores}: rows {seen[ident] + 1} and {i + 1} are the same checkpoint "
+                               f"{ident[0]}@{ident[1]}; keep one")
+        seen[ident] = i
         for name in {r.get("run_path"), r.get("run")} - {None, ""}:
-            index[(str(name), _key(r, scores, i)[1])] = r
+            index.setdefault((str(name), ident[1]), []).append((i, r))
     joined, unmatched = [], []
     for i, s in enumerate(student_rows):
         key = _key(s, students, i)
-        teacher = index.get(key)
+        matches = index.get(key, [])
+        if len(matches) > 1:
+            where = ", ".join(str(m.get("run_path") or m.get("run")) for _, m in matches)
+            raise GatekitError(f"{students} row {i + 1}: run {key[0]!r} at step {key[1]} matches {len(matches)} "
+                               f"checkpoints of {scores} ({where}); name the run by its run_path")
+        teacher = matches[0][1] if matches else None
         if teacher is None:
             unmatched.append(f"{students} row {i + 1}: no scored checkpoint {key[0]}@{key[1]} in {scores}")
             continue

@@ -26,3 +26,19 @@ def test_transformed_rows_are_what_select_reads():
     rows = api.transformed_rows(ROWS, "m", "ratio_first")
     assert [r["ratio_first(m)"] for r in rows] == pytest.approx([1.0, 3.0, 4.0])
     assert [r["step"] for r in rows] == [100, 200, 300] and rows[0]["m"] == 1.0
+
+
+def test_pairs_refuse_ambiguous_joins_naming_the_rows():
+    """Issue 34 item 8: with A/t0 and B/t0 a student row t0 silently went to B/t0; duplicated score
+    rows for one checkpoint silently let the last win."""
+    from gatekit import pairs
+    from gatekit.errors import GatekitError
+
+    scores = [{"run": "t0", "run_path": "/x/A/t0", "step": 100, "m": 1.0},
+              {"run": "t0", "run_path": "/x/B/t0", "step": 100, "m": 2.0}]
+    with pytest.raises(GatekitError, match="row 1: run 't0' at step 100 matches 2 checkpoints"):
+        pairs.join(scores, [{"run": "t0", "step": 100, "o": 0.5}])
+    joined, _ = pairs.join(scores, [{"run": "/x/B/t0", "step": 100, "o": 0.5}])  # the path is unambiguous
+    assert joined[0]["m"] == 2.0
+    with pytest.raises(GatekitError, match="rows 1 and 2 are the same checkpoint /x/A/t0@100"):
+        pairs.join([scores[0], dict(scores[0], m=3.0)], [{"run": "t0", "step": 100, "o": 0.5}])
