@@ -84,7 +84,9 @@ def test_every_name_list_comes_from_the_registry():
     names = [s.name for s in statistics.REGISTRY]
     assert len(names) == len(set(names)) == len(statistics.METRIC_NAMES)
     assert statistics.RETROSPECTIVE == {s.name for s in statistics.REGISTRY if s.group == "reference"}
-    assert set(statistics.DRIFT_COLUMNS) == {n for n in names if n.endswith("_prev")}
+    # every name against the previous checkpoint: the representation drift group, and the teacher's action drift
+    assert set(statistics.DRIFT_COLUMNS) | {"action_drift_prev"} == {n for n in names if n.endswith("_prev")}
+    assert set(statistics.STUDENT_COLUMNS) == {s.name for s in statistics.REGISTRY if s.group == "student"}
     assert all(statistics.timing(n) == "online" for n in statistics.DRIFT_COLUMNS)
     assert not set(names) & statistics.NOT_STATISTICS
     assert not set(statistics.BASELINES) & statistics.NOT_STATISTICS  # the baselines stay fittable
