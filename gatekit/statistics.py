@@ -3,7 +3,8 @@
 Every statistic gatekit computes is declared once in :data:`REGISTRY`: its name, when it can be
 computed (``online``: from the checkpoint and the ones before it, at the moment it is saved, so a
 training hook or a watcher may use it; ``retrospective``: needs a later checkpoint, the run's
-final one), which group computes it (one function per group, pure, in :mod:`gatekit.metrics`),
+final one), which group computes it (one function per group, pure, in :mod:`gatekit.metrics`; the
+student side, which trains a small network, in :mod:`gatekit.studentside`),
 and whether the terminal table shows it. Every list of names (``METRIC_NAMES``,
 ``RETROSPECTIVE``, ``DEFAULT_DISPLAY``, ``NOT_STATISTICS``, ...) is derived from it.
 
