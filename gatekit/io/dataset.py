@@ -40,15 +40,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import pathlib
-import tempfile
 from typing import Any
 
 import numpy as np
 
 from gatekit.errors import GatekitError
-from gatekit.io.files import PathLike, to_jsonable
+from gatekit.io.files import PathLike, atomic_write, to_jsonable
 from gatekit.io.npz import load_arrays
 
 BENCHMARK_FORMAT = "gatekit-benchmark/1"
@@ -172,16 +170,6 @@ def write_benchmark_task(path: PathLike, meta: dict, arrays: dict[str, Any]) -> 
     arrays = {k: np.asarray(v) for k, v in arrays.items()}
     _check(arrays, str(path))
     meta = {"format": BENCHMARK_FORMAT, **meta}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, meta=np.array(json.dumps(to_jsonable(meta), sort_keys=True)), **arrays)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the file follows the umask like open()
-        os.replace(tmp, path)
-    except BaseException:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-        raise
+    text = np.array(json.dumps(to_jsonable(meta), sort_keys=True))
+    atomic_write(path, lambda f: np.savez_compressed(f, meta=text, **arrays), binary=True)
     return path

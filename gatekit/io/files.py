@@ -40,11 +40,17 @@ def to_jsonable(obj: Any) -> Any:
 
 
 def _atomic_write_text(path: pathlib.Path, text: str) -> None:
+    atomic_write(path, lambda f: f.write(text))
+
+
+def atomic_write(path: pathlib.Path, fill, *, binary: bool = False) -> None:
+    """Writes ``path`` atomically: ``fill(file)`` writes a temporary file in the same folder, which
+    then takes the umask's permissions (as ``open`` would give) and is renamed into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb" if binary else "w") as f:
+            fill(f)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; written files follow the umask like open()
