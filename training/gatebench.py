@@ -681,7 +681,7 @@ def ship_records(rep: dict, preset_dir, source: str) -> dict:
                                  "not fitted on). Nothing is fitted. `select` uses it when given no gate."),
                     label_rule=_declared_rules(), validation={"held_out": final, "measuring": buys}),
                preset_dir / "final.json")
-    paper = read_gate(preset_dir / "paper.json")
+    paper = read_gate(preset_dir / "paper.json" if (preset_dir / "paper.json").exists() else "paper")
     record = held_out_record(rep, RECORDED["paper"], source)
     write_gate(dataclasses.replace(paper, validation={**(paper.validation or {}), "held_out": record}),
                preset_dir / "paper.json")
