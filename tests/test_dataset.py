@@ -113,7 +113,9 @@ def synthetic_task(name: str, rng, *, n_epochs: int = 20) -> tuple[dict, dict]:
 
 def test_scoring_every_rule_on_a_full_size_dataset_takes_under_a_minute(tmp_path):
     """Issue 31: every declared rule, leave-one-task-out and leave-one-config-out, on 7 task groups
-    at the grid's full size, from the dataset alone, in < 60 s on 2 cores (measured: 26 s with the other core training)."""
+    at the grid's full size, from the dataset alone, in < 60 s on 2 cores. Counted in CPU seconds
+    of this process (wall time moves with whatever else the machine runs: 26 s with the other core
+    training, 170 s under nice 19 with both busy; CPU time stays near 20 s)."""
     import time
 
     from training import gatebench as gb
@@ -121,9 +123,9 @@ def test_scoring_every_rule_on_a_full_size_dataset_takes_under_a_minute(tmp_path
     rng = np.random.default_rng(0)
     for k in range(7):
         gio.write_benchmark_task(tmp_path / "data" / f"task{k}.npz", *synthetic_task(f"task{k}", rng))
-    t0 = time.time()
+    t0 = time.process_time()
     rep = gb.analyze(tmp_path / "out", tmp_path / "data")
-    seconds = time.time() - t0
+    seconds = time.process_time() - t0
     assert rep["n_runs"] == 63 and len(rep["tasks"]) == 7
     methods = {r["method"] for r in rep["results"]}
     assert {"final checkpoint", "best statistic", "logistic (scale-free)", "1 full student, last 3"} <= methods
