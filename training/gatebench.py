@@ -120,7 +120,9 @@ BUDGETS = {"reacher": 30, "pointmaze_medium": 60, "momentum_medium": 50}
 ``examples/results/gatebench/probes.csv``; module docstring)."""
 TASKS.update({name: Task(name, dataclasses.replace(NEW_TASKS[name], epochs=BUDGETS[name])) for name in BUDGETS})
 RETRAINED: dict[str, str] = {"pointmaze": "2026-12-04 (all 27 teachers, 648 students, 3 baselines; 56 min on this "
-                                          "2-vCPU machine with other work on it)"}
+                                          "2-vCPU machine with other work on it)",
+                             "arm_reach": "2026-12-04 (all 27 teachers, 648 students, 3 baselines; about 2 h wall on this "
+                                          "2-vCPU machine shared with the session's tests)"}
 """Tasks retrained for the dataset, with the date their data was committed (issue 31)."""
 TEACHER_SEEDS = (0, 1, 2)
 CHECKPOINTS = 8
