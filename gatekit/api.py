@@ -66,6 +66,11 @@ PAPER_GATE = "paper"
 """The rule a bare ``--threshold`` sets the threshold of: the paper's |tanh(mu)| passing below."""
 
 
+def _env_preset(env: str | None) -> bool:
+    """Whether gatekit ships a built-in gate for runs of ``env`` (a preset named after it)."""
+    return bool(env) and env in io.preset_names() and env not in (PAPER_GATE, DEFAULT_GATE, FINAL_GATE)
+
+
 def _auto_held_out() -> dict:
     if DEFAULT_GATE not in io.preset_names():
         return {}
@@ -118,8 +123,7 @@ def resolve_gate(gate=None, *, threshold=None, metric=None, direction="below", p
             gate = DEFAULT_GATE
         elif decision == "choose" and FINAL_GATE in io.preset_names():
             gate = FINAL_GATE
-        elif default_env and default_env in io.preset_names() and default_env not in (PAPER_GATE, DEFAULT_GATE,
-                                                                                       FINAL_GATE):
+        elif _env_preset(default_env):
             gate = default_env
         else:
             raise GatekitError(
@@ -128,10 +132,11 @@ def resolve_gate(gate=None, *, threshold=None, metric=None, direction="below", p
                 f"{_why_no_default(decision)}"
                 + ("; `python -m training pilot RUN` verifies candidates by measurement" if decision == "choose" else "")
             )
-    if gate is None and metric is None:  # a bare --threshold: the paper's statistic and side
+    if gate is None:  # a one-off rule: its threshold and side checked here, once
         R.check_number(threshold, "--threshold")
-        paper = io.read_gate(PAPER_GATE)
         R.check_direction(direction, what="--direction")
+    if gate is None and metric is None:  # a bare --threshold: the paper's statistic and side
+        paper = io.read_gate(PAPER_GATE)
         g = dataclasses.replace(paper, threshold=threshold, direction=direction, patience=patience or 1,
                                 name=f"{PAPER_GATE} (threshold {threshold:g})",
                                 description=f"a bare --threshold: the paper's statistic ({paper.metric}) passing "
@@ -145,8 +150,6 @@ def resolve_gate(gate=None, *, threshold=None, metric=None, direction="below", p
             from gatekit.statistics import check_metric
 
             check_metric(metric)
-        R.check_number(threshold, "--threshold")
-        R.check_direction(direction, what="--direction")
         g = Gate(metric=metric, direction=direction, threshold=threshold, patience=patience or 1,
                  name="one-off rule", description="given on the command line; not fitted")
     elif isinstance(gate, Gate):
@@ -164,7 +167,7 @@ def default_metric(env: str | None = None) -> str:
     asking for ``--metric`` when there is none."""
     try:
         g = resolve_gate(None, default_env=env)
-        if g.is_final and env in io.preset_names() and env not in (PAPER_GATE, DEFAULT_GATE, FINAL_GATE):
+        if g.is_final and _env_preset(env):
             return io.read_gate(env).metric  # the env's built-in gate, named by the runs' env
         if g.is_final:
             raise GatekitError("the default answer (the final checkpoint) reads no statistic")

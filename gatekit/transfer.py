@@ -232,6 +232,16 @@ def _fair_objective(rule, runs: Sequence[TeacherRun], decision: str, uses: int) 
     return float(np.mean(res))
 
 
+def _fairest(rules, runs: Sequence[TeacherRun], decision: str, uses: int, *, cost):
+    """The rule with the best :func:`_fair_objective`; ties: the lower ``cost(rule)``, then the first."""
+    best, best_obj = None, (-1.0, -math.inf)
+    for rule in rules:
+        obj = (_fair_objective(rule, runs, decision, uses), -cost(rule))
+        if obj > best_obj:
+            best, best_obj = rule, obj
+    return best
+
+
 def _thresholds(values: np.ndarray) -> np.ndarray:
     v = np.unique(values[np.isfinite(values)])
     if v.size > MAX_THRESHOLDS:
@@ -372,13 +382,7 @@ def measured_method(name: str, column: str, *, uses: int, student_epochs: int, k
     def fit(runs, decision):
         if k is not None:
             return LastBest(column, k)
-        best, best_obj = None, (-1.0, -math.inf)
-        for kk in ks:
-            rule = LastBest(column, kk)
-            obj = (_fair_objective(rule, runs, decision, uses), -kk)
-            if obj > best_obj:
-                best, best_obj = rule, obj
-        return best
+        return _fairest([LastBest(column, kk) for kk in ks], runs, decision, uses, cost=lambda r: r.k)
 
     return Method(name, fit, "measured", uses=uses, student_epochs=student_epochs, last=k or max(ks),
                   decisions=("choose",))
@@ -428,14 +432,8 @@ def halving_method(name: str, *, k: int | None = None, rungs: tuple[int, ...] | 
     def fit(runs, decision):
         if k is not None and rungs is not None:
             return Halving(k, rungs)
-        best, best_obj = None, (-1.0, -math.inf)
-        for kk in ([k] if k else ks):
-            for rr in ([rungs] if rungs else rung_sets):
-                rule = Halving(kk, tuple(rr))
-                obj = (_fair_objective(rule, runs, decision, 1), -rule.epochs_used)
-                if obj > best_obj:
-                    best, best_obj = rule, obj
-        return best
+        rules = [Halving(kk, tuple(rr)) for kk in ([k] if k else ks) for rr in ([rungs] if rungs else rung_sets)]
+        return _fairest(rules, runs, decision, 1, cost=lambda r: r.epochs_used)
 
     return Method(name, fit, "measured", uses=1, student_epochs=full_epochs, last=k, decisions=("choose",))
 
