@@ -6,6 +6,7 @@ import dataclasses
 import pathlib
 from typing import Iterable, Mapping, Sequence
 
+import numpy as np
 
 from gatekit import fitting, io, selection
 from gatekit import rule as R
@@ -13,7 +14,7 @@ from gatekit.errors import GatekitError
 from gatekit.fitting import FitResult
 from gatekit.io.gates import Gate
 from gatekit.scoretable import ScoreTable
-from gatekit.transfer import DECISIONS
+from gatekit.judge import DECISIONS
 from gatekit.scoring import score
 from gatekit.pairs import (baseline_name, column, defined, make_labels, numeric_columns, read_rows,
                            require_finite)
@@ -111,9 +112,7 @@ def resolve_gate(gate=None, *, threshold=None, metric=None, direction="below", p
     argument is checked here, once (the CLI passes them through). ``mode``: deprecated alias of
     ``direction``. ``check_known``: the one-off rule's metric must be a gatekit column (scoring
     run folders: a typo is caught before any scoring, with a did-you-mean)."""
-    if mode is not None:
-        R.deprecated_alias("mode", "direction")
-        direction = mode
+    direction = R.alias(direction, mode)
     if patience is not None:
         R.check_patience(patience, "--patience")
     if gate is not None and threshold is not None:
@@ -438,7 +437,7 @@ def plot(
         if sel.ready:
             star = (sel.run_path, sel.step) if x == "step" else None
         if g.transform != "raw":  # the threshold is on the transformed values: plot those
-            rows, metric = transformed_rows(rows, metric, g.transform), g.reads
+            rows, metric = transformed_rows(rows, g), g.reads
     thresholds = {"threshold" if g is None else f"gate ({g.name or 'rule'})": threshold} if threshold is not None else None
     return plotting.plot_metric_vs_step(rows, out, metric=metric, thresholds=thresholds, x=x, passes=passes,
                                         selected=star, selected_note=held_note(g))
@@ -449,15 +448,15 @@ def held_note(g: Gate | None) -> str:
     return f" (the gate held {g.patience} checkpoints in a row)" if g is not None and g.patience > 1 else ""
 
 
-def transformed_rows(rows: list, metric: str, form: str) -> list[dict]:
-    """Rows with column ``form(metric)``: the values the gate's rule reads, run by run (the same
-    computation as ``select``'s)."""
+def transformed_rows(rows: list, gate: Gate) -> list[dict]:
+    """Rows with column :attr:`Gate.reads` (e.g. ``ratio_first(m)``): the values the gate's rule
+    reads, run by run (:func:`gatekit.selection.gate_values`, the computation ``select`` makes)."""
     by_run: dict[str, list[dict]] = {}
     for r in rows:
         by_run.setdefault(str(r.get("run_path") or r.get("run")), []).append(dict(r))
     out = []
     for rs in by_run.values():
         rs.sort(key=lambda r: r["step"])
-        vals = selection.rule_values([{selection.VALUE: r.get(metric)} for r in rs], form)
-        out += [{**r, f"{form}({metric})": v} for r, v in zip(rs, vals)]
+        vals, _ = selection.gate_values(gate, [r.get(gate.metric) for r in rs], guard=False)
+        out += [{**r, gate.reads: float(v) if np.isfinite(v) else None} for r, v in zip(rs, vals)]
     return out

@@ -62,15 +62,6 @@ def _report_problems(problems) -> None:
         typer.echo(f"gatekit: skipped {p}", err=True)
 
 
-def _direction(direction: str, mode: str | None) -> str:
-    """``--mode`` is the deprecated alias of ``--direction`` (kept for one release)."""
-    if mode is None:
-        return direction
-    typer.echo("gatekit: warning: --mode is deprecated and will be removed in the next release; use --direction",
-               err=True)
-    return mode
-
-
 @app.command()
 @_boundary
 def score(
@@ -205,7 +196,7 @@ def select(
     check_out_paths([*sources, *([probe] if probe else []), *([gate] if gate and pathlib.Path(gate).exists() else [])],
                     json=json_out)
     with progress() as shown:
-        sel = api.select(sources, gate=gate, threshold=threshold, metric=metric, direction=_direction(direction, mode),
+        sel = api.select(sources, gate=gate, threshold=threshold, metric=metric, direction=direction, mode=mode,
                          patience=patience, role=role, reference=reference, probe=probe, probe_size=probe_size,
                          cache=not no_cache,
                          progress=shown)
@@ -215,8 +206,7 @@ def select(
         _echo_warnings(sel.warnings)
         return
     write_json(sel.to_dict(), json_out)
-    gd = sel.gate or {}
-    typer.echo(f"gate {gd.get('name') or 'one-off rule'!r}: {sel.rule}")
+    typer.echo(f"gate {(sel.gate and sel.gate.name) or 'one-off rule'!r}: {sel.rule}")
     if sel.ready:
         typer.echo(f"distill from: {sel.run_path}@{sel.step}" + (f" (epoch {sel.epoch})" if sel.epoch is not None else ""))
     else:
@@ -228,7 +218,7 @@ def select(
     for r in sel.per_run:
         chosen = "-" if r["selected_step"] is None else r["selected_step"]
         best = "-" if r["best_value"] is None else f"{r['best_value']:.4g}"
-        typer.echo(f"  {r['run_path']}: {r['checkpoints']} checkpoint(s), gate at step {chosen}, best {gd.get('metric')} {best}")
+        typer.echo(f"  {r['run_path']}: {r['checkpoints']} checkpoint(s), gate at step {chosen}, best {sel.gate.reads} {best}")
     _echo_warnings(sel.warnings)
 
 
@@ -390,7 +380,7 @@ def watch(
         env = (read_run(run).config.get("env") or {}).get("name")
     except (GatekitError, AttributeError, FileNotFoundError):
         pass  # not there yet: watch waits for it (--wait)
-    g = api.resolve_gate(gate, threshold=threshold, metric=metric, direction=_direction(direction, mode),
+    g = api.resolve_gate(gate, threshold=threshold, metric=metric, direction=direction, mode=mode,
                          patience=patience, default_env=env, decision="stop")
     typer.echo(f"watching {run} with gate {g.name or 'rule'}: {g.rule}", err=True)
     held = None

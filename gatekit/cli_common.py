@@ -9,11 +9,12 @@ import json
 import os
 import pathlib
 import sys
+import warnings
 from typing import Callable
 
 import typer
 
-from gatekit.errors import GatekitError
+from gatekit.errors import GatekitDeprecation, GatekitError
 
 
 def make_app(name: str, help: str, **kwargs) -> typer.Typer:
@@ -30,11 +31,19 @@ def error_boundary(prog: str) -> Callable[[Callable], Callable]:
     def decorate(fn: Callable) -> Callable:
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            try:
-                return fn(*args, **kwargs)
-            except GatekitError as e:
-                typer.echo(f"{prog}: error: {e}", err=True)
-                raise typer.Exit(code=1) from None
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", GatekitDeprecation)
+                try:
+                    return fn(*args, **kwargs)
+                except GatekitError as e:
+                    typer.echo(f"{prog}: error: {e}", err=True)
+                    raise typer.Exit(code=1) from None
+                finally:
+                    for w in caught:  # a deprecated alias: one plain line; anything else as Python shows it
+                        if issubclass(w.category, GatekitDeprecation):
+                            typer.echo(f"{prog}: warning: {w.message}", err=True)
+                        else:
+                            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
         return wrapper
 

@@ -12,6 +12,10 @@ class GatekitError(Exception):
     """
 
 
+class GatekitDeprecation(FutureWarning):
+    """A deprecated alias was used (``--mode``): the command lines print it as ``PROG: warning: ...``."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Problem:
     """Something that was skipped (a run, a checkpoint) and why; reported, never fatal."""

@@ -58,28 +58,32 @@ class GateHook:
     mode: dataclasses.InitVar[str | None] = None
 
     def __post_init__(self, mode: str | None = None):
-        if mode is not None:
-            R.deprecated_alias("GateHook(mode=...)", "direction=...")
-            self.direction = mode
-        try:
-            self._rule = R.Rule(self.metric, self.direction, self.threshold, self.patience)
+        self.direction = R.alias(self.direction, mode)
+        from gatekit.transforms import RETROSPECTIVE_FORMS
+
+        try:  # the rule is checked once, by the Gate it becomes
+            self._gate = Gate(self.metric, self.direction, self.threshold, self.patience, transform=self.transform)
         except GatekitError as e:
-            raise GatekitError(f"GateHook: {e}") from None
+            raise GatekitError(f"GateHook: {str(e).removeprefix('gate: ')}") from None
+        self._rule = self._gate.to_rule()
         self.threshold = self._rule.threshold
         check_online(self.metric, user="a training hook")
-        from gatekit.transforms import RETROSPECTIVE_FORMS, TRANSFORMS
-
         if self.transform in RETROSPECTIVE_FORMS:
             raise GatekitError(f"GateHook: {self.transform}({self.metric}) needs the run's final checkpoint (information "
                                f"from the future): a training hook cannot apply it; `gatekit select` can")
-        if self.transform not in TRANSFORMS:
-            raise GatekitError(f"GateHook: transform must be one of {TRANSFORMS}, got {self.transform!r}")
 
     @classmethod
     def from_gate(cls, gate: Gate, **kwargs) -> "GateHook":
         """A hook that applies a :class:`gatekit.io.gates.Gate` (metric, direction, threshold, patience)."""
-        return cls(threshold=gate.threshold, metric=gate.metric, direction=gate.direction, patience=gate.patience,
+        hook = cls(threshold=gate.threshold, metric=gate.metric, direction=gate.direction, patience=gate.patience,
                    transform=gate.transform, **kwargs)
+        hook._gate = gate  # with its name and record
+        return hook
+
+    @property
+    def gate(self) -> Gate:
+        """The :class:`gatekit.io.gates.Gate` this hook applies (the one given to :meth:`from_gate`)."""
+        return self._gate
 
     @classmethod
     def from_file(cls, path, **kwargs) -> "GateHook":

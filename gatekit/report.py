@@ -100,7 +100,7 @@ def _figure(rows, g, sel, students):
     fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 5.2))
     shown, metric = rows, g.metric
     if g.transform != "raw":  # the threshold is on the transformed values: plot those
-        shown, metric = api.transformed_rows(rows, g.metric, g.transform), g.reads
+        shown, metric = api.transformed_rows(rows, g), g.reads
     picked = (sel.run_path, sel.step) if sel.ready else None
     panel = plotting.metric_panel(shown, metric=metric, thresholds={f"gate ({g.name or 'rule'})": g.threshold},
                                   passes=g.direction, selected=picked, selected_note=api.held_note(g))

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from gatekit.errors import GatekitError
+from gatekit.errors import GatekitDeprecation, GatekitError
 
 DIRECTIONS = ("below", "above")
 
@@ -61,10 +61,20 @@ def check_patience(value: Any, what: str = "patience") -> int:
     return int(value)
 
 
-def deprecated_alias(old: str, new: str) -> None:
-    """Warns once per call that option/argument ``old`` is a deprecated alias of ``new``."""
+MODE_ALIAS = ("mode (--mode, --gate-mode)", "direction (--direction, --gate-direction)")
+"""The deprecated alias still accepted (kept for one release), and what replaces it."""
+
+
+def alias(value: Any, old_value: Any, names: tuple[str, str] = MODE_ALIAS) -> Any:
+    """The one shim for a deprecated alias: ``old_value`` when it was given (with a
+    :class:`gatekit.errors.GatekitDeprecation` warning; the command lines print it), else ``value``.
+    ``resolve_gate`` (so ``select``, ``plot``, ``--stop-at-gate``) and :class:`GateHook` use it."""
+    if old_value is None:
+        return value
+    old, new = names
     warnings.warn(f"{old} is deprecated and will be removed in the next release; use {new}",
-                  FutureWarning, stacklevel=3)
+                  GatekitDeprecation, stacklevel=3)
+    return old_value
 
 
 def symbol(direction: str) -> str:

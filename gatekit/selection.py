@@ -37,7 +37,8 @@ class Selection:
     per_run: list[dict]
     run_path: str | None = None
     warnings: list[str] = dataclasses.field(default_factory=list)
-    gate: dict | None = None
+    gate: Gate | None = None
+    """The gate that was applied (a file, preset or one-off rule, resolved)."""
     rule: str | None = None
     """The gate's rule as text (:attr:`gatekit.io.gates.Gate.rule`)."""
     skipped: list[str] = dataclasses.field(default_factory=list)
@@ -54,7 +55,7 @@ class Selection:
         why = [] if self.ready else ["no checkpoint is ready"]
         if self.warnings:
             why.append(f"{len(self.warnings)} warning(s)")
-        held = ((self.gate or {}).get("validation") or {}).get("held_out")
+        held = ((self.gate.validation if self.gate else None) or {}).get("held_out")
         rate = held.get("choose") if isinstance(held, dict) else None
         if not isinstance(rate, (int, float)):
             why.append("the gate has no held-out record")
@@ -64,7 +65,9 @@ class Selection:
         object.__setattr__(self, "trusted", not why)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        d["gate"] = self.gate.to_dict() if self.gate else None
+        return d
 
     def headline(self) -> str:
         """The answer and whether to trust it, in one line."""
@@ -137,9 +140,8 @@ def _runs(rows: list[Mapping], metric: str) -> dict[str, list[dict]]:
     return {k: sorted(rs, key=lambda r: r["step"]) for k, rs in by_run.items()}
 
 
-def _run_warnings(key: str, rs: list[dict], rule: R.Rule) -> list[str]:
+def _run_warnings(key: str, rs: list[dict], rule: R.Rule, nan_steps: list[int]) -> list[str]:
     metric, out = rule.metric, []
-    nan_steps = [r["step"] for r in rs if r[VALUE] is not None and not math.isfinite(r[VALUE])]
     if nan_steps:
         out.append(f"{key}: {metric} is NaN/inf at step(s) {nan_steps[:5]}; those checkpoints "
                    f"count as not passing, which can move the answer later")
@@ -198,15 +200,15 @@ def select(scores: Iterable[Mapping[str, Any]], *, gate: Gate, role: str = "teac
     per_run, candidates = [], []
     outside = []
     for key, rs in by_run.items():
-        values = rule_values(rs, gate.transform)
+        nan_steps = [r["step"] for r in rs if r[VALUE] is not None and not math.isfinite(r[VALUE])]
+        values, collapsed = gate_values(gate, [r[VALUE] for r in rs], _eval_success(rs))
         for r, v in zip(rs, values):
-            r[VALUE] = v
-        for i in np.flatnonzero(_collapses(rs, rule.direction)):
+            r[VALUE] = float(v) if math.isfinite(v) else None
+        for i in np.flatnonzero(collapsed):
             warnings.append(f"{key}: step {rs[i]['step']} is a transient collapse (its signals dip below both "
                             f"neighbours'); it is never recommended")
-            rs[i][VALUE] = None
-        hit_at = R.first_hold([r["step"] for r in rs], [r[VALUE] for r in rs], rule)
-        warnings += _run_warnings(key, rs, rule)
+        hit_at = R.first_hold([r["step"] for r in rs], values, rule)
+        warnings += _run_warnings(key, rs, rule, nan_steps)
         out_of_range = _outside_range(key, rs, gate)
         if out_of_range:
             warnings.append(out_of_range)
@@ -232,7 +234,7 @@ def select(scores: Iterable[Mapping[str, Any]], *, gate: Gate, role: str = "teac
                       f"fitted; the earliest final checkpoint across {len(by_run)} run(s))")
         return Selection(True, c.get("run") or c["_key"], int(c["step"]), _int_or_none(c.get("epoch")),
                          float(c[VALUE]), reason, per_run, run_path=c["_key"], warnings=warnings,
-                         gate=gate.to_dict(), rule=gate.rule, confidence=confidence(gate))
+                         gate=gate, rule=gate.rule, confidence=confidence(gate))
     finite = [r for rs in by_run.values() for r in rs if _finite(r[VALUE])]
     if finite:
         closest = max(finite, key=lambda r: float(R.oriented(float(r[VALUE]), rule.direction)))
@@ -246,26 +248,40 @@ def select(scores: Iterable[Mapping[str, Any]], *, gate: Gate, role: str = "teac
            f"probably does not apply to this setting: fit one here or use --gate auto."
            if outside else "Train the teacher longer, or check that the gate was fitted on this task.")
     )
-    return Selection(False, None, None, None, None, reason, per_run, warnings=warnings, gate=gate.to_dict(),
+    return Selection(False, None, None, None, None, reason, per_run, warnings=warnings, gate=gate,
                      rule=gate.rule, confidence=confidence(gate))
 
 
-def rule_values(rs: list[dict], form: str) -> list:
-    """The values the rule reads, in step order: the metric itself, or its ``form`` over the run."""
-    if form == "raw":
-        return [r[VALUE] for r in rs]
-    from gatekit.transforms import transform
+def gate_values(gate: Gate, values, eval_success=None, *, guard: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """The values ``gate`` reads at one run's checkpoints, in step order, and where it saw a
+    transient collapse: its form (:attr:`Gate.transform`) of ``values`` (None, NaN and inf become
+    NaN, which never passes); with ``guard`` (post hoc, as ``select``) NaN also at every transient
+    collapse (:func:`collapses`, of the form and of ``eval_success``), so one is never picked. Online
+    (the hook, ``watch``) there is no guard: a collapse needs the next checkpoint."""
+    x = np.array([math.nan if v is None else v for v in values], dtype=float)
+    if gate.transform != "raw":
+        from gatekit.transforms import transform
 
-    x = transform([math.nan if r[VALUE] is None else r[VALUE] for r in rs], form)
-    return [None if not math.isfinite(v) else float(v) for v in x]
+        x = np.asarray(transform(x, gate.transform), dtype=float)
+    x = np.where(np.isfinite(x), x, math.nan)
+    collapsed = collapses(x, gate.direction, eval_success) if guard else np.zeros(x.shape, dtype=bool)
+    return np.where(collapsed, math.nan, x), collapsed
 
 
-def _collapses(rs: list[dict], direction: str) -> np.ndarray:
-    """:func:`collapses` of a run's rows (the rule's value, and eval success where scored)."""
+def pick(gate: Gate, steps, values, eval_success=None, *, guard: bool = True) -> int | None:
+    """Index of the checkpoint ``gate`` picks in one run (None: it never holds): the first at which
+    :func:`gate_values` has passed for the gate's patience. ``select`` picks with it in each run,
+    and the gate benchmark (``training/bench``) scores rules with it, so a held-out record
+    describes the rule ``select`` applies."""
+    x, _ = gate_values(gate, values, eval_success, guard=guard)
+    return R.first_hold(steps, x, gate.to_rule())
+
+
+def _eval_success(rs: list[dict]) -> np.ndarray | None:
+    """The teacher's eval success over a run's rows (None unless every present value is a number)."""
     v = [r.get("eval_success") for r in rs]
     numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v if x is not None)
-    ev = np.array([math.nan if x is None else float(x) for x in v]) if numeric else None
-    return collapses([math.nan if r[VALUE] is None else r[VALUE] for r in rs], direction, ev)
+    return np.array([math.nan if x is None else float(x) for x in v]) if numeric else None
 
 
 def collapses(values, direction: str, eval_success=None) -> np.ndarray:

@@ -23,7 +23,7 @@ def test_plot_stars_the_selection_it_is_given(tmp_path, monkeypatch):
 
 
 def test_transformed_rows_are_what_select_reads():
-    rows = api.transformed_rows(ROWS, "m", "ratio_first")
+    rows = api.transformed_rows(ROWS, Gate("m", "above", 0.0, transform="ratio_first"))
     assert [r["ratio_first(m)"] for r in rows] == pytest.approx([1.0, 3.0, 4.0])
     assert [r["step"] for r in rows] == [100, 200, 300] and rows[0]["m"] == 1.0
 

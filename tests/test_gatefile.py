@@ -134,7 +134,7 @@ def test_fit_save_writes_a_gate_select_uses_it(tmp_path):
     assert g.fitted_on["file"] == "pairs.csv" and len(g.fitted_on["sha256"]) == 64 and g.fitted_on["n"] == 25
     assert g.validation["out_of_fold"]["accuracy"] == 1.0 and g.label_rule["kind"] == "relative"
     sel = gatekit.select([dict(r, run="t0") for r in rows if r["teacher_seed"] == 0], gate=tmp_path / "g.json")
-    assert sel.ready and sel.step == 400 and sel.gate["metric"] == "cka_sa_prev"
+    assert sel.ready and sel.step == 400 and sel.gate.metric == "cka_sa_prev"
 
 
 def test_hook_refuses_retrospective_metrics():

@@ -193,13 +193,9 @@ def teacher(
     if resume:
         cfg = _keep_run_settings(cfg, out, _explicit(ctx), sets)
     hook = None
-    if gate_mode is not None:
-        typer.echo("gatekit-train: warning: --gate-mode is deprecated and will be removed in the next release; "
-                   "use --gate-direction", err=True)
-        gate_direction = gate_mode
     if stop_at_gate:
         # The env the run trains on (after --preset), not the raw --env option's default.
-        rule = resolve_gate(gate, threshold=gate_threshold, metric=gate_metric, direction=gate_direction,
+        rule = resolve_gate(gate, threshold=gate_threshold, metric=gate_metric, direction=gate_direction, mode=gate_mode,
                             patience=gate_patience, default_env=cfg.env, decision="stop")
         hook = GateHook.from_gate(rule, start_step=gate_start_step)
         typer.echo(f"stopping at the gate {rule.name or 'one-off rule'!r}: {rule.rule}", err=True)
