@@ -57,7 +57,7 @@ def load_scores(sources: Sequence, *, problems: list | None = None, **score_kwar
 
 DEFAULT_GATE = "auto"
 """The benchmark's best zero-cost *statistic* rule (``gatekit/presets/auto.json``, made by
-``training.gatebench.ship``; its record is in the file): the default for a decision only where its
+``training.bench.analysis.ship``; its record is in the file): the default for a decision only where its
 held-out record on it beats the baselines."""
 FINAL_GATE = "final"
 """What ``select`` answers with when given no gate and ``auto`` is not the default: the final
@@ -81,7 +81,7 @@ def _auto_held_out() -> dict:
 def _auto_is_default(decision: str = "choose") -> bool:
     """The auto gate is the default for a decision only where its held-out record on that decision
     beats the final checkpoint, the training step and the fraction of the budget
-    (``held_out.default_for``, written by ``training.gatebench.ship``; a file from before it was
+    (``held_out.default_for``, written by ``training.bench.analysis.ship``; a file from before it was
     judged on *choose* against the final checkpoint only, for both decisions)."""
     R.check_direction(decision, DECISIONS, what="decision")
     held = _auto_held_out()

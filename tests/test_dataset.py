@@ -78,14 +78,15 @@ def test_a_file_that_is_not_a_benchmark_is_refused(tmp_path):
 
 
 def test_gatebench_resumes_from_committed_data_without_training(tmp_path):
-    from training import gatebench as gb
+    from training.bench import analysis, grid
 
-    teachers = [(c, s) for c in gb.CONFIGS for s in gb.TEACHER_SEEDS]
+    teachers = [(c, s) for c in grid.CONFIGS for s in grid.TEACHER_SEEDS]
     meta, arrays = tiny_task(teachers=teachers)
     gio.write_benchmark_task(tmp_path / "data" / "pointmaze.npz", meta, arrays)
-    assert gb.committed(tmp_path / "data", "pointmaze", tuple(gb.CONFIGS))
-    assert not gb.committed(tmp_path / "data", "car_maze", tuple(gb.CONFIGS))
-    res = gb.run(tmp_path / "runs", tasks=("pointmaze",), data=tmp_path / "data")
+    assert grid.committed(tmp_path / "data", "pointmaze", tuple(grid.CONFIGS))
+    assert not grid.committed(tmp_path / "data", "car_maze", tuple(grid.CONFIGS))
+    res = grid.run(tmp_path / "runs", tasks=("pointmaze",), data=tmp_path / "data")
+    analysis.collect(tmp_path / "runs", tmp_path / "data")
     assert res["tasks"] == {} and not (tmp_path / "runs" / "pointmaze").exists()
     rows = gio.read_table(tmp_path / "runs" / "pairs.csv")
     assert len(rows) == len(teachers) * 3
@@ -100,9 +101,9 @@ def synthetic_task(name: str, rng, *, n_epochs: int = 20) -> tuple[dict, dict]:
     """A task at the benchmark's full size (3 configs x 3 seeds, 8 checkpoints, 3 student seeds x
     8 epochs, every registry statistic): students rise with the checkpoint, plus seed noise."""
     from gatekit import statistics
-    from training import gatebench as gb
+    from training.bench import grid
 
-    teachers = [(c, s) for c in gb.CONFIGS for s in gb.TEACHER_SEEDS]
+    teachers = [(c, s) for c in grid.CONFIGS for s in grid.TEACHER_SEEDS]
     meta, arrays = tiny_task(rng, teachers=teachers, n=n_epochs, c=8, s=3, e=8,
                              m=tuple(statistics.METRIC_NAMES) + ("eval_success",))
     t = len(teachers)
@@ -118,13 +119,13 @@ def test_scoring_every_rule_on_a_full_size_dataset_takes_under_a_minute(tmp_path
     training, 170 s under nice 19 with both busy; CPU time stays near 20 s)."""
     import time
 
-    from training import gatebench as gb
+    from training.bench import analysis
 
     rng = np.random.default_rng(0)
     for k in range(7):
         gio.write_benchmark_task(tmp_path / "data" / f"task{k}.npz", *synthetic_task(f"task{k}", rng))
     t0 = time.process_time()
-    rep = gb.analyze(tmp_path / "out", tmp_path / "data")
+    rep = analysis.analyze(tmp_path / "out", tmp_path / "data")
     seconds = time.process_time() - t0
     assert rep["n_runs"] == 63 and len(rep["tasks"]) == 7
     methods = {r["method"] for r in rep["results"]}
@@ -133,7 +134,7 @@ def test_scoring_every_rule_on_a_full_size_dataset_takes_under_a_minute(tmp_path
 
 
 def test_student_side_scores_are_added_to_a_committed_task_once(tmp_path):
-    from training import benchdata, gatebench as gb
+    from training.bench import analysis, data as benchdata
 
     meta, arrays = tiny_task()
     path = gio.write_benchmark_task(tmp_path / "pointmaze.npz", meta, arrays)
@@ -144,5 +145,5 @@ def test_student_side_scores_are_added_to_a_committed_task_once(tmp_path):
     drift = bt.derived[:, :, names.index("action_drift_prev")]
     assert np.isnan(drift[:, 0]).all() and np.isfinite(drift[:, 1:]).all()  # no previous checkpoint at the first
     np.testing.assert_array_equal(bt.student, arrays["student"])  # nothing else changed
-    rows = gb.rows_from_task(bt)
+    rows = analysis.rows_from_task(bt)
     assert rows[1]["student_grace"] == pytest.approx(float(bt.derived[0, 1, names.index("student_grace")]))

@@ -7,19 +7,19 @@ import json
 import numpy as np
 import pytest
 
-from training import gatebench as gb
+from training.bench import analysis, grid
 
 
 @pytest.mark.slow
 def test_tiny_gatebench_runs_analyzes_and_ships(tmp_path, monkeypatch):
     small = lambda t: dataclasses.replace(t, candidate=dataclasses.replace(t.candidate, epochs=3))  # noqa: E731
-    monkeypatch.setattr(gb, "TASKS", {k: small(gb.TASKS[k]) for k in ("pointmaze", "momentum_maze")})
+    monkeypatch.setattr(grid, "TASKS", {k: small(grid.TASKS[k]) for k in ("pointmaze", "momentum_maze")})
     for name, value in (("TEACHER_SEEDS", (0,)), ("CHECKPOINTS", 3), ("STUDENT_SEEDS", 2), ("STUDENT_EPOCHS", 2),
                         ("STUDENT_ITERATIONS", 1)):
-        monkeypatch.setattr(gb, name, value)
+        monkeypatch.setattr(grid, name, value)
     data = tmp_path / "data"
-    res = gb.run(tmp_path / "runs", configs=("base",), data=data)
-    assert res["rows"] == 6 and set(res["tasks"]) == {"pointmaze", "momentum_maze"}
+    res = grid.run(tmp_path / "runs", configs=("base",), data=data)
+    assert len(analysis.collect(tmp_path / "runs", data)) == 6 and set(res["tasks"]) == {"pointmaze", "momentum_maze"}
     from gatekit import io as gio
 
     bench = gio.read_benchmark(data)
@@ -29,20 +29,20 @@ def test_tiny_gatebench_runs_analyzes_and_ships(tmp_path, monkeypatch):
     import shutil
 
     shutil.rmtree(tmp_path / "runs")
-    again = gb.run(tmp_path / "runs", configs=("base",), data=data)
-    assert again["rows"] == 6 and again["tasks"] == {} and not (tmp_path / "runs" / "pointmaze").exists()
-    rep = gb.analyze(tmp_path, data)
+    again = grid.run(tmp_path / "runs", configs=("base",), data=data)
+    assert len(analysis.collect(tmp_path / "runs", data)) == 6 and again["tasks"] == {} and not (tmp_path / "runs" / "pointmaze").exists()
+    rep = analysis.analyze(tmp_path, data)
     by = {(r["method"], r["decision"]): r for r in rep["results"]}
     assert set(by[("training step", "stop")]["per_group"]) == {"pointmaze", "momentum_maze"}
     assert all(0 <= r["success"] <= 1 and r["cost"] is not None for r in rep["results"])
     assert "| training step | baseline |" in (tmp_path / "results.md").read_text()
-    shipped = gb.ship(tmp_path, tmp_path / "auto.json")
+    shipped = analysis.ship(tmp_path, tmp_path)
     from gatekit.io import read_gate
 
     gate = read_gate(tmp_path / "auto.json")
     assert gate.validation["held_out"]["choose"] == shipped["held_out"]["choose"]
     assert json.loads((tmp_path / "auto.json").read_text())["name"] == "auto"
-    assert gb.plot(tmp_path).exists()
+    assert analysis.plot(tmp_path).exists()
 
 
 
@@ -62,4 +62,4 @@ def test_an_ambiguous_or_damaged_pairs_table_is_refused_naming_the_rows(tmp_path
              "student_outcome_s0": 0.5} for s in (100, 200)]
     change(rows)
     with pytest.raises(GatekitError, match=message):
-        gb.check_pairs(rows, "pairs.csv", tasks=set(gb.TASKS), configs=set(gb.CONFIGS))
+        analysis.check_pairs(rows, "pairs.csv", tasks=set(grid.TASKS), configs=set(grid.CONFIGS))

@@ -6,7 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from gatekit import judge, transfer
+from gatekit import judge
+from training.bench import methods
 from gatekit.errors import GatekitError
 
 
@@ -37,14 +38,14 @@ def _run(task, seeds):
     seeds = np.asarray(seeds, dtype=float)  # [checkpoint, seed]
     cols = {f"student_outcome_s{k}": seeds[:, k] for k in range(seeds.shape[1])}
     cols["step"] = np.arange(1, len(seeds) + 1) * 100.0
-    return transfer.TeacherRun((task, "base", 0), cols["step"], cols, seeds.mean(axis=1), seeds)
+    return methods.TeacherRun((task, "base", 0), cols["step"], cols, seeds.mean(axis=1), seeds)
 
 
 def test_a_rule_reading_students_is_judged_by_the_others():
     # Seed 0's student at checkpoint 1 is a lucky outlier; seeds 1 and 2 say the final is best.
     lucky = [[0.1, 0.1, 0.1], [1.0, 0.2, 0.2], [0.5, 0.9, 0.9]]
     runs = [_run(t, lucky) for t in ("a", "b")]
-    rule = transfer.LastBest("student_outcome_mean", 3)
+    rule = methods.LastBest("student_outcome_mean", 3)
     # judged by the same seed it read, the rule is always right ...
     self_judged = [judge.judge_pick(r.student_seeds[:, k], r.steps, rule.pick(r.seeds_view([k])), "choose")["success"]
                    for r in runs for k in range(3)]
@@ -52,8 +53,8 @@ def test_a_rule_reading_students_is_judged_by_the_others():
     # ... judged by a seed it did not read, it is right only when neither seed is the lucky one:
     # (read 2, judge 1) and (read 1, judge 2); reading 0 picks checkpoint 1 (0.2 for the others),
     # and seed 0 as the judge rejects the final (0.5 of its 1.0)
-    method = transfer.measured_method("1 student, all", "student_outcome_mean", uses=1, student_epochs=8, k=3)
-    res = transfer.evaluate(runs, method, "choose")
+    method = methods.measured_method("1 student, all", "student_outcome_mean", uses=1, student_epochs=8, k=3)
+    res = methods.evaluate(runs, method, "choose")
     assert res["success"] == pytest.approx(2 / 6)
     assert res["regret"] == pytest.approx((0.5 + 0.5 + 2 * (1 - 0.2 / 0.9)) / 6)
     # a view hides every seed the rule may not read
@@ -83,13 +84,13 @@ def test_successive_halving_keeps_the_true_best_when_the_rungs_rank_right():
     cols = {f"student_e{e}_s0": curves[:, j] for j, e in enumerate((1, 2, 8))}
     cols.update({f"student_e{e}_s1": curves[:, j] for j, e in enumerate((1, 2, 8))})
     seeds = np.stack([curves[:, 2], curves[:, 2]], axis=1)
-    run = transfer.TeacherRun(("t", "base", 0), np.arange(1, 7) * 100, cols, seeds.mean(1), seeds)
-    rule = transfer.Halving(4, (2, 8))
+    run = methods.TeacherRun(("t", "base", 0), np.arange(1, 7) * 100, cols, seeds.mean(1), seeds)
+    rule = methods.Halving(4, (2, 8))
     assert rule.pick(run.seeds_view([0])) == 5
     assert rule.epochs_used == 4 * 2 + 2 * 6 < 4 * 8  # 4 to epoch 2, the better 2 on to 8
     # a rung that ranks wrong: at epoch 1 checkpoint 5 looks worst of the last 4, so a 1-then-8
     # race over the last 2 drops it
-    assert transfer.Halving(2, (1, 8)).pick(run.seeds_view([0])) == 5  # 4 vs 5 at epoch 1: 0.2 < 0.4
+    assert methods.Halving(2, (1, 8)).pick(run.seeds_view([0])) == 5  # 4 vs 5 at epoch 1: 0.2 < 0.4
     cols["student_e1_s0"] = np.array([0.1, 0.2, 0.1, 0.3, 0.9, 0.0])
-    run = transfer.TeacherRun(("t", "base", 0), np.arange(1, 7) * 100, cols, seeds.mean(1), seeds)
-    assert transfer.Halving(2, (1, 8)).pick(run.seeds_view([0])) == 4
+    run = methods.TeacherRun(("t", "base", 0), np.arange(1, 7) * 100, cols, seeds.mean(1), seeds)
+    assert methods.Halving(2, (1, 8)).pick(run.seeds_view([0])) == 4

@@ -287,7 +287,7 @@ def sweep(
 @_guard
 def gatebench(
     out: Out,
-    tasks: Annotated[Optional[list[str]], typer.Option("--task", help="A task to run (repeatable; default: every task of the grid, training/gatebench.py TASKS).")] = None,
+    tasks: Annotated[Optional[list[str]], typer.Option("--task", help="A task to run (repeatable; default: every task of the grid, training/bench/grid.py TASKS).")] = None,
     configs: Annotated[Optional[list[str]], typer.Option("--config", help="A config to run: base, w256, tau2 (repeatable; default: all).")] = None,
     shard: Shard = "0/1",
     workers: Workers = None,
@@ -295,34 +295,35 @@ def gatebench(
     analyze_only: Annotated[bool, typer.Option("--analyze-only", help="Train nothing: analyze the tasks finished so far.")] = False,
     pairs: Annotated[Optional[pathlib.Path], typer.Option("--pairs", help="With --analyze-only: analyze this older pairs table (its results.json and teachers.csv beside it) instead of the dataset.")] = None,
     data: Annotated[Optional[pathlib.Path], typer.Option("--data", help="The dataset directory ({task}.npz; default: the repository's examples/results/gatebench/data): finished tasks are written there and not trained again.")] = None,
-    ship: Annotated[bool, typer.Option("--ship", help="Also write the auto gate (gatekit/presets/auto.json) from the analysis.")] = False,
+    ship: Annotated[bool, typer.Option("--ship", help="Also write the presets' records (auto, final, paper) from the analysis into this checkout's gatekit/presets.")] = False,
 ):
-    """The gate benchmark (the grid is declared in training/gatebench.py): 4 tasks x 3 configs x
-    3 teacher seeds, 8 checkpoints each, 3 students per checkpoint with pilots at 12.5% and 25% of
-    their budget, and a no-teacher baseline -> OUT/pairs.csv. Task by task; finished runs are
+    """The gate benchmark (the grid is declared in training/bench/grid.py): 7 tasks x 3 configs x
+    3 teacher seeds, 8 checkpoints each, 3 students per checkpoint trained for 8 epochs (every
+    epoch's outcome kept), and a no-teacher baseline -> the dataset, then OUT/pairs.csv and the
+    analysis. Task by task; finished runs are
     reused, so an interrupted call continues and N shards (--shard I/N) can fill one OUT."""
-    from training import gatebench as gb
+    from training.bench import analysis, grid
     from training.many import parse_shard
 
-    for name, known, given in (("--task", gb.TASKS, tasks), ("--config", gb.CONFIGS, configs)):
+    for name, known, given in (("--task", grid.TASKS, tasks), ("--config", grid.CONFIGS, configs)):
         bad = [x for x in given or () if x not in known]
         if bad:
             raise GatekitError(f"{name} {bad[0]!r}: choose from {sorted(known)}")
-    data = data or gb.DATA_DIR
+    data = data or grid.DATA_DIR
     if pairs is not None and not analyze_only:
         raise GatekitError("--pairs is for --analyze-only (re-judging an older table)")
     if analyze_only and pairs is not None:
-        gb.analyze_table(pairs, out)
+        analysis.analyze_table(pairs, out)
         typer.echo((pathlib.Path(out) / "results.md").read_text())
     elif analyze_only:
-        gb.analyze(out, data)
-        gb.plot(out)
+        analysis.analyze(out, data)
+        analysis.plot(out)
         typer.echo((pathlib.Path(out) / "results.md").read_text())
     else:
-        gb.main_cli(out, tasks=tuple(tasks or gb.TASKS), configs=tuple(configs or gb.CONFIGS),
+        analysis.main_cli(out, tasks=tuple(tasks or grid.TASKS), configs=tuple(configs or grid.CONFIGS),
                     shard=parse_shard(shard), workers=workers, max_parallel=max_parallel, data=data)
     if ship:
-        shipped = gb.ship(out, source=str(pairs) if pairs else None)
+        shipped = analysis.ship(out, analysis.preset_dir(), source=pairs.name if pairs else None)
         typer.echo(f"shipped the auto gate: {shipped['rule']} ({shipped['method']}; held out: choose "
                    f"{shipped['held_out']['choose']:.2f}, stop {shipped['held_out']['stop']:.2f})")
 

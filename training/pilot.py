@@ -9,7 +9,7 @@ A pilot is a student distilled from one candidate checkpoint for ``fraction`` of
 student budget (its first epochs: no schedule depends on the total), several candidates trained
 together (:func:`training.many.run_jobs`). The pick is measured, not predicted; it costs the
 pilots' training (:func:`verify` reports the seconds). ``python -m training pilot RUN`` runs it.
-The gate benchmark (:mod:`training.gatebench`) scores this rule on held-out tasks.
+The gate benchmark (:mod:`training.bench`) scores this rule on held-out tasks.
 """
 
 from __future__ import annotations

@@ -29,7 +29,10 @@ from typing import Callable, Sequence
 import numpy as np
 
 from gatekit.errors import GatekitError
+from gatekit.io.gates import Gate
 from gatekit.judge import CHOOSE_FRACTION, DECISIONS, STOP_FRACTION, bootstrap_interval, judge_pick, seed_splits
+from gatekit.rule import Rule, first_hold
+from gatekit.selection import gate_values, pick
 from gatekit.transforms import SCALE_FREE, TRANSFORMS, transform
 
 __all__ = ["CHOOSE_FRACTION", "DECISIONS", "STOP_FRACTION"]  # re-exported from gatekit.judge
@@ -130,83 +133,48 @@ def _is_number(v) -> bool:
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
 
 
-# --- the two decisions ---------------------------------------------------------------------------
-
-def stop_result(student: np.ndarray, steps: np.ndarray, pick: int | None) -> tuple[bool, float]:
-    """(success, share of training saved) of stopping at checkpoint ``pick`` (None: never)."""
-    last = len(student) - 1
-    qualifies = student[:last] >= STOP_FRACTION * student[last]
-    if pick is None or pick >= last:
-        return (not bool(qualifies.any())), 0.0
-    return bool(qualifies[pick]), float(1.0 - steps[pick] / steps[last])
-
-
-def choose_result(student: np.ndarray, pick: int | None) -> bool:
-    """Whether choosing checkpoint ``pick`` (None: the final one) is right."""
-    pick = len(student) - 1 if pick is None else pick
-    return bool(student[pick] >= CHOOSE_FRACTION * np.max(student))
-
-
-def first_held(holds: np.ndarray, patience: int) -> int | None:
-    """Index where ``holds`` has been true for ``patience`` consecutive checkpoints, first."""
-    count = 0
-    for i, h in enumerate(holds):
-        count = count + 1 if h else 0
-        if count >= patience:
-            return i
-    return None
-
+# --- the decision outcome ---------------------------------------------------------------------
 
 def decide(run: TeacherRun, pick: int | None, decision: str) -> dict:
-    if decision == "stop":
-        ok, saved = stop_result(run.student, run.steps, pick)
-        return {"success": ok, "saved": saved}
-    if decision == "choose":
-        return {"success": choose_result(run.student, pick), "saved": 0.0}
-    raise GatekitError(f"decision must be 'stop' or 'choose', got {decision!r}")
+    """``success``, ``regret`` and ``saved`` of ``pick`` on the run's mean students
+    (:func:`gatekit.judge.judge_pick`: the one definition of a right pick)."""
+    return judge_pick(run.student, run.steps, pick, decision)
 
 
 # --- rules and methods ---------------------------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True)
-class SeriesRule:
-    """``transform(column) direction threshold`` held for ``patience`` checkpoints. With ``guard``
-    (a *choose* rule, post hoc), transient collapses never pass, as in ``select``
-    (:func:`gatekit.selection.collapses`), so its record describes the rule ``select`` applies."""
+class GateRule:
+    """A :class:`gatekit.io.gates.Gate` (``transform(metric) direction threshold`` for
+    ``patience``) scored as ``select`` applies it: the pick is :func:`gatekit.selection.pick`'s.
+    With ``guard`` (*choose*, post hoc) a transient collapse never passes, as in ``select``; for
+    *stop* (online: the hook, ``watch``) there is no guard. So a held-out record describes the
+    rule that is shipped."""
 
-    column: str
-    form: str
-    direction: str
-    threshold: float
-    patience: int
+    gate: Gate
     guard: bool = False
 
     @property
     def text(self) -> str:
-        name = self.column if self.form == "raw" else f"{self.form}({self.column})"
-        op = "<" if self.direction == "below" else ">"
-        return f"{name} {op} {self.threshold:.4g}" + (f" for {self.patience}" if self.patience > 1 else "")
-
-    def values(self, run: TeacherRun) -> np.ndarray:
-        return run.form(self.column, self.form)
+        return self.gate.rule
 
     def pick(self, run: TeacherRun) -> int | None:
-        v = self.values(run)
-        with np.errstate(invalid="ignore"):
-            holds = v < self.threshold if self.direction == "below" else v > self.threshold
-        holds = holds & np.isfinite(v)
-        if self.guard:
-            holds &= ~_collapsed(run, self.column, self.form, self.direction)
-        return first_held(holds, self.patience)
+        return pick(self.gate, run.steps, run.series(self.gate.metric), run.columns.get("eval_success"),
+                    guard=self.guard)
+
+
+def gate_rule(column: str, form: str, direction: str, threshold: float, patience: int = 1, *,
+              guard: bool = False) -> GateRule:
+    return GateRule(Gate(column, direction, threshold, patience, transform=form), guard)
 
 
 def _collapsed(run: TeacherRun, column: str, form: str, direction: str) -> np.ndarray:
-    """The run's transient collapses for a rule on ``form(column)`` (cached per run)."""
-    from gatekit.selection import collapses
-
+    """The run's transient collapses for a rule on ``form(column)`` (cached per run): the mask
+    :func:`gatekit.selection.gate_values` computes, here for every candidate threshold at once."""
     key = ("collapsed", column, form, direction)
     if key not in run._forms:
-        run._forms[key] = collapses(run.form(column, form), direction, run.columns.get("eval_success"))
+        probe = Gate(column, direction, 0.0, transform=form)
+        run._forms[key] = gate_values(probe, run.series(column), run.columns.get("eval_success"))[1]
     return run._forms[key]
 
 
@@ -251,7 +219,8 @@ def _thresholds(values: np.ndarray) -> np.ndarray:
 
 
 def _first_held_matrix(holds: np.ndarray, patience: int) -> np.ndarray:
-    """:func:`first_held` along the last axis of ``holds`` [..., C]: the index, or -1 for never."""
+    """The first index along the last axis of ``holds`` [..., C] where it has been true for
+    ``patience`` consecutive checkpoints (:func:`gatekit.rule.first_hold` on arrays), or -1."""
     h = holds.copy()
     for k in range(1, patience):
         h[..., k:] &= holds[..., :-k]
@@ -286,12 +255,12 @@ class _Outcomes:
 
 
 def fit_series_rule(runs: Sequence[TeacherRun], decision: str, columns: Sequence[str],
-                    forms: Sequence[str] = TRANSFORMS, patiences: Sequence[int] = PATIENCES) -> tuple[SeriesRule, tuple]:
+                    forms: Sequence[str] = TRANSFORMS, patiences: Sequence[int] = PATIENCES) -> tuple[GateRule, tuple]:
     """The rule (column, form, direction, threshold, patience) with the best training objective
     (success rate, then more saved for stop or an earlier pick for choose); ties go to the first
     column and form given, then the lower threshold, ``above`` before ``below``, the smaller
     patience. Every candidate is scored at once on arrays (the same picks as
-    :meth:`SeriesRule.pick`)."""
+    :meth:`GateRule.pick`, i.e. ``select``'s)."""
     if not runs:
         raise GatekitError("no training runs to fit a rule on")
     outcomes = _Outcomes(runs, decision)
@@ -325,7 +294,7 @@ def fit_series_rule(runs: Sequence[TeacherRun], decision: str, columns: Sequence
             t, d, p = np.unravel_index(flat, rate.shape)
             obj = (float(rate[t, d, p]), float(tie[t, d, p]))
             if obj > best_obj:
-                best = SeriesRule(col, form, ("above", "below")[d], float(thresholds[t]), patiences[p], guard)
+                best = gate_rule(col, form, ("above", "below")[d], float(thresholds[t]), patiences[p], guard=guard)
                 best_obj = obj
     if best is None:
         raise GatekitError(f"no column of {list(columns)} is present in every training run")
@@ -490,7 +459,7 @@ def threshold_method(name: str, columns: Sequence[str], forms: Sequence[str] = T
 
 FINAL = Method("final checkpoint", lambda runs, d: Never(), "baseline")
 PAPER = Method("paper rule (action_magnitude < 0.63, nothing fitted)",
-               lambda runs, d: SeriesRule("action_magnitude", "raw", "below", 0.63, 1, guard=d == "choose"), "statistic")
+               lambda runs, d: gate_rule("action_magnitude", "raw", "below", 0.63, guard=d == "choose"), "statistic")
 """The rule this project was specified with (the ``paper`` preset): nothing is fitted, so its
 record on every task is held out."""
 
@@ -520,7 +489,7 @@ class LogisticRule:
         return self._probabilities[run.key]
 
     def pick(self, run: TeacherRun) -> int | None:
-        return first_held(self.values(run) > self.threshold, self.patience)
+        return first_hold(run.steps, self.values(run), Rule("p(qualifies)", "above", self.threshold, self.patience))
 
 
 def logistic_method(columns: Sequence[str], forms: Sequence[str] = SCALE_FREE) -> Method:

@@ -89,11 +89,11 @@ def build_task(task, configs, out, plan, base, *, progress: Callable[[str], None
     """(meta, arrays) of one task from its finished runs.
 
     ``plan``: per teacher (config, seed, teacher Job, [checkpoint steps], [[student Job] per
-    checkpoint]); ``base``: the no-teacher student Jobs. ``task``: a :class:`training.gatebench.Task`."""
+    checkpoint]); ``base``: the no-teacher student Jobs. ``task``: a :class:`training.bench.grid.Task`."""
     import gatekit
     from gatekit import statistics
     from training import barrier, outcomes
-    from training.gatebench import CHECKPOINTS, STUDENT_EPOCHS, STUDENT_SEEDS, student_config, teacher_config
+    from training.bench.grid import CHECKPOINTS, STUDENT_EPOCHS, STUDENT_SEEDS, student_config, teacher_config
 
     say = progress or (lambda _m: None)
     t0 = time.time()

@@ -1,14 +1,15 @@
 """Scale-free transforms, the plateau rule, the two decisions and leave-one-task-out, on
 constructed sequences whose right answers are known by hand."""
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
 
-from gatekit import transfer
 from gatekit.errors import GatekitError
 from gatekit.transforms import dips, transform
+from training.bench import methods
 
 
 def test_transforms_are_online_and_scale_free():
@@ -29,7 +30,7 @@ def test_undefined_forms_are_nan_never_pass():
     assert np.isnan(transform([0.0, 1.0, 2.0], "ratio_first")).all()
     assert np.isnan(transform([1.0, 1.0, 1.0], "range_position")).all()
     assert np.isnan(transform([0.0, 1.0, 2.0], "relchange2")).all()
-    rule = transfer.SeriesRule("m", "ratio_first", "above", -1.0, 1)
+    rule = methods.gate_rule("m", "ratio_first", "above", -1.0, 1)
     run = _run("t", [0.0, 1.0, 2.0], [1, 1, 1])
     assert rule.pick(run) is None
     with pytest.raises(GatekitError, match="unknown transform"):
@@ -39,9 +40,9 @@ def test_undefined_forms_are_nan_never_pass():
 def test_plateau_rule_fires_where_the_curve_flattens():
     # rises fast, then flat from index 4: relative change over two checkpoints < 5% first at index 5
     x = [1.0, 2.0, 4.0, 7.0, 9.0, 9.2, 9.3, 9.3]
-    rule = transfer.SeriesRule("m", "relchange2", "below", 0.05, 1)
+    rule = methods.gate_rule("m", "relchange2", "below", 0.05, 1)
     assert rule.pick(_run("t", x, [0] * 8)) == 6
-    assert transfer.SeriesRule("m", "relchange2", "below", 0.05, 2).pick(_run("t", x, [0] * 8)) == 7
+    assert methods.gate_rule("m", "relchange2", "below", 0.05, 2).pick(_run("t", x, [0] * 8)) == 7
 
 
 def test_transient_collapse_is_a_dip():
@@ -52,30 +53,33 @@ def test_transient_collapse_is_a_dip():
 
 
 def test_pilot_pick_skips_a_collapse_and_takes_the_earliest_near_best():
-    run = transfer.TeacherRun(("t", "base", 0), np.arange(1, 7) * 10, {"p": np.array([0.1, 0.9, 0.05, 0.85, 0.95, 1.0])},
+    run = methods.TeacherRun(("t", "base", 0), np.arange(1, 7) * 10, {"p": np.array([0.1, 0.9, 0.05, 0.85, 0.95, 1.0])},
                               np.zeros(6), np.zeros((6, 1)))
-    assert transfer.PilotPick("p", 0.85).pick(run) == 1
+    assert methods.PilotPick("p", 0.85).pick(run) == 1
     run.columns["p"][:] = [0.1, 0.5, 0.02, 0.9, 0.95, 1.0]  # the dip at 2 is not a pick; 3 is the first >= 0.85
-    assert transfer.PilotPick("p", 0.85).pick(run) == 3
+    assert methods.PilotPick("p", 0.85).pick(run) == 3
     np.testing.assert_allclose(transform([1.0, 2.0, 1.0, 4.0], "of_running_max"), [1.0, 1.0, 0.5, 1.0])
 
 
 def test_stop_and_choose_decisions():
     steps = np.arange(1, 6) * 10
     student = np.array([0.0, 0.2, 0.55, 0.6, 0.6])
-    assert transfer.stop_result(student, steps, 2) == (True, pytest.approx(0.4))
-    assert transfer.stop_result(student, steps, 1) == (False, pytest.approx(0.6))
-    assert transfer.stop_result(student, steps, None) == (False, 0.0)  # it should have fired
-    climbing = np.array([0.0, 0.1, 0.2, 0.3, 0.6])
-    assert transfer.stop_result(climbing, steps, None) == (True, 0.0)  # "not yet" was right
-    assert transfer.stop_result(climbing, steps, 4) == (True, 0.0)  # firing at the final = not before it
-    assert transfer.choose_result(student, 3) and not transfer.choose_result(student, 2)
-    assert transfer.choose_result(student, None)
+    run = _run("t", np.zeros(5), student)
+    run = methods.TeacherRun(run.key, steps, run.columns, run.student, run.student_seeds)
+    outcome = lambda pick, d, r=run: (methods.decide(r, pick, d)["success"], methods.decide(r, pick, d)["saved"])  # noqa: E731
+    assert outcome(2, "stop") == (True, pytest.approx(0.4))
+    assert outcome(1, "stop") == (False, pytest.approx(0.6))
+    assert outcome(None, "stop") == (False, 0.0)  # it should have fired
+    climbing = dataclasses.replace(run, student=np.array([0.0, 0.1, 0.2, 0.3, 0.6]))
+    assert outcome(None, "stop", climbing) == (True, 0.0)  # "not yet" was right
+    assert outcome(4, "stop", climbing) == (True, 0.0)  # firing at the final = not before it
+    assert outcome(3, "choose")[0] and not outcome(2, "choose")[0]
+    assert outcome(None, "choose")[0]
 
 
 def _run(task, stat, student, seed=0):
     student = np.asarray(student, dtype=float)
-    return transfer.TeacherRun((task, "base", seed), np.arange(1, len(student) + 1) * 100,
+    return methods.TeacherRun((task, "base", seed), np.arange(1, len(student) + 1) * 100,
                                {"m": np.asarray(stat, dtype=float)}, student, student[:, None])
 
 
@@ -91,13 +95,13 @@ def test_leave_one_task_out_never_sees_the_held_out_task():
 
     def spy(train, decision):
         seen.append({r.task for r in train})
-        return transfer.fit_series_rule(train, decision, ["m"], ("raw",), (1,))[0]
+        return methods.fit_series_rule(train, decision, ["m"], ("raw",), (1,))[0]
 
-    res = transfer.evaluate(runs, transfer.Method("spy", spy), "stop")
+    res = methods.evaluate(runs, methods.Method("spy", spy), "stop")
     assert seen == [{"b", "c"}, {"a", "c"}, {"a", "b"}]
     assert res["per_group"]["c"]["success"] == 0.0  # held out, c gets a and b's threshold
-    leaked, _ = transfer.fit_series_rule(runs, "stop", ["m"], ("raw",), (1,))
-    assert all(decide["success"] for decide in (transfer.decide(r, leaked.pick(r), "stop") for r in runs[4:]))
+    leaked, _ = methods.fit_series_rule(runs, "stop", ["m"], ("raw",), (1,))
+    assert all(decide["success"] for decide in (methods.decide(r, leaked.pick(r), "stop") for r in runs[4:]))
     assert res["per_group"]["a"]["success"] == 1.0
 
 
@@ -105,12 +109,12 @@ def test_teacher_runs_from_rows_and_noise_floor():
     rows = [{"task": "t", "config": "base", "teacher_seed": 0, "step": s, "m": float(s),
              "student_outcome": v, "student_outcome_s0": v + 0.1, "student_outcome_s1": v - 0.1}
             for s, v in zip([300, 100, 200], [0.9, 0.1, 0.8])]
-    (run,) = transfer.teacher_runs(rows)
+    (run,) = methods.teacher_runs(rows)
     assert run.steps.tolist() == [100, 200, 300] and run.student_seeds.shape == (3, 2)
-    floor = transfer.noise_floor([run], "choose")
+    floor = methods.noise_floor([run], "choose")
     assert 0 <= floor["one_seed_oracle_success"] <= 1 and floor["relative_seed_std"] > 0
     with pytest.raises(GatekitError, match="needs >= 2"):
-        transfer.evaluate([run], transfer.FINAL, "stop")
+        methods.evaluate([run], methods.FINAL, "stop")
 
 
 def _rows(values, evals=None, run="r"):
@@ -311,11 +315,11 @@ def test_a_choose_rule_skips_transient_collapses_as_select_does():
     m = np.array([0.0, 1.0, 4.0, 4.0, 4.0])
     ev = np.array([0.1, 0.6, 0.05, 0.7, 0.7])  # step 300: a transient collapse
     steps = np.arange(1, 6) * 100
-    run = transfer.TeacherRun(("t", "base", 0), steps, {"m": m, "eval_success": ev}, m, m[:, None])
-    assert transfer.SeriesRule("m", "raw", "above", 3.0, 1).pick(run) == 2  # online (stop): no guard
-    assert transfer.SeriesRule("m", "raw", "above", 3.0, 1, guard=True).pick(run) == 3
+    run = methods.TeacherRun(("t", "base", 0), steps, {"m": m, "eval_success": ev}, m, m[:, None])
+    assert methods.gate_rule("m", "raw", "above", 3.0, 1).pick(run) == 2  # online (stop): no guard
+    assert methods.gate_rule("m", "raw", "above", 3.0, 1, guard=True).pick(run) == 3
     rows = [{"run": "t", "step": int(s), "m": float(v), "eval_success": float(e)} for s, v, e in zip(steps, m, ev)]
     sel = selection.select(rows, gate=Gate(metric="m", direction="above", threshold=3.0))
     assert sel.step == 400
-    fitted, _ = transfer.fit_series_rule([run], "choose", ["m"], ("raw",), (1,))
+    fitted, _ = methods.fit_series_rule([run], "choose", ["m"], ("raw",), (1,))
     assert fitted.guard and fitted.pick(run) != 2
