@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from gatekit import resolve
 from gatekit.cli import app
 from conftest import NET, write_run
 
@@ -198,9 +199,7 @@ def test_fit_warns_on_few_positives_and_wrong_direction(tmp_path):
 def test_select_always_answers(runs, tmp_path, monkeypatch):
     """With no gate, select answers the final checkpoint with its held-out record and what
     measuring would buy; a bare --threshold is the paper's |tanh mu| rule with its record."""
-    from gatekit import api
-
-    monkeypatch.setattr(api, "_auto_is_default", lambda decision="choose": False)  # as shipped
+    monkeypatch.setattr(resolve, "_auto_is_default", lambda decision="choose": False)  # as shipped
     r = runner.invoke(app, ["select", str(runs), "--json", str(tmp_path / "sel.json")])
     assert r.exit_code == 0, r.output
     sel = json.loads((tmp_path / "sel.json").read_text())
@@ -219,9 +218,7 @@ def test_select_always_answers(runs, tmp_path, monkeypatch):
 def test_commands_that_show_a_statistic_ask_for_one(runs, tmp_path, monkeypatch):
     """Without a gate for the runs' env, a plot asks for the statistic instead of silently using
     the paper's |tanh mu|, and says so before any scoring; fit takes the env's built-in gate's."""
-    from gatekit import api
-
-    monkeypatch.setattr(api, "_auto_is_default", lambda decision="choose": False)
+    monkeypatch.setattr(resolve, "_auto_is_default", lambda decision="choose": False)
     r = runner.invoke(app, ["score", str(runs), "--plot", str(tmp_path / "m.png")])
     assert r.exit_code == 1 and "--metric" in r.stderr and "scoring" not in r.stderr
     assert not (tmp_path / "m.png").exists()

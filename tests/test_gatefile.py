@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 import gatekit
-from gatekit import api, fitting, roc
+from gatekit import api, fitting, resolve, roc
 from gatekit.io import Gate
 from gatekit.io import read_gate, write_gate
 from gatekit.cli import app
@@ -57,7 +57,7 @@ def test_bad_gate_files_name_the_file(tmp_path, content, match):
 
 
 def test_missing_gate_and_both_rules(monkeypatch):
-    monkeypatch.setattr(api, "_auto_is_default", lambda decision="choose": False)  # else auto answers for every env
+    monkeypatch.setattr(resolve, "_auto_is_default", lambda decision="choose": False)  # else auto answers for every env
     with pytest.raises(GatekitError, match="no such gate file or preset"):
         read_gate("nope.json")
     with pytest.raises(GatekitError, match="not both"):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import gatekit
-from gatekit import fitting, io, rule, statistics
+from gatekit import fitting, io, resolve, rule, statistics
 from gatekit.errors import GatekitError
 from gatekit.hooks import GateHook
 
@@ -137,17 +137,15 @@ def test_stop_at_gate_resolves_the_default_gate_from_the_preset_env(monkeypatch,
 
     import training.cli as cli
 
-    from gatekit import api
-
     ran = []
     monkeypatch.setattr(cli, "_run", lambda cfg, out, **kw: ran.append(kw.get("hook")))
-    monkeypatch.setattr(api, "_auto_is_default", lambda decision="choose": False)  # auto not the default: the env's gate
+    monkeypatch.setattr(resolve, "_auto_is_default", lambda decision="choose": False)  # auto not the default: the env's gate
     r = CliRunner().invoke(cli.app, ["teacher", "--out", str(tmp_path / "x"), "--preset", "paper-antbigmaze",
                                      "--stop-at-gate"])
     assert r.exit_code == 1 and "no gate given" in r.output and ran == []
     r = CliRunner().invoke(cli.app, ["teacher", "--out", str(tmp_path / "y"), "--stop-at-gate"])
     assert r.exit_code == 0 and ran[-1].metric == io.read_gate("pointmaze").metric
-    monkeypatch.setattr(api, "_auto_is_default", lambda decision="choose": True)  # auto the default: it, for every env
+    monkeypatch.setattr(resolve, "_auto_is_default", lambda decision="choose": True)  # auto the default: it, for every env
     r = CliRunner().invoke(cli.app, ["teacher", "--out", str(tmp_path / "z"), "--preset", "paper-antbigmaze",
                                      "--stop-at-gate"])
     auto = io.read_gate("auto")
