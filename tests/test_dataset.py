@@ -131,6 +131,7 @@ def test_scoring_every_rule_on_a_full_size_dataset_takes_under_a_minute(tmp_path
     methods = {r["method"] for r in rep["results"]}
     assert {"final checkpoint", "best statistic", "logistic (scale-free)", "1 full student, last 3"} <= methods
     assert seconds < 60, f"scoring every rule took {seconds:.0f} s"
+    assert analysis.plot_frontier(tmp_path / "out").stat().st_size > 0
 
 
 def test_student_side_scores_are_added_to_a_committed_task_once(tmp_path):

@@ -318,6 +318,7 @@ def gatebench(
     elif analyze_only:
         analysis.analyze(out, data)
         analysis.plot(out)
+        analysis.plot_frontier(out)
         typer.echo((pathlib.Path(out) / "results.md").read_text())
     else:
         analysis.main_cli(out, tasks=tuple(tasks or grid.TASKS), configs=tuple(configs or grid.CONFIGS),

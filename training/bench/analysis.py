@@ -105,6 +105,67 @@ def plot(out) -> pathlib.Path:
     return path
 
 
+FLOOR = 0.1
+"""Regret (%) below which the frontier plot draws a point at the floor (its axis is logarithmic)."""
+FRONTIER_KINDS = {"baseline": ("k", "s"), "statistic": ("C0", "o"), "model": ("C0", "D"), "pilot": ("C1", "^"),
+                  "measured": ("C2", "v")}
+
+
+def plot_frontier(out) -> pathlib.Path:
+    """``out/frontier.png``: every rule's held-out *choose* mean regret (lower is better; 95%
+    bootstrap interval over tasks) against its extra cost (share of one teacher's training), from
+    ``out/results.json``; the ceiling (the best of the other full students) as a dashed line; the
+    rules no other rule beats on both axes are named. Rules without a cost are left out and named
+    in the caption."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = pathlib.Path(out)
+    rep = json.loads((out / "results.json").read_text())
+    rows = [r for r in rep["results"] if r["group"] == "task" and r["decision"] == "choose"]
+    shown = [r for r in rows if r.get("cost") is not None and np.isfinite(r["regret"])]
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for kind, (colour, marker) in FRONTIER_KINDS.items():
+        mine = [r for r in shown if r["kind"] == kind]
+        if not mine:
+            continue
+        x = np.array([r["cost"] for r in mine])
+        y = np.maximum(np.array([r["regret"] for r in mine]) * 100, FLOOR)
+        lo = np.array([max(r["regret_ci"][0] * 100, FLOOR) if np.all(np.isfinite(r["regret_ci"])) else v
+                       for r, v in zip(mine, y)])
+        hi = np.array([r["regret_ci"][1] * 100 if np.all(np.isfinite(r["regret_ci"])) else v for r, v in zip(mine, y)])
+        ci = np.array([np.clip(y - lo, 0, None), np.clip(hi - y, 0, None)])
+        ax.errorbar(x, y, yerr=ci, fmt=marker, color=colour, ms=5, lw=0.8, capsize=2, label=kind)
+    frontier = [r for r in shown if not any(o["cost"] <= r["cost"] and o["regret"] <= r["regret"] and
+                                            (o["cost"] < r["cost"] or o["regret"] < r["regret"]) for o in shown)]
+    tied: dict[tuple, list[str]] = {}
+    for r in frontier:  # rules at the same point are named together
+        tied.setdefault((round(r["cost"], 3), round(r["regret"], 4)), []).append(r["method"])
+    for i, ((cost, regret), names) in enumerate(sorted(tied.items())):  # name the rules on the frontier
+        ax.annotate(" = ".join(names), (cost, max(regret * 100, FLOOR)), fontsize=7, textcoords="offset points",
+                    xytext=(12, 10 + 12 * (i % 2)), arrowprops={"arrowstyle": "-", "lw": 0.5, "color": "grey"})
+    ceil = rep.get("ceiling", {}).get("choose")
+    if ceil:
+        ax.axhline(ceil["regret"] * 100, color="grey", ls="--", lw=1,
+                   label=f"ceiling: best of {ceil['uses']} full students at every checkpoint")
+    ax.set(xlabel="extra cost (share of one teacher's training)", ylabel=f"mean regret when choosing, %\n(log scale, lower is better; < {FLOOR}% drawn at {FLOOR}%)",
+           title=f"Choosing a checkpoint, held out by task ({len(rep['tasks'])} tasks: {', '.join(rep['tasks'])}; "
+                 f"{rep['n_runs']} teacher runs)")
+    ax.set_yscale("log")
+    ax.title.set_fontsize(9)
+    ax.legend(fontsize=7, loc="upper right")
+    left = sorted({r["method"] for r in rows} - {r["method"] for r in shown})
+    if left:
+        fig.text(0.01, 0.005, f"not shown (no cost): {', '.join(left)}", fontsize=6)
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    path = out / "frontier.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def main_cli(out, **kw) -> dict:
     """``python -m training gatebench``: trains what the dataset lacks (:func:`grid.run`), writes the
     pairs table from the dataset and, with >= 2 tasks, the analysis and the plot."""
@@ -115,6 +176,7 @@ def main_cli(out, **kw) -> dict:
     if len({r["task"] for r in rows}) >= 2:
         analyze(out, kw.get("data", grid.DATA_DIR))
         plot(out)
+        plot_frontier(out)
         print((pathlib.Path(out) / "results.md").read_text())
     return {**res, "rows": len(rows)}
 
