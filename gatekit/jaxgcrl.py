@@ -201,8 +201,11 @@ def import_checkpoints(source, out, settings: ImportSettings, *, probe: dict[str
         bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
         if bad:
             raise GatekitError(f"--probe: {key!r} has {bad} non-finite value(s) (NaN or Inf)")
-    if out.exists() and any(pathlib.Path(out).iterdir()):
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise GatekitError(f"{out}: exists and is not a folder; import into a new folder")
+    if out.exists() and any(out.iterdir()):
         raise GatekitError(f"{out}: exists and is not empty; import into a new folder")
+    made = not out.exists()
     fam = JaxGCRLNetworks(net)
     sample = {"obs": probe["obs"], "action": probe["action"], "goal": probe["goal"], "future_goal": probe["goal"]}
     config = {"family": "jaxgcrl", "net": net, "role": "teacher", "env": {"name": "jaxgcrl-import"},
@@ -213,7 +216,12 @@ def import_checkpoints(source, out, settings: ImportSettings, *, probe: dict[str
     except BaseException:  # nothing half-imported is left behind (run.json, probe.npz, a lock file)
         import shutil
 
-        shutil.rmtree(out, ignore_errors=True)
+        if made:
+            shutil.rmtree(out, ignore_errors=True)
+        else:  # the user's empty folder stays; only what the import wrote into it goes
+            for child in out.iterdir():
+                shutil.rmtree(child, ignore_errors=True) if child.is_dir() and not child.is_symlink() \
+                    else child.unlink(missing_ok=True)
         raise
     return steps
 

@@ -392,3 +392,52 @@ def test_an_abandoned_writer_finishes_the_save_under_way(tmp_path):
     assert io.list_checkpoints(run) == ([100], [])
     assert io.load_checkpoint(run, 100).meta["epoch"] == 1
     io.RunWriter(tmp_path / "r", config={"family": "crl", "net": NET}, resume=True).close()
+
+
+def test_a_folder_that_is_not_a_run_is_refused_never_deleted(tmp_path):
+    """Issue 34 item 4: ``pilot --out OUT`` deleted an existing ``OUT/step<N>_s0`` that was not a
+    run (a user's notes.txt was gone, exit 0); a symlink there was a traceback."""
+    from gatekit.errors import GatekitError
+    from training.config import TrainConfig
+    from training.runs import check_reusable
+
+    cfg = TrainConfig()
+    mine = tmp_path / "step100_s0"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    with pytest.raises(GatekitError, match="is not a run .* never deleted"):
+        check_reusable(cfg, mine, clear_unfinished=True)
+    assert (mine / "notes.txt").read_text() == "keep me"
+    (tmp_path / "link").symlink_to(mine)
+    with pytest.raises(GatekitError, match="is a link or a file"):
+        check_reusable(cfg, tmp_path / "link", clear_unfinished=True)
+    assert (mine / "notes.txt").exists()
+    (tmp_path / "empty").mkdir()
+    assert not check_reusable(cfg, tmp_path / "empty", clear_unfinished=True)  # an empty folder: trained into
+
+
+def test_a_refused_import_keeps_the_users_empty_folder(tmp_path):
+    """Issue 34 item 5: ``import jaxgcrl --out EXISTING_EMPTY_DIR`` deleted the user's folder when a
+    later pickle was refused; ``--out`` an existing file was a traceback."""
+    import pickle
+
+    import numpy as np
+
+    from gatekit.cli import app
+
+    src = tmp_path / "ckpts"
+    src.mkdir()
+    (src / "step_1.pkl").write_bytes(pickle.dumps(({}, {"x": print}, {})))  # refused: builtins.print
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "p.npz", obs=rng.normal(size=(16, 5)), action=rng.uniform(-1, 1, (16, 3)),
+             goal=rng.normal(size=(16, 2)))
+    out = tmp_path / "mine"
+    out.mkdir()
+    args = ["import", "jaxgcrl", str(src), "--probe", str(tmp_path / "p.npz"), "--obs-dim", "5", "--goal-dim", "2",
+            "--action-dim", "3"]
+    r = CliRunner().invoke(app, [*args, "--out", str(out)])
+    assert r.exit_code == 1 and "refused" in r.output
+    assert out.is_dir() and not any(out.iterdir())
+    (tmp_path / "file").write_text("x")
+    r = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "file")])
+    assert r.exit_code == 1 and "is not a folder" in r.output and (tmp_path / "file").read_text() == "x"

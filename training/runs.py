@@ -26,7 +26,8 @@ def run_finished(path, epochs: int) -> bool:
 def check_reusable(cfg: TrainConfig, path, *, clear_unfinished: bool) -> bool:
     """True when ``path`` holds a finished run of ``cfg`` (reuse it). A run of another config there
     is a GatekitError (never deleted: pick another output folder); an unfinished run of this
-    config is removed when ``clear_unfinished`` (students are cheap to start again)."""
+    config is removed when ``clear_unfinished`` (students are cheap to start again). A folder there
+    that is not a run, a link or a file is refused, never deleted."""
     path = pathlib.Path(path)
     if (path / gio.RUN_JSON).exists():
         old = TrainConfig.from_dict(gio.read_run(path).config.get("train") or {})
@@ -35,8 +36,15 @@ def check_reusable(cfg: TrainConfig, path, *, clear_unfinished: bool) -> bool:
             raise GatekitError(f"{path}: holds a run of another config {diff}; use another output folder")
     if run_finished(path, cfg.epochs):
         return True
-    if clear_unfinished and path.exists():
-        shutil.rmtree(path)
+    if clear_unfinished and (path.exists() or path.is_symlink()):
+        if path.is_symlink() or not path.is_dir():
+            raise GatekitError(f"{path}: is a link or a file, not a run folder; it is not replaced: use another output "
+                               f"folder")
+        if not (path / gio.RUN_JSON).is_file() and any(path.iterdir()):
+            raise GatekitError(f"{path}: exists and is not a run ({gio.RUN_JSON} is missing); it is never deleted: "
+                               f"move it or use another output folder")
+        if (path / gio.RUN_JSON).is_file():  # an unfinished run of this config: started again
+            shutil.rmtree(path)
     return False
 
 
