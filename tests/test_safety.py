@@ -441,3 +441,41 @@ def test_a_refused_import_keeps_the_users_empty_folder(tmp_path):
     (tmp_path / "file").write_text("x")
     r = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "file")])
     assert r.exit_code == 1 and "is not a folder" in r.output and (tmp_path / "file").read_text() == "x"
+
+
+def test_the_cache_never_serves_stale_or_edited_rows(tmp_path, monkeypatch):
+    """Issue 34 item 6: a same-size bit flip in a params file with its mtime restored was served
+    from the cache with no problem reported; an edited cache entry changed select's answer; a FIFO
+    as an entry blocked forever."""
+    from conftest import write_run
+
+    from gatekit import scoring
+
+    monkeypatch.setenv("GATEKIT_SCORE_CACHE", str(tmp_path / "cache"))
+    run = write_run(tmp_path / "r", steps=(100, 200, 300), magnitudes=[1.0, 0.5, 0.1])
+    first = scoring.score(run)
+    (entry,) = (tmp_path / "cache").glob("*.json")
+    # an edited entry (a value changed, its digest not): scored again, the true rows come back
+    doc = json.loads(entry.read_text())
+    doc["rows"][0]["action_magnitude"] = 123.0
+    entry.write_text(json.dumps(doc))
+    assert scoring.score(run).rows[0]["action_magnitude"] == first.rows[0]["action_magnitude"]
+    # a wrong-typed entry: scored again, no traceback
+    doc = json.loads(entry.read_text())
+    entry.write_text(json.dumps({**doc, "rows": "nope"}))
+    assert len(scoring.score(run).rows) == 3
+    # a FIFO as the entry: ignored (never blocks)
+    entry.unlink()
+    os.mkfifo(entry)
+    assert len(scoring.score(run).rows) == 3
+    entry.unlink()
+    scoring.score(run)  # a good entry again
+    # a same-size bit flip in a params file, its mtime set back: the damage is found, not hidden
+    victim = max((p for p in (run / "checkpoints" / "200" / "params").rglob("d/*")), key=lambda p: p.stat().st_size)
+    st = victim.stat()
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    victim.write_bytes(bytes(data))
+    os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns))
+    damaged = scoring.score(run)
+    assert [r["step"] for r in damaged.rows] == [100, 300] and any("200" in p.path for p in damaged.problems)

@@ -12,7 +12,9 @@ against its *last* checkpoint, so a new checkpoint changes every row.
 Where: ``$GATEKIT_SCORE_CACHE``, else ``$XDG_CACHE_HOME/gatekit/scores`` (default
 ``~/.cache/gatekit/scores``); ``GATEKIT_SCORE_CACHE=0`` (or ``off``) disables it, as does
 ``--no-cache`` / ``score(cache=False)``. Entries are small JSON files; delete the folder to clear
-it. A cache that cannot be read or written is ignored (the run is simply scored).
+it. A cache that cannot be read or written is ignored (the run is simply scored), and so is an
+entry that is not a regular file, is badly formed or was edited (each carries its payload's
+sha256).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import pathlib
 from typing import Any, Mapping
 
 ENV = "GATEKIT_SCORE_CACHE"
-VERSION = 1
+VERSION = 2
 """Bumped whenever the rows a run scores to could change for the same inputs."""
 
 
@@ -40,12 +42,14 @@ def folder(environ: Mapping[str, str] = os.environ) -> pathlib.Path | None:
 
 
 def fingerprint(path: pathlib.Path) -> list:
-    """(relative path, size, mtime in ns) of every file under ``path``, sorted; a file alone
-    gives its own entry. Symlinks are not followed."""
+    """(relative path, size, mtime, ctime in ns, inode) of every file under ``path``, sorted; a
+    file alone gives its own entry. Symlinks are not followed. The ctime is there because an mtime
+    can be set back after an edit (``touch -d``) and a ctime cannot: a same-size edit with its
+    mtime restored still changes the key."""
     path = pathlib.Path(path)
     if path.is_file():
         st = path.stat()
-        return [[path.name, st.st_size, st.st_mtime_ns]]
+        return [[path.name, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]]
     out = []
     for root, dirs, files in os.walk(path):
         dirs.sort()
@@ -55,7 +59,7 @@ def fingerprint(path: pathlib.Path) -> list:
                 st = p.lstat()
             except OSError:
                 continue
-            out.append([str(p.relative_to(path)), st.st_size, st.st_mtime_ns])
+            out.append([str(p.relative_to(path)), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino])
     return out
 
 
@@ -83,16 +87,59 @@ def _plain(value):
     raise TypeError(f"not cacheable: {type(value).__name__}")
 
 
+def _digest(entry: Mapping[str, Any]) -> str:
+    """sha256 of an entry's payload (everything but ``key`` and ``digest``), canonical JSON."""
+    body = {k: v for k, v in entry.items() if k not in ("key", "digest")}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=_plain).encode()).hexdigest()
+
+
+def _well_formed(entry) -> bool:
+    """Rows as a list of objects, problems as [path, reason] string pairs, notes as strings."""
+    return (isinstance(entry, dict) and isinstance(entry.get("rows"), list)
+            and all(isinstance(r, dict) for r in entry["rows"])
+            and isinstance(entry.get("problems"), list)
+            and all(isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p)
+                    for p in entry["problems"])
+            and isinstance(entry.get("notes"), list) and all(isinstance(n, str) for n in entry["notes"]))
+
+
+def _read_regular(path: pathlib.Path, limit: int = 64 << 20) -> str | None:
+    """A regular file's text (never following a link, never blocking on a FIFO), or None."""
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            return f.read(limit + 1).decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    finally:
+        os.close(fd)
+
+
 def get(k: str) -> dict | None:
-    """The entry under key ``k``, or None (absent, disabled, unreadable)."""
+    """The entry under key ``k``, or None (absent, disabled, unreadable, not a regular file, badly
+    formed, or edited since it was written: its digest no longer matches): the run is then
+    simply scored again."""
     where = folder()
     if where is None:
         return None
-    try:
-        entry = json.loads((where / f"{k}.json").read_text())
-    except (OSError, ValueError):
+    text = _read_regular(where / f"{k}.json")
+    if text is None:
         return None
-    return entry if isinstance(entry, dict) and entry.get("key") == k else None
+    try:
+        entry = json.loads(text)
+    except ValueError:
+        return None
+    if not _well_formed(entry) or entry.get("key") != k or entry.get("digest") != _digest(entry):
+        return None
+    return entry
 
 
 def put(k: str, entry: dict) -> None:
@@ -104,7 +151,7 @@ def put(k: str, entry: dict) -> None:
     try:
         where.mkdir(parents=True, exist_ok=True)
         tmp = where / f".{k}.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps({**entry, "key": k}, default=_plain))
+        tmp.write_text(json.dumps({**entry, "key": k, "digest": _digest(entry)}, default=_plain))
         os.replace(tmp, where / f"{k}.json")
     except (OSError, TypeError, ValueError):
         return
