@@ -34,6 +34,25 @@ from gatekit.statistics import check_outputs, checkpoint_row, checkpoint_statist
 ProgressFn = Callable[[int, int, str], None]
 
 
+def _check_run_json(run: io.Run, rows: list, start: int, written_elsewhere: dict, problems: list,
+                    notes: list) -> None:
+    """Checkpoints written under another run.json than the rest of their run's were copied in
+    from another run: their rows (from ``start``) are dropped and each is reported as skipped.
+    When every checkpoint differs, the run's run.json itself was edited since: a note."""
+    foreign = {s for s, changed in written_elsewhere.items() if changed}
+    if not foreign:
+        return
+    if len(foreign) < len(written_elsewhere):
+        kept = [r for r in rows[start:] if r["step"] not in foreign]
+        del rows[start:]
+        rows += kept
+        problems += [Problem(str(run.checkpoint_dir / str(s)), "written under another run.json than this run's other "
+                             "checkpoints (copied in from another run?); skipped") for s in sorted(foreign)]
+    else:
+        notes.append(f"{run.path}: run.json differs from the one its checkpoints were written with (edited "
+                     f"since?); values use the current run.json")
+
+
 def _family(run: io.Run):
     from gatekit import networks
 
@@ -198,6 +217,7 @@ def score(
                 return ref if (ref.run.path == run.path and ref.step == step) else io.load_checkpoint(run, step)
 
             prev = None  # the previous *usable* checkpoint's params: drift statistics
+            written_elsewhere: dict[int, bool] = {}  # step -> written under another run.json
             # Restoring checkpoint i+1 (Orbax, mostly waiting on files) overlaps scoring checkpoint i.
             with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
                 pending = pool.submit(load, steps[0])
@@ -215,13 +235,12 @@ def score(
                     else:
                         row["score_seconds"] = time.perf_counter() - t0
                         rows.append(row)
-                        if io.run_changed_since(ckpt) and not any(n.startswith(f"{run.path}: run.json") for n in notes):
-                            notes.append(f"{run.path}: run.json differs from the one its checkpoints were written "
-                                         f"with (edited since?); values use the current run.json")
+                        written_elsewhere[step] = io.run_changed_since(ckpt)
                         prev = ckpt.params
                     done += 1
                     if progress:
                         progress(done, total, f"{run.name}@{step}")
+            _check_run_json(run, rows, run_start, written_elsewhere, problems, notes)
             if cache:
                 cache_io.put(entry_key, {"rows": rows[run_start:], "problems": [[p.path, p.reason] for p in problems[problems_start:]],
                                          "notes": notes[notes_start:],

@@ -139,7 +139,7 @@ def test_meta_rewritten_without_checksums_is_refused_in_a_run_that_records_them(
     f.write_text(json.dumps(doc))
     t = gatekit.score(run)
     assert [r["step"] for r in t.rows] == [100, 300]
-    assert any("has no checksums although its run records them" in p.reason for p in t.problems)
+    assert any("checksums are missing or incomplete" in p.reason for p in t.problems)
 
 
 def test_edited_run_json_is_noted(small_run, tmp_path):

@@ -479,3 +479,34 @@ def test_the_cache_never_serves_stale_or_edited_rows(tmp_path, monkeypatch):
     os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns))
     damaged = scoring.score(run)
     assert [r["step"] for r in damaged.rows] == [100, 300] and any("200" in p.path for p in damaged.problems)
+
+
+def test_checksums_cannot_be_switched_off_and_a_foreign_step_is_skipped(tmp_path):
+    """Issue 34 item 7: ``"checksums": {}`` in a meta (or the key gone from run.json) let another
+    step's params be scored as this step with no message; a step swapped in from another run got
+    only a misleading "run.json differs" note."""
+    from conftest import write_run
+
+    import gatekit
+
+    run = write_run(tmp_path / "r", steps=(100, 200, 300), magnitudes=[1.0, 0.5, 0.1])
+    meta = run / "checkpoints" / "200" / "meta" / "metadata"
+    doc = json.loads(meta.read_text())
+    doc["checksums"] = {}
+    meta.write_text(json.dumps(doc))
+    cfg = json.loads((run / "run.json").read_text())
+    cfg.pop("checksums")
+    (run / "run.json").write_text(json.dumps(cfg))
+    table = gatekit.score(run, cache=False)
+    assert [r["step"] for r in table.rows] == [100, 300]
+    assert any("200" in p.path and "checksums are missing or incomplete" in p.reason for p in table.problems)
+    # a step copied in from another run (its own checksums intact): skipped, named as such
+    other = write_run(tmp_path / "o", steps=(100, 200, 300), seed=7, tag="another run")
+    shutil.rmtree(run / "checkpoints" / "200")
+    shutil.copytree(other / "checkpoints" / "200", run / "checkpoints" / "200")
+    cfg["checksums"] = "sha256"
+    (run / "run.json").write_text(json.dumps(cfg))
+    table = gatekit.score(run, cache=False)
+    assert [r["step"] for r in table.rows] == [100, 300]
+    assert any("200" in p.path and "copied in from another run" in p.reason for p in table.problems)
+    assert not any("run.json differs" in n for n in table.notes)

@@ -313,10 +313,11 @@ def load_checkpoint(run: Run, step: int, *, items: Iterable[str] = ITEMS) -> Che
         if not isinstance(out["sample"], Mapping):
             raise GatekitError(f"{path / 'sample'}: expected a dict of arrays")
         out["sample"] = {k: np.asarray(v) for k, v in out["sample"].items()}
-    if "meta" in items and run.config.get("checksums") == CHECKSUMS and \
-            not (isinstance(out["meta"], Mapping) and isinstance(out["meta"].get("checksums"), Mapping)):
-        raise GatekitError(f"{path / 'meta'}: has no checksums although its run records them for every checkpoint "
-                           f"(rewritten or damaged)")
+    sums = out["meta"].get("checksums") if "meta" in items and isinstance(out["meta"], Mapping) else None
+    if "meta" in items and (run.config.get("checksums") == CHECKSUMS or sums is not None) and \
+            not (isinstance(sums, Mapping) and all(isinstance(sums.get(k), str) for k in RECORDED_SUMS)):
+        raise GatekitError(f"{path / 'meta'}: its checksums are missing or incomplete (the writer records "
+                           f"{', '.join(RECORDED_SUMS)} for every checkpoint): rewritten or damaged")
     _verify_checksums(path, out, items)
     return Checkpoint(run=run, step=int(step), params=out["params"], meta=out["meta"], sample=out["sample"])
 
@@ -348,6 +349,9 @@ def tree_checksum(tree) -> str:
 
 CHECKSUMS = "sha256"
 """``run.json``'s ``checksums`` value when every checkpoint of the run records its checksums."""
+RECORDED_SUMS = ("params", "sample", "run", "meta")
+"""What the writer records in every checkpoint's ``meta.checksums``: a meta with a partial or empty
+mapping was edited (switching the checks off is refused, not obeyed)."""
 
 
 def run_checksum(config: Mapping) -> str:
