@@ -510,3 +510,18 @@ def test_checksums_cannot_be_switched_off_and_a_foreign_step_is_skipped(tmp_path
     assert [r["step"] for r in table.rows] == [100, 300]
     assert any("200" in p.path and "copied in from another run" in p.reason for p in table.problems)
     assert not any("run.json differs" in n for n in table.notes)
+
+
+def test_pilot_and_race_refuse_a_teacher_this_trainer_cannot_rebuild(run_dir, tmp_path):
+    """Issue 34 (tracebacks): ``pilot`` on an imported JaxGCRL run was ``KeyError: 'train'``."""
+    from gatekit.errors import GatekitError
+    from training import racing
+    from training.pilot import verify
+
+    cfg = json.loads((run_dir / "run.json").read_text())
+    cfg.pop("train")
+    (run_dir / "run.json").write_text(json.dumps(cfg))
+    for call in (lambda: verify(run_dir, out=tmp_path / "p"), lambda: racing.race(run_dir, out=tmp_path / "r")):
+        with pytest.raises(GatekitError, match="no 'train' settings"):
+            call()
+    assert not (tmp_path / "p").exists() and not (tmp_path / "r").exists()

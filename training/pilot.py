@@ -40,6 +40,17 @@ def default_student(teacher_cfg: TrainConfig, epochs: int) -> TrainConfig:
     return dataclasses.replace(teacher_cfg, depth=4, width=width, epochs=epochs, lambda_pi=1.0, seed=0)
 
 
+def teacher_settings(run, teacher) -> TrainConfig:
+    """The teacher run's training settings (run.json ``train``); GatekitError naming the run when it
+    has none (e.g. an imported JaxGCRL run: this trainer cannot rebuild its env or students)."""
+    train = run.config.get("train")
+    if not isinstance(train, dict) or not train:
+        raise GatekitError(f"{teacher}: its run.json has no 'train' settings (a run gatekit-train did not train, "
+                           f"e.g. an imported JaxGCRL run): students can be distilled only from a teacher this "
+                           f"trainer can rebuild")
+    return TrainConfig.from_dict(train)
+
+
 def pilot_epochs(student_epochs: int, fraction: float) -> int:
     if not 0 < fraction <= 1:
         raise GatekitError(f"--fraction must be in (0, 1], got {fraction}")
@@ -70,7 +81,7 @@ def verify(teacher, *, out, steps: Sequence[int] | None = None, last: int = 3, f
     if seeds < 1:
         raise GatekitError(f"--seeds must be >= 1, got {seeds}")
     measure = outcomes.measure(outcome)
-    cfg = student_cfg or default_student(TrainConfig.from_dict(run.config["train"]), student_epochs)
+    cfg = student_cfg or default_student(teacher_settings(run, teacher), student_epochs)
     cfg = dataclasses.replace(cfg, epochs=pilot_epochs(cfg.epochs if student_cfg else student_epochs, fraction))
     out = pathlib.Path(out)
     jobs = {s: [Job(dataclasses.replace(cfg, seed=1000 + k), out / f"step{s}_s{k}", f"{teacher}@{s}")

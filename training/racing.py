@@ -28,7 +28,7 @@ from gatekit.errors import GatekitError
 from training import outcomes
 from training.config import TrainConfig
 from training.many import Job, run_jobs
-from training.pilot import default_student
+from training.pilot import default_student, teacher_settings
 
 RELATIVE_SEED_STD = 0.07
 """The students' seed-to-seed std as a share of the best checkpoint's mean, measured on the gate
@@ -49,7 +49,7 @@ def race(teacher, *, out, last: int = 3, seeds: int = 1, student_epochs: int = 8
     if last < 1 or seeds < 1:
         raise GatekitError(f"--last and --seeds must be >= 1, got {last} and {seeds}")
     measure = outcomes.measure(outcome)
-    cfg = student_cfg or default_student(TrainConfig.from_dict(run.config["train"]), student_epochs)
+    cfg = student_cfg or default_student(teacher_settings(run, teacher), student_epochs)
     out = pathlib.Path(out)
     steps = saved[-last:]
     jobs = {s: [Job(dataclasses.replace(cfg, seed=1000 + k), out / f"step{s}_s{k}", f"{teacher}@{s}")
