@@ -525,3 +525,18 @@ def test_pilot_and_race_refuse_a_teacher_this_trainer_cannot_rebuild(run_dir, tm
         with pytest.raises(GatekitError, match="no 'train' settings"):
             call()
     assert not (tmp_path / "p").exists() and not (tmp_path / "r").exists()
+
+
+def test_long_output_names_and_unwritable_folders_are_clear_errors(tmp_path):
+    """Issue 34 (paths): an output name of 254+ characters was a traceback (the temporary name
+    passed 255); a folder that cannot be written was a traceback."""
+    from gatekit.errors import GatekitError
+    from gatekit.io import write_text
+
+    long = tmp_path / ("x" * 250 + ".json")
+    write_text(long, "{}\n")
+    assert long.read_text() == "{}\n" and [p.name for p in tmp_path.iterdir()] == [long.name]
+    (tmp_path / "afile").write_text("keep")  # a folder that cannot be made (a read-only one, for a non-root user)
+    with pytest.raises(GatekitError, match="afile/out.json: cannot write there"):
+        write_text(tmp_path / "afile" / "out.json", "{}")
+    assert (tmp_path / "afile").read_text() == "keep"

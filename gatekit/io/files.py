@@ -46,8 +46,12 @@ def _atomic_write_text(path: pathlib.Path, text: str) -> None:
 def atomic_write(path: pathlib.Path, fill, *, binary: bool = False) -> None:
     """Writes ``path`` atomically: ``fill(file)`` writes a temporary file in the same folder, which
     then takes the umask's permissions (as ``open`` would give) and is renamed into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # the temporary name stays short: a 255-character output name must still fit beside it
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:64]}.", suffix=".tmp")
+    except OSError as e:
+        raise GatekitError(f"{path}: cannot write there ({e.strerror or e})") from None
     try:
         with os.fdopen(fd, "wb" if binary else "w") as f:
             fill(f)
@@ -55,6 +59,9 @@ def atomic_write(path: pathlib.Path, fill, *, binary: bool = False) -> None:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; written files follow the umask like open()
         os.replace(tmp, path)
+    except OSError as e:
+        pathlib.Path(tmp).unlink(missing_ok=True)
+        raise GatekitError(f"{path}: cannot write there ({e.strerror or e})") from None
     except BaseException:
         pathlib.Path(tmp).unlink(missing_ok=True)
         raise
