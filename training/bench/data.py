@@ -85,15 +85,18 @@ def _commit() -> str | None:
         return None
 
 
-def build_task(task, configs, out, plan, base, *, progress: Callable[[str], None] | None = None) -> tuple[dict, dict]:
+def build_task(task, configs, out, plan, base, grid: dict, *,
+               progress: Callable[[str], None] | None = None) -> tuple[dict, dict]:
     """(meta, arrays) of one task from its finished runs.
 
     ``plan``: per teacher (config, seed, teacher Job, [checkpoint steps], [[student Job] per
-    checkpoint]); ``base``: the no-teacher student Jobs. ``task``: a :class:`training.bench.grid.Task`."""
+    checkpoint]); ``base``: the no-teacher student Jobs. ``task``: a :class:`training.bench.grid.Task`;
+    ``grid``: the grid's settings recorded in the task's meta (``checkpoints``, ``student_seeds``,
+    ``student_epochs``, ``student_config``, ``configs``: each config's teacher TrainConfig), given
+    by :func:`training.bench.grid.run_task` (this module does not import the grid)."""
     import gatekit
     from gatekit import statistics
     from training import barrier, outcomes
-    from training.bench.grid import CHECKPOINTS, STUDENT_EPOCHS, STUDENT_SEEDS, student_config, teacher_config
 
     say = progress or (lambda _m: None)
     t0 = time.time()
@@ -122,14 +125,14 @@ def build_task(task, configs, out, plan, base, *, progress: Callable[[str], None
                                               for x in steps])
         else:
             arrays["teacher_outcome"].append([measure(job.path, step=x) for x in steps])
-        curves = [[student_curve(sj.path, measure, STUDENT_EPOCHS) for sj in js] for js in students]
+        curves = [[student_curve(sj.path, measure, grid["student_epochs"]) for sj in js] for js in students]
         arrays["student"].append([[cv[0] for cv in per] for per in curves])
         arrays["student_seconds"].append([[cv[1] for cv in per] for per in curves])
         for k, v in teacher_outputs(job.path, steps, probe).items():
             arrays[k].append(v)
         say(f"  {task.name}/{c}/seed{s}: final students {np.mean([cv[0][-1] for cv in curves[-1]]):.3f} "
             f"[{time.time() - t0:.0f}s]")
-    base_curves = [student_curve(j.path, measure, STUDENT_EPOCHS) for j in base]
+    base_curves = [student_curve(j.path, measure, grid["student_epochs"]) for j in base]
     res = {k: np.asarray(v) for k, v in arrays.items()}
     res["epoch_step"] = res["epoch_step"].astype(np.int64)
     res["teacher_seed"] = res["teacher_seed"].astype(np.int64)
@@ -141,12 +144,11 @@ def build_task(task, configs, out, plan, base, *, progress: Callable[[str], None
                probe_obs=probe["obs"], probe_action=probe["action"], probe_goal=probe["goal"])
     names, derived = student_scores(res)
     res.update(derived_columns=np.array(names), derived=derived)
-    scfg = student_config(task)
     meta = {"task": task.name, "env": cand.env, "env_kwargs": dict(cand.env_kwargs), "outcome": cand.outcome,
-            "teacher_epochs": cand.epochs, "configs": {c: teacher_config(task, c, 0).to_dict() for c in configs},
-            "student_config": scfg.to_dict(), "checkpoints": CHECKPOINTS, "student_seeds": STUDENT_SEEDS,
-            "student_epochs": STUDENT_EPOCHS, "probe": {"rows": PROBE_ROWS, "repr_rows": REPR_ROWS,
-                                                        "seed": PROBE_SEED, "from": "base seed 0 final sample"},
+            "teacher_epochs": cand.epochs, "configs": {c: grid["configs"][c].to_dict() for c in configs},
+            "student_config": grid["student_config"].to_dict(), "checkpoints": grid["checkpoints"],
+            "student_seeds": grid["student_seeds"], "student_epochs": grid["student_epochs"],
+            "probe": {"rows": PROBE_ROWS, "repr_rows": REPR_ROWS, "seed": PROBE_SEED, "from": "base seed 0 final sample"},
             "made": time.strftime("%Y-%m-%d"), "commit": _commit(), "build_seconds": time.time() - t0}
     return meta, res
 

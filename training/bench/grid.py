@@ -228,7 +228,9 @@ def run_task(task: Task, configs, out, *, data=DATA_DIR, shard=(0, 1), progress:
     if shard != (0, 1):
         return False
     say(f"{task.name}: reading the runs into the dataset")
-    meta, arrays = benchdata.build_task(task, configs, out, plan, base, progress=say)
+    settings = {"checkpoints": CHECKPOINTS, "student_seeds": STUDENT_SEEDS, "student_epochs": STUDENT_EPOCHS,
+                "student_config": student_config(task), "configs": {c: teacher_config(task, c, 0) for c in configs}}
+    meta, arrays = benchdata.build_task(task, configs, out, plan, base, settings, progress=say)
     gio.write_benchmark_task(pathlib.Path(data) / f"{task.name}.npz", meta, arrays)
     return True
 
