@@ -540,3 +540,27 @@ def test_long_output_names_and_unwritable_folders_are_clear_errors(tmp_path):
     with pytest.raises(GatekitError, match="afile/out.json: cannot write there"):
         write_text(tmp_path / "afile" / "out.json", "{}")
     assert (tmp_path / "afile").read_text() == "keep"
+
+
+@pytest.mark.parametrize("damage", ["dir", "fifo", "nested", "not_utf8"])
+def test_a_damaged_metrics_log_is_a_clear_error_or_skipped_lines(tmp_path, damage):
+    """Issue 34 (damaged files, hangs): a metrics.jsonl that is a directory, nested 1e5 deep or not
+    UTF-8 was a traceback; a FIFO blocked forever."""
+    from gatekit.errors import GatekitError
+    from gatekit.io import read_metrics
+
+    log = tmp_path / "metrics.jsonl"
+    good = json.dumps({"step": 100, "eval_success": 0.5}) + "\n"
+    if damage == "dir":
+        log.mkdir()
+    elif damage == "fifo":
+        os.mkfifo(log)
+    elif damage == "nested":
+        log.write_text(good + "[" * 100_000 + "]" * 100_000 + "\n")
+    else:
+        log.write_bytes(good.encode() + b'{"step": 200, "x": "\xff\xfe"}\n')
+    if damage in ("dir", "fifo"):
+        with pytest.raises(GatekitError, match="not a regular file"):
+            read_metrics(tmp_path)
+    else:
+        assert [r["step"] for r in read_metrics(tmp_path)] == [100]

@@ -63,16 +63,31 @@ def append_metrics(run_dir, record: Mapping[str, Any]) -> None:
 
 
 def read_metrics(run_dir) -> list[dict]:
-    """The records of ``RUN/metrics.jsonl`` by step (the last line of a step wins; a torn line
-    is skipped). GatekitError when the file is missing."""
+    """The records of ``RUN/metrics.jsonl`` by step (the last line of a step wins; a torn,
+    non-UTF-8 or too deeply nested line is skipped). GatekitError when the file is missing or is
+    not a regular file (never followed through a link, never blocked on as a FIFO)."""
+    import os
+    import stat
+
     path = pathlib.Path(run_dir) / METRICS_JSONL
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        raise GatekitError(f"{path}: not a regular file (a link, a folder or a FIFO); gatekit reads only the one "
+                           f"it wrote")
     if not path.is_file():
         raise GatekitError(f"{path}: no such file (runs trained before metrics.jsonl existed have none)")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as e:
+        raise GatekitError(f"{path}: unreadable ({e.strerror or e})") from None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise GatekitError(f"{path}: not a regular file")
+        data = f.read()
     by_step: dict[int, dict] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rec = json.loads(line)
-        except ValueError:
+    for raw in data.splitlines():
+        try:  # a torn, non-UTF-8 or absurdly nested line is skipped, like a torn one
+            rec = json.loads(raw.decode("utf-8"))
+        except (ValueError, RecursionError):
             continue
         if isinstance(rec, dict) and isinstance(rec.get("step"), int):
             by_step[rec["step"]] = rec
