@@ -91,6 +91,11 @@ def score(
     if tensorboard is not None:
         # a folder (made if missing, in an existing one), never inside a run
         check_out_paths(runs, tensorboard=tensorboard / "events" if tensorboard.is_dir() else tensorboard)
+        from gatekit.io.logs import tensorboard_dirs
+
+        given_runs = [r for r in runs if (pathlib.Path(r) / "run.json").is_file()]
+        if given_runs:  # where each run's scalars will go, checked before any scoring
+            tensorboard_dirs(tensorboard, [str(pathlib.Path(r).resolve()) for r in given_runs])
     if csv_stdout and str(json_out) == "-":
         raise GatekitError("--csv - and --json - both write to stdout; pick one")
     if threshold is not None:

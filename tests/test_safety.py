@@ -564,3 +564,17 @@ def test_a_damaged_metrics_log_is_a_clear_error_or_skipped_lines(tmp_path, damag
             read_metrics(tmp_path)
     else:
         assert [r["step"] for r in read_metrics(tmp_path)] == [100]
+
+
+def test_score_tensorboard_never_writes_into_a_run(run_dir, tmp_path):
+    """Issue 34 (outputs inside inputs): ``score --tensorboard`` set to a run's parent folder wrote
+    the run's event files into the run itself."""
+    pytest.importorskip("tensorboardX")
+    from gatekit.cli import app
+
+    before = sorted(p.relative_to(run_dir) for p in run_dir.rglob("*"))
+    r = CliRunner().invoke(app, ["score", str(run_dir), "--tensorboard", str(run_dir.parent), "-q", "--no-cache"])
+    assert r.exit_code == 1 and "would write" in r.output and "into the run" in r.output
+    assert sorted(p.relative_to(run_dir) for p in run_dir.rglob("*")) == before
+    r = CliRunner().invoke(app, ["score", str(run_dir), "--tensorboard", str(tmp_path / "tb"), "-q", "--no-cache"])
+    assert r.exit_code == 0 and any((tmp_path / "tb" / "teacher").iterdir())

@@ -123,20 +123,34 @@ class TensorBoardLog:
         self.close()
 
 
+def tensorboard_dirs(logdir, run_paths) -> dict[str, pathlib.Path]:
+    """Where :func:`scores_to_tensorboard` writes each run's scalars: ``logdir`` / the run's path
+    relative to the runs' common folder. GatekitError when one of them is a run folder or lies
+    inside one (``--tensorboard`` given as the runs' parent would write into the runs themselves)."""
+    import os
+
+    paths = sorted({str(p) for p in run_paths})
+    common = os.path.commonpath(paths) if len(paths) > 1 else os.path.dirname(paths[0])
+    dests = {p: pathlib.Path(logdir) / (os.path.relpath(p, common) if common else p).replace("..", "_") for p in paths}
+    runs = [pathlib.Path(p).resolve() for p in paths]
+    for dest in dests.values():
+        d = dest.resolve()
+        hit = next((r for r in runs if d == r or r in d.parents), None)
+        if hit is not None:
+            raise GatekitError(f"--tensorboard {logdir}: would write {dest} into the run {hit}; choose a folder "
+                               f"outside the runs")
+    return dests
+
+
 def scores_to_tensorboard(rows, logdir) -> pathlib.Path:
     """A score table's rows as TensorBoard scalars: one sub-folder per run (its path relative
     to the runs' common folder), every numeric column as ``score/COLUMN`` at the row's step."""
-    import os
-
     by_run: dict[str, list] = {}
     for r in rows:
         by_run.setdefault(str(r.get("run_path") or r.get("run") or "run"), []).append(r)
-    paths = sorted(by_run)
-    common = os.path.commonpath(paths) if len(paths) > 1 else os.path.dirname(paths[0])
     skip = {"step", "seed", "epoch"}
-    for path in paths:
-        name = os.path.relpath(path, common) if common else path
-        with TensorBoardLog(pathlib.Path(logdir) / name.replace("..", "_")) as board:
+    for path, dest in tensorboard_dirs(logdir, by_run).items():
+        with TensorBoardLog(dest) as board:
             for r in by_run[path]:
                 board.scalars(int(r["step"]), {"score": {k: v for k, v in r.items() if k not in skip}})
     return pathlib.Path(logdir)
