@@ -82,3 +82,9 @@ def test_distill_and_pilot_never_write_their_json_into_the_teacher(tmp_path):
     r = runner.invoke(app, ["pilot", str(run), "--out", str(tmp_path / "p"), "--json", str(run / "run.json")])
     assert r.exit_code == 1, r.output
     assert (run / "run.json").read_text() == before
+    # --tensorboard into the teacher's step folder: refused before any training, nothing written there
+    files = sorted(p.relative_to(run) for p in run.rglob("*"))
+    r = runner.invoke(app, ["distill", "--teacher", str(run), "--out", str(tmp_path / "s2"), "--tensorboard",
+                            str(run / "checkpoints" / "100")])
+    assert r.exit_code == 1 and "lies inside the teacher run" in r.output, r.output
+    assert sorted(p.relative_to(run) for p in run.rglob("*")) == files and not (tmp_path / "s2").exists()
