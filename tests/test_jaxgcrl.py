@@ -140,3 +140,27 @@ def test_import_refuses_a_probe_it_cannot_score_and_leaves_nothing(tmp_path, pro
                             "--probe", str(tmp_path / "p.npz"), "--energy-fn", "norm", *flags])
     assert r.exit_code == 1 and message in r.output, r.output
     assert not (tmp_path / "run").exists()  # no run.json, probe.npz or lock left behind
+
+
+class _HugeScalar:
+    """A NumPy scalar whose dtype is 1 GB wide, in a pickle of a few dozen bytes."""
+
+    def __init__(self, dtype):
+        self.dtype = dtype
+
+    def __reduce__(self):
+        return (np._core.multiarray.scalar, (np.dtype(self.dtype), b"x"))
+
+
+@pytest.mark.parametrize("dtype", ["V1000000000", "S1000000000", [("a", "f8", (125_000_000,))]])
+def test_a_numpy_scalar_wider_than_its_file_is_refused(tmp_path, dtype):
+    """Issue 34 (memory): NumPy scalars in pickles were not size-checked (70 bytes -> 1.2 GB)."""
+    import resource
+
+    path = tmp_path / "step_1.pkl"
+    path.write_bytes(pickle.dumps(({}, {"x": _HugeScalar(dtype)}, {})))
+    assert path.stat().st_size < 400
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(GatekitError, match="refused: .* would need 1,000,000,000 bytes"):
+        io.read_restricted_pickle(path)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB: far below 1 GB

@@ -77,6 +77,7 @@ def _plain_dtype(*args, **kwargs):
     dt = np.dtype(*args, **kwargs)
     if dt.hasobject:
         raise GatekitError("refused: an object dtype (arrays of Python objects need arbitrary unpickling)")
+    _BUDGET.check(dt.itemsize, f"one {dt} element")  # a huge void, string or subarray dtype: one scalar is that big
     return dt
 
 
@@ -85,9 +86,12 @@ def _as_dict(*args, **kwargs):
 
 
 def _checked_scalar(dtype, *args):
-    if np.dtype(dtype).hasobject:
+    """A NumPy scalar: its dtype's one element must fit in the file, like any array's data."""
+    dt = np.dtype(dtype)
+    if dt.hasobject:
         raise GatekitError("refused: an object-dtype NumPy scalar")
-    return np._core.multiarray.scalar(dtype, *args)
+    _BUDGET.check(dt.itemsize, "a NumPy scalar")
+    return np._core.multiarray.scalar(dt, *args)
 
 
 def _codecs_encode(obj, encoding="utf-8", errors="strict"):
