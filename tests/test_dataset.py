@@ -148,3 +148,59 @@ def test_student_side_scores_are_added_to_a_committed_task_once(tmp_path):
     np.testing.assert_array_equal(bt.student, arrays["student"])  # nothing else changed
     rows = analysis.rows_from_task(bt)
     assert rows[1]["student_grace"] == pytest.approx(float(bt.derived[0, 1, names.index("student_grace")]))
+
+
+def _split(arrays):
+    """A task's arrays -> (teacher parts, baseline part, probe part), as the grid writes them."""
+    teachers = [{k: (v[t:t + 1] if k not in ("columns", "baseline", "baseline_seconds") and not k.startswith("probe_")
+                     else v) for k, v in arrays.items() if not k.startswith(("baseline", "probe_")) or k == "columns"}
+                for t in range(len(arrays["config"]))]
+    return (teachers, {k: arrays[k] for k in ("baseline", "baseline_seconds")},
+            {k: v for k, v in arrays.items() if k.startswith("probe_")})
+
+
+def test_a_task_made_in_parts_merges_to_the_same_arrays(tmp_path):
+    """Issue 31: each teacher's part is written when its students finish, so a task that outlives
+    the machine resumes; the merged parts are the task's arrays, part by part."""
+    meta, arrays = tiny_task(teachers=(("base", 0), ("base", 1), ("tau2", 0)))
+    teachers, base, probe = _split(arrays)
+    paths = [gio.write_benchmark_part(tmp_path / f"t{k}.npz", "teacher", {"made": "today"}, t)
+             for k, t in enumerate(teachers)]
+    gio.write_benchmark_part(tmp_path / "baseline.npz", "baseline", {}, base)
+    gio.write_benchmark_part(tmp_path / "probe.npz", "probe", {}, probe)
+    read = [gio.read_benchmark_part(p)[1] for p in paths]
+    merged = gio.merge_benchmark_parts(read, gio.read_benchmark_part(tmp_path / "baseline.npz")[1],
+                                       gio.read_benchmark_part(tmp_path / "probe.npz")[1])
+    assert set(merged) == set(arrays)
+    for k in arrays:
+        np.testing.assert_array_equal(merged[k], arrays[k], err_msg=k)
+    assert gio.read_benchmark_part(paths[0])[0]["made"] == "today"
+
+
+def test_parts_that_disagree_or_are_damaged_are_refused_naming_them(tmp_path):
+    meta, arrays = tiny_task()
+    teachers, base, probe = _split(arrays)
+    with pytest.raises(GatekitError, match="holds one teacher"):
+        gio.write_benchmark_part(tmp_path / "two.npz", "teacher", {}, {**teachers[0], **{k: arrays[k] for k in (
+            "config", "teacher_seed", "epoch_step", "epoch_seconds", "values", "checkpoint", "teacher_outcome",
+            "student", "student_seconds", "teacher_mu", "teacher_log_std", "teacher_phi", "teacher_psi")}})
+    with pytest.raises(GatekitError, match="missing array.*student"):
+        gio.write_benchmark_part(tmp_path / "x.npz", "teacher", {}, {k: v for k, v in teachers[0].items()
+                                                                       if k != "student"})
+    with pytest.raises(GatekitError, match="unknown part kind 'students'"):
+        gio.write_benchmark_part(tmp_path / "x.npz", "students", {}, base)
+    with pytest.raises(GatekitError, match="unknown array.*bogus"):
+        gio.write_benchmark_part(tmp_path / "x.npz", "baseline", {}, {**base, "bogus": np.zeros(3)})
+    other = dict(teachers[1], columns=np.array(["a", "b", "c"]))
+    with pytest.raises(GatekitError, match="teacher part 1 .*other columns"):
+        gio.merge_benchmark_parts([teachers[0], other], base, probe)
+    shorter = dict(teachers[1], student=teachers[1]["student"][:, :, :, :1],
+                   student_seconds=teachers[1]["student_seconds"][:, :, :, :1])
+    with pytest.raises(GatekitError, match="disagree on a shape|has 1 along E"):
+        gio.merge_benchmark_parts([teachers[0], shorter], base, probe)
+    gio.write_benchmark_task(tmp_path / "task.npz", meta, arrays)  # a task file is not a part
+    with pytest.raises(GatekitError, match="task.npz: not a 'gatekit-benchmark-part/1'"):
+        gio.read_benchmark_part(tmp_path / "task.npz")
+    (tmp_path / "torn.npz").write_bytes(b"PK\x03\x04 torn")
+    with pytest.raises(GatekitError, match="torn.npz"):
+        gio.read_benchmark_part(tmp_path / "torn.npz")

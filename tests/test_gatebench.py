@@ -47,6 +47,50 @@ def test_tiny_gatebench_runs_analyzes_and_ships(tmp_path, monkeypatch):
 
 
 
+@pytest.mark.slow
+def test_a_task_interrupted_between_configs_resumes_from_its_parts_on_a_fresh_machine(tmp_path, monkeypatch):
+    """Issue 31: run folders do not survive to the next session's machine. Each teacher's part is
+    written when its students finish; a task stopped after its first config and rerun with every
+    run folder gone trains only what has no part, and the merged task holds the part unchanged."""
+    from gatekit import io as gio
+    from training.bench import data as benchdata
+
+    task = dataclasses.replace(grid.TASKS["pointmaze"], candidate=dataclasses.replace(
+        grid.TASKS["pointmaze"].candidate, epochs=2), student_eval_episodes=16)
+    for name, value in (("TEACHER_SEEDS", (0,)), ("CHECKPOINTS", 2), ("STUDENT_SEEDS", 1), ("STUDENT_EPOCHS", 2),
+                        ("STUDENT_ITERATIONS", 1)):
+        monkeypatch.setattr(grid, name, value)
+    real, trained = grid.run_jobs, []
+
+    def stop_at_tau2(jobs, **kw):
+        if any("/tau2/" in str(j.path) for j in jobs):
+            raise KeyboardInterrupt("the machine went away")
+        trained.extend(str(j.path) for j in jobs if not (j.path / "run.json").exists())
+        return real(jobs, **kw)
+
+    monkeypatch.setattr(grid, "run_jobs", stop_at_tau2)
+    data, configs = tmp_path / "data", ("base", "tau2")
+    parts = benchdata.part_dir(data, "pointmaze")
+    with pytest.raises(KeyboardInterrupt):
+        grid.run_task(task, configs, tmp_path / "runs1", data=data)
+    assert sorted(p.name for p in parts.glob("*.npz")) == ["base_seed0.npz", "baseline.npz", "probe.npz"]
+    assert not (data / "pointmaze.npz").exists()
+    _, base_part = gio.read_benchmark_part(parts / "base_seed0.npz")
+
+    monkeypatch.setattr(grid, "run_jobs", lambda jobs, **kw: (trained.extend(
+        str(j.path) for j in jobs if not (j.path / "run.json").exists()), real(jobs, **kw))[1])
+    trained.clear()
+    assert grid.run_task(task, configs, tmp_path / "runs2", data=data)  # a fresh machine: no run folders
+    assert trained and all("/tau2" in p for p in trained if "/students/" not in p)
+    assert all("tau2_seed0" in p for p in trained if "/students/" in p)  # no base student again, no baseline
+    assert not parts.exists()
+    bt = gio.read_benchmark_task(data / "pointmaze.npz")
+    assert bt.teachers == [("base", 0), ("tau2", 0)] and "derived" in bt.arrays
+    for k, v in base_part.items():
+        np.testing.assert_array_equal(bt.arrays[k][:1] if k != "columns" else bt.arrays[k], v, err_msg=k)
+    assert bt.meta["parts"]["base_seed0.npz"]["made"] and bt.meta["wall_seconds"] > 0
+
+
 @pytest.mark.parametrize("change, message", [
     (lambda rows: rows[1].update(student_outcome=float("nan")), "row 2: student_outcome is not a finite number"),
     (lambda rows: rows.append(dict(rows[0])), "rows 1 and 3 are the same checkpoint"),

@@ -15,7 +15,8 @@
 Everything public is re-exported here: ``from gatekit import io as gio; gio.read_run(path)``.
 """
 
-from gatekit.io.dataset import BENCHMARK_FORMAT, BenchTask, read_benchmark, read_benchmark_task, write_benchmark_task
+from gatekit.io.dataset import (BENCHMARK_FORMAT, PART_FORMAT, BenchTask, merge_benchmark_parts, read_benchmark,
+                                read_benchmark_part, read_benchmark_task, write_benchmark_part, write_benchmark_task)
 from gatekit.io.files import PathLike, sha256_file, to_jsonable, write_text
 from gatekit.io.gates import GATE_FORMAT, PRESET_DIR, Gate, preset_names, read_gate, write_gate
 from gatekit.io.logs import METRICS_JSONL, TensorBoardLog, append_metrics, read_metrics, read_tensorboard
@@ -29,7 +30,8 @@ from gatekit.io.writer import RunWriter
 
 __all__ = [
     "BENCHMARK_FORMAT", "BenchTask", "CHECKPOINT_DIR", "FORMAT", "read_benchmark", "read_benchmark_task",
-    "write_benchmark_task", "METRICS_JSONL", "TensorBoardLog", "append_metrics", "read_metrics",
+    "write_benchmark_task", "PART_FORMAT", "merge_benchmark_parts", "read_benchmark_part", "write_benchmark_part",
+    "METRICS_JSONL", "TensorBoardLog", "append_metrics", "read_metrics",
     "read_tensorboard", "GATE_FORMAT", "ITEMS", "PICKLE_ALLOWED", "PRESET_DIR", "PROBE_NPZ", "RUN_JSON",
     "Checkpoint", "Gate", "PathLike", "Run", "RunWriter", "find_runs", "list_checkpoints", "load_checkpoint",
     "load_probe", "meta_checksum", "parse_checkpoint_spec", "preset_names", "read_gate", "read_npz", "read_restricted_pickle", "read_run",

@@ -34,6 +34,12 @@ Missing values are NaN (never a silent zero). :func:`read_benchmark` returns one
 :class:`BenchTask` per file; :func:`write_benchmark_task` writes one atomically. The reader
 checks every shape against the others before anything is used, and bounds memory by the file
 (:func:`gatekit.io.npz.load_arrays`).
+
+A task is made in **parts** (``gatekit-benchmark-part/1``, :func:`write_benchmark_part`), each a
+subset of the arrays above checked the same way: one per teacher (every ``T``-axis array with
+``T = 1``, and ``columns``), the no-teacher ``baseline`` and the task's ``probe``. A part is
+written as soon as its runs finish, so a task that outlives one machine resumes from its parts;
+:func:`merge_benchmark_parts` joins them into the task's arrays once every part is there.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ from gatekit.io.files import PathLike, atomic_write, to_jsonable
 from gatekit.io.npz import load_arrays
 
 BENCHMARK_FORMAT = "gatekit-benchmark/1"
+PART_FORMAT = "gatekit-benchmark-part/1"
 
 _SHAPES = {  # array -> its axes (letters shared across arrays must agree)
     "config": "T", "teacher_seed": "T", "epoch_step": "TN", "epoch_seconds": "TN", "columns": "M",
@@ -60,6 +67,13 @@ _SHAPES = {  # array -> its axes (letters shared across arrays must agree)
 }
 _OPTIONAL = ("teacher_mu", "teacher_log_std", "teacher_phi", "teacher_psi", "probe_obs", "probe_action", "probe_goal",
              "derived_columns", "derived")
+_PARTS = {  # part kind -> the arrays it must hold (a teacher part may also hold its probe outputs)
+    "teacher": ("config", "teacher_seed", "epoch_step", "epoch_seconds", "columns", "values", "checkpoint",
+                "teacher_outcome", "student", "student_seconds"),
+    "baseline": ("baseline", "baseline_seconds"),
+    "probe": ("probe_obs", "probe_action", "probe_goal"),
+}
+_TEACHER_AXIS = [k for k, axes in _SHAPES.items() if axes.startswith("T")]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,10 +118,15 @@ class BenchTask:
         return self.checkpoint_step / self.arrays["epoch_step"][:, -1:]
 
 
-def _check(arrays: dict[str, np.ndarray], where: str) -> None:
-    missing = [k for k in _SHAPES if k not in arrays and k not in _OPTIONAL]
+def _check(arrays: dict[str, np.ndarray], where: str, required=None, fmt: str = BENCHMARK_FORMAT) -> None:
+    if required is None:
+        required = [k for k in _SHAPES if k not in _OPTIONAL]
+    missing = [k for k in required if k not in arrays]
     if missing:
-        raise GatekitError(f"{where}: missing array(s) {', '.join(missing)} ({BENCHMARK_FORMAT})")
+        raise GatekitError(f"{where}: missing array(s) {', '.join(missing)} ({fmt})")
+    unknown = sorted(set(arrays) - set(_SHAPES))
+    if fmt == PART_FORMAT and unknown:
+        raise GatekitError(f"{where}: unknown array(s) {', '.join(unknown)} ({fmt})")
     sizes: dict[str, tuple[int, str]] = {}
     for key, axes in _SHAPES.items():
         if key not in arrays:
@@ -122,6 +141,8 @@ def _check(arrays: dict[str, np.ndarray], where: str) -> None:
             sizes.setdefault(letter, (n, key))
         if a.dtype.kind not in "iufU":
             raise GatekitError(f"{where}: {key} has dtype {a.dtype}; only numbers and strings are allowed")
+    if "checkpoint" not in arrays:
+        return
     n = arrays["epoch_step"].shape[1]
     c = arrays["checkpoint"]
     if c.size and (c.min() < 0 or c.max() >= n or np.any(np.diff(c, axis=1) <= 0)):
@@ -173,3 +194,60 @@ def write_benchmark_task(path: PathLike, meta: dict, arrays: dict[str, Any]) -> 
     text = np.array(json.dumps(to_jsonable(meta), sort_keys=True))
     atomic_write(path, lambda f: np.savez_compressed(f, meta=text, **arrays), binary=True)
     return path
+
+
+def write_benchmark_part(path: PathLike, kind: str, meta: dict, arrays: dict[str, Any]) -> pathlib.Path:
+    """Writes one part of a task (module docstring: ``kind`` is ``teacher``, ``baseline`` or
+    ``probe``), checked as the task file is, atomically."""
+    if kind not in _PARTS:
+        raise GatekitError(f"{path}: unknown part kind {kind!r} (one of {', '.join(_PARTS)})")
+    path = pathlib.Path(path)
+    arrays = {k: np.asarray(v) for k, v in arrays.items()}
+    _check(arrays, str(path), _PARTS[kind], PART_FORMAT)
+    if kind == "teacher" and len(arrays["config"]) != 1:
+        raise GatekitError(f"{path}: a teacher part holds one teacher, got {len(arrays['config'])}")
+    text = np.array(json.dumps(to_jsonable({"format": PART_FORMAT, "kind": kind, **meta}), sort_keys=True))
+    atomic_write(path, lambda f: np.savez_compressed(f, meta=text, **arrays), binary=True)
+    return path
+
+
+def read_benchmark_part(path: PathLike) -> tuple[dict, dict[str, np.ndarray]]:
+    """(meta, arrays) of one part, checked (GatekitError naming the file)."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise GatekitError(f"{path}: no such benchmark part")
+    arrays = load_arrays(path, "benchmark part")
+    try:
+        meta = json.loads(str(arrays.pop("meta")))
+    except (KeyError, ValueError):
+        raise GatekitError(f"{path}: no readable 'meta' (a JSON string) in the benchmark part") from None
+    if not isinstance(meta, dict) or meta.get("format") != PART_FORMAT or meta.get("kind") not in _PARTS:
+        raise GatekitError(f"{path}: not a {PART_FORMAT!r} file of a known kind")
+    _check(arrays, str(path), _PARTS[meta["kind"]], PART_FORMAT)
+    if meta["kind"] == "teacher" and len(arrays["config"]) != 1:
+        raise GatekitError(f"{path}: a teacher part holds one teacher, got {len(arrays['config'])}")
+    return meta, arrays
+
+
+def merge_benchmark_parts(teachers: list[dict[str, np.ndarray]], baseline: dict[str, np.ndarray],
+                          probe: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """A task's arrays from its parts' arrays (teachers in array order). Parts that disagree on
+    ``columns`` or on the shape of any teacher array are refused (GatekitError)."""
+    if not teachers:
+        raise GatekitError("no teacher parts to merge")
+    first = teachers[0]
+    for k, t in enumerate(teachers[1:], 1):
+        if set(t) != set(first):
+            raise GatekitError(f"teacher part {k} holds {sorted(t)}, part 0 holds {sorted(first)}")
+        if not np.array_equal(t["columns"], first["columns"]):
+            raise GatekitError(f"teacher part {k} ({t['config'][0]}, seed {t['teacher_seed'][0]}) has other columns "
+                               "than part 0")
+    try:
+        out = {k: np.concatenate([t[k] for t in teachers]) for k in first if k in _TEACHER_AXIS}
+    except ValueError as e:
+        raise GatekitError(f"teacher parts disagree on a shape: {e}") from None
+    out["columns"] = first["columns"]
+    out.update(baseline)
+    out.update(probe or {})
+    _check(out, "merged parts")
+    return out

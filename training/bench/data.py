@@ -85,72 +85,88 @@ def _commit() -> str | None:
         return None
 
 
-def build_task(task, configs, out, plan, base, grid: dict, *,
-               progress: Callable[[str], None] | None = None) -> tuple[dict, dict]:
-    """(meta, arrays) of one task from its finished runs.
+def part_dir(data, task: str) -> pathlib.Path:
+    """Where a task's parts live until the task is merged (``DATA/parts/{task}``)."""
+    return pathlib.Path(data) / "parts" / task
 
-    ``plan``: per teacher (config, seed, teacher Job, [checkpoint steps], [[student Job] per
-    checkpoint]); ``base``: the no-teacher student Jobs. ``task``: a :class:`training.bench.grid.Task`;
-    ``grid``: the grid's settings recorded in the task's meta (``checkpoints``, ``student_seeds``,
-    ``student_epochs``, ``student_config``, ``configs``: each config's teacher TrainConfig), given
-    by :func:`training.bench.grid.run_task` (this module does not import the grid)."""
-    import gatekit
+
+def teacher_part_path(parts: pathlib.Path, config: str, seed: int) -> pathlib.Path:
+    return parts / f"{config}_seed{seed}.npz"
+
+
+def score_columns(rows: list[dict]) -> list[str]:
+    """The ``values`` columns of a task: every registry statistic, the ``eval_*`` columns, the timing."""
     from gatekit import statistics
+
+    return list(statistics.METRIC_NAMES) + sorted({k for r in rows for k in r if k.startswith("eval_")}) \
+        + ["score_seconds"]
+
+
+def teacher_part(task, job, config: str, seed: int, steps: list[int], students, rows: list[dict],
+                 columns: list[str], probe: dict[str, np.ndarray], student_epochs: int) -> dict[str, np.ndarray]:
+    """The arrays of one teacher (``T = 1``) from its finished runs: ``rows`` its score-table rows,
+    ``steps`` its benchmarked checkpoints, ``students`` its student Jobs per checkpoint."""
     from training import barrier, outcomes
 
-    say = progress or (lambda _m: None)
-    t0 = time.time()
     cand, measure = task.candidate, outcomes.measure(task.candidate.outcome)
-    paths = [j.path for _, _, j, _, _ in plan]
-    table = gatekit.score(paths)
-    if table.problems:
-        raise GatekitError(f"{task.name}: scoring problems: {table.problems}")
-    columns = list(statistics.METRIC_NAMES) + sorted({k for r in table.rows for k in r if k.startswith("eval_")}) \
-        + ["score_seconds"]
-    probe = task_probe(paths[0])
-    arrays: dict[str, list] = {k: [] for k in ("config", "teacher_seed", "epoch_step", "epoch_seconds", "values",
-                                               "checkpoint", "teacher_outcome", "student", "student_seconds",
-                                               "teacher_mu", "teacher_log_std", "teacher_phi", "teacher_psi")}
-    for c, s, job, steps, students in plan:
-        rows = sorted((r for r in table.rows if r["run_path"] == str(job.path.resolve())), key=lambda r: r["step"])
-        all_steps = [r["step"] for r in rows]
-        arrays["config"].append(c)
-        arrays["teacher_seed"].append(s)
-        arrays["epoch_step"].append(all_steps)
-        arrays["epoch_seconds"].append(_epoch_seconds(np.array([float(r["wall_time"]) for r in rows])))
-        arrays["values"].append([[np.nan if r.get(k) is None else float(r[k]) for k in columns] for r in rows])
-        arrays["checkpoint"].append([all_steps.index(x) for x in steps])
-        if cand.outcome == "far_time_at_goal":
-            arrays["teacher_outcome"].append([barrier.far_goal_eval(job.path, step=x)["far_time_at_goal"]
-                                              for x in steps])
-        else:
-            arrays["teacher_outcome"].append([measure(job.path, step=x) for x in steps])
-        curves = [[student_curve(sj.path, measure, grid["student_epochs"]) for sj in js] for js in students]
-        arrays["student"].append([[cv[0] for cv in per] for per in curves])
-        arrays["student_seconds"].append([[cv[1] for cv in per] for per in curves])
-        for k, v in teacher_outputs(job.path, steps, probe).items():
-            arrays[k].append(v)
-        say(f"  {task.name}/{c}/seed{s}: final students {np.mean([cv[0][-1] for cv in curves[-1]]):.3f} "
-            f"[{time.time() - t0:.0f}s]")
-    base_curves = [student_curve(j.path, measure, grid["student_epochs"]) for j in base]
-    res = {k: np.asarray(v) for k, v in arrays.items()}
-    res["epoch_step"] = res["epoch_step"].astype(np.int64)
-    res["teacher_seed"] = res["teacher_seed"].astype(np.int64)
-    res["checkpoint"] = res["checkpoint"].astype(np.int64)
-    for k in ("epoch_seconds", "values", "teacher_outcome", "student", "student_seconds"):
-        res[k] = res[k].astype(np.float32)
-    res.update(columns=np.array(columns), baseline=np.array([b[0] for b in base_curves], dtype=np.float32),
-               baseline_seconds=np.array([b[1] for b in base_curves], dtype=np.float32),
-               probe_obs=probe["obs"], probe_action=probe["action"], probe_goal=probe["goal"])
-    names, derived = student_scores(res)
-    res.update(derived_columns=np.array(names), derived=derived)
+    rows = sorted(rows, key=lambda r: r["step"])
+    all_steps = [r["step"] for r in rows]
+    if cand.outcome == "far_time_at_goal":
+        teacher = [barrier.far_goal_eval(job.path, step=x)["far_time_at_goal"] for x in steps]
+    else:
+        teacher = [measure(job.path, step=x) for x in steps]
+    curves = [[student_curve(sj.path, measure, student_epochs) for sj in js] for js in students]
+    arrays = {"config": np.array([config]), "teacher_seed": np.array([seed], dtype=np.int64),
+              "epoch_step": np.array([all_steps], dtype=np.int64),
+              "epoch_seconds": _epoch_seconds(np.array([float(r["wall_time"]) for r in rows]))[None].astype(np.float32),
+              "columns": np.array(columns),
+              "values": np.array([[[np.nan if r.get(k) is None else float(r[k]) for k in columns] for r in rows]],
+                                 dtype=np.float32),
+              "checkpoint": np.array([[all_steps.index(x) for x in steps]], dtype=np.int64),
+              "teacher_outcome": np.array([teacher], dtype=np.float32),
+              "student": np.array([[[cv[0] for cv in per] for per in curves]], dtype=np.float32),
+              "student_seconds": np.array([[[cv[1] for cv in per] for per in curves]], dtype=np.float32)}
+    arrays.update({k: v[None] for k, v in teacher_outputs(job.path, steps, probe).items()})
+    return arrays
+
+
+def baseline_part(task, base, student_epochs: int) -> dict[str, np.ndarray]:
+    """The no-teacher students' arrays ([S, E] outcome and epoch seconds)."""
+    from training import outcomes
+
+    curves = [student_curve(j.path, outcomes.measure(task.candidate.outcome), student_epochs) for j in base]
+    return {"baseline": np.array([c[0] for c in curves], dtype=np.float32),
+            "baseline_seconds": np.array([c[1] for c in curves], dtype=np.float32)}
+
+
+def merge_task(task, configs, seeds, parts: pathlib.Path, grid: dict) -> tuple[dict, dict] | None:
+    """(meta, arrays) of a whole task from its parts (teachers ordered config by config, seed by
+    seed), with the student-side scores; None while any part is missing. ``task``: a
+    :class:`training.bench.grid.Task`; ``grid``: the grid's settings recorded in the task's meta
+    (``checkpoints``, ``student_seeds``, ``student_epochs``, ``student_config``, ``configs``: each
+    config's teacher TrainConfig), given by the grid (this module does not import it)."""
+    paths = [teacher_part_path(parts, c, s) for c in configs for s in seeds] + [parts / "baseline.npz",
+                                                                                 parts / "probe.npz"]
+    if not all(p.is_file() for p in paths):
+        return None
+    read = [gio.read_benchmark_part(p) for p in paths]
+    for (meta, arrays), p, want in zip(read, paths, [(c, s) for c in configs for s in seeds]):
+        got = (str(arrays["config"][0]), int(arrays["teacher_seed"][0]))
+        if got != want:
+            raise GatekitError(f"{p}: holds teacher {got}, its name says {want}")
+    arrays = gio.merge_benchmark_parts([a for _, a in read[:-2]], read[-2][1], read[-1][1])
+    names, derived = student_scores(arrays)
+    arrays.update(derived_columns=np.array(names), derived=derived)
+    cand = task.candidate
     meta = {"task": task.name, "env": cand.env, "env_kwargs": dict(cand.env_kwargs), "outcome": cand.outcome,
             "teacher_epochs": cand.epochs, "configs": {c: grid["configs"][c].to_dict() for c in configs},
             "student_config": grid["student_config"].to_dict(), "checkpoints": grid["checkpoints"],
             "student_seeds": grid["student_seeds"], "student_epochs": grid["student_epochs"],
             "probe": {"rows": PROBE_ROWS, "repr_rows": REPR_ROWS, "seed": PROBE_SEED, "from": "base seed 0 final sample"},
-            "made": time.strftime("%Y-%m-%d"), "commit": _commit(), "build_seconds": time.time() - t0}
-    return meta, res
+            "made": time.strftime("%Y-%m-%d"), "commit": _commit(),
+            "parts": {p.name: {k: m.get(k) for k in ("made", "commit", "seconds")} for (m, _), p in zip(read, paths)},
+            "wall_seconds": float(sum(m.get("seconds") or 0.0 for m, _ in read))}
+    return meta, arrays
 
 
 def student_scores(arrays: dict) -> tuple[list[str], np.ndarray]:

@@ -200,38 +200,82 @@ def committed(data, task: str, configs) -> bool:
     return all((c, s) in have for c in configs for s in TEACHER_SEEDS)
 
 
+def settings(task: Task, configs) -> dict:
+    """The grid's settings recorded in a task's meta (:func:`training.bench.data.merge_task`)."""
+    return {"checkpoints": CHECKPOINTS, "student_seeds": STUDENT_SEEDS, "student_epochs": STUDENT_EPOCHS,
+            "student_config": student_config(task), "configs": {c: teacher_config(task, c, 0) for c in configs}}
+
+
 def run_task(task: Task, configs, out, *, data=DATA_DIR, shard=(0, 1), progress: Callable[[str], None] | None = None,
              **parallel) -> bool:
-    """Trains (or reuses) one task's teachers and students (this shard's share: teacher number i
-    and its students go to shard i mod N, the baseline to shard 0); once every run of the task is
-    finished (one shard, or the last of them rerun as 0/1), reads them into ``DATA/{task}.npz``
-    (:mod:`training.bench.data`). Returns whether the task's data was written."""
+    """Trains (or reuses) one task's teachers and students, one config at a time (its teachers are
+    one vmapped program, then their students), and writes each teacher's **part**
+    (``DATA/parts/{task}/{config}_seed{k}.npz``, :func:`gatekit.io.write_benchmark_part`) as soon as
+    its students finish, so a task that outlives the machine resumes from its parts: a teacher with
+    a part is not trained again. Shards: teacher number i and its students go to shard i mod N;
+    shard 0 trains the no-teacher baseline and makes the task's probe (from teacher 0's final
+    checkpoint), which the other shards need first. Once every part is there (from any shard), they
+    are merged into ``DATA/{task}.npz`` and the parts removed. Returns whether the task was merged."""
     import gatekit
     from training.bench import data as benchdata
 
     say = progress or (lambda _m: None)
-    out = pathlib.Path(out)
+    out, parts = pathlib.Path(out), benchdata.part_dir(data, task.name)
     teachers = [(c, s, Job(teacher_config(task, c, s), teacher_path(out, task.name, c, s)))
                 for c in configs for s in TEACHER_SEEDS]
     mine = shard_of(teachers, shard)
-    say(f"{task.name}: {len(mine)} teacher(s) of {len(teachers)}")
-    run_jobs([j for _, _, j in mine], progress=say, **parallel)
-    table = gatekit.score([j.path for _, _, j in mine])
-    plan = []
-    for c, s, j in mine:
-        steps = pick(sorted(r["step"] for r in table.rows if r["run_path"] == str(j.path.resolve())), CHECKPOINTS)
-        plan.append((c, s, j, steps, [_students(out, task, f"{j.path}@{x}", f"{c}_seed{s}@{x}") for x in steps]))
-    base = _students(out, task, None, "baseline")
-    jobs = (base if shard[0] == 0 else []) + [x for *_, per in plan for js in per for x in js]
-    say(f"{task.name}: {len(jobs)} student run(s)")
-    run_jobs(jobs, progress=say, **parallel)
-    if shard != (0, 1):
+    todo = [t for t in mine if not benchdata.teacher_part_path(parts, t[0], t[1]).is_file()]
+    say(f"{task.name}: {len(todo)} teacher(s) to train of {len(teachers)} ({len(mine) - len(todo)} of this shard's "
+        f"{len(mine)} in {parts})")
+    probe_path = parts / "probe.npz"
+    if todo and shard[0] != 0 and not probe_path.is_file():
+        raise GatekitError(f"{task.name}: no probe at {probe_path}; shard 0 makes it (from teacher 0): run it first")
+    stamp = {"made": time.strftime("%Y-%m-%d"), "commit": benchdata._commit()}
+    if shard[0] == 0 and not (parts / "baseline.npz").is_file():
+        base = _students(out, task, None, "baseline")
+        t0 = time.time()
+        run_jobs(base, progress=say, **parallel)
+        gio.write_benchmark_part(parts / "baseline.npz", "baseline", {**stamp, "seconds": time.time() - t0},
+                                 benchdata.baseline_part(task, base, STUDENT_EPOCHS))
+        say(f"{task.name}: baseline written to {parts / 'baseline.npz'}")
+    for config in configs:
+        group = [t for t in todo if t[0] == config]
+        if not group:
+            continue
+        t0 = time.time()
+        say(f"{task.name}/{config}: {len(group)} teacher(s)")
+        run_jobs([j for _, _, j in group], progress=say, **parallel)
+        if not probe_path.is_file():  # shard 0, teacher 0 (the first of the first group)
+            gio.write_benchmark_part(probe_path, "probe", {**stamp, "from": str(teachers[0][2].path)},
+                                     {f"probe_{k}": v for k, v in benchdata.task_probe(teachers[0][2].path).items()})
+        probe = {k[len("probe_"):]: v for k, v in gio.read_benchmark_part(probe_path)[1].items()}
+        table = gatekit.score([j.path for _, _, j in group])
+        if table.problems:
+            raise GatekitError(f"{task.name}/{config}: scoring problems: {table.problems}")
+        plan = []
+        for c, s, j in group:
+            rows = [r for r in table.rows if r["run_path"] == str(j.path.resolve())]
+            steps = pick(sorted(r["step"] for r in rows), CHECKPOINTS)
+            plan.append((c, s, j, rows, steps, [_students(out, task, f"{j.path}@{x}", f"{c}_seed{s}@{x}") for x in steps]))
+        jobs = [x for *_, per in plan for js in per for x in js]
+        say(f"{task.name}/{config}: {len(jobs)} student run(s)")
+        run_jobs(jobs, progress=say, **parallel)
+        columns = benchdata.score_columns(table.rows)
+        for c, s, j, rows, steps, students in plan:
+            arrays = benchdata.teacher_part(task, j, c, s, steps, students, rows, columns, probe, STUDENT_EPOCHS)
+            seconds = (time.time() - t0) / len(plan)  # the group's wall time, shared by its teachers
+            path = gio.write_benchmark_part(benchdata.teacher_part_path(parts, c, s), "teacher",
+                                            {**stamp, "seconds": seconds}, arrays)
+            say(f"  {task.name}/{c}/seed{s}: final students {arrays['student'][0, -1, :, -1].mean():.3f} -> {path}")
+    merged = benchdata.merge_task(task, configs, TEACHER_SEEDS, parts, settings(task, configs))
+    if merged is None:
         return False
-    say(f"{task.name}: reading the runs into the dataset")
-    settings = {"checkpoints": CHECKPOINTS, "student_seeds": STUDENT_SEEDS, "student_epochs": STUDENT_EPOCHS,
-                "student_config": student_config(task), "configs": {c: teacher_config(task, c, 0) for c in configs}}
-    meta, arrays = benchdata.build_task(task, configs, out, plan, base, settings, progress=say)
-    gio.write_benchmark_task(pathlib.Path(data) / f"{task.name}.npz", meta, arrays)
+    gio.write_benchmark_task(pathlib.Path(data) / f"{task.name}.npz", *merged)
+    for p in parts.glob("*.npz"):
+        p.unlink()
+    if not any(parts.iterdir()):
+        parts.rmdir()
+    say(f"{task.name}: parts merged into {pathlib.Path(data) / (task.name + '.npz')}")
     return True
 
 
