@@ -73,6 +73,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import pathlib
 import time
 from typing import Callable
@@ -206,6 +207,39 @@ def settings(task: Task, configs) -> dict:
             "student_config": student_config(task), "configs": {c: teacher_config(task, c, 0) for c in configs}}
 
 
+class _Beside:
+    """Trains the next config's teachers in a second thread while this config's students train
+    (on a CPU, one thread each: a lone teacher would otherwise leave the other core idle). With
+    explicit ``workers`` or ``threads``, or on an accelerator, nothing runs beside: each call
+    trains with the parallelism it is given."""
+
+    def __init__(self, parallel: dict):
+        import concurrent.futures
+
+        import jax
+
+        self.parallel = parallel
+        self.on = not parallel and jax.default_backend() == "cpu" and (os.cpu_count() or 1) > 1
+        self.pool = concurrent.futures.ThreadPoolExecutor(1) if self.on else None
+        self.future = None
+
+    def start(self, jobs, say) -> dict:
+        """Starts ``jobs`` beside; returns the parallelism for what the caller trains meanwhile."""
+        if not (self.on and jobs):
+            return self.parallel
+        self.future = self.pool.submit(run_jobs, jobs, threads=1, progress=say)
+        return {"threads": max(1, (os.cpu_count() or 2) - 1)}
+
+    def wait(self) -> None:
+        if self.future is not None:
+            future, self.future = self.future, None
+            future.result()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+
+
 def run_task(task: Task, configs, out, *, data=DATA_DIR, shard=(0, 1), progress: Callable[[str], None] | None = None,
              **parallel) -> bool:
     """Trains (or reuses) one task's teachers and students, one config at a time (its teachers are
@@ -231,42 +265,44 @@ def run_task(task: Task, configs, out, *, data=DATA_DIR, shard=(0, 1), progress:
     if todo and shard[0] != 0 and not probe_path.is_file():
         raise GatekitError(f"{task.name}: no probe at {probe_path}; shard 0 makes it (from teacher 0): run it first")
     stamp = {"made": time.strftime("%Y-%m-%d"), "commit": benchdata._commit()}
-    if shard[0] == 0 and not (parts / "baseline.npz").is_file():
-        base = _students(out, task, None, "baseline")
-        t0 = time.time()
-        run_jobs(base, progress=say, **parallel)
-        gio.write_benchmark_part(parts / "baseline.npz", "baseline", {**stamp, "seconds": time.time() - t0},
-                                 benchdata.baseline_part(task, base, STUDENT_EPOCHS))
-        say(f"{task.name}: baseline written to {parts / 'baseline.npz'}")
-    for config in configs:
-        group = [t for t in todo if t[0] == config]
-        if not group:
-            continue
-        t0 = time.time()
-        say(f"{task.name}/{config}: {len(group)} teacher(s)")
-        run_jobs([j for _, _, j in group], progress=say, **parallel)
-        if not probe_path.is_file():  # shard 0, teacher 0 (the first of the first group)
-            gio.write_benchmark_part(probe_path, "probe", {**stamp, "from": str(teachers[0][2].path)},
-                                     {f"probe_{k}": v for k, v in benchdata.task_probe(teachers[0][2].path).items()})
-        probe = {k[len("probe_"):]: v for k, v in gio.read_benchmark_part(probe_path)[1].items()}
-        table = gatekit.score([j.path for _, _, j in group])
-        if table.problems:
-            raise GatekitError(f"{task.name}/{config}: scoring problems: {table.problems}")
-        plan = []
-        for c, s, j in group:
-            rows = [r for r in table.rows if r["run_path"] == str(j.path.resolve())]
-            steps = pick(sorted(r["step"] for r in rows), CHECKPOINTS)
-            plan.append((c, s, j, rows, steps, [_students(out, task, f"{j.path}@{x}", f"{c}_seed{s}@{x}") for x in steps]))
-        jobs = [x for *_, per in plan for js in per for x in js]
-        say(f"{task.name}/{config}: {len(jobs)} student run(s)")
-        run_jobs(jobs, progress=say, **parallel)
-        columns = benchdata.score_columns(table.rows)
-        for c, s, j, rows, steps, students in plan:
-            arrays = benchdata.teacher_part(task, j, c, s, steps, students, rows, columns, probe, STUDENT_EPOCHS)
-            seconds = (time.time() - t0) / len(plan)  # the group's wall time, shared by its teachers
-            path = gio.write_benchmark_part(benchdata.teacher_part_path(parts, c, s), "teacher",
-                                            {**stamp, "seconds": seconds}, arrays)
-            say(f"  {task.name}/{c}/seed{s}: final students {arrays['student'][0, -1, :, -1].mean():.3f} -> {path}")
+    base = _students(out, task, None, "baseline") if shard[0] == 0 and not (parts / "baseline.npz").is_file() else []
+    groups = [g for g in ([t for t in todo if t[0] == c] for c in configs) if g]
+    beside = _Beside(parallel)
+    try:
+        for k, group in enumerate(groups):
+            t0 = time.time()
+            say(f"{task.name}/{group[0][0]}: {len(group)} teacher(s)")
+            beside.wait()  # this group's teachers, when they were trained beside the previous students
+            run_jobs([j for _, _, j in group] + (base if k == 0 else []), progress=say, **parallel)
+            if k == 0 and base:
+                gio.write_benchmark_part(parts / "baseline.npz", "baseline", {**stamp, "seconds": time.time() - t0},
+                                         benchdata.baseline_part(task, base, STUDENT_EPOCHS))
+            if not probe_path.is_file():  # shard 0, teacher 0 (the first of the first group)
+                gio.write_benchmark_part(probe_path, "probe", {**stamp, "from": str(teachers[0][2].path)},
+                                         {f"probe_{k}": v for k, v in benchdata.task_probe(teachers[0][2].path).items()})
+            probe = {k[len("probe_"):]: v for k, v in gio.read_benchmark_part(probe_path)[1].items()}
+            table = gatekit.score([j.path for _, _, j in group])
+            if table.problems:
+                raise GatekitError(f"{task.name}/{group[0][0]}: scoring problems: {table.problems}")
+            plan = []
+            for c, s, j in group:
+                rows = [r for r in table.rows if r["run_path"] == str(j.path.resolve())]
+                steps = pick(sorted(r["step"] for r in rows), CHECKPOINTS)
+                plan.append((c, s, j, rows, steps, [_students(out, task, f"{j.path}@{x}", f"{c}_seed{s}@{x}")
+                                                    for x in steps]))
+            jobs = [x for *_, per in plan for js in per for x in js]
+            say(f"{task.name}/{group[0][0]}: {len(jobs)} student run(s)")
+            nxt = [j for _, _, j in groups[k + 1]] if k + 1 < len(groups) else []
+            run_jobs(jobs, progress=say, **beside.start(nxt, say))  # the next teachers train beside them
+            columns = benchdata.score_columns(table.rows)
+            for c, s, j, rows, steps, students in plan:
+                arrays = benchdata.teacher_part(task, j, c, s, steps, students, rows, columns, probe, STUDENT_EPOCHS)
+                seconds = (time.time() - t0) / len(plan)  # the group's wall time, shared by its teachers
+                path = gio.write_benchmark_part(benchdata.teacher_part_path(parts, c, s), "teacher",
+                                                {**stamp, "seconds": seconds}, arrays)
+                say(f"  {task.name}/{c}/seed{s}: final students {arrays['student'][0, -1, :, -1].mean():.3f} -> {path}")
+    finally:
+        beside.close()
     merged = benchdata.merge_task(task, configs, TEACHER_SEEDS, parts, settings(task, configs))
     if merged is None:
         return False
