@@ -119,13 +119,16 @@ BUDGETS = {"reacher": 30, "pointmaze_medium": 60, "momentum_medium": 50}
 """The new tasks' budgets by the declared rule, from their probes (2026-12-04,
 ``examples/results/gatebench/probes.csv``; module docstring)."""
 TASKS.update({name: Task(name, dataclasses.replace(NEW_TASKS[name], epochs=BUDGETS[name])) for name in BUDGETS})
-RETRAINED: dict[str, str] = {"pointmaze": "2026-12-04 (all 27 teachers, 648 students, 3 baselines; 56 min on this "
+RETRAINED: dict[str, str] = {"pointmaze": "2026-12-04 (all 9 teachers, 216 students, 3 baselines; 56 min on this "
                                           "2-vCPU machine with other work on it)",
-                             "arm_reach": "2026-12-04 (all 27 teachers, 648 students, 3 baselines; about 2 h wall on this "
+                             "arm_reach": "2026-12-04 (all 9 teachers, 216 students, 3 baselines; about 2 h wall on this "
                                           "2-vCPU machine shared with the session's tests)",
-                             "momentum_maze": "2026-12-04 (all 27 teachers, 648 students, 3 baselines; about 62 min wall on "
+                             "momentum_maze": "2026-12-04 (all 9 teachers, 216 students, 3 baselines; about 62 min wall on "
                                               "this 2-vCPU machine shared with the session's tests; mean student 59.2 "
-                                              "against 58.8 in the old table)"}
+                                              "against 58.8 in the old table)",
+                             "reacher": "2026-12-05 (all 9 teachers, 216 students, 3 baselines; trained in session 11 at "
+                                        "7e9e571 on this 2-vCPU machine: 1,476 s of teacher epochs and 2,767 s of "
+                                        "student epochs as recorded)"}
 """Tasks retrained for the dataset, with the date their data was committed (issue 31)."""
 TEACHER_SEEDS = (0, 1, 2)
 CHECKPOINTS = 8
