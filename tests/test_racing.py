@@ -42,3 +42,37 @@ def test_race_keeps_the_best_and_resumes_after_ctrl_c(tmp_path):
     assert res["pick"] == best["step"] and res["kept"] == best["path"]
     assert len(gio.list_checkpoints(gio.read_run(res["kept"]))[0]) == 40  # the kept student is a full one
     assert "distill from:" in again.stdout and "how sure:" in again.stdout
+
+
+def test_a_budget_affords_the_candidates_whose_extra_students_fit():
+    from training.racing import afforded
+
+    # a student takes 10 s, the teacher 100 s: 0.15 affords 1.5 extra students -> 2 candidates (1 kept + 1)
+    assert afforded(0.15, 100.0, 10.0, seeds=1, most=3) == 2
+    assert afforded(0.20, 100.0, 10.0, seeds=1, most=3) == 3  # exactly 2 extra students fit
+    assert afforded(0.0, 100.0, 10.0, seeds=1, most=3) == 1  # nothing extra: the final checkpoint alone
+    assert afforded(5.0, 100.0, 10.0, seeds=1, most=3) == 3  # never more than asked for
+    assert afforded(0.35, 100.0, 10.0, seeds=2, most=3) == 2  # 2 seeds each: (2*2 - 1) x 10 s = 30 s <= 35 s
+    assert afforded(0.25, 100.0, 10.0, seeds=2, most=3) == 1
+
+
+@pytest.mark.slow
+def test_race_within_a_budget_trains_the_final_checkpoint_first_and_only_what_fits(tmp_path):
+    t = subprocess.run([sys.executable, "-m", "training", "teacher", "--out", str(tmp_path / "t"), "--epochs", "3", *TINY],
+                       capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert t.returncode == 0, t.stderr[-2000:]
+    cmd = [sys.executable, "-m", "training", "race", str(tmp_path / "t"), "--out", str(tmp_path / "race"),
+           "--last", "3", "--student-epochs", "2", "--workers", "1"]
+    none = subprocess.run([*cmd, "--budget", "0"], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert none.returncode == 0, none.stderr[-2000:]
+    saved = gio.list_checkpoints(gio.read_run(tmp_path / "t"))[0]
+    res = json.loads((tmp_path / "race" / "race.json").read_text())
+    assert [c["step"] for c in res["candidates"]] == [saved[-1]] and res["pick"] == saved[-1]
+    assert sorted(p.name for p in (tmp_path / "race").iterdir() if p.is_dir()) == [f"step{saved[-1]}_s0"]
+    assert "1 of the last 3 checkpoint(s) can be raced" in none.stderr
+    more = subprocess.run([*cmd, "--budget", "100"], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert more.returncode == 0, more.stderr[-2000:]
+    res = json.loads((tmp_path / "race" / "race.json").read_text())
+    assert [c["step"] for c in res["candidates"]] == saved[-3:] and res["budget"] == 100
+    bad = subprocess.run([*cmd, "--budget", "-1"], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert bad.returncode != 0 and "--budget" in bad.stderr and "Traceback" not in bad.stderr

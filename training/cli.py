@@ -373,6 +373,7 @@ def race(
     seeds: Annotated[int, typer.Option("--seeds", help="Full students per candidate (the same seeds at each).")] = 1,
     student_epochs: Annotated[int, typer.Option("--student-epochs", help="The full student budget in epochs.")] = 8,
     outcome: Annotated[str, typer.Option("--outcome", help="How a student is measured: eval_success, eval_time_at_goal or far_time_at_goal.")] = "eval_success",
+    budget: Annotated[Optional[float], typer.Option("--budget", help="The most extra work, as a share of the teacher's training time, beyond the student you keep (e.g. 0.15): the final checkpoint's student trains first and its time says how many of the --last candidates fit.")] = None,
     json_out: Annotated[Optional[pathlib.Path], typer.Option("--json", help="Write the result as JSON here (also OUT/race.json).")] = None,
     workers: Workers = None,
     max_parallel: MaxParallel = None,
@@ -390,7 +391,7 @@ def race(
     check_out_paths([run], json=json_out)
     if out.resolve() == run.resolve() or run.resolve() in out.resolve().parents:
         raise GatekitError(f"--out {out}: lies inside the teacher run {run}; choose another folder")
-    res = run_race(run, out=out, last=last, seeds=seeds, student_epochs=student_epochs, outcome=outcome,
+    res = run_race(run, out=out, last=last, seeds=seeds, student_epochs=student_epochs, outcome=outcome, budget=budget,
                         progress=lambda m: typer.echo(m, err=True), workers=workers, max_parallel=max_parallel)
     write_json(res, json_out)
     for c in res["candidates"]:

@@ -36,12 +36,16 @@ benchmark (36 teacher runs): the noise a one-seed race is judged against."""
 
 
 def race(teacher, *, out, last: int = 3, seeds: int = 1, student_epochs: int = 8,
-         student_cfg: TrainConfig | None = None, outcome: str = "eval_success",
+         student_cfg: TrainConfig | None = None, outcome: str = "eval_success", budget: float | None = None,
          progress: Callable[[str], None] | None = None, **parallel) -> dict:
     """Full-budget students (``student_cfg``, default :func:`training.pilot.default_student`;
     ``seeds`` per candidate, the same seeds at every candidate) from ``teacher``'s ``last``
     checkpoints, measured (a :mod:`training.outcomes` measure); the pick is the best mean (ties:
-    the later checkpoint), and its first student is the one to keep. Writes ``out/race.json``."""
+    the later checkpoint), and its first student is the one to keep. Writes ``out/race.json``.
+
+    ``budget``: the most extra work, as a share of the teacher's training time, beyond the one
+    student you keep. The final checkpoint's students train first (the answer when nothing more
+    fits); their measured time says how many of the ``last`` candidates fit (:func:`afforded`)."""
     run = gio.read_run(teacher)
     saved = gio.list_checkpoints(run)[0]
     if not saved:
@@ -55,6 +59,21 @@ def race(teacher, *, out, last: int = 3, seeds: int = 1, student_epochs: int = 8
     jobs = {s: [Job(dataclasses.replace(cfg, seed=1000 + k), out / f"step{s}_s{k}", f"{teacher}@{s}")
                 for k in range(seeds)] for s in steps}
     t0 = time.time()
+    teacher_s = float(gio.load_checkpoint(run, saved[-1], items=("meta",)).meta.get("wall_time") or 0.0)
+    if budget is not None:
+        if not (isinstance(budget, (int, float)) and np.isfinite(budget) and budget >= 0):
+            raise GatekitError(f"--budget must be a share of the teacher's training >= 0 (e.g. 0.15), got {budget!r}")
+        if teacher_s <= 0:
+            raise GatekitError(f"{teacher}: its final checkpoint records no training time (meta wall_time), so a "
+                               f"--budget cannot be converted into students; give --last instead")
+        run_jobs(jobs[steps[-1]], progress=progress, **parallel)  # the final checkpoint's: the answer if nothing fits
+        student_s = float(np.mean([_train_seconds(j.path) for j in jobs[steps[-1]]]))
+        k = afforded(budget, teacher_s, student_s, seeds, len(steps))
+        if progress:
+            progress(f"budget {budget:g} of the teacher's training ({teacher_s:.0f} s): a student takes {student_s:.0f} s, "
+                     f"so {k} of the last {len(steps)} checkpoint(s) can be raced")
+        steps = steps[-k:]
+        jobs = {s: jobs[s] for s in steps}
     run_jobs([j for js in jobs.values() for j in js], progress=progress, **parallel)
     results = [{"step": int(s), "students": [measure(j.path) for j in js], "path": str(js[0].path)}
                for s, js in jobs.items()]
@@ -77,15 +96,25 @@ def race(teacher, *, out, last: int = 3, seeds: int = 1, student_epochs: int = 8
     else:
         verdict = (f"within noise: the best leads the next by {gap:.3g}, less than twice the seed noise ({noise:.3g}); "
                    f"the top candidates are about equal (either is a good teacher; more seeds would separate them)")
-    final_s = float(gio.load_checkpoint(run, saved[-1], items=("meta",)).meta.get("wall_time") or 0.0)
+    final_s = teacher_s
     student_s = [_train_seconds(j.path) for js in jobs.values() for j in js]
     extra = float(sum(student_s) - np.mean(student_s)) if student_s else 0.0  # one student is the one kept
     res = {"teacher": str(teacher), "pick": best["step"], "kept": best["path"], "candidates": results,
            "gap": gap, "noise": noise, "noise_from": noise_from, "verdict": verdict, "outcome": outcome,
-           "seeds": seeds, "student_epochs": cfg.epochs, "seconds": time.time() - t0,
+           "seeds": seeds, "student_epochs": cfg.epochs, "seconds": time.time() - t0, "budget": budget,
            "extra_share_of_teacher": extra / final_s if final_s > 0 else None, "record": _record()}
     gio.write_text(out / "race.json", json.dumps(gio.to_jsonable(res), indent=1) + "\n")
     return res
+
+
+def afforded(budget: float, teacher_seconds: float, student_seconds: float, seeds: int, most: int) -> int:
+    """How many candidates (the last ``k`` checkpoints, ``seeds`` students each) fit in ``budget``
+    x ``teacher_seconds`` of extra work, the one student kept not counted: the largest ``k <=
+    most`` with ``(k * seeds - 1) * student_seconds <= budget * teacher_seconds``, at least 1."""
+    if student_seconds <= 0:
+        return most
+    k = int((budget * teacher_seconds / student_seconds + 1) // seeds)
+    return max(1, min(most, k))
 
 
 def _train_seconds(path) -> float:
