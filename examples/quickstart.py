@@ -1,12 +1,13 @@
-"""Quick start: train a CRL teacher on the built-in point maze, score every checkpoint, pick the
-one to distill from with the built-in point-maze gate (named: ``gatekit select`` given no gate
-answers the final checkpoint, with its held-out record), then prove the pick: distill students
-(same budget each) from the selected, the first and the final checkpoint. About 1-2 minutes on
-2 CPU cores.
+"""Quick start: train a CRL teacher on the built-in point maze, score every checkpoint, ask
+gatekit for the zero-cost answer (``gatekit select`` with no gate: the final checkpoint, with its
+held-out record), then measure: race one full student from each of the last 3 checkpoints and keep
+the best (``python -m training race``), and prove the pick with student seeds the race did not
+read (one more seed at each raced checkpoint and at the first). About 1-2 minutes on 2 CPU cores.
 
     python examples/quickstart.py [--out runs/quickstart] [--gate pointmaze|auto|FILE]
 
-Writes runs/quickstart/{report.html, report.png, scores.csv, scores.json, <gate metric>.png, verdict.json}.
+``--gate`` adds a named gate's pick to what is judged. Writes runs/quickstart/{report.html,
+report.png, scores.csv, scores.json, race/race.json, verdict.json}.
 """
 
 from __future__ import annotations
@@ -21,24 +22,26 @@ import time
 import numpy as np
 
 import gatekit
-from gatekit.api import resolve_gate
-from training import calibrate, outcomes, train
-from training.many import run_jobs
+from training import calibrate, outcomes, race, train
+from training.many import Job, run_jobs
 
-STUDENT_SEEDS = 2
+LAST = 3
+"""Candidates raced: the last 3 checkpoints (the measured rule on record; ``final.json``)."""
+JUDGE_SEED = 1001
+"""The students that prove the pick: a seed the race (seed 1000) did not read."""
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=pathlib.Path, default=pathlib.Path("runs/quickstart"))
-    ap.add_argument("--gate", default="pointmaze", help="gate file or preset (default: the built-in point-maze gate)")
-    ap.add_argument("--seed", type=int, default=0, help="teacher seed (the pointmaze gate was fitted on seeds 1-5)")
+    ap.add_argument("--gate", default=None, help="also judge this gate's pick (a gate file or preset, e.g. pointmaze)")
+    ap.add_argument("--seed", type=int, default=0, help="teacher seed")
     args = ap.parse_args()
     t_start = time.time()
     if args.out.exists():
         shutil.rmtree(args.out)  # the quick start always starts fresh
     teacher = args.out / "teacher"
-    cfg = calibrate.POINTMAZE_TEACHER
+    cfg, student = calibrate.POINTMAZE_TEACHER, calibrate.POINTMAZE_STUDENT
 
     print(f"== 1/4 training a depth-{cfg.depth} CRL teacher on the point maze -> {teacher}")
     summary = train(dataclasses.replace(cfg, seed=args.seed), teacher)
@@ -47,61 +50,70 @@ def main() -> None:
 
     print("== 2/4 scoring every checkpoint (gatekit score)")
     table = gatekit.score(teacher)
-    g = resolve_gate(args.gate)
-    cols = ["step", "epoch", "action_magnitude", "sa_rank", "goal_rank", "cka_sa_prev", "eval_success"]
-    print(table.format(cols + ([g.metric] if g.metric not in cols else [])))
+    print(table.format(["step", "epoch", "action_magnitude", "sa_rank", "goal_rank", "cka_sa_prev", "eval_success"]))
     table.to_csv(args.out / "scores.csv")
     table.to_json(args.out / "scores.json")
 
-    print(f"== 3/4 which checkpoint to distill from (gatekit select --gate {args.gate})")
-    print(f"   gate: {g.rule}  [{g.name}: fitted on {g.fitted_on and g.fitted_on.get('file')}]")
-    choice = gatekit.select(table, gate=g)
-    plot = args.out / f"{g.metric}.png"
-    gatekit.plot(table, plot, gate=g, selected=choice)  # the passing side shaded, the pick starred
-    print(f"   distill from {choice.run_path}@{choice.step} (epoch {choice.epoch})" if choice.ready else "   none ready")
-    print(f"   why: {choice.reason}")
-    print(f"   confidence: {choice.confidence}")
-    print(f"   trusted: {'yes' if choice.trusted else 'no (' + '; '.join(choice.untrusted_because) + ')'}")
-    for w in choice.warnings:
-        print(f"   warning: {w}")
+    print("== 3/4 the zero-cost answer (gatekit select, no gate)")
+    choice = gatekit.select(table)
+    g = choice.gate
+    print(f"   distill from {choice.run_path}@{choice.step} (epoch {choice.epoch}): {choice.reason}")
+    print(f"   on record: {choice.confidence}")
+    named = None
+    if args.gate:
+        named = gatekit.select(table, gate=args.gate)
+        print(f"   the named gate {args.gate} ({named.gate.rule}) picks "
+              + (f"step {named.step}" if named.ready else "nothing yet") + f"; on record: {named.confidence}")
 
-    print(f"== 4/4 proving the pick: depth-{calibrate.POINTMAZE_STUDENT.depth} students, "
-          f"{calibrate.POINTMAZE_STUDENT.epochs} epochs each, {STUDENT_SEEDS} seeds per teacher checkpoint")
     steps = [r["step"] for r in table.rows]
     first, final = steps[0], steps[-1]
-    targets = {"first": first, "final": final, **({"selected": choice.step} if choice.ready else {})}
-    jobs = {name: calibrate.student_jobs(f"{teacher}@{step}", calibrate.POINTMAZE_STUDENT, args.out / "students",
-                                         f"{name}@{step}", STUDENT_SEEDS) for name, step in targets.items()}
-    run_jobs([j for js in jobs.values() for j in js])  # trained together (training.many)
-    students = {}
-    for name, step in targets.items():
-        outs = [outcomes.final_eval_success(j.path) for j in jobs[name]]
-        students[name] = float(np.mean(outs))
-        print(f"   student of the {name:>8} checkpoint (step {step:>7,}): success {students[name]:.3f}  {outs}")
+    print(f"== 4/4 measuring: one depth-{student.depth} student ({student.epochs} epochs) from each of the last "
+          f"{LAST} checkpoints, the best kept (python -m training race)")
+    res = race(teacher, out=args.out / "race", last=LAST, seeds=1, student_cfg=student)
+    for c in res["candidates"]:
+        print(f"   step {c['step']:>7,}: student success {c['mean']:.3f}" + ("  <- pick" if c["step"] == res["pick"] else ""))
+    print(f"   how sure: {res['verdict']}")
+    judged = sorted({first, *(c["step"] for c in res["candidates"])}
+                    | ({named.step} if named is not None and named.ready else set()))
+    print(f"   proving it: a student seed the race did not read at steps {', '.join(f'{s:,}' for s in judged)}")
+    jobs = {s: Job(dataclasses.replace(student, seed=JUDGE_SEED), args.out / "judges" / f"step{s}", f"{teacher}@{s}")
+            for s in judged}
+    run_jobs(list(jobs.values()))
+    judge = {s: outcomes.final_eval_success(j.path) for s, j in jobs.items()}
+    raced = [c["step"] for c in res["candidates"]]
+    best = max(judge[s] for s in raced)
+    for s in judged:
+        tags = [t for t, x in (("first", first), ("final: the zero-cost answer", final), ("race pick", res["pick"]),
+                               (f"gate {args.gate}", named.step if named is not None else None)) if x == s]
+        print(f"   step {s:>7,}: judge student success {judge[s]:.3f}  {', '.join(tags)}")
+    ok = judge[res["pick"]] >= 0.95 * best
+    ratio = judge[res["pick"]] / max(judge[final], 1e-9)
+    print(f"   verdict: the race's pick {'holds' if ok else 'does NOT hold'} under the unseen seed "
+          f"(target: >= 0.95 x the best raced checkpoint's judge student); judge(pick) / judge(final) = {ratio:.2f}")
     verdict = {
-        "selected_step": choice.step, "first_step": first, "final_step": final,
-        "student_selected": students.get("selected"), "student_first": students["first"],
-        "student_final": students["final"], "gate": g.to_dict()["name"], "rule": g.rule,
-        "warnings": choice.warnings, "teacher_final_eval_success": summary["final_eval"]["success"],
-        "confidence": choice.confidence, "trusted": choice.trusted,
+        "selected_step": res["pick"], "first_step": first, "final_step": final, "raced_steps": raced,
+        "student_selected": judge[res["pick"]], "student_first": judge[first], "student_final": judge[final],
+        "race_students": {str(c["step"]): c["mean"] for c in res["candidates"]},
+        "judge_students": {str(s): v for s, v in judge.items()}, "pick_is_right": bool(ok),
+        "race_verdict": res["verdict"], "kept_student": res["kept"],
+        "race_extra_share_of_teacher": res["extra_share_of_teacher"],
+        "zero_cost_gate": g.name, "zero_cost_step": choice.step, "confidence": choice.confidence,
+        "trusted": choice.trusted, "warnings": choice.warnings,
+        "teacher_final_eval_success": summary["final_eval"]["success"],
     }
-    if choice.ready:
-        saved = 1 - choice.step / final
-        ok = (students["selected"] >= 0.9 * students["final"] and choice.step < final
-              and students["selected"] > students["first"])
-        verdict.update(compute_saved=saved, pick_is_right=ok)
-        print(f"   stopping the teacher at the selected checkpoint saves {saved:.0%} of its training; "
-              f"student(selected) / student(final) = {students['selected'] / max(students['final'], 1e-9):.2f}")
-        print(f"   verdict: {'the pick is right' if ok else 'the pick is NOT right'} "
-              f"(target: >= 0.9 x the final checkpoint's student, above the first's, before the final step)")
+    if named is not None:
+        verdict.update(gate=named.gate.name, gate_step=named.step,
+                       gate_student=judge.get(named.step) if named.ready else None)
     # the whole answer on one page: the statistic and the pick, teacher eval, students vs checkpoint
-    page = gatekit.report([teacher, args.out / "students"], args.out / "report.html", gate=g,
-                          title="gatekit quick start")
-    gatekit.report([teacher, args.out / "students"], args.out / "report.png", gate=g, title="gatekit quick start")
+    sources = [teacher, args.out / "race", args.out / "judges"]
+    shown = named.gate if named is not None else g
+    title = f"quick start (the race keeps step {res['pick']:,}; below, the zero-cost answer)"
+    page = gatekit.report(sources, args.out / "report.html", gate=shown, title=title)
+    gatekit.report(sources, args.out / "report.png", gate=shown, title=title)
     verdict["minutes"] = (time.time() - t_start) / 60
     (args.out / "verdict.json").write_text(json.dumps(verdict, indent=1) + "\n")
-    print(f"   wrote {page} (open it: the whole answer on one page), {args.out / 'report.png'}, "
-          f"{args.out / 'verdict.json'}, {args.out / 'scores.csv'}, {plot} [{verdict['minutes']:.1f} min]")
+    print(f"   keep the student {res['kept']}; wrote {page} (open it: the whole answer on one page), "
+          f"{args.out / 'report.png'}, {args.out / 'verdict.json'} [{verdict['minutes']:.1f} min]")
 
 
 if __name__ == "__main__":

@@ -66,9 +66,10 @@ def select(
     """Recommends the teacher checkpoint: from a ScoreTable, rows, or run dirs / score tables.
 
     ``gate`` is a :class:`Gate`, a ``gatekit-gate/1`` file or a preset name (``paper``,
-    ``pointmaze``); ``threshold``/``metric``/``direction`` make a one-off rule instead. With
-    neither, the built-in gate of the runs' env is used when gatekit ships one. A gate given
-    explicitly is resolved (and checked) before any scoring.
+    ``pointmaze``); ``threshold``/``metric``/``direction`` make a one-off rule instead (a bare
+    ``threshold``: the paper's |tanh mu| rule). With neither, the default answer
+    (:func:`gatekit.resolve.resolve_gate`): the final checkpoint, with its held-out record and what
+    measuring would buy. A gate given explicitly is resolved (and checked) before any scoring.
     """
     R.check_direction(role, selection.ROLES, what="role")
     given = gate is not None or threshold is not None

@@ -5,7 +5,7 @@ threshold, the passing side shaded, the pick starred), the teachers' own eval su
 where student runs distilled from these teachers are among the sources (students of other
 teachers are left out), each student's final
 eval success against the teacher checkpoint it was distilled from (one point per student seed,
-the mean per checkpoint joined, the pick marked). Above them: the answer, how far it can be
+the mean per checkpoint marked and joined only across checkpoints that follow one another, the pick marked). Above them: the answer, how far it can be
 trusted, and every warning. The HTML page is self-contained (the figure is embedded), with a
 table of the teacher checkpoints below.
 """
@@ -124,7 +124,12 @@ def _figure(rows, g, sel, students):
             line, = ax.plot(xs, ys, "o", alpha=0.45, ms=4)
             steps = np.unique(xs)
             means = [ys[xs == x].mean() for x in steps]
-            ax.plot(steps, means, "-", color=line.get_color(), label=f"{labels[teacher]}: mean per checkpoint ({len(ss)} students)")
+            saved = sorted({r["step"] for r in rows if str(pathlib.Path(r["run_path"]).resolve()) == teacher})
+            label = f"{labels[teacher]}: mean per checkpoint ({len(ss)} students)"
+            for seg in _adjacent(steps, saved):  # joined only across checkpoints next to each other: no
+                ax.plot(seg, [means[list(steps).index(x)] for x in seg], "_-", ms=10, color=line.get_color(),
+                        label=label)  # line drawn over checkpoints that were never measured
+                label = None
         if sel.ready:
             ax.axvline(sel.step, color="k", ls=":", lw=1, label=f"selected step {sel.step:,}")
         ax.set_ylim(bottom=0)
@@ -135,6 +140,20 @@ def _figure(rows, g, sel, students):
         plotting.thousands_axis(ax)
         plotting.put_legend_below(ax)
     return fig
+
+
+def _adjacent(steps, saved) -> list[list[float]]:
+    """``steps`` (sorted) cut into runs of checkpoints that follow one another among ``saved`` (a
+    step not among them stands alone)."""
+    index = {float(x): i for i, x in enumerate(saved)}
+    segs: list[list[float]] = []
+    for x in steps:
+        i = index.get(float(x))
+        if segs and i is not None and index.get(segs[-1][-1]) == i - 1:
+            segs[-1].append(float(x))
+        else:
+            segs.append([float(x)])
+    return segs
 
 
 def _html(heading, sel, g, rows, students, problems, png: bytes) -> str:

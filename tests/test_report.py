@@ -19,3 +19,13 @@ def test_student_outcomes_and_an_unknown_report_type(run_dir, tmp_path):
     assert len(problems) == 1 and "s1" in str(problems[0])
     with pytest.raises(GatekitError, match="unknown report type '.txt'"):
         report([run_dir], tmp_path / "r.txt")
+
+
+def test_student_means_are_joined_only_across_checkpoints_that_follow_one_another():
+    from gatekit.report import _adjacent
+
+    saved = [10, 20, 30, 40, 50]
+    # the first and the last two were measured: no line may cross the unmeasured 20 and 30
+    assert _adjacent([10.0, 40.0, 50.0], saved) == [[10.0], [40.0, 50.0]]
+    assert _adjacent([10.0, 20.0, 30.0], saved) == [[10.0, 20.0, 30.0]]
+    assert _adjacent([10.0, 35.0, 40.0], saved) == [[10.0], [35.0], [40.0]]  # a step not saved stands alone
