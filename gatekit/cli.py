@@ -388,6 +388,10 @@ def watch(
     g = api.resolve_gate(gate, threshold=threshold, metric=metric, direction=direction, mode=mode,
                          patience=patience, default_env=env, decision="stop")
     typer.echo(f"watching {run} with gate {g.name or 'rule'}: {g.rule}", err=True)
+    if gate is None and threshold is None:  # the default: say which rule it is and its record
+        from gatekit.selection import stop_record
+
+        typer.echo(f"given no gate: {g.description} On record: {stop_record(g)}", err=True)
     held = None
     try:
         for ev in watch_run(run, gate=g, interval=interval, timeout=timeout, wait=wait, stop_at_gate=exit_on_gate):

@@ -23,7 +23,7 @@ from typing import Any, Mapping
 from gatekit import rule as R
 from gatekit.errors import GatekitError
 from gatekit.io.gates import Gate
-from gatekit.statistics import check_online
+from gatekit.statistics import BUDGET_FRACTION, check_online
 
 
 @dataclasses.dataclass
@@ -103,6 +103,9 @@ class GateHook:
         if self.last_step is not None and step <= self.last_step:
             return False  # a replayed step after resume: already counted
         if self.metric not in metrics:
+            if self.strict and self.metric == BUDGET_FRACTION:
+                raise GatekitError(f"GateHook: the gate reads {BUDGET_FRACTION!r}, this checkpoint's share of the planned "
+                                   f"training: add it to the metrics you pass (e.g. epoch / planned epochs)")
             if self.strict:
                 raise GatekitError(f"GateHook: metric {self.metric!r} missing from {sorted(metrics)}")
             value = math.nan

@@ -41,13 +41,17 @@ FINAL_GATE = "final"
 """What ``select`` answers with when given no gate and ``auto`` is not the default: the final
 checkpoint, the zero-cost rule with the best held-out record for choosing (its record, and what
 measuring would buy, are in ``gatekit/presets/final.json``)."""
+BUDGET_GATE = "budget"
+"""What the hook, ``watch`` and ``--stop-at-gate`` use when given no gate and ``auto`` is not the
+default for *stop*: the checkpoint past 84% of the planned training, the stop rule with the best
+held-out record (``gatekit/presets/budget.json``, with that record)."""
 PAPER_GATE = "paper"
 """The rule a bare ``--threshold`` sets the threshold of: the paper's |tanh(mu)| passing below."""
 
 
 def _env_preset(env: str | None) -> bool:
     """Whether gatekit ships a built-in gate for runs of ``env`` (a preset named after it)."""
-    return bool(env) and env in io.preset_names() and env not in (PAPER_GATE, DEFAULT_GATE, FINAL_GATE)
+    return bool(env) and env in io.preset_names() and env not in (PAPER_GATE, DEFAULT_GATE, FINAL_GATE, BUDGET_GATE)
 
 
 def _auto_held_out() -> dict:
@@ -84,9 +88,9 @@ def resolve_gate(gate=None, *, threshold=None, metric=None, direction="below", p
     """The gate to apply: a Gate, a gate file or preset name, or a one-off rule from
     ``threshold``/``metric``/``direction``. With neither, :data:`DEFAULT_GATE` (``auto``, the
     benchmark's best zero-cost rule) when its held-out record on ``decision`` (``choose`` for
-    select, ``stop`` for the hook and watch) beats the baselines, else the built-in preset for
-    ``default_env`` when one exists (e.g. ``pointmaze``); otherwise GatekitError asking for a gate
-    and saying why there is no default. Every
+    select, ``stop`` for the hook and watch) beats the baselines, else the rule with the best
+    held-out record for the decision (:data:`FINAL_GATE` for choose, :data:`BUDGET_GATE` for
+    stop); a gate with no held-out record (e.g. ``pointmaze``) only when named. Every
     argument is checked here, once (the CLI passes them through). ``mode``: deprecated alias of
     ``direction``. ``check_known``: the one-off rule's metric must be a gatekit column (scoring
     run folders: a typo is caught before any scoring, with a did-you-mean)."""
@@ -100,6 +104,8 @@ def resolve_gate(gate=None, *, threshold=None, metric=None, direction="below", p
             gate = DEFAULT_GATE
         elif decision == "choose" and FINAL_GATE in io.preset_names():
             gate = FINAL_GATE
+        elif decision == "stop" and BUDGET_GATE in io.preset_names():
+            gate = BUDGET_GATE
         elif _env_preset(default_env):
             gate = default_env
         else:

@@ -29,7 +29,7 @@ from gatekit.io import cache as cache_io
 from gatekit import metrics as M
 from gatekit.errors import GatekitError, Problem, plain_reason
 from gatekit.scoretable import ScoreTable
-from gatekit.statistics import check_outputs, checkpoint_row, checkpoint_statistics, repr_on
+from gatekit.statistics import check_outputs, checkpoint_row, checkpoint_statistics, planned_epochs, repr_on
 
 ProgressFn = Callable[[int, int, str], None]
 
@@ -342,7 +342,8 @@ def _score_checkpoint(ckpt: io.Checkpoint, family, probe, ref_repr, tau: float, 
     identity = {"run": ckpt.run.name, "role": ckpt.run.config.get("role"), "seed": ckpt.run.config.get("seed"),
                 "env": _env_name(ckpt.run.config)}
     row = checkpoint_row(ckpt.step, ckpt.meta, online, identity=identity,
-                         retrospective=M.similarity_metrics(phi, psi, ref_repr, energy=family.energy))
+                         retrospective=M.similarity_metrics(phi, psi, ref_repr, energy=family.energy),
+                         planned_epochs=planned_epochs(ckpt.run.config))
     row["run_path"] = str(ckpt.run.path)
     return row
 

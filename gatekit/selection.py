@@ -318,6 +318,17 @@ def _interval(ci, fmt: str = ".0%") -> str:
     return ""
 
 
+def stop_record(gate: Gate) -> str:
+    """The gate's held-out record for *stopping* (``validation.held_out``) as one sentence."""
+    held = (gate.validation or {}).get("held_out")
+    if isinstance(held, dict) and isinstance(held.get("stop"), (int, float)):
+        saved = (f", saving {held['saved']:.0%}{_interval(held.get('saved_ci'))} of training"
+                 if isinstance(held.get("saved"), (int, float)) else "")
+        return (f"this rule stopped right on {held['stop']:.0%}{_interval(held.get('stop_ci'))} of teacher runs of tasks "
+                f"it was not fitted on{saved} ({held.get('text', 'leave-one-task-out')})")
+    return "this rule has no held-out record for stopping: how often it stops right is unknown"
+
+
 def confidence(gate: Gate) -> str:
     """The gate's held-out record as one sentence (``validation.held_out``), or that it has none."""
     held = (gate.validation or {}).get("held_out")

@@ -20,6 +20,7 @@ name to that group in ``_NAMES`` here (and to ``_DISPLAYED`` to show it by defau
 from __future__ import annotations
 
 import dataclasses
+import math
 import threading
 from typing import Any, Mapping
 
@@ -88,8 +89,11 @@ DRIFT_COLUMNS = tuple(s.name for s in REGISTRY if s.group == "drift")
 STUDENT_COLUMNS = tuple(s.name for s in REGISTRY if s.group == "student")
 
 # Columns that are not statistics of the checkpoint.
-ID_COLUMNS = ("run", "role", "seed", "env", "step", "epoch", "env_steps", "wall_time")
-BASELINES = ("step", "env_steps", "epoch")
+BUDGET_FRACTION = "budget_fraction"
+"""A checkpoint's share of its run's planned training (epoch / planned epochs; run.json
+``train.epochs``): the column of the ``budget`` stop rule. Known only where the plan is."""
+ID_COLUMNS = ("run", "role", "seed", "env", "step", "epoch", BUDGET_FRACTION, "env_steps", "wall_time")
+BASELINES = ("step", "env_steps", "epoch", BUDGET_FRACTION)
 """Step-like columns: the trivial predictor every statistic must beat."""
 SECTIONS = ("eval", "train")
 """Meta sections copied into rows as ``eval_*`` / ``train_*`` columns."""
@@ -236,14 +240,20 @@ def _number_or_none(v, what: str):
 
 def checkpoint_row(step: int, meta: Mapping[str, Any], statistics: Mapping[str, Any], *,
                    identity: Mapping[str, Any] | None = None,
-                   retrospective: Mapping[str, Any] | None = None) -> dict:
+                   retrospective: Mapping[str, Any] | None = None, planned_epochs: Any = None) -> dict:
     """One checkpoint's row: ``identity`` (run, role, seed, env), ``step``, ``epoch``,
-    ``env_steps``, ``wall_time`` (from meta), the statistics, any retrospective statistics, then
-    every numeric ``eval_*`` and ``train_*`` value of the meta. The one layout of a row."""
+    ``budget_fraction`` (with ``planned_epochs``: :func:`budget_fraction`), ``env_steps``,
+    ``wall_time`` (from meta), the statistics, any retrospective statistics, then every numeric
+    ``eval_*`` and ``train_*`` value of the meta. The one layout of a row."""
     row: dict[str, Any] = dict(identity or {})
     row.update(
         step=int(step),
         epoch=_number_or_none(meta.get("epoch"), "meta epoch"),
+    )
+    fraction = budget_fraction(row["epoch"], planned_epochs)
+    if fraction is not None:
+        row[BUDGET_FRACTION] = fraction
+    row.update(
         env_steps=_number_or_none(meta.get("env_steps", step), "meta env_steps"),
         wall_time=_number_or_none(meta.get("wall_time"), "meta wall_time"),
     )
@@ -255,3 +265,17 @@ def checkpoint_row(step: int, meta: Mapping[str, Any], statistics: Mapping[str, 
             if isinstance(v, (int, float)) and not isinstance(v, bool) or v is None:
                 row[f"{section}_{k}"] = v
     return row
+
+
+def budget_fraction(epoch: Any, planned_epochs: Any) -> float | None:
+    """``epoch / planned_epochs`` (a checkpoint's share of its run's planned training), or None
+    when either is unknown or not a positive number."""
+    ok = all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+             for x in (epoch, planned_epochs))
+    return float(epoch) / float(planned_epochs) if ok and epoch >= 0 and planned_epochs > 0 else None
+
+
+def planned_epochs(config: Mapping[str, Any]) -> Any:
+    """The epochs a run was planned to train for (run.json ``train.epochs``), or None."""
+    train = config.get("train") if isinstance(config, Mapping) else None
+    return train.get("epochs") if isinstance(train, Mapping) else None

@@ -29,7 +29,8 @@ def watch(run_dir, *, gate: Gate, interval: float = 5.0, timeout: float | None =
     cannot be scored yields ``problem`` (the reason) and does not reset the previous checkpoint
     used for drift. Retrospective metrics are refused (they need the run's final checkpoint).
     """
-    from gatekit.statistics import checkpoint_row, checkpoint_statistics
+    from gatekit.statistics import (BUDGET_FRACTION, budget_fraction, checkpoint_row, checkpoint_statistics,
+                                    planned_epochs)
 
     hook = GateHook.from_gate(gate, strict=False)  # refuses retrospective metrics
     if interval <= 0:
@@ -41,6 +42,11 @@ def watch(run_dir, *, gate: Gate, interval: float = 5.0, timeout: float | None =
                                f"is the trainer writing to this folder?")
         sleep(min(interval, 1.0))
     run = io.read_run(run_dir)
+    planned = planned_epochs(run.config)
+    if gate.metric == BUDGET_FRACTION and budget_fraction(1, planned) is None:
+        raise GatekitError(f"{run_dir}: the gate {gate.name or 'rule'!r} reads {BUDGET_FRACTION} (a checkpoint's share "
+                           f"of the planned training), but its run.json records no planned epochs (train.epochs); "
+                           f"give another gate (--gate FILE or a one-off --threshold/--metric)")
     family = networks.build(run.family, run.net)
     tau = run.tau
     probe = io.load_probe(run)
@@ -61,7 +67,7 @@ def watch(run_dir, *, gate: Gate, interval: float = 5.0, timeout: float | None =
                 ck = io.load_checkpoint(run, step)
                 networks.check_params(run.family, ck.params)
                 stats = checkpoint_statistics(family, ck.params, prev, ck.sample, tau=tau, probe=probe)
-                row = checkpoint_row(step, ck.meta, stats)
+                row = checkpoint_row(step, ck.meta, stats, planned_epochs=planned)
             except Exception as e:  # noqa: BLE001 - one bad checkpoint is reported, not fatal
                 event["problem"] = plain_reason(e)
                 yield event

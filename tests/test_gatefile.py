@@ -62,8 +62,7 @@ def test_missing_gate_and_both_rules(monkeypatch):
         read_gate("nope.json")
     with pytest.raises(GatekitError, match="not both"):
         api.resolve_gate("paper", threshold=0.5)
-    with pytest.raises(GatekitError, match="no gate given"):  # a hook or watch given none, no built-in gate
-        api.resolve_gate(None, default_env="some_other_env", decision="stop")
+    assert api.resolve_gate(None, default_env="some_other_env", decision="stop").name == "budget"  # hook, watch
     assert api.resolve_gate(None, default_env="some_other_env").is_final  # select: the final checkpoint
 
 

@@ -130,26 +130,46 @@ def test_a_gate_on_a_train_column_works_in_select_the_hook_and_watch(tmp_path):
     assert sel.ready and sel.step == hook.stopped_step
 
 
-def test_stop_at_gate_resolves_the_default_gate_from_the_preset_env(monkeypatch, tmp_path):
-    # Before: the default gate came from the raw --env option (pointmaze), so an ant-maze preset
-    # run got the point-maze gate. Now: the run's env; there is no built-in ant_maze gate.
+def test_stop_at_gate_given_no_gate_stops_at_the_budget_rule_and_says_so(monkeypatch, tmp_path):
+    # Given no gate, --stop-at-gate uses the stop rule with the best held-out record (the budget
+    # rule) for every env, and says which rule it is and its record; the point-maze gate, which
+    # has no held-out record, only when named; auto, when its record makes it the default.
     from typer.testing import CliRunner
 
     import training.cli as cli
 
     ran = []
     monkeypatch.setattr(cli, "_run", lambda cfg, out, **kw: ran.append(kw.get("hook")))
-    monkeypatch.setattr(resolve, "_auto_is_default", lambda decision="choose": False)  # auto not the default: the env's gate
-    r = CliRunner().invoke(cli.app, ["teacher", "--out", str(tmp_path / "x"), "--preset", "paper-antbigmaze",
-                                     "--stop-at-gate"])
-    assert r.exit_code == 1 and "no gate given" in r.output and ran == []
-    r = CliRunner().invoke(cli.app, ["teacher", "--out", str(tmp_path / "y"), "--stop-at-gate"])
-    assert r.exit_code == 0 and ran[-1].metric == io.read_gate("pointmaze").metric
+    monkeypatch.setattr(resolve, "_auto_is_default", lambda decision="choose": False)
+    budget = io.read_gate("budget")
+    for i, extra in enumerate([["--preset", "paper-antbigmaze"], []]):
+        r = CliRunner().invoke(cli.app, ["teacher", "--out", str(tmp_path / f"x{i}"), *extra, "--stop-at-gate"])
+        assert r.exit_code == 0, r.output
+        assert (ran[-1].metric, ran[-1].threshold) == (budget.metric, budget.threshold) == ("budget_fraction", 0.84)
+        assert "given no gate" in r.output and "stopped right on 79%" in r.output
+    r = CliRunner().invoke(cli.app, ["teacher", "--out", str(tmp_path / "y"), "--stop-at-gate", "--gate", "pointmaze"])
+    assert r.exit_code == 0 and ran[-1].metric == io.read_gate("pointmaze").metric and "given no gate" not in r.output
     monkeypatch.setattr(resolve, "_auto_is_default", lambda decision="choose": True)  # auto the default: it, for every env
     r = CliRunner().invoke(cli.app, ["teacher", "--out", str(tmp_path / "z"), "--preset", "paper-antbigmaze",
                                      "--stop-at-gate"])
     auto = io.read_gate("auto")
     assert r.exit_code == 0 and (ran[-1].metric, ran[-1].transform) == (auto.metric, auto.transform)
+
+
+def test_the_budget_rule_stops_a_training_run_past_84_percent_of_its_planned_epochs(tmp_path):
+    from gatekit.watch import watch
+    from training.config import TrainConfig
+    from training.trainer import train
+
+    hook = GateHook.from_gate(io.read_gate("budget"))
+    s = train(TrainConfig(**SMALL, epochs=7), tmp_path / "t", hook=hook, progress=None)
+    assert s["stopped_at_gate"] and s["epochs_done"] == 6  # 6/7 = 0.857 > 0.84; 5/7 = 0.714 is not
+    rows = gatekit.score(tmp_path / "t").rows
+    assert [round(r["budget_fraction"], 3) for r in rows] == [round(e / 7, 3) for e in range(1, 7)]
+    events = list(watch(tmp_path / "t", gate=io.read_gate("budget"), interval=0.01, timeout=0.05))
+    assert [e["stop"] for e in events] == [False] * 5 + [True]
+    with pytest.raises(GatekitError, match="budget_fraction.*planned"):  # a user's loop that forgot the column
+        GateHook.from_gate(io.read_gate("budget")).update(100, {"epoch": 1})
 
 
 # ---------------------------------------------------------------------------- fitting

@@ -26,7 +26,7 @@ import pathlib
 from typing import Any, Mapping
 
 ENV = "GATEKIT_SCORE_CACHE"
-VERSION = 2
+VERSION = 3
 """Bumped whenever the rows a run scores to could change for the same inputs."""
 
 
