@@ -94,3 +94,31 @@ def test_successive_halving_keeps_the_true_best_when_the_rungs_rank_right():
     cols["student_e1_s0"] = np.array([0.1, 0.2, 0.1, 0.3, 0.9, 0.0])
     run = methods.TeacherRun(("t", "base", 0), np.arange(1, 7) * 100, cols, seeds.mean(1), seeds)
     assert methods.Halving(2, (1, 8)).pick(run.seeds_view([0])) == 4
+
+
+def test_gp_posterior_by_hand():
+    # one observation: the posterior mean moves from the prior by signal^2 / (signal^2 + noise^2)
+    # of the gap, at the point and, times the correlation, elsewhere
+    k = np.array([[1.0, 0.5], [0.5, 1.0]])
+    mean, sd = methods.gp_posterior(k, np.array([0.5, 0.5]), [1], np.array([0.9]), signal=0.2, noise=0.1)
+    w = 0.04 / (0.04 + 0.01)
+    assert mean[1] == pytest.approx(0.5 + w * 0.4) and mean[0] == pytest.approx(0.5 + 0.5 * w * 0.4)
+    assert sd[1] == pytest.approx(math.sqrt(0.04 - 0.04 * w)) and sd[0] > sd[1]
+
+
+def test_the_gp_race_finds_a_best_checkpoint_far_from_the_final_and_reads_only_its_students():
+    """Checkpoints on a line (action distance |i - j|); the students peak at checkpoint 3 and the
+    final is poor. With every checkpoint measurable the race must end on the peak; with one student
+    it can only take the final; it never picks a checkpoint it did not measure."""
+    steps = np.arange(1, 9) * 100
+    y = np.array([0.1, 0.3, 0.6, 0.9, 0.7, 0.5, 0.4, 0.3])
+    cols = {f"action_dist_c{j}": np.abs(np.arange(8) - j).astype(float) for j in range(8)}
+    cols.update(student_outcome_s0=y, student_outcome_s1=y)
+    run = methods.TeacherRun(("t", "base", 0), steps, cols, y, np.stack([y, y], axis=1))
+    assert methods.GPRace(8).pick(run.seeds_view([0])) == 3
+    assert methods.GPRace(1).pick(run.seeds_view([0])) == 7
+    picks = {methods.GPRace(n).pick(run.seeds_view([0])) for n in range(1, 9)}
+    assert picks <= set(range(8)) and 3 in picks
+    # no action distances (an older table): no GP race, the final checkpoint
+    bare = methods.TeacherRun(("t", "base", 0), steps, {"student_outcome_s0": y}, y, y[:, None])
+    assert methods.GPRace(3).pick(bare.seeds_view([0])) is None

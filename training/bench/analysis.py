@@ -31,6 +31,7 @@ def rows_from_task(bt) -> list[dict]:
     dnames = [str(c) for c in bt.arrays.get("derived_columns", [])]
     wall = bt.at_checkpoints(np.cumsum(bt.epoch_seconds, axis=1))
     far = bt.meta.get("outcome") == "far_time_at_goal"
+    dist = teacher_action_distances(bt.arrays["teacher_mu"]) if "teacher_mu" in bt.arrays else None
     rows = []
     for t, (c, s) in enumerate(bt.teachers):
         for k in range(steps.shape[1]):
@@ -41,6 +42,8 @@ def rows_from_task(bt) -> list[dict]:
             if derived is not None:  # computed on the task's fixed probe: these replace the sample-based ones
                 row.update({n: None if not np.isfinite(v) else float(v) for n, v in zip(dnames, derived[t, k])})
             row["teacher_eval_success"] = row.get("eval_success")
+            if dist is not None:  # the GP race's kernel (methods.GPRace)
+                row.update({f"action_dist_c{j}": float(v) for j, v in enumerate(dist[t, k])})
             if far:
                 row["teacher_far_time_at_goal"] = float(bt.teacher_outcome[t, k])
             row.update(student_outcome=float(final.mean()),
@@ -54,6 +57,13 @@ def rows_from_task(bt) -> list[dict]:
                 row.update({f"student_e{e}_s{j}": float(v) for j, v in enumerate(bt.student[t, k, :, e - 1])})
             rows.append(row)
     return rows
+
+
+def teacher_action_distances(mu: np.ndarray) -> np.ndarray:
+    """[T, C, C]: for each teacher, the mean over the probe of |tanh(mu_i) - tanh(mu_j)| (L2 over
+    action dimensions) between its benchmarked checkpoints; ``mu`` [T, C, P, A] policy means."""
+    a = np.tanh(np.asarray(mu, np.float32))
+    return np.stack([np.linalg.norm(x[:, None] - x[None, :], axis=-1).mean(axis=-1) for x in a])
 
 
 def collect(out, data=grid.DATA_DIR) -> list[dict]:

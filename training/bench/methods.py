@@ -407,6 +407,111 @@ def halving_method(name: str, *, k: int | None = None, rungs: tuple[int, ...] | 
     return Method(name, fit, "measured", uses=1, student_epochs=full_epochs, last=k, decisions=("choose",))
 
 
+GP_SIGNAL = 0.25
+"""The GP race's prior std of a checkpoint's student, as a share of the final checkpoint's student."""
+GP_NOISE = 0.07
+"""The GP race's observation noise, as a share of the final checkpoint's student (the benchmark's
+seed-to-seed std, :data:`training.racing.RELATIVE_SEED_STD`)."""
+GP_BETA = 2.0
+"""The GP race's exploration weight (upper confidence bound: mean + beta x std)."""
+
+
+def action_distances(run: TeacherRun) -> np.ndarray | None:
+    """[C, C] teacher action distances between the run's checkpoints (``action_dist_c{j}``
+    columns: mean over the task's probe of |tanh(mu_i) - tanh(mu_j)|), or None when absent."""
+    c = len(run.steps)
+    cols = [f"action_dist_c{j}" for j in range(c)]
+    if not all(k in run.columns for k in cols):
+        return None
+    d = np.stack([run.columns[k] for k in cols], axis=1)
+    return d if np.isfinite(d).all() else None
+
+
+def gp_posterior(k: np.ndarray, prior: np.ndarray, seen: Sequence[int], y: np.ndarray, signal: float,
+                 noise: float) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior mean and std at every point of a GP with correlation ``k`` [C, C], prior mean
+    ``prior`` [C], prior std ``signal``, given noisy observations ``y`` (noise std ``noise``) at
+    ``seen``."""
+    seen = list(seen)
+    kss = signal ** 2 * k[np.ix_(seen, seen)] + noise ** 2 * np.eye(len(seen))
+    ks = signal ** 2 * k[:, seen]
+    alpha = np.linalg.solve(kss, y - prior[seen])
+    mean = prior + ks @ alpha
+    var = signal ** 2 - np.einsum("ij,ji->i", ks, np.linalg.solve(kss, ks.T))
+    return mean, np.sqrt(np.clip(var, 0.0, None))
+
+
+@dataclasses.dataclass(frozen=True)
+class GPRace:
+    """Post hoc (choose), A-OPS-style (Konyushkova et al., NeurIPS 2021: spend evaluations where a
+    GP over policies is unsure, with a kernel from the policies' action distances). Declared
+    2026-12-05, before it was scored on the dataset:
+
+    * a GP over the run's benchmarked checkpoints with correlation ``exp(-d_ij / l)``, ``d_ij``
+      the teacher action distance (:func:`action_distances`), ``l`` the median of the run's
+      nonzero distances (nothing fitted);
+    * prior mean: the final checkpoint's student for every checkpoint or, with ``prior`` (a
+      student-side statistic, its column and ``sign`` chosen inside each fold), that plus
+      ``sign x GP_SIGNAL x y_final x z``, ``z`` the statistic's z-score within the run; prior std
+      ``GP_SIGNAL x y_final``, noise std ``GP_NOISE x y_final``;
+    * one full student (the seed read) at the final checkpoint first, then ``n - 1`` more, each at
+      the unmeasured checkpoint with the highest upper bound (mean + ``GP_BETA`` x std; ties: the
+      later);
+    * the pick: the measured checkpoint with the highest posterior mean (ties: the later); its
+      student is the one kept. ``k`` (= ``n``): the students trained (the cost)."""
+
+    n: int
+    prior: str | None = None
+    sign: float = 1.0
+    column: str = "student_outcome_mean"
+
+    @property
+    def k(self) -> int:
+        return self.n
+
+    @property
+    def text(self) -> str:
+        prior = f"prior from {'+' if self.sign > 0 else '-'}{self.prior}" if self.prior else "constant prior"
+        return f"GP race, {self.n} students, kernel from teacher action distance, {prior}"
+
+    def pick(self, run: TeacherRun) -> int | None:
+        d = action_distances(run)
+        y = run.series(self.column)
+        c = len(run.steps)
+        if d is None or not np.isfinite(y[-1]):
+            return None
+        pos = d[d > 0]
+        corr = np.exp(-d / (np.median(pos) if pos.size else 1.0))
+        scale = max(abs(float(y[-1])), 1e-9)
+        prior = np.full(c, float(y[-1]))
+        if self.prior is not None and self.prior in run.columns:
+            x = run.columns[self.prior]
+            if np.isfinite(x).sum() > 1 and np.nanstd(x) > 0:
+                z = np.nan_to_num((x - np.nanmean(x)) / np.nanstd(x))
+                prior = prior + self.sign * GP_SIGNAL * scale * z
+        seen = [c - 1]
+        for _ in range(min(self.n, c) - 1):
+            mean, sd = gp_posterior(corr, prior, seen, y[seen], GP_SIGNAL * scale, GP_NOISE * scale)
+            ucb = mean + GP_BETA * sd
+            rest = [i for i in range(c) if i not in seen]
+            seen.append(max(rest, key=lambda i: (ucb[i], i)))
+        if not np.isfinite(y[seen]).all():
+            return None
+        mean, _ = gp_posterior(corr, prior, seen, y[seen], GP_SIGNAL * scale, GP_NOISE * scale)
+        return int(max(seen, key=lambda i: (mean[i], i)))
+
+
+def gp_race_method(name: str, *, n: int = 3, priors: Sequence[str] = (), full_epochs: int = 8) -> Method:
+    """:class:`GPRace` with ``n`` students, 1 seed read; with ``priors``, the prior's column and
+    sign (or none) chosen inside each fold by the fair objective on the training runs."""
+
+    def fit(runs, decision):
+        rules = [GPRace(n)] + [GPRace(n, col, sg) for col in priors for sg in (1.0, -1.0)]
+        return rules[0] if len(rules) == 1 else _fairest(rules, runs, decision, 1, cost=lambda r: 0)
+
+    return Method(name, fit, "measured", uses=1, student_epochs=full_epochs, last=None, decisions=("choose",))
+
+
 def pilot_method(name: str, column: str, *, uses: int = 1, student_epochs: int = 2) -> Method:
     """Pilots: for *stop*, a rule on the pilot's online forms (e.g. ``of_running_max``), fitted;
     for *choose*, :class:`PilotPick` with its fraction fitted on the training runs."""
@@ -653,7 +758,10 @@ def default_methods(statistics: Sequence[str], full_epochs: int | None = None,
     1 full student on each of the last 3 checkpoints, the same with K fitted in each fold, and
     2 pilots at 25% on the last 3; where the rows carry every student epoch (``student_e{e}_s{k}``,
     the dataset), successive halving from the last checkpoints (declared 2026-12-04, before it was
-    scored on the dataset): last 4 at 25% then full, and K and rungs fitted inside each fold."""
+    scored on the dataset): last 4 at 25% then full, and K and rungs fitted inside each fold; where
+    they carry the teacher action distances (``action_dist_c{j}``, the dataset), the GP race
+    (:class:`GPRace`, declared 2026-12-05 before it was scored): 3 students with a constant prior,
+    and 3 students with a student-side prior chosen inside each fold."""
     ms = [FINAL, PAPER, threshold_method("training step", ["step"], ("raw",), "baseline"),
           threshold_method("fraction of budget", ["fraction"], ("raw",), "baseline"),
           threshold_method("teacher eval (any form)", ["teacher_eval_success"], kind="baseline")]
@@ -676,6 +784,13 @@ def default_methods(statistics: Sequence[str], full_epochs: int | None = None,
                                   full_epochs=full_epochs),
                    halving_method("successive halving (K and rungs fitted)", full_epochs=full_epochs,
                                   rung_sets=((2, full_epochs), (1, 2, full_epochs), (1, full_epochs)))]
+        if any(c.startswith("action_dist_c") for r in rows_columns for c in r):  # the dataset's teacher outputs
+            from gatekit.statistics import STUDENT_COLUMNS
+
+            side = [c for c in STUDENT_COLUMNS if c in statistics]
+            ms += [gp_race_method("GP race (A-OPS-style), 3 students", full_epochs=full_epochs),
+                   gp_race_method("GP race (A-OPS-style), 3 students, student-side prior (fitted)", priors=side,
+                                  full_epochs=full_epochs)]
     return ms
 
 
