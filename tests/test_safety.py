@@ -578,3 +578,34 @@ def test_score_tensorboard_never_writes_into_a_run(run_dir, tmp_path):
     assert sorted(p.relative_to(run_dir) for p in run_dir.rglob("*")) == before
     r = CliRunner().invoke(app, ["score", str(run_dir), "--tensorboard", str(tmp_path / "tb"), "-q", "--no-cache"])
     assert r.exit_code == 0 and any((tmp_path / "tb" / "teacher").iterdir())
+
+
+def _npz_bomb(path, mbytes: int) -> None:
+    """A real compressed .npz whose one member inflates to ``mbytes`` MB of zeros (written in
+    chunks: the test never holds it in memory)."""
+    import zipfile
+
+    import numpy as np
+
+    n = mbytes * 2**20 // 8
+    header = np.lib.format.header_data_from_array_1_0(np.zeros(1))
+    header["shape"] = (n,)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z, z.open("obs.npy", "w", force_zip64=True) as f:
+        np.lib.format.write_array_header_1_0(f, header)
+        chunk = bytes(2**22)
+        for _ in range(n * 8 // len(chunk)):
+            f.write(chunk)
+
+
+def test_a_zip_bomb_npz_is_refused_before_it_is_inflated_with_peak_memory_measured(tmp_path):
+    bomb = tmp_path / "probe.npz"
+    _npz_bomb(bomb, 600)
+    assert bomb.stat().st_size < 2 * 2**20  # under 2 MB on disk
+    code = ("import resource, sys\nfrom gatekit import io\nfrom gatekit.errors import GatekitError\n"
+            "try:\n    io.read_npz(sys.argv[1])\n    print('READ')\nexcept GatekitError as e:\n    print('REFUSED', e)\n"
+            "print('PEAK_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
+    r = subprocess.run([sys.executable, "-c", code, str(bomb)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "REFUSED" in r.stdout and "probe.npz" in r.stdout and "inflates" in r.stdout, r.stdout
+    peak = int(r.stdout.split("PEAK_KB")[1])
+    assert peak < 500_000, f"peak {peak} KiB"  # the whole process, gatekit imported: under 500 MB

@@ -59,18 +59,38 @@ def load_arrays(path: pathlib.Path, what: str = ".npz") -> dict[str, np.ndarray]
         raise GatekitError(f"{path}: damaged {what} ({type(e).__name__}: {str(e)[:200]})") from None
 
 
+MAX_NPZ_MB = 256
+"""The most an ``.npz`` may inflate to (all members together), in MiB: a probe or a benchmark
+task is a few MB, so a file that inflates to more is refused before anything is inflated
+(``GATEKIT_MAX_NPZ_MB`` raises the cap)."""
+
+
+def max_npz_bytes() -> int:
+    raw = os.environ.get("GATEKIT_MAX_NPZ_MB")
+    try:
+        mb = float(raw) if raw else MAX_NPZ_MB
+    except ValueError:
+        raise GatekitError(f"GATEKIT_MAX_NPZ_MB={raw!r}: not a number of MiB") from None
+    return int(mb * 2**20)
+
+
 MAX_DEFLATE_RATIO = 1100
 """Deflate cannot expand data more than ~1032x: a member claiming more is a zip bomb or a lie."""
 
 
 def check_npz_sizes(path: pathlib.Path) -> None:
-    """Before anything is allocated: every member's declared array size must fit in the bytes the
-    zip says it holds, and those bytes in what deflate can produce from the file. Memory is then
-    bounded by the file (x the deflate ratio for a compressed .npz)."""
+    """Before anything is allocated: the members together inflate to at most :func:`max_npz_bytes`,
+    every member's declared array size fits in the bytes the zip says it holds, and those bytes in
+    what deflate can produce from the file. Memory is then bounded by the file (x the deflate
+    ratio for a compressed .npz) and by the cap."""
     import zipfile
 
     try:
         with zipfile.ZipFile(path) as z:
+            total, cap = sum(i.file_size for i in z.infolist()), max_npz_bytes()
+            if total > cap:
+                raise GatekitError(f"{path}: inflates to {total:,} bytes, more than gatekit reads from one .npz "
+                                   f"({cap / 2**20:g} MiB; GATEKIT_MAX_NPZ_MB raises the cap)")
             for info in z.infolist():
                 if info.file_size > MAX_DEFLATE_RATIO * info.compress_size + 2**20:
                     raise GatekitError(f"{path}: member {info.filename} claims {info.file_size:,} bytes from "
