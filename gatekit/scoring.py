@@ -143,6 +143,8 @@ def score(
     if probe_size is not None and (isinstance(probe_size, bool) or not isinstance(probe_size, int) or probe_size < 2):
         raise GatekitError(f"probe_size must be an integer >= 2 (pairwise metrics need 2 rows), got {probe_size!r}")
     runs, problems = io.find_runs(paths)
+    if cache:
+        _check_cache_outside(runs)
     shared_ref = load_reference(reference) if reference else None
     shared_probe = io.read_npz(probe, required=("obs", "action", "goal")) if probe else None
     if shared_ref is not None:
@@ -320,6 +322,20 @@ def _usable_reference(run, steps, family, shared_ref, run_probe, probe_size, see
             notes.append(f"{run.path}: the last checkpoint is unusable; CKA / q_corr use step {cand} as reference")
         return ref, (phi, psi), probe
     return None, None, None
+
+
+def _check_cache_outside(runs) -> None:
+    """GatekitError, before any work, when the score cache's folder lies inside a run to be scored
+    (its entries would be written into the run, and change the run's own cache key)."""
+    folder = cache_io.folder()
+    if folder is None:
+        return
+    where = folder.resolve()
+    for run in runs:
+        home = run.path.resolve()
+        if where == home or home in where.parents:
+            raise GatekitError(f"{cache_io.ENV}={folder}: the score cache lies inside the run {run.path} being scored; "
+                               f"point it outside every run (or set {cache_io.ENV}=0 to score without a cache)")
 
 
 def _score_checkpoint(ckpt: io.Checkpoint, family, probe, ref_repr, tau: float, block: int, prev_params=None,

@@ -609,3 +609,18 @@ def test_a_zip_bomb_npz_is_refused_before_it_is_inflated_with_peak_memory_measur
     assert "REFUSED" in r.stdout and "probe.npz" in r.stdout and "inflates" in r.stdout, r.stdout
     peak = int(r.stdout.split("PEAK_KB")[1])
     assert peak < 500_000, f"peak {peak} KiB"  # the whole process, gatekit imported: under 500 MB
+
+
+@pytest.mark.parametrize("inside", ["cache", "checkpoints", "."])
+def test_a_score_cache_inside_a_run_is_refused_before_any_work_and_nothing_is_written_there(tmp_path, monkeypatch, inside):
+    from conftest import write_run
+
+    run = write_run(tmp_path / "r", steps=(100, 200))
+    before = sorted(p.relative_to(run) for p in run.rglob("*"))
+    monkeypatch.setenv("GATEKIT_SCORE_CACHE", str(run / inside))
+    r = CliRunner().invoke(app, ["score", str(run)])
+    assert r.exit_code == 1 and "GATEKIT_SCORE_CACHE" in r.output and "inside the run" in r.output, r.output
+    assert sorted(p.relative_to(run) for p in run.rglob("*")) == before  # not even the folder was made
+    assert "Traceback" not in r.output
+    monkeypatch.setenv("GATEKIT_SCORE_CACHE", str(tmp_path / "elsewhere"))  # outside: scored and cached
+    assert CliRunner().invoke(app, ["score", str(run)]).exit_code == 0 and any((tmp_path / "elsewhere").iterdir())
