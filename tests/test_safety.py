@@ -624,3 +624,20 @@ def test_a_score_cache_inside_a_run_is_refused_before_any_work_and_nothing_is_wr
     assert "Traceback" not in r.output
     monkeypatch.setenv("GATEKIT_SCORE_CACHE", str(tmp_path / "elsewhere"))  # outside: scored and cached
     assert CliRunner().invoke(app, ["score", str(run)]).exit_code == 0 and any((tmp_path / "elsewhere").iterdir())
+
+
+def test_a_backslash_in_a_run_path_is_a_clear_error_before_any_work(tmp_path):
+    """Orbax's storage layer cannot read or write checkpoints under a path with a backslash: a run
+    copied there looked 'damaged' (missing _METADATA) and a trainer wrote broken steps there."""
+    import shutil
+
+    from conftest import NET, write_run
+
+    good = write_run(tmp_path / "good")
+    shutil.copytree(good, tmp_path / "a\\b")
+    r = CliRunner().invoke(app, ["score", str(good), str(tmp_path / "a\\b")])
+    assert r.exit_code == 0 and "backslash" in r.output and "a\\b" in r.output, r.output
+    assert "_METADATA" not in r.output and "skipped" in r.output
+    with pytest.raises(GatekitError, match="backslash"):
+        gio.RunWriter(tmp_path / "c\\d", config={"family": "crl", "net": NET})
+    assert not (tmp_path / "c\\d").exists()  # refused before anything was written

@@ -116,12 +116,23 @@ def validate_run_config(config: Mapping, *, source: str = RUN_JSON) -> dict:
     return json.loads(json.dumps(to_jsonable(config)))
 
 
+def check_orbax_path(path: PathLike) -> None:
+    """GatekitError when Orbax cannot read or write checkpoints at ``path``: its storage layer
+    (tensorstore) fails under a folder whose path holds a backslash (its checkpoints then look
+    damaged), so such a run is refused by name, before any work."""
+    full = str(pathlib.Path(path).absolute())
+    if "\\" in full:
+        raise GatekitError(f"{path}: its path holds a backslash ('\\'), under which Orbax cannot read or write "
+                           f"checkpoints; rename or move the folder")
+
+
 def read_run(path: PathLike) -> Run:
     """Reads and validates ``RUN_DIR/run.json``. Raises GatekitError naming the file."""
     path = pathlib.Path(path)
     run_json = path / RUN_JSON
     if not path.exists():
         raise GatekitError(f"{path}: no such run directory")
+    check_orbax_path(path)
     if not path.is_dir():
         raise GatekitError(f"{path}: not a directory")
     if not run_json.is_file():

@@ -42,6 +42,9 @@ class RunWriter:
         max_to_keep: int | None = None,
         extra_items: tuple[str, ...] = (),
     ):
+        from gatekit.io.runs import check_orbax_path
+
+        check_orbax_path(run_dir)  # before anything is made
         ocp = _ocp()
         self.path = pathlib.Path(run_dir)
         self._lock = _lock_run(self.path)  # one writer per run, before anything is read or written
