@@ -274,6 +274,15 @@ def _hostile_pickles():
         "a dtype with an edited state (a fuzzed one crashed NumPy)": edited,
         "lists nested 1e5 deep": b"\x80\x02" + b"]" * n + b"a" * (n - 1) + b".",
         "a list inside itself": pickle.dumps(selfref, protocol=2),
+        "a NumPy-1-named scalar whose dtype claims 1 GiB per element":
+            scalar.replace(b"J\xff\xff\xff\xff", b"J\x00\x00\x00\x40", 1).replace(b"numpy._core", b"numpy.core"),
+        "a scalar of a structured dtype with a subarray field grown to 2 GiB":
+            pickle.dumps({"a": np.zeros(1, dtype=[("a", "f8", (4,))])[0]}, protocol=2).replace(
+                b"K\x04\x85", b"J\x00\x00\x00\x10\x85", 1),
+        "a JAX stand-in array whose state claims 2**30 float64s":
+            b"\x80\x02cjax._src.array\n_reconstruct_array\n(cnumpy.core.multiarray\n_reconstruct\n"
+            b"(cnumpy\nndarray\n(K\x00tC\x01bt(K\x01(J\x00\x00\x00\x40tcnumpy\ndtype\n(X\x02\x00\x00\x00f8\x89\x88tR"
+            b"(K\x03X\x01\x00\x00\x00<NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb\x89C\x00t}tR.",
     }
 
 
@@ -641,3 +650,18 @@ def test_a_backslash_in_a_run_path_is_a_clear_error_before_any_work(tmp_path):
     with pytest.raises(GatekitError, match="backslash"):
         gio.RunWriter(tmp_path / "c\\d", config={"family": "crl", "net": NET})
     assert not (tmp_path / "c\\d").exists()  # refused before anything was written
+
+
+def test_every_hostile_pickle_is_refused_in_a_fresh_process_with_peak_memory_under_500_mb(tmp_path):
+    """The in-process check above sees only a new peak; a fresh process measures the whole of it."""
+    names = list(_hostile_pickles())
+    for i, name in enumerate(names):
+        (tmp_path / f"step_{i}.pkl").write_bytes(_hostile_pickles()[name])
+    code = ("import resource, sys, pathlib\nfrom gatekit import io\nfrom gatekit.errors import GatekitError\n"
+            "refused = 0\nfor p in sorted(pathlib.Path(sys.argv[1]).glob('*.pkl')):\n"
+            "    try:\n        io.read_restricted_pickle(p)\n    except GatekitError:\n        refused += 1\n"
+            "print('REFUSED', refused, 'PEAK_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    _, refused, _, peak = r.stdout.split()
+    assert int(refused) == len(names) and int(peak) < 500_000, r.stdout
