@@ -199,6 +199,10 @@ def teacher(
                             patience=gate_patience, default_env=cfg.env, decision="stop")
         hook = GateHook.from_gate(rule, start_step=gate_start_step)
         typer.echo(f"stopping at the gate {rule.name or 'one-off rule'!r}: {rule.rule}", err=True)
+        if gate is None and gate_threshold is None:  # the default: say which rule it is and its record
+            from gatekit.selection import stop_record
+
+            typer.echo(f"given no gate: {rule.description} On record: {stop_record(rule)}", err=True)
     elif gate is not None or gate_threshold is not None:
         raise GatekitError("--gate / --gate-threshold only take effect with --stop-at-gate")
     _run(cfg, out, hook=hook, resume=resume, quiet=quiet, summary_out=summary_out, tensorboard=tensorboard)

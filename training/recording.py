@@ -63,7 +63,7 @@ def record_epoch(cfg, trainer, writer: gio.RunWriter, state, metrics: dict,
     meta = {"epoch": epoch + 1, "env_steps": env_steps, "updates": int(state.updates), "wall_time": wall,
             "refill_env_steps": refill_steps, "train": metrics, "eval": ev, "online": online,
             "action_magnitude": am}
-    stop = hook.update(env_steps, checkpoint_row(env_steps, meta, online)) if hook else False
+    stop = hook.update(env_steps, checkpoint_row(env_steps, meta, online, planned_epochs=cfg.epochs)) if hook else False
     meta["gate"] = hook.state_dict() if hook else None
     writer.save(env_steps, params=state.params, meta=meta, sample=sample, extra={TRAINER_ITEM: state})
     record = {"step": env_steps, "epoch": epoch + 1, "env_steps": env_steps, "wall_time": wall,
