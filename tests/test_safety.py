@@ -665,3 +665,14 @@ def test_every_hostile_pickle_is_refused_in_a_fresh_process_with_peak_memory_und
     assert r.returncode == 0, r.stderr[-2000:]
     _, refused, _, peak = r.stdout.split()
     assert int(refused) == len(names) and int(peak) < 500_000, r.stdout
+
+
+@pytest.mark.parametrize("opt", ["--csv", "--json", "--plot"])
+def test_an_output_name_too_long_for_the_file_system_is_a_clear_error_before_any_work(tmp_path, opt):
+    from conftest import write_run
+
+    run = write_run(tmp_path / "r")
+    long = tmp_path / ("y" * 254 + ".csv")
+    r = CliRunner().invoke(app, ["score", str(run), "--metric", "action_magnitude", opt, str(long)])
+    assert r.exit_code == 1 and "255" in r.output and opt in r.output and "Traceback" not in r.output, r.output
+    assert "scored" not in r.output  # refused before any scoring

@@ -117,6 +117,13 @@ def check_outputs(outputs: dict[str, PathLike | None], inputs: list[PathLike]) -
         if out is None or str(out) == "-":
             continue
         p = pathlib.Path(out)
+        if len(os.fsencode(p.name)) > 255:
+            raise GatekitError(f"{opt} {str(p)[:80]}...: its file name is {len(os.fsencode(p.name))} bytes long, more "
+                               f"than a file system allows (255); give a shorter name")
+        try:
+            p.is_dir() and p.parent.exists() and p.resolve()
+        except OSError as e:
+            raise GatekitError(f"{opt} {str(p)[:200]}: not a usable path ({e.strerror or e})") from None
         if p.is_dir():
             raise GatekitError(f"{opt} {p}: is a directory; give a file name")
         if not p.parent.exists():
