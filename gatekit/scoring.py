@@ -18,9 +18,10 @@ one family object (see :func:`gatekit.networks.build`) and hence one compiled fu
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import pathlib
 import time
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -149,6 +150,72 @@ def score(
     shared_probe = io.read_npz(probe, required=("obs", "action", "goal")) if probe else None
     if shared_ref is not None:
         _check_finite(shared_ref.params, f"reference {reference}: parameters")
+    plan = _plan(runs, problems)
+    ctx = _Context(shared_ref, shared_probe, probe_size, seed, block)
+    settings = _settings(probe, probe_size, reference, seed)
+    cache_settings = {"probe": cache_io.fingerprint(pathlib.Path(probe)) if probe else None, "probe_size": probe_size,
+                      "seed": seed, "block": block, "reference": reference,
+                      "reference_files": cache_io.fingerprint(shared_ref.path) if shared_ref is not None else None}
+    rows: list[dict] = []
+    notes: list[str] = []
+    count = _Count(sum(len(s) for _, s in plan), progress)
+    try:
+        for run, steps in plan:
+            entry_key = cache_io.key(run, steps, cache_settings) if cache else None
+            hit = cache_io.get(entry_key) if cache else None
+            if hit is not None:  # the same files, the same settings: the same rows
+                rows += hit["rows"]
+                problems += [Problem(*p) for p in hit["problems"]]
+                notes += hit["notes"]
+                if hit.get("reference"):
+                    settings["references_used"][str(run.path)] = hit["reference"]
+                count.add(len(steps), f"{run.name} (cached)")
+                continue
+            run_start, problems_start, notes_start = len(rows), len(problems), len(notes)
+            _score_run(run, steps, ctx, rows, problems, notes, count, settings["references_used"])
+            if cache:
+                cache_io.put(entry_key, {"rows": rows[run_start:], "problems": [[p.path, p.reason] for p in problems[problems_start:]],
+                                         "notes": notes[notes_start:],
+                                         "reference": settings["references_used"].get(str(run.path))})
+    except KeyboardInterrupt:
+        if not rows:
+            raise
+        rows.sort(key=lambda r: (r["run_path"], r["step"]))
+        notes.append(f"interrupted (Ctrl-C) after {count.done} of {count.total} checkpoints: the table is partial")
+        raise ScoringInterrupted(ScoreTable(rows=rows, problems=problems, settings=settings, notes=notes), count.done,
+                                 count.total) from None
+    if not rows:
+        detail = "; ".join(map(str, problems)) or "no checkpoints"
+        raise GatekitError(f"nothing to score: {detail}")
+    rows.sort(key=lambda r: (r["run_path"], r["step"]))
+    return ScoreTable(rows=rows, problems=problems, settings=settings, notes=notes)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Context:
+    """What every run of one :func:`score` call shares."""
+
+    shared_ref: Any
+    shared_probe: dict | None
+    probe_size: int | None
+    seed: int
+    block: int
+
+
+class _Count:
+    """Checkpoints done out of ``total``, reported to ``progress``."""
+
+    def __init__(self, total: int, progress: ProgressFn | None):
+        self.total, self.done, self.progress = total, 0, progress
+
+    def add(self, n: int, description: str | None = None) -> None:
+        self.done += n
+        if self.progress and description is not None:
+            self.progress(self.done, self.total, description)
+
+
+def _plan(runs, problems: list) -> list:
+    """(run, complete steps) for every run with at least one; the others become problems."""
     plan = []
     for run in runs:
         steps, probs = io.list_checkpoints(run)
@@ -157,10 +224,12 @@ def score(
             plan.append((run, steps))
         else:
             problems.append(Problem(str(run.path), "no complete checkpoint; run skipped"))
-    total = sum(len(s) for _, s in plan)
-    rows: list[dict] = []
-    notes: list[str] = []
-    settings = {
+    return plan
+
+
+def _settings(probe, probe_size, reference, seed) -> dict:
+    """The table's ``settings``: how every column was computed."""
+    return {
         "probe": str(probe) if probe else ("online statistics: each checkpoint's own sample (or the run's probe.npz); "
                                            "CKA / q_corr: run probe.npz, else the reference checkpoint's sample"),
         "probe_size": probe_size,
@@ -174,91 +243,60 @@ def score(
                 "on this checkpoint's own sample (online)",
         "references_used": {},
     }
-    done = 0
-    cache_settings = {"probe": cache_io.fingerprint(pathlib.Path(probe)) if probe else None, "probe_size": probe_size,
-                      "seed": seed, "block": block, "reference": reference,
-                      "reference_files": cache_io.fingerprint(shared_ref.path) if shared_ref is not None else None}
+
+
+def _score_run(run, steps, ctx: _Context, rows: list, problems: list, notes: list, count: _Count,
+               references: dict) -> None:
+    """Scores one run's ``steps`` into ``rows`` (its problems and notes appended) and records the
+    reference it used in ``references`` (``RUN@STEP``); a run it cannot score becomes a problem."""
     try:
-        for run, steps in plan:
-            entry_key = cache_io.key(run, steps, cache_settings) if cache else None
-            hit = cache_io.get(entry_key) if cache else None
-            if hit is not None:  # the same files, the same settings: the same rows
-                rows += hit["rows"]
-                problems += [Problem(*p) for p in hit["problems"]]
-                notes += hit["notes"]
-                if hit.get("reference"):
-                    settings["references_used"][str(run.path)] = hit["reference"]
-                done += len(steps)
-                if progress:
-                    progress(done, total, f"{run.name} (cached)")
-                continue
-            run_start, problems_start, notes_start = len(rows), len(problems), len(notes)
+        family = _family(run)
+        tau = run.tau
+        run_probe = ctx.shared_probe if ctx.shared_probe is not None else io.load_probe(run)
+        from gatekit import networks
+
+        if networks.spec(run.family).needs_probe and run_probe is None:
+            raise GatekitError(f"family {run.family!r} stores outputs on a fixed probe: the run needs "
+                               f"{io.PROBE_NPZ} (gatekit.io.write_probe)")
+    except Exception as e:  # any failure in per-run setup skips this run only
+        problems.append(Problem(str(run.path), f"{plain_reason(e)}; run skipped"))
+        count.add(len(steps))
+        return
+    fixed_probe = run_probe is not None
+    ref, ref_repr, run_probe = _usable_reference(run, steps, family, ctx.shared_ref, run_probe,
+                                                 ctx.probe_size, ctx.seed, problems, notes)
+    if ref is None:
+        problems.append(Problem(str(run.path), "no usable reference checkpoint; run skipped"))
+        count.add(len(steps))
+        return
+    references[str(run.path)] = f"{ref.run.path}@{ref.step}"
+
+    def load(step):
+        return ref if (ref.run.path == run.path and ref.step == step) else io.load_checkpoint(run, step)
+
+    run_start = len(rows)
+    prev = None  # the previous *usable* checkpoint's params: drift statistics
+    written_elsewhere: dict[int, bool] = {}  # step -> written under another run.json
+    # Restoring checkpoint i+1 (Orbax, mostly waiting on files) overlaps scoring checkpoint i.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(load, steps[0])
+        for i, step in enumerate(steps):
+            interrupts.check()
+            current = pending
+            pending = pool.submit(load, steps[i + 1]) if i + 1 < len(steps) else None
+            t0 = time.perf_counter()
             try:
-                family = _family(run)
-                tau = run.tau
-                run_probe = shared_probe if shared_probe is not None else io.load_probe(run)
-                fixed_probe = run_probe is not None
-                from gatekit import networks
-
-                if networks.spec(run.family).needs_probe and run_probe is None:
-                    raise GatekitError(f"family {run.family!r} stores outputs on a fixed probe: the run needs "
-                                       f"{io.PROBE_NPZ} (gatekit.io.write_probe)")
-            except Exception as e:  # any failure in per-run setup skips this run only
-                problems.append(Problem(str(run.path), f"{plain_reason(e)}; run skipped"))
-                done += len(steps)
-                continue
-            ref, ref_repr, run_probe = _usable_reference(run, steps, family, shared_ref, run_probe,
-                                                         probe_size, seed, problems, notes)
-            if ref is None:
-                problems.append(Problem(str(run.path), "no usable reference checkpoint; run skipped"))
-                done += len(steps)
-                continue
-            settings["references_used"][str(run.path)] = f"{ref.run.path}@{ref.step}"
-
-            def load(step, run=run, ref=ref):
-                return ref if (ref.run.path == run.path and ref.step == step) else io.load_checkpoint(run, step)
-
-            prev = None  # the previous *usable* checkpoint's params: drift statistics
-            written_elsewhere: dict[int, bool] = {}  # step -> written under another run.json
-            # Restoring checkpoint i+1 (Orbax, mostly waiting on files) overlaps scoring checkpoint i.
-            with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-                pending = pool.submit(load, steps[0])
-                for i, step in enumerate(steps):
-                    interrupts.check()
-                    current = pending
-                    pending = pool.submit(load, steps[i + 1]) if i + 1 < len(steps) else None
-                    t0 = time.perf_counter()
-                    where = str(run.checkpoint_dir / str(step))
-                    try:
-                        ckpt = current.result()
-                        row = _score_checkpoint(ckpt, family, run_probe, ref_repr, tau, block, prev, fixed_probe)
-                    except Exception as e:  # noqa: BLE001 - any failure of one checkpoint skips only it
-                        problems.append(Problem(where, f"{plain_reason(e)}; skipped"))
-                    else:
-                        row["score_seconds"] = time.perf_counter() - t0
-                        rows.append(row)
-                        written_elsewhere[step] = io.run_changed_since(ckpt)
-                        prev = ckpt.params
-                    done += 1
-                    if progress:
-                        progress(done, total, f"{run.name}@{step}")
-            _check_run_json(run, rows, run_start, written_elsewhere, problems, notes)
-            if cache:
-                cache_io.put(entry_key, {"rows": rows[run_start:], "problems": [[p.path, p.reason] for p in problems[problems_start:]],
-                                         "notes": notes[notes_start:],
-                                         "reference": settings["references_used"].get(str(run.path))})
-    except KeyboardInterrupt:
-        if not rows:
-            raise
-        rows.sort(key=lambda r: (r["run_path"], r["step"]))
-        notes.append(f"interrupted (Ctrl-C) after {done} of {total} checkpoints: the table is partial")
-        raise ScoringInterrupted(ScoreTable(rows=rows, problems=problems, settings=settings, notes=notes), done,
-                                 total) from None
-    if not rows:
-        detail = "; ".join(map(str, problems)) or "no checkpoints"
-        raise GatekitError(f"nothing to score: {detail}")
-    rows.sort(key=lambda r: (r["run_path"], r["step"]))
-    return ScoreTable(rows=rows, problems=problems, settings=settings, notes=notes)
+                ckpt = current.result()
+                row = _score_checkpoint(ckpt, family, run_probe, ref_repr, tau, ctx.block, prev, fixed_probe)
+            except Exception as e:  # noqa: BLE001 - any failure of one checkpoint skips only it
+                problems.append(Problem(str(run.checkpoint_dir / str(step)), f"{plain_reason(e)}; skipped"))
+            else:
+                row["score_seconds"] = time.perf_counter() - t0
+                rows.append(row)
+                written_elsewhere[step] = io.run_changed_since(ckpt)
+                prev = ckpt.params
+            count.add(1, f"{run.name}@{step}")
+    _check_run_json(run, rows, run_start, written_elsewhere, problems, notes)
 
 
 def _check_finite(tree, what: str) -> None:

@@ -589,6 +589,15 @@ def test_score_tensorboard_never_writes_into_a_run(run_dir, tmp_path):
     assert r.exit_code == 0 and any((tmp_path / "tb" / "teacher").iterdir())
 
 
+_PEAK_CODE = ("import sys\n"
+              "def _peak():\n"
+              "    for line in open('/proc/self/status'):\n"
+              "        if line.startswith('VmHWM:'):\n"
+              "            return int(line.split()[1])\n")
+"""The child's own peak resident memory (VmHWM, KiB): ``ru_maxrss`` would also count the parent's
+pages from before the child's exec (Linux keeps it across exec)."""
+
+
 def _npz_bomb(path, mbytes: int) -> None:
     """A real compressed .npz whose one member inflates to ``mbytes`` MB of zeros (written in
     chunks: the test never holds it in memory)."""
@@ -610,9 +619,9 @@ def test_a_zip_bomb_npz_is_refused_before_it_is_inflated_with_peak_memory_measur
     bomb = tmp_path / "probe.npz"
     _npz_bomb(bomb, 600)
     assert bomb.stat().st_size < 2 * 2**20  # under 2 MB on disk
-    code = ("import resource, sys\nfrom gatekit import io\nfrom gatekit.errors import GatekitError\n"
-            "try:\n    io.read_npz(sys.argv[1])\n    print('READ')\nexcept GatekitError as e:\n    print('REFUSED', e)\n"
-            "print('PEAK_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
+    code = _PEAK_CODE + ("from gatekit import io\nfrom gatekit.errors import GatekitError\n"
+                         "try:\n    io.read_npz(sys.argv[1])\n    print('READ')\n"
+                         "except GatekitError as e:\n    print('REFUSED', e)\nprint('PEAK_KB', _peak())\n")
     r = subprocess.run([sys.executable, "-c", code, str(bomb)], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "REFUSED" in r.stdout and "probe.npz" in r.stdout and "inflates" in r.stdout, r.stdout
@@ -657,10 +666,10 @@ def test_every_hostile_pickle_is_refused_in_a_fresh_process_with_peak_memory_und
     names = list(_hostile_pickles())
     for i, name in enumerate(names):
         (tmp_path / f"step_{i}.pkl").write_bytes(_hostile_pickles()[name])
-    code = ("import resource, sys, pathlib\nfrom gatekit import io\nfrom gatekit.errors import GatekitError\n"
-            "refused = 0\nfor p in sorted(pathlib.Path(sys.argv[1]).glob('*.pkl')):\n"
-            "    try:\n        io.read_restricted_pickle(p)\n    except GatekitError:\n        refused += 1\n"
-            "print('REFUSED', refused, 'PEAK_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
+    code = _PEAK_CODE + ("import pathlib\nfrom gatekit import io\nfrom gatekit.errors import GatekitError\n"
+                         "refused = 0\nfor p in sorted(pathlib.Path(sys.argv[1]).glob('*.pkl')):\n"
+                         "    try:\n        io.read_restricted_pickle(p)\n    except GatekitError:\n        refused += 1\n"
+                         "print('REFUSED', refused, 'PEAK_KB', _peak())\n")
     r = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     _, refused, _, peak = r.stdout.split()
