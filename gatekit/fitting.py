@@ -304,50 +304,15 @@ def fit_threshold(
         direction, source = roc.auto_direction(values, labels), "in-sample (auto)"
     fpr, tpr, thr, auc = roc.roc(values, labels, direction)
     j, threshold, plateau = roc.youden(values, labels, direction)
-    target = outcomes if outcomes is not None else labels
-    if np.ptp(target) == 0 or np.ptp(values) == 0:
-        raise GatekitError(f"{metric}: Spearman rho undefined: values or outcomes are constant")
-    from scipy import stats  # here, not at import: scipy.stats takes ~1 s to import
-    rho, p = stats.spearmanr(values, target)
+    rho, p = _spearman(values, outcomes if outcomes is not None else labels, metric)
     n_groups = None if groups is None else len(np.unique(groups))
-    if n_boot:
-        lo, hi, draws = roc.bootstrap_auc_ci(values, labels, direction=direction, groups=groups, n_boot=n_boot,
-                                         confidence=confidence, rng=rng)
-    else:
-        lo, hi, draws = None, None, 0
-    if n_boot and n_groups is not None and n_groups < MIN_GROUPS_FOR_CI:
-        warnings.append(
-            f"the bootstrap CI resamples only {n_groups} groups (at most {math.comb(2 * n_groups - 1, n_groups)} "
-            f"distinct resamples): it is not meaningful; use at least {MIN_GROUPS_FOR_CI} groups (teacher seeds)"
-        )
-    logo = base = verdict = None
-    if groups is not None:
-        if n_groups < 2:
-            warnings.append(f"only one group ({groups[0]!r}): no out-of-fold validation is possible")
-        else:
-            logo = _logo_or_none(values, labels, groups, "auto" if source != "given" else direction, warnings, metric)
-            if baseline is not None:
-                b = np.asarray(baseline, dtype=float).ravel()
-                if len(b) != len(values) or not np.all(np.isfinite(b)):
-                    raise GatekitError(f"baseline {baseline_name!r}: needs one finite value per row")
-                blogo = _logo_or_none(b, labels, groups, "auto", warnings, baseline_name)
-                base = {"metric": baseline_name, "logo": blogo}
-                if logo and blogo:
-                    verdict = _verdict(metric, baseline_name, logo, blogo)
+    lo, hi, draws = _auc_interval(values, labels, direction, groups, n_groups, n_boot, confidence, rng, warnings)
+    logo, base, verdict = _out_of_fold(values, labels, groups, n_groups, direction if source == "given" else "auto",
+                                       baseline, baseline_name, metric, warnings)
     n_pos = int(labels.sum())
-    if min(n_pos, len(labels) - n_pos) < 3:
-        warnings.append(f"only {min(n_pos, len(labels) - n_pos)} row(s) in the smaller class "
-                        f"({n_pos} positive of {len(labels)}): AUC and threshold rest on very few points")
-    if source == "given" and auc < 0.5:
-        other = "above" if direction == "below" else "below"
-        warnings.append(f"AUC {auc:.3f} < 0.5 in direction {direction!r}: {metric} runs the other way here "
-                        f"(direction {other!r} or 'auto')")
-    fixed = None
-    if fixed_threshold is not None:
-        fixed = evaluate_rule(values, labels, fixed_threshold, direction=direction, confidence=confidence)
-        if fixed["confusion"]["tp"] + fixed["confusion"]["fp"] in (0, len(values)):
-            warnings.append(f"the fixed rule {metric} {symbol(direction)} {fixed_threshold:g} "
-                            f"predicts the same class for every row; its accuracy is the class share")
+    _sample_warnings(labels, n_pos, auc, direction, source, metric, warnings)
+    fixed = None if fixed_threshold is None else _fixed_rule(values, labels, fixed_threshold, direction, confidence,
+                                                             metric, warnings)
     roc_thr = oriented(thr, direction)
     return FitResult(
         value_range=(float(np.min(values)), float(np.max(values))),
@@ -379,6 +344,67 @@ def fit_threshold(
         verdict=verdict,
         warnings=warnings,
     )
+
+
+def _spearman(values: np.ndarray, target: np.ndarray, metric: str) -> tuple[float, float]:
+    if np.ptp(target) == 0 or np.ptp(values) == 0:
+        raise GatekitError(f"{metric}: Spearman rho undefined: values or outcomes are constant")
+    from scipy import stats  # here, not at import: scipy.stats takes ~1 s to import
+
+    rho, p = stats.spearmanr(values, target)
+    return rho, p
+
+
+def _auc_interval(values, labels, direction, groups, n_groups, n_boot, confidence, rng, warnings):
+    """(lo, hi, draws) of the (cluster) bootstrap AUC interval; a warning when it rests on too
+    few groups to mean anything."""
+    if not n_boot:
+        return None, None, 0
+    lo, hi, draws = roc.bootstrap_auc_ci(values, labels, direction=direction, groups=groups, n_boot=n_boot,
+                                        confidence=confidence, rng=rng)
+    if n_groups is not None and n_groups < MIN_GROUPS_FOR_CI:
+        warnings.append(
+            f"the bootstrap CI resamples only {n_groups} groups (at most {math.comb(2 * n_groups - 1, n_groups)} "
+            f"distinct resamples): it is not meaningful; use at least {MIN_GROUPS_FOR_CI} groups (teacher seeds)"
+        )
+    return lo, hi, draws
+
+
+def _out_of_fold(values, labels, groups, n_groups, direction, baseline, baseline_name, metric, warnings):
+    """(logo, baseline record, verdict): leave-one-group-out for the statistic and, refit the same
+    way, for the baseline; (None, None, None) without groups."""
+    if groups is None:
+        return None, None, None
+    if n_groups < 2:
+        warnings.append(f"only one group ({groups[0]!r}): no out-of-fold validation is possible")
+        return None, None, None
+    logo = _logo_or_none(values, labels, groups, direction, warnings, metric)
+    if baseline is None:
+        return logo, None, None
+    b = np.asarray(baseline, dtype=float).ravel()
+    if len(b) != len(values) or not np.all(np.isfinite(b)):
+        raise GatekitError(f"baseline {baseline_name!r}: needs one finite value per row")
+    blogo = _logo_or_none(b, labels, groups, "auto", warnings, baseline_name)
+    verdict = _verdict(metric, baseline_name, logo, blogo) if logo and blogo else None
+    return logo, {"metric": baseline_name, "logo": blogo}, verdict
+
+
+def _sample_warnings(labels, n_pos, auc, direction, source, metric, warnings) -> None:
+    if min(n_pos, len(labels) - n_pos) < 3:
+        warnings.append(f"only {min(n_pos, len(labels) - n_pos)} row(s) in the smaller class "
+                        f"({n_pos} positive of {len(labels)}): AUC and threshold rest on very few points")
+    if source == "given" and auc < 0.5:
+        other = "above" if direction == "below" else "below"
+        warnings.append(f"AUC {auc:.3f} < 0.5 in direction {direction!r}: {metric} runs the other way here "
+                        f"(direction {other!r} or 'auto')")
+
+
+def _fixed_rule(values, labels, threshold, direction, confidence, metric, warnings) -> dict:
+    fixed = evaluate_rule(values, labels, threshold, direction=direction, confidence=confidence)
+    if fixed["confusion"]["tp"] + fixed["confusion"]["fp"] in (0, len(values)):
+        warnings.append(f"the fixed rule {metric} {symbol(direction)} {threshold:g} "
+                        f"predicts the same class for every row; its accuracy is the class share")
+    return fixed
 
 
 def _logo_or_none(values, labels, groups, direction, warnings, name):
