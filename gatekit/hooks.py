@@ -89,8 +89,11 @@ class GateHook:
     def from_file(cls, path, **kwargs) -> "GateHook":
         """A hook from a ``gatekit-gate/1`` file (``gatekit fit --save``) or a preset name."""
         from gatekit.io.gates import read_gate
+        from gatekit.statistics import check_gate_metric
 
-        return cls.from_gate(read_gate(path), **kwargs)
+        gate = read_gate(path)
+        check_gate_metric(gate, str(path))
+        return cls.from_gate(gate, **kwargs)
 
     @property
     def stopped(self) -> bool:

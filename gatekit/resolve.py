@@ -138,7 +138,10 @@ def resolve_gate(gate=None, *, threshold=None, metric=None, direction="below", p
     elif isinstance(gate, Gate):
         g = gate
     else:
+        from gatekit.statistics import check_gate_metric
+
         g = io.read_gate(gate)
+        check_gate_metric(g, str(gate))
     if patience is not None and patience != g.patience:
         g = dataclasses.replace(g, patience=patience)
     return g

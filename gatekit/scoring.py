@@ -30,7 +30,8 @@ from gatekit.io import cache as cache_io
 from gatekit import metrics as M
 from gatekit.errors import GatekitError, Problem, plain_reason
 from gatekit.scoretable import ScoreTable
-from gatekit.statistics import check_outputs, checkpoint_row, checkpoint_statistics, planned_epochs, repr_on
+from gatekit.statistics import (METRIC_NAMES, check_outputs, checkpoint_row, checkpoint_statistics, planned_epochs,
+                                repr_on)
 
 ProgressFn = Callable[[int, int, str], None]
 
@@ -153,7 +154,8 @@ def score(
     plan = _plan(runs, problems)
     ctx = _Context(shared_ref, shared_probe, probe_size, seed, block)
     settings = _settings(probe, probe_size, reference, seed)
-    cache_settings = {"probe": cache_io.fingerprint(pathlib.Path(probe)) if probe else None, "probe_size": probe_size,
+    cache_settings = {"statistics": list(METRIC_NAMES),
+                      "probe": cache_io.fingerprint(pathlib.Path(probe)) if probe else None, "probe_size": probe_size,
                       "seed": seed, "block": block, "reference": reference,
                       "reference_files": cache_io.fingerprint(shared_ref.path) if shared_ref is not None else None}
     rows: list[dict] = []

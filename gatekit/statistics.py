@@ -123,6 +123,15 @@ def check_online(name: str, *, user: str = "a training hook") -> None:
         )
 
 
+def check_gate_metric(gate, source: str) -> None:
+    """GatekitError naming ``source`` when a gate (from a file or preset) reads a column gatekit
+    does not know: checked where a gate file is applied (:func:`gatekit.resolve.resolve_gate`,
+    :meth:`gatekit.hooks.GateHook.from_file`), so that ``gatekit.io`` stays below the statistics."""
+    if not known_metric(gate.metric):
+        raise GatekitError(f"{source}: unknown metric {gate.metric!r} (gatekit's statistics: "
+                           f"gatekit.statistics.METRIC_NAMES, step-like columns, eval_* or train_*)")
+
+
 def known_metric(name: str) -> bool:
     """Columns a gate may be on: the registry's statistics, the step-like baselines, and the
     ``eval_*`` / ``train_*`` columns a checkpoint's meta provides."""

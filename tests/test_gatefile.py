@@ -50,8 +50,10 @@ def test_bad_gate_files_name_the_file(tmp_path, content, match):
     p = tmp_path / "bad.json"
     p.write_text(content)
     with pytest.raises(GatekitError, match=match) as e:
-        read_gate(p)
+        api.resolve_gate(p)  # where a gate file is applied (gatekit.io reads its structure only)
     assert str(p) in str(e.value)
+    with pytest.raises(GatekitError, match=match):
+        GateHook.from_file(p)
     r = runner.invoke(app, ["select", str(tmp_path), "--gate", str(p)])
     assert r.exit_code == 1 and str(p) in r.stderr
 

@@ -44,3 +44,22 @@ print(len(table.rows), gatekit.select(table).step)
                        cwd=ROOT.parent, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.split() == ["3", "300"]
+
+
+def test_gatekit_io_stays_below_the_statistics_and_networks():
+    """``gatekit.io`` (the formats) reads and writes files; what a column means (the statistics
+    registry), the networks and the scorer live above it, so io never imports them, not even
+    inside a function (a lazy import once made io, statistics, networks and jaxgcrl one cycle)."""
+    allowed = ("gatekit.io", "gatekit.errors", "gatekit.rule", "gatekit.transforms", "gatekit.interrupts")
+    found = []
+    for path in sorted((ROOT / "io").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("gatekit"):
+                names = [node.module] if node.module != "gatekit" else [f"gatekit.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names if a.name.startswith("gatekit")]
+            else:
+                continue
+            found += [f"{path.relative_to(ROOT.parent)}:{node.lineno} imports {n}" for n in names
+                      if not n.startswith(allowed) and n != "gatekit.__version__"]
+    assert not found, found

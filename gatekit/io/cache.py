@@ -64,13 +64,13 @@ def fingerprint(path: pathlib.Path) -> list:
 
 
 def key(run, steps, settings: Mapping[str, Any]) -> str:
-    """The entry's key for ``run`` (a :class:`gatekit.io.Run`) with these complete ``steps``."""
+    """The entry's key for ``run`` (a :class:`gatekit.io.Run`) with these complete ``steps``;
+    ``settings`` is everything else the rows depend on (the scorer passes its statistics' names)."""
     from gatekit import __version__
-    from gatekit.statistics import REGISTRY
 
     h = hashlib.sha256()
     body = {
-        "version": VERSION, "gatekit": __version__, "statistics": [s.name for s in REGISTRY],
+        "version": VERSION, "gatekit": __version__,
         "run": str(pathlib.Path(run.path).resolve()), "run_json": fingerprint(run.path / "run.json"),
         "probe_npz": fingerprint(run.path / "probe.npz") if (run.path / "probe.npz").exists() else None,
         "settings": settings,
