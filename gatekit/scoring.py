@@ -174,8 +174,8 @@ def score(
                 count.add(len(steps), f"{run.name} (cached)")
                 continue
             run_start, problems_start, notes_start = len(rows), len(problems), len(notes)
-            _score_run(run, steps, ctx, rows, problems, notes, count, settings["references_used"])
-            if cache:
+            scored = _score_run(run, steps, ctx, rows, problems, notes, count, settings["references_used"])
+            if cache and scored:  # a run skipped whole is not cached: its reason may lie outside its files
                 cache_io.put(entry_key, {"rows": rows[run_start:], "problems": [[p.path, p.reason] for p in problems[problems_start:]],
                                          "notes": notes[notes_start:],
                                          "reference": settings["references_used"].get(str(run.path))})
@@ -248,9 +248,10 @@ def _settings(probe, probe_size, reference, seed) -> dict:
 
 
 def _score_run(run, steps, ctx: _Context, rows: list, problems: list, notes: list, count: _Count,
-               references: dict) -> None:
+               references: dict) -> bool:
     """Scores one run's ``steps`` into ``rows`` (its problems and notes appended) and records the
-    reference it used in ``references`` (``RUN@STEP``); a run it cannot score becomes a problem."""
+    reference it used in ``references`` (``RUN@STEP``); False when the whole run was skipped (a
+    problem says why: e.g. its network family is not installed)."""
     try:
         family = _family(run)
         tau = run.tau
@@ -263,14 +264,14 @@ def _score_run(run, steps, ctx: _Context, rows: list, problems: list, notes: lis
     except Exception as e:  # any failure in per-run setup skips this run only
         problems.append(Problem(str(run.path), f"{plain_reason(e)}; run skipped"))
         count.add(len(steps))
-        return
+        return False
     fixed_probe = run_probe is not None
     ref, ref_repr, run_probe = _usable_reference(run, steps, family, ctx.shared_ref, run_probe,
                                                  ctx.probe_size, ctx.seed, problems, notes)
     if ref is None:
         problems.append(Problem(str(run.path), "no usable reference checkpoint; run skipped"))
         count.add(len(steps))
-        return
+        return False
     references[str(run.path)] = f"{ref.run.path}@{ref.step}"
 
     def load(step):
@@ -299,6 +300,7 @@ def _score_run(run, steps, ctx: _Context, rows: list, problems: list, notes: lis
                 prev = ckpt.params
             count.add(1, f"{run.name}@{step}")
     _check_run_json(run, rows, run_start, written_elsewhere, problems, notes)
+    return True
 
 
 def _check_finite(tree, what: str) -> None:
