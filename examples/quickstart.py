@@ -72,7 +72,7 @@ def main() -> None:
     res = race(teacher, out=args.out / "race", last=LAST, seeds=1, student_cfg=student)
     for c in res["candidates"]:
         print(f"   step {c['step']:>7,}: student success {c['mean']:.3f}" + ("  <- pick" if c["step"] == res["pick"] else ""))
-    print(f"   how sure: {res['verdict']}")
+    print(f"   how sure: {res['verdict']} (noise: {res['noise_from']}; race --seeds 2 measures it instead)")
     judged = sorted({first, *(c["step"] for c in res["candidates"])}
                     | ({named.step} if named is not None and named.ready else set()))
     print(f"   proving it: a student seed the race did not read at steps {', '.join(f'{s:,}' for s in judged)}")
