@@ -17,13 +17,19 @@ TINY = ["--depth", "4", "--width", "16", "--num-envs", "4", "--set", "iterations
         "--set", "updates_per_iteration=2", "--set", "batch_size=32", "--set", "eval_episodes=4", "-q"]
 
 
-@pytest.mark.slow
-def test_race_keeps_the_best_and_resumes_after_ctrl_c(tmp_path):
+def _race_command(tmp_path, *, student_epochs: int) -> list[str]:
+    """Trains a tiny 3-epoch teacher at ``tmp_path/t``; the command that races its last 3
+    checkpoints into ``tmp_path/race``."""
     t = subprocess.run([sys.executable, "-m", "training", "teacher", "--out", str(tmp_path / "t"), "--epochs", "3", *TINY],
                        capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert t.returncode == 0, t.stderr[-2000:]
-    cmd = [sys.executable, "-m", "training", "race", str(tmp_path / "t"), "--out", str(tmp_path / "race"),
-           "--last", "3", "--student-epochs", "40", "--workers", "1"]
+    return [sys.executable, "-m", "training", "race", str(tmp_path / "t"), "--out", str(tmp_path / "race"),
+            "--last", "3", "--student-epochs", str(student_epochs), "--workers", "1"]
+
+
+@pytest.mark.slow
+def test_race_keeps_the_best_and_resumes_after_ctrl_c(tmp_path):
+    cmd = _race_command(tmp_path, student_epochs=40)
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     deadline = time.time() + 300
     while not list((tmp_path / "race").glob("*/checkpoints/[0-9]*")) and time.time() < deadline and p.poll() is None:
@@ -58,11 +64,7 @@ def test_a_budget_affords_the_candidates_whose_extra_students_fit():
 
 @pytest.mark.slow
 def test_race_within_a_budget_trains_the_final_checkpoint_first_and_only_what_fits(tmp_path):
-    t = subprocess.run([sys.executable, "-m", "training", "teacher", "--out", str(tmp_path / "t"), "--epochs", "3", *TINY],
-                       capture_output=True, text=True, cwd=ROOT, timeout=600)
-    assert t.returncode == 0, t.stderr[-2000:]
-    cmd = [sys.executable, "-m", "training", "race", str(tmp_path / "t"), "--out", str(tmp_path / "race"),
-           "--last", "3", "--student-epochs", "2", "--workers", "1"]
+    cmd = _race_command(tmp_path, student_epochs=2)
     none = subprocess.run([*cmd, "--budget", "0"], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert none.returncode == 0, none.stderr[-2000:]
     saved = gio.list_checkpoints(gio.read_run(tmp_path / "t"))[0]
