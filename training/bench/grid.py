@@ -128,7 +128,10 @@ RETRAINED: dict[str, str] = {"pointmaze": "2026-12-04 (all 9 teachers, 216 stude
                                               "against 58.8 in the old table)",
                              "reacher": "2026-12-05 (all 9 teachers, 216 students, 3 baselines; trained in session 11 at "
                                         "7e9e571 on this 2-vCPU machine: 1,476 s of teacher epochs and 2,767 s of "
-                                        "student epochs as recorded)"}
+                                        "student epochs as recorded)",
+                             "pointmaze_medium": "2026-12-05 (all 9 teachers, 216 students, 3 baselines; 67 min wall on this "
+                                                 "2-vCPU machine shared with the session's tests, made in parts, next "
+                                                 "config's teachers beside this config's students)"}
 """Tasks retrained for the dataset, with the date their data was committed (issue 31)."""
 TEACHER_SEEDS = (0, 1, 2)
 CHECKPOINTS = 8
