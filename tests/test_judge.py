@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from gatekit import judge
-from training.bench import methods
+from training.bench import methods, races
 from gatekit.errors import GatekitError
 
 
@@ -45,7 +45,7 @@ def test_a_rule_reading_students_is_judged_by_the_others():
     # Seed 0's student at checkpoint 1 is a lucky outlier; seeds 1 and 2 say the final is best.
     lucky = [[0.1, 0.1, 0.1], [1.0, 0.2, 0.2], [0.5, 0.9, 0.9]]
     runs = [_run(t, lucky) for t in ("a", "b")]
-    rule = methods.LastBest("student_outcome_mean", 3)
+    rule = races.LastBest("student_outcome_mean", 3)
     # judged by the same seed it read, the rule is always right ...
     self_judged = [judge.judge_pick(r.student_seeds[:, k], r.steps, rule.pick(r.seeds_view([k])), "choose")["success"]
                    for r in runs for k in range(3)]
@@ -53,7 +53,7 @@ def test_a_rule_reading_students_is_judged_by_the_others():
     # ... judged by a seed it did not read, it is right only when neither seed is the lucky one:
     # (read 2, judge 1) and (read 1, judge 2); reading 0 picks checkpoint 1 (0.2 for the others),
     # and seed 0 as the judge rejects the final (0.5 of its 1.0)
-    method = methods.measured_method("1 student, all", "student_outcome_mean", uses=1, student_epochs=8, k=3)
+    method = races.measured_method("1 student, all", "student_outcome_mean", uses=1, student_epochs=8, k=3)
     res = methods.evaluate(runs, method, "choose")
     assert res["success"] == pytest.approx(2 / 6)
     assert res["regret"] == pytest.approx((0.5 + 0.5 + 2 * (1 - 0.2 / 0.9)) / 6)
@@ -85,22 +85,22 @@ def test_successive_halving_keeps_the_true_best_when_the_rungs_rank_right():
     cols.update({f"student_e{e}_s1": curves[:, j] for j, e in enumerate((1, 2, 8))})
     seeds = np.stack([curves[:, 2], curves[:, 2]], axis=1)
     run = methods.TeacherRun(("t", "base", 0), np.arange(1, 7) * 100, cols, seeds.mean(1), seeds)
-    rule = methods.Halving(4, (2, 8))
+    rule = races.Halving(4, (2, 8))
     assert rule.pick(run.seeds_view([0])) == 5
     assert rule.epochs_used == 4 * 2 + 2 * 6 < 4 * 8  # 4 to epoch 2, the better 2 on to 8
     # a rung that ranks wrong: at epoch 1 checkpoint 5 looks worst of the last 4, so a 1-then-8
     # race over the last 2 drops it
-    assert methods.Halving(2, (1, 8)).pick(run.seeds_view([0])) == 5  # 4 vs 5 at epoch 1: 0.2 < 0.4
+    assert races.Halving(2, (1, 8)).pick(run.seeds_view([0])) == 5  # 4 vs 5 at epoch 1: 0.2 < 0.4
     cols["student_e1_s0"] = np.array([0.1, 0.2, 0.1, 0.3, 0.9, 0.0])
     run = methods.TeacherRun(("t", "base", 0), np.arange(1, 7) * 100, cols, seeds.mean(1), seeds)
-    assert methods.Halving(2, (1, 8)).pick(run.seeds_view([0])) == 4
+    assert races.Halving(2, (1, 8)).pick(run.seeds_view([0])) == 4
 
 
 def test_gp_posterior_by_hand():
     # one observation: the posterior mean moves from the prior by signal^2 / (signal^2 + noise^2)
     # of the gap, at the point and, times the correlation, elsewhere
     k = np.array([[1.0, 0.5], [0.5, 1.0]])
-    mean, sd = methods.gp_posterior(k, np.array([0.5, 0.5]), [1], np.array([0.9]), signal=0.2, noise=0.1)
+    mean, sd = races.gp_posterior(k, np.array([0.5, 0.5]), [1], np.array([0.9]), signal=0.2, noise=0.1)
     w = 0.04 / (0.04 + 0.01)
     assert mean[1] == pytest.approx(0.5 + w * 0.4) and mean[0] == pytest.approx(0.5 + 0.5 * w * 0.4)
     assert sd[1] == pytest.approx(math.sqrt(0.04 - 0.04 * w)) and sd[0] > sd[1]
@@ -115,10 +115,10 @@ def test_the_gp_race_finds_a_best_checkpoint_far_from_the_final_and_reads_only_i
     cols = {f"action_dist_c{j}": np.abs(np.arange(8) - j).astype(float) for j in range(8)}
     cols.update(student_outcome_s0=y, student_outcome_s1=y)
     run = methods.TeacherRun(("t", "base", 0), steps, cols, y, np.stack([y, y], axis=1))
-    assert methods.GPRace(8).pick(run.seeds_view([0])) == 3
-    assert methods.GPRace(1).pick(run.seeds_view([0])) == 7
-    picks = {methods.GPRace(n).pick(run.seeds_view([0])) for n in range(1, 9)}
+    assert races.GPRace(8).pick(run.seeds_view([0])) == 3
+    assert races.GPRace(1).pick(run.seeds_view([0])) == 7
+    picks = {races.GPRace(n).pick(run.seeds_view([0])) for n in range(1, 9)}
     assert picks <= set(range(8)) and 3 in picks
     # no action distances (an older table): no GP race, the final checkpoint
     bare = methods.TeacherRun(("t", "base", 0), steps, {"student_outcome_s0": y}, y, y[:, None])
-    assert methods.GPRace(3).pick(bare.seeds_view([0])) is None
+    assert races.GPRace(3).pick(bare.seeds_view([0])) is None

@@ -18,7 +18,7 @@ import numpy as np
 
 from gatekit import io as gio
 from gatekit.errors import GatekitError
-from training.bench import grid, methods
+from training.bench import catalog, grid, methods
 
 
 def rows_from_task(bt) -> list[dict]:
@@ -42,7 +42,7 @@ def rows_from_task(bt) -> list[dict]:
             if derived is not None:  # computed on the task's fixed probe: these replace the sample-based ones
                 row.update({n: None if not np.isfinite(v) else float(v) for n, v in zip(dnames, derived[t, k])})
             row["teacher_eval_success"] = row.get("eval_success")
-            if dist is not None:  # the GP race's kernel (methods.GPRace)
+            if dist is not None:  # the GP race's kernel (races.GPRace)
                 row.update({f"action_dist_c{j}": float(v) for j, v in enumerate(dist[t, k])})
             if far:
                 row["teacher_far_time_at_goal"] = float(bt.teacher_outcome[t, k])
@@ -233,7 +233,7 @@ def method_cost(method: dict, task_costs: dict, picks: list) -> float | None:
 
 
 def analyze(out, data=grid.DATA_DIR, progress=None) -> dict:
-    """Scores every declared rule on the dataset alone (:func:`training.bench.methods.report`:
+    """Scores every declared rule on the dataset alone (:func:`training.bench.catalog.report`:
     leave-one-task-out, and leave-one-config-out where there are >= 2 configs), with each rule's
     cost; writes ``out/pairs.csv``, ``out/results.json`` and ``out/results.md``."""
     out = pathlib.Path(out)
@@ -303,7 +303,7 @@ def analyze_rows(rows: list[dict], task_costs: dict, out, *, progress=None) -> d
     out = pathlib.Path(out)
     online = [n for n in statistics.METRIC_NAMES if statistics.timing(n) == "online"]
     t0 = time.time()
-    rep = methods.report(rows, online, progress=progress, full_epochs=grid.STUDENT_EPOCHS)
+    rep = catalog.report(rows, online, progress=progress, full_epochs=grid.STUDENT_EPOCHS)
     for res in rep["results"]:
         looked = [(run[0], grid.CHECKPOINTS if x["pick_fraction"] is None or res["decision"] == "choose"
                    else _looked(rows, run, x["pick_fraction"]), x["students_at"], x.get("epochs_used"))

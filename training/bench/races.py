@@ -1,0 +1,201 @@
+"""Rules that race full students from a run's checkpoints (choose only): students at the last K
+(:class:`LastBest`), successive halving (:class:`Halving`) and an A-OPS-style GP race
+(:class:`GPRace`). Each is fitted on training runs like any :class:`training.bench.methods.Method`
+and judged by student seeds it did not read."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import numpy as np
+
+from training.bench.methods import Method, TeacherRun, _fairest
+
+
+@dataclasses.dataclass(frozen=True)
+class LastBest:
+    """Post hoc (choose): students measured at the last ``k`` checkpoints; the pick is the one
+    whose students (``column``, e.g. the mean of the seeds read) score best (ties: the later)."""
+
+    column: str
+    k: int
+
+    @property
+    def text(self) -> str:
+        return f"the best {self.column} of the last {self.k} checkpoints"
+
+    def pick(self, run: TeacherRun) -> int | None:
+        x = run.series(self.column)[-self.k:]
+        if not np.isfinite(x).any():
+            return None
+        return int(len(run.steps) - len(x) + (len(x) - 1 - np.nanargmax(x[::-1])))
+
+
+def measured_method(name: str, column: str, *, uses: int, student_epochs: int, k: int | None = None,
+                    ks: Sequence[int] = (1, 2, 3, 4, 5, 6, 7, 8)) -> Method:
+    """Students at the last ``k`` checkpoints, the best one picked (:class:`LastBest`; choose
+    only). ``k`` None: fitted on the training runs from ``ks`` (ties: the smaller, cheaper k)."""
+
+    def fit(runs, decision):
+        if k is not None:
+            return LastBest(column, k)
+        return _fairest([LastBest(column, kk) for kk in ks], runs, decision, uses, cost=lambda r: r.k)
+
+    return Method(name, fit, "measured", uses=uses, student_epochs=student_epochs, last=k or max(ks),
+                  decisions=("choose",))
+
+
+@dataclasses.dataclass(frozen=True)
+class Halving:
+    """Post hoc (choose), successive halving over students raced from the last ``k`` checkpoints
+    (paired: the same student seeds at every checkpoint): every candidate's students train to the
+    first rung's epoch, the better half (by the mean of the seeds read; ties: the later checkpoint)
+    goes on to the next rung, and so on; at the last rung (the full budget) the best is picked.
+    ``epochs_used``: student epochs per seed read (the cost)."""
+
+    k: int
+    rungs: tuple[int, ...]
+    """Student epochs at which candidates are compared; the last is the full budget."""
+
+    @property
+    def text(self) -> str:
+        return f"successive halving over the last {self.k} checkpoints at epochs {'/'.join(map(str, self.rungs))}"
+
+    @property
+    def epochs_used(self) -> int:
+        n, done, total = self.k, 0, 0
+        for e in self.rungs:
+            total += n * (e - done)
+            done, n = e, max(1, -(-n // 2))
+        return total
+
+    def pick(self, run: TeacherRun) -> int | None:
+        alive = list(range(max(0, len(run.steps) - self.k), len(run.steps)))
+        for j, e in enumerate(self.rungs):
+            x = run.series(f"student_e{e}_mean")
+            if not np.isfinite(x[alive]).any():
+                return None
+            order = sorted(alive, key=lambda i: (np.nan_to_num(x[i], nan=-np.inf), i), reverse=True)
+            alive = order[:1] if j == len(self.rungs) - 1 else sorted(order[:max(1, -(-len(alive) // 2))])
+        return alive[0]
+
+
+def halving_method(name: str, *, k: int | None = None, rungs: tuple[int, ...] | None = None,
+                   ks: Sequence[int] = (2, 3, 4, 6, 8), rung_sets: Sequence[tuple[int, ...]] = ((2, 8), (1, 2, 8), (1, 8)),
+                   full_epochs: int = 8) -> Method:
+    """:class:`Halving`, 1 student seed per checkpoint; ``k`` / ``rungs`` None: fitted on the
+    training runs (fair objective; ties: the fewer student epochs)."""
+
+    def fit(runs, decision):
+        if k is not None and rungs is not None:
+            return Halving(k, rungs)
+        rules = [Halving(kk, tuple(rr)) for kk in ([k] if k else ks) for rr in ([rungs] if rungs else rung_sets)]
+        return _fairest(rules, runs, decision, 1, cost=lambda r: r.epochs_used)
+
+    return Method(name, fit, "measured", uses=1, student_epochs=full_epochs, last=k, decisions=("choose",))
+
+
+GP_SIGNAL = 0.25
+"""The GP race's prior std of a checkpoint's student, as a share of the final checkpoint's student."""
+GP_NOISE = 0.07
+"""The GP race's observation noise, as a share of the final checkpoint's student (the benchmark's
+seed-to-seed std, :data:`training.racing.RELATIVE_SEED_STD`)."""
+GP_BETA = 2.0
+"""The GP race's exploration weight (upper confidence bound: mean + beta x std)."""
+
+
+def action_distances(run: TeacherRun) -> np.ndarray | None:
+    """[C, C] teacher action distances between the run's checkpoints (``action_dist_c{j}``
+    columns: mean over the task's probe of |tanh(mu_i) - tanh(mu_j)|), or None when absent."""
+    c = len(run.steps)
+    cols = [f"action_dist_c{j}" for j in range(c)]
+    if not all(k in run.columns for k in cols):
+        return None
+    d = np.stack([run.columns[k] for k in cols], axis=1)
+    return d if np.isfinite(d).all() else None
+
+
+def gp_posterior(k: np.ndarray, prior: np.ndarray, seen: Sequence[int], y: np.ndarray, signal: float,
+                 noise: float) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior mean and std at every point of a GP with correlation ``k`` [C, C], prior mean
+    ``prior`` [C], prior std ``signal``, given noisy observations ``y`` (noise std ``noise``) at
+    ``seen``."""
+    seen = list(seen)
+    kss = signal ** 2 * k[np.ix_(seen, seen)] + noise ** 2 * np.eye(len(seen))
+    ks = signal ** 2 * k[:, seen]
+    alpha = np.linalg.solve(kss, y - prior[seen])
+    mean = prior + ks @ alpha
+    var = signal ** 2 - np.einsum("ij,ji->i", ks, np.linalg.solve(kss, ks.T))
+    return mean, np.sqrt(np.clip(var, 0.0, None))
+
+
+@dataclasses.dataclass(frozen=True)
+class GPRace:
+    """Post hoc (choose), A-OPS-style (Konyushkova et al., NeurIPS 2021: spend evaluations where a
+    GP over policies is unsure, with a kernel from the policies' action distances). Declared
+    2026-12-05, before it was scored on the dataset:
+
+    * a GP over the run's benchmarked checkpoints with correlation ``exp(-d_ij / l)``, ``d_ij``
+      the teacher action distance (:func:`action_distances`), ``l`` the median of the run's
+      nonzero distances (nothing fitted);
+    * prior mean: the final checkpoint's student for every checkpoint or, with ``prior`` (a
+      student-side statistic, its column and ``sign`` chosen inside each fold), that plus
+      ``sign x GP_SIGNAL x y_final x z``, ``z`` the statistic's z-score within the run; prior std
+      ``GP_SIGNAL x y_final``, noise std ``GP_NOISE x y_final``;
+    * one full student (the seed read) at the final checkpoint first, then ``n - 1`` more, each at
+      the unmeasured checkpoint with the highest upper bound (mean + ``GP_BETA`` x std; ties: the
+      later);
+    * the pick: the measured checkpoint with the highest posterior mean (ties: the later); its
+      student is the one kept. ``k`` (= ``n``): the students trained (the cost)."""
+
+    n: int
+    prior: str | None = None
+    sign: float = 1.0
+    column: str = "student_outcome_mean"
+
+    @property
+    def k(self) -> int:
+        return self.n
+
+    @property
+    def text(self) -> str:
+        prior = f"prior from {'+' if self.sign > 0 else '-'}{self.prior}" if self.prior else "constant prior"
+        return f"GP race, {self.n} students, kernel from teacher action distance, {prior}"
+
+    def pick(self, run: TeacherRun) -> int | None:
+        d = action_distances(run)
+        y = run.series(self.column)
+        c = len(run.steps)
+        if d is None or not np.isfinite(y[-1]):
+            return None
+        pos = d[d > 0]
+        corr = np.exp(-d / (np.median(pos) if pos.size else 1.0))
+        scale = max(abs(float(y[-1])), 1e-9)
+        prior = np.full(c, float(y[-1]))
+        if self.prior is not None and self.prior in run.columns:
+            x = run.columns[self.prior]
+            if np.isfinite(x).sum() > 1 and np.nanstd(x) > 0:
+                z = np.nan_to_num((x - np.nanmean(x)) / np.nanstd(x))
+                prior = prior + self.sign * GP_SIGNAL * scale * z
+        seen = [c - 1]
+        for _ in range(min(self.n, c) - 1):
+            mean, sd = gp_posterior(corr, prior, seen, y[seen], GP_SIGNAL * scale, GP_NOISE * scale)
+            ucb = mean + GP_BETA * sd
+            rest = [i for i in range(c) if i not in seen]
+            seen.append(max(rest, key=lambda i: (ucb[i], i)))
+        if not np.isfinite(y[seen]).all():
+            return None
+        mean, _ = gp_posterior(corr, prior, seen, y[seen], GP_SIGNAL * scale, GP_NOISE * scale)
+        return int(max(seen, key=lambda i: (mean[i], i)))
+
+
+def gp_race_method(name: str, *, n: int = 3, priors: Sequence[str] = (), full_epochs: int = 8) -> Method:
+    """:class:`GPRace` with ``n`` students, 1 seed read; with ``priors``, the prior's column and
+    sign (or none) chosen inside each fold by the fair objective on the training runs."""
+
+    def fit(runs, decision):
+        rules = [GPRace(n)] + [GPRace(n, col, sg) for col in priors for sg in (1.0, -1.0)]
+        return rules[0] if len(rules) == 1 else _fairest(rules, runs, decision, 1, cost=lambda r: 0)
+
+    return Method(name, fit, "measured", uses=1, student_epochs=full_epochs, last=None, decisions=("choose",))
