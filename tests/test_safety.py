@@ -685,3 +685,21 @@ def test_an_output_name_too_long_for_the_file_system_is_a_clear_error_before_any
     r = CliRunner().invoke(app, ["score", str(run), "--metric", "action_magnitude", opt, str(long)])
     assert r.exit_code == 1 and "255" in r.output and opt in r.output and "Traceback" not in r.output, r.output
     assert "scored" not in r.output  # refused before any scoring
+
+
+def test_the_cache_key_is_the_content_of_the_files_not_their_times(tmp_path):
+    import hashlib
+
+    from gatekit.io import cache
+
+    (tmp_path / "a").mkdir()
+    f = tmp_path / "a" / "x.bin"
+    f.write_bytes(b"\x00" * 64)
+    before = cache.fingerprint(tmp_path / "a")
+    assert before == [["x.bin", 64, hashlib.sha256(b"\x00" * 64).hexdigest()]]
+    st = f.stat()
+    f.write_bytes(b"\x00" * 63 + b"\x01")  # one bit, same size, times put back
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert cache.fingerprint(tmp_path / "a") != before
+    os.mkfifo(tmp_path / "a" / "y")  # a FIFO is never opened for reading (no hang) and never matches a file
+    assert cache.fingerprint(tmp_path / "a")[1] == ["y", "not a regular file"]

@@ -3,8 +3,8 @@
 checkpoint again.
 
 One entry per run, content-addressed: the key hashes the run's ``run.json``, every complete
-checkpoint's files (relative path, size and modification time, so a rewritten, damaged, new or
-removed checkpoint changes it), the scoring settings (probe file and size, seed, reference and
+checkpoint's files (relative path, size and the sha256 of their bytes, so a rewritten, damaged,
+new or removed checkpoint changes it, whatever its file times say), the scoring settings (probe file and size, seed, reference and
 its files), gatekit's version and the statistics it computes. A run with a new or changed
 checkpoint is scored again as a whole: by default its retrospective columns (CKA / q_corr) are
 against its *last* checkpoint, so a new checkpoint changes every row.
@@ -26,7 +26,7 @@ import pathlib
 from typing import Any, Mapping
 
 ENV = "GATEKIT_SCORE_CACHE"
-VERSION = 3
+VERSION = 4
 """Bumped whenever the rows a run scores to could change for the same inputs."""
 
 
@@ -42,25 +42,48 @@ def folder(environ: Mapping[str, str] = os.environ) -> pathlib.Path | None:
 
 
 def fingerprint(path: pathlib.Path) -> list:
-    """(relative path, size, mtime, ctime in ns, inode) of every file under ``path``, sorted; a
-    file alone gives its own entry. Symlinks are not followed. The ctime is there because an mtime
-    can be set back after an edit (``touch -d``) and a ctime cannot: a same-size edit with its
-    mtime restored still changes the key."""
+    """(relative path, size, sha256 of the bytes) of every regular file under ``path``, sorted; a
+    file alone gives its own entry. Symlinks are not followed. The key is the *content*: an edit
+    of any byte changes it, whatever the file's times say (a same-size bit flip with its mtime
+    restored once reused stale rows). Reading the files costs a fraction of rescoring them
+    (``benchmarks/cache_cost.py``)."""
     path = pathlib.Path(path)
     if path.is_file():
-        st = path.stat()
-        return [[path.name, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]]
+        return [[path.name, *_content(path)]]
     out = []
     for root, dirs, files in os.walk(path):
         dirs.sort()
         for name in sorted(files):
             p = pathlib.Path(root) / name
-            try:
-                st = p.lstat()
-            except OSError:
+            if p.is_symlink() or not p.is_file():
+                out.append([str(p.relative_to(path)), "not a regular file"])
                 continue
-            out.append([str(p.relative_to(path)), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino])
+            out.append([str(p.relative_to(path)), *_content(p)])
     return out
+
+
+def _content(path: pathlib.Path) -> list:
+    """[size, sha256] of a regular file read in chunks (never through a link or a FIFO); a file
+    that cannot be read gives a marker, so it never matches a readable one."""
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError as e:
+        return [None, f"unreadable: {e.strerror}"]
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return [None, "not a regular file"]
+        h = hashlib.sha256()
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        return [st.st_size, h.hexdigest()]
+    except OSError as e:
+        return [None, f"unreadable: {e.strerror}"]
+    finally:
+        os.close(fd)
 
 
 def key(run, steps, settings: Mapping[str, Any]) -> str:
