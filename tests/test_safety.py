@@ -703,3 +703,21 @@ def test_the_cache_key_is_the_content_of_the_files_not_their_times(tmp_path):
     assert cache.fingerprint(tmp_path / "a") != before
     os.mkfifo(tmp_path / "a" / "y")  # a FIFO is never opened for reading (no hang) and never matches a file
     assert cache.fingerprint(tmp_path / "a")[1] == ["y", "not a regular file"]
+
+
+def test_a_run_path_that_is_not_utf8_is_a_clear_error_before_any_work(tmp_path):
+    """Bytes a Linux file system allows but Orbax cannot take: a pybind11 'Unable to cast' error per
+    checkpoint before; now one named refusal, and a trainer creates nothing there."""
+    import shutil
+
+    from conftest import NET, write_run
+
+    good = write_run(tmp_path / "good")
+    bad = os.fsdecode(os.fsencode(str(tmp_path)) + b"/r\xff\xfe")
+    shutil.copytree(good, bad)
+    r = subprocess.run([sys.executable, "-m", "gatekit.cli", "score", str(good), bad], capture_output=True,
+                       text=True, errors="replace", timeout=300)
+    assert r.returncode == 0 and "not valid UTF-8" in r.stderr and "Unable to cast" not in r.stderr, r.stderr[-2000:]
+    with pytest.raises(GatekitError, match="not valid UTF-8"):
+        gio.RunWriter(os.fsdecode(os.fsencode(str(tmp_path)) + b"/w\xff"), config={"family": "crl", "net": NET})
+    assert not os.path.exists(os.fsencode(str(tmp_path)) + b"/w\xff")

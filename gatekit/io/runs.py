@@ -119,11 +119,17 @@ def validate_run_config(config: Mapping, *, source: str = RUN_JSON) -> dict:
 def check_orbax_path(path: PathLike) -> None:
     """GatekitError when Orbax cannot read or write checkpoints at ``path``: its storage layer
     (tensorstore) fails under a folder whose path holds a backslash (its checkpoints then look
-    damaged), so such a run is refused by name, before any work."""
+    damaged) or bytes that are not UTF-8 (a cryptic pybind11 cast error), so such a run is
+    refused by name, before any work."""
     full = str(pathlib.Path(path).absolute())
     if "\\" in full:
         raise GatekitError(f"{path}: its path holds a backslash ('\\'), under which Orbax cannot read or write "
                            f"checkpoints; rename or move the folder")
+    try:
+        full.encode("utf-8")
+    except UnicodeEncodeError:
+        raise GatekitError(f"{ascii(full)}: its path is not valid UTF-8 (bytes the file system allows but Orbax cannot "
+                           f"read or write checkpoints under); rename or move the folder") from None
 
 
 def read_run(path: PathLike) -> Run:
