@@ -1,6 +1,7 @@
 """Seeded fuzz of every input kind gatekit reads besides run folders (those: tests/test_faults.py):
 gate files, tables, pickles, npz probes, metrics.jsonl, score-cache entries, the writer lock,
-benchmark pairs tables and benchmark task files. 200 mutations each (byte flips, truncation, insertion,
+benchmark pairs tables and benchmark task files, and run.json (what ``pilot`` and ``race`` read back
+from a student folder they reuse). 200 mutations each (byte flips, truncation, insertion,
 duplication of a slice); every outcome must be a value or a GatekitError naming the file, never
 another exception, a hang or a large allocation."""
 
@@ -117,6 +118,11 @@ def _valid():
         ".writer.lock": (b"12345\n", _take_lock),
         "pairs.csv": (pairs.encode(), _check_pairs),
         "reacher.npz": ((ROOT / "examples/results/gatebench/data/reacher.npz").read_bytes(), gio.read_benchmark_task),
+        "run.json": (json.dumps({"format": "gatekit-run/1", "family": "crl", "role": "student", "seed": 1000,
+                                 "net": {"obs_dim": 4, "goal_dim": 2, "action_dim": 2, "goal_indices": [0, 1],
+                                         "depth": 2, "width": 8, "rep_dim": 4},
+                                 "teacher": "runs/t0@16000", "train": {"epochs": 8}}).encode(),
+                     lambda p: gio.read_run(p.parent)),  # a pilot's or student's run folder, as pilot reuses it
         "table.csv": (table.encode(), gio.read_table),
         "step_1.pkl": (pickle.dumps(tree, protocol=4), gio.read_restricted_pickle),
         "probe.npz": (buf.getvalue(), lambda p: gio.read_npz(p, required=("obs", "action", "goal"))),
