@@ -57,9 +57,14 @@ NoCache = Annotated[bool, typer.Option("--no-cache", help="Score again instead o
 _boundary = error_boundary("gatekit")
 
 
+def _to_stderr(prefix: str, items) -> None:
+    """One line per skipped input (``gatekit: skipped``) or warning (``warning:``), on stderr."""
+    for item in items:
+        typer.echo(f"{prefix} {item}", err=True)
+
+
 def _report_problems(problems) -> None:
-    for p in problems:
-        typer.echo(f"gatekit: skipped {p}", err=True)
+    _to_stderr("gatekit: skipped", problems)
 
 
 @app.command()
@@ -168,8 +173,7 @@ OneOffThreshold = Annotated[
 
 
 def _echo_warnings(warnings) -> None:
-    for w in warnings:
-        typer.echo(f"warning: {w}", err=True)
+    _to_stderr("warning:", warnings)
 
 
 @app.command()

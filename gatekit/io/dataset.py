@@ -149,18 +149,27 @@ def _check(arrays: dict[str, np.ndarray], where: str, required=None, fmt: str = 
         raise GatekitError(f"{where}: checkpoint indices must increase within 0..{n - 1}")
 
 
-def read_benchmark_task(path: PathLike) -> BenchTask:
-    """One ``{task}.npz`` of a benchmark directory, checked (GatekitError naming the file)."""
-    path = pathlib.Path(path)
+def _meta_and_arrays(path: pathlib.Path, what: str) -> tuple[dict, dict[str, np.ndarray]]:
+    """(meta, the other arrays) of a benchmark ``.npz``; GatekitError naming the file when it is
+    missing, unreadable, or its ``meta`` is not a JSON object."""
     if not path.is_file():
-        raise GatekitError(f"{path}: no such benchmark file")
-    arrays = load_arrays(path, "benchmark file")
+        raise GatekitError(f"{path}: no such {what}")
+    arrays = load_arrays(path, what)
     try:
         meta = json.loads(str(arrays.pop("meta")))
     except (KeyError, ValueError):
-        raise GatekitError(f"{path}: no readable 'meta' (a JSON string) in the benchmark file") from None
-    if not isinstance(meta, dict) or meta.get("format") != BENCHMARK_FORMAT:
-        raise GatekitError(f"{path}: format {meta.get('format') if isinstance(meta, dict) else meta!r}, "
+        raise GatekitError(f"{path}: no readable 'meta' (a JSON string) in the {what}") from None
+    if not isinstance(meta, dict):
+        raise GatekitError(f"{path}: its 'meta' is {type(meta).__name__}, not a JSON object")
+    return meta, arrays
+
+
+def read_benchmark_task(path: PathLike) -> BenchTask:
+    """One ``{task}.npz`` of a benchmark directory, checked (GatekitError naming the file)."""
+    path = pathlib.Path(path)
+    meta, arrays = _meta_and_arrays(path, "benchmark file")
+    if meta.get("format") != BENCHMARK_FORMAT:
+        raise GatekitError(f"{path}: format {meta.get('format')!r}, "
                            f"expected {BENCHMARK_FORMAT!r}")
     _check(arrays, str(path))
     return BenchTask(str(meta.get("task", path.stem)), meta, arrays)
@@ -214,14 +223,8 @@ def write_benchmark_part(path: PathLike, kind: str, meta: dict, arrays: dict[str
 def read_benchmark_part(path: PathLike) -> tuple[dict, dict[str, np.ndarray]]:
     """(meta, arrays) of one part, checked (GatekitError naming the file)."""
     path = pathlib.Path(path)
-    if not path.is_file():
-        raise GatekitError(f"{path}: no such benchmark part")
-    arrays = load_arrays(path, "benchmark part")
-    try:
-        meta = json.loads(str(arrays.pop("meta")))
-    except (KeyError, ValueError):
-        raise GatekitError(f"{path}: no readable 'meta' (a JSON string) in the benchmark part") from None
-    if not isinstance(meta, dict) or meta.get("format") != PART_FORMAT or meta.get("kind") not in _PARTS:
+    meta, arrays = _meta_and_arrays(path, "benchmark part")
+    if meta.get("format") != PART_FORMAT or meta.get("kind") not in _PARTS:
         raise GatekitError(f"{path}: not a {PART_FORMAT!r} file of a known kind")
     _check(arrays, str(path), _PARTS[meta["kind"]], PART_FORMAT)
     if meta["kind"] == "teacher" and len(arrays["config"]) != 1:
