@@ -133,7 +133,9 @@ RETRAINED: dict[str, str] = {"pointmaze": "2026-12-04 (all 9 teachers, 216 stude
                                                  "2-vCPU machine shared with the session's tests, made in parts, next "
                                                  "config's teachers beside this config's students)",
                              "momentum_medium": "2026-12-05 (all 9 teachers, 216 students, 3 baselines; 58 min wall on this "
-                                                "2-vCPU machine shared with the session's tests, made in parts)"}
+                                                "2-vCPU machine shared with the session's tests, made in parts)",
+                             "car_maze": "2026-12-05 (all 9 teachers, 216 students, 3 baselines; made in parts in session 12, "
+                                         "about 50 min wall on this 2-vCPU machine)"}
 """Tasks retrained for the dataset, with the date their data was committed (issue 31)."""
 TEACHER_SEEDS = (0, 1, 2)
 CHECKPOINTS = 8
