@@ -120,18 +120,17 @@ def check_outputs(outputs: dict[str, PathLike | None], inputs: list[PathLike]) -
         if len(os.fsencode(p.name)) > 255:
             raise GatekitError(f"{opt} {str(p)[:80]}...: its file name is {len(os.fsencode(p.name))} bytes long, more "
                                f"than a file system allows (255); give a shorter name")
-        try:
-            p.is_dir() and p.parent.exists() and p.resolve()
+        try:  # a path the OS refuses (too long, ...) is an error naming the option, not an OSError
+            is_dir, parent_exists, exists, target = p.is_dir(), p.parent.exists(), p.exists(), p.resolve()
         except OSError as e:
             raise GatekitError(f"{opt} {str(p)[:200]}: not a usable path ({e.strerror or e})") from None
-        if p.is_dir():
+        if is_dir:
             raise GatekitError(f"{opt} {p}: is a directory; give a file name")
-        if not p.parent.exists():
+        if not parent_exists:
             raise GatekitError(f"{opt} {p}: folder {p.parent} does not exist")
-        if not os.access(p.parent, os.W_OK | os.X_OK) or (p.exists() and not os.access(p, os.W_OK)):
-            raise GatekitError(f"{opt} {p}: {'the file' if p.exists() else f'folder {p.parent}'} is not writable; "
+        if not os.access(p.parent, os.W_OK | os.X_OK) or (exists and not os.access(p, os.W_OK)):
+            raise GatekitError(f"{opt} {p}: {'the file' if exists else f'folder {p.parent}'} is not writable; "
                                f"choose another path (checked before any work)")
-        target = p.resolve()
         if target in taken:
             raise GatekitError(f"{taken[target]} and {opt} are the same file {p}: one would overwrite the other; "
                                f"give each its own path")
