@@ -1,8 +1,9 @@
 """Quick start: train a CRL teacher on the built-in point maze, score every checkpoint, ask
-gatekit for the zero-cost answer (``gatekit select`` with no gate: the final checkpoint, with its
-held-out record), then measure: race one full student from each of the last 3 checkpoints and keep
-the best (``python -m training race``), and prove the pick with student seeds the race did not
-read (one more seed at each raced checkpoint and at the first). About 1-2 minutes on 2 CPU cores.
+gatekit for the zero-cost answer (``gatekit select`` with no gate: the zero-cost rule with the best
+held-out record for choosing, with that record), then measure: race one full student from each of
+the last 3 checkpoints and keep the best (``python -m training race``), and prove the pick with
+student seeds the race did not read (one more seed at each raced checkpoint, at the zero-cost
+answer and at the first). About 1-2 minutes on 2 CPU cores.
 
     python examples/quickstart.py [--out runs/quickstart] [--gate pointmaze|auto|FILE]
 
@@ -73,7 +74,8 @@ def main() -> None:
     for c in res["candidates"]:
         print(f"   step {c['step']:>7,}: student success {c['mean']:.3f}" + ("  <- pick" if c["step"] == res["pick"] else ""))
     print(f"   how sure: {res['verdict']} (noise: {res['noise_from']}; race --seeds 2 measures it instead)")
-    judged = sorted({first, *(c["step"] for c in res["candidates"])}
+    zero = choice.step if choice.ready else None
+    judged = sorted({first, *(c["step"] for c in res["candidates"])} | ({zero} - {None})
                     | ({named.step} if named is not None and named.ready else set()))
     print(f"   proving it: a student seed the race did not read at steps {', '.join(f'{s:,}' for s in judged)}")
     jobs = {s: Job(dataclasses.replace(student, seed=JUDGE_SEED), args.out / "judges" / f"step{s}", f"{teacher}@{s}")
@@ -83,7 +85,8 @@ def main() -> None:
     raced = [c["step"] for c in res["candidates"]]
     best = max(judge[s] for s in raced)
     for s in judged:
-        tags = [t for t, x in (("first", first), ("final: the zero-cost answer", final), ("race pick", res["pick"]),
+        tags = [t for t, x in (("first", first), ("final", final), (f"the zero-cost answer ({g.name})", zero),
+                               ("race pick", res["pick"]),
                                (f"gate {args.gate}", named.step if named is not None else None)) if x == s]
         print(f"   step {s:>7,}: judge student success {judge[s]:.3f}  {', '.join(tags)}")
     ok = judge[res["pick"]] >= 0.95 * best
@@ -97,7 +100,8 @@ def main() -> None:
         "judge_students": {str(s): v for s, v in judge.items()}, "pick_is_right": bool(ok),
         "race_verdict": res["verdict"], "kept_student": res["kept"],
         "race_extra_share_of_teacher": res["extra_share_of_teacher"],
-        "zero_cost_gate": g.name, "zero_cost_step": choice.step, "confidence": choice.confidence,
+        "zero_cost_gate": g.name, "zero_cost_step": zero, "student_zero_cost": judge.get(zero),
+        "confidence": choice.confidence,
         "trusted": choice.trusted, "warnings": choice.warnings,
         "teacher_final_eval_success": summary["final_eval"]["success"],
     }

@@ -341,7 +341,8 @@ def confidence(gate: Gate) -> str:
         buys = (gate.validation or {}).get("measuring")
         if isinstance(buys, dict) and isinstance(buys.get("regret"), (int, float)):
             cost = f" for {buys['cost']:.2f} of a teacher's training" if isinstance(buys.get("cost"), (int, float)) else ""
-            text += (f". Measuring would buy: {buys['method']} was right on {buys['choose']:.0%}"
+            rule = f" ({buys['rule']})" if isinstance(buys.get("rule"), str) else ""
+            text += (f". Measuring would buy: {buys['method']}{rule} was right on {buys['choose']:.0%}"
                      f"{_interval(buys.get('choose_ci'))}, losing {buys['regret']:.1%}{cost}")
         return text
     oof = ((gate.validation or {}).get("out_of_fold") or {}).get("accuracy")

@@ -199,7 +199,11 @@ def test_fit_warns_on_few_positives_and_wrong_direction(tmp_path):
 def test_select_always_answers(runs, tmp_path, monkeypatch):
     """With no gate, select answers the final checkpoint with its held-out record and what
     measuring would buy; a bare --threshold is the paper's |tanh mu| rule with its record."""
-    monkeypatch.setattr(resolve, "_auto_is_default", lambda decision="choose": False)  # as shipped
+    r = runner.invoke(app, ["select", str(runs), "--json", str(tmp_path / "shipped.json")])  # as shipped
+    assert r.exit_code == 0, r.output
+    shipped = json.loads((tmp_path / "shipped.json").read_text())
+    assert shipped["gate"]["name"] == resolve.resolve_gate(None).name and "Measuring would buy" in r.stdout
+    monkeypatch.setattr(resolve, "_auto_is_default", lambda decision="choose": False)  # auto beats nothing
     r = runner.invoke(app, ["select", str(runs), "--json", str(tmp_path / "sel.json")])
     assert r.exit_code == 0, r.output
     sel = json.loads((tmp_path / "sel.json").read_text())

@@ -42,13 +42,14 @@ def test_quickstart_runs_and_writes_its_verdict(tmp_path):
     stdout = run(["examples/quickstart.py", "--out", str(tmp_path / "qs")])
     assert "on record:" in stdout and "how sure:" in stdout and (tmp_path / "qs" / "scores.csv").exists()
     v = json.loads((tmp_path / "qs" / "verdict.json").read_text())
-    assert v["zero_cost_gate"] == "final" and v["zero_cost_step"] == v["final_step"]  # select, given no gate
+    no_gate = gatekit.select(str(tmp_path / "qs" / "teacher"))  # select, given no gate: the preset on record
+    assert v["zero_cost_gate"] == no_gate.gate.name and v["zero_cost_step"] == (no_gate.step if no_gate.ready else None)
     assert v["raced_steps"] == sorted(v["raced_steps"])[-3:] and v["raced_steps"][-1] == v["final_step"]
     assert v["selected_step"] in v["raced_steps"]
     race = json.loads((tmp_path / "qs" / "race" / "race.json").read_text())
     assert race["pick"] == v["selected_step"] and v["kept_student"] == race["kept"]
     # the pick is proved by a seed the race did not read, at every raced checkpoint and the first
-    assert set(map(int, v["judge_students"])) == {v["first_step"], *v["raced_steps"]}
+    assert set(map(int, v["judge_students"])) == {v["first_step"], *v["raced_steps"]} | ({v["zero_cost_step"]} - {None})
     best = max(v["judge_students"][str(s)] for s in v["raced_steps"])
     assert v["pick_is_right"] == (v["student_selected"] >= 0.95 * best)
     for k in ("student_first", "student_final", "student_selected"):

@@ -42,6 +42,7 @@ def test_tiny_gatebench_runs_analyzes_and_ships(tmp_path, monkeypatch):
     gate = read_gate(tmp_path / "auto.json")
     assert gate.validation["held_out"]["choose"] == shipped["held_out"]["choose"]
     assert json.loads((tmp_path / "auto.json").read_text())["name"] == "auto"
+    assert read_gate(tmp_path / "budget.json").validation["held_out"]["stop"] == shipped["records"]["budget"]["stop"]
     assert analysis.plot(tmp_path).exists()
 
 

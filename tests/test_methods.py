@@ -323,3 +323,37 @@ def test_a_choose_rule_skips_transient_collapses_as_select_does():
     assert sel.step == 400
     fitted, _ = methods.fit_series_rule([run], "choose", ["m"], ("raw",), (1,))
     assert fitted.guard and fitted.pick(run) != 2
+
+
+def test_ship_records_writes_the_budget_stop_record_and_what_measuring_buys(tmp_path):
+    """The presets' records come from one analysis: ``budget`` (the stopping tools' default) gets
+    the fraction rule's held-out stop record and where it stopped; ``final`` names the measured
+    rule with the lowest regret and the rule most folds fitted."""
+    from training.bench import analysis
+
+    from gatekit.io import read_gate
+    from gatekit.selection import confidence, stop_record
+
+    def res(method, decision, success, regret, kind="baseline", cost=0.0, rules=("r", "r"), fractions=(0.86, 0.85)):
+        return {"method": method, "decision": decision, "group": "task", "kind": kind, "success": success,
+                "success_ci": [success - 0.1, success + 0.1], "regret": regret, "regret_ci": [regret / 2, regret * 2],
+                "saved": 0.14, "saved_ci": [0.13, 0.15], "cost": cost,
+                "per_group": {t: {"success": success, "regret": regret, "saved": 0.14, "rule": r}
+                              for t, r in zip(("a", "b"), rules)},
+                "runs": [{"run": ["a", "base", i], "pick_fraction": f} for i, f in enumerate(fractions)]}
+
+    rep = {"tasks": ["a", "b"], "n_runs": 2, "results": [
+        res("final checkpoint", "choose", 0.58, 0.107), res("final checkpoint", "stop", 0.17, 0.2),
+        res(analysis.RECORDED["paper"], "choose", 0.01, 0.9), res(analysis.RECORDED["paper"], "stop", 0.03, 0.9),
+        res("fraction of budget", "stop", 0.72, 0.128),
+        res("last 3", "choose", 0.67, 0.067, kind="measured", cost=0.15),
+        res("last K", "choose", 0.74, 0.049, kind="measured", cost=0.35, rules=("last 6", "last 6"))]}
+    records = analysis.ship_records(rep, tmp_path, "data")
+    budget = read_gate(tmp_path / "budget.json")
+    assert budget.metric == "budget_fraction" and budget.threshold == 0.84  # the rule is unchanged
+    assert budget.validation["held_out"]["stop"] == records["budget"]["stop"] == 0.72
+    assert budget.validation["held_out"]["stopped_at"] == [0.85, 0.86]
+    assert "72%" in stop_record(budget) and "14%" in stop_record(budget)
+    final = read_gate(tmp_path / "final.json")
+    assert final.validation["measuring"]["method"] == "last K" and final.validation["measuring"]["rule"] == "last 6"
+    assert "Measuring would buy: last K (last 6) was right on 74%" in confidence(final)

@@ -78,3 +78,17 @@ def test_race_within_a_budget_trains_the_final_checkpoint_first_and_only_what_fi
     assert [c["step"] for c in res["candidates"]] == saved[-3:] and res["budget"] == 100
     bad = subprocess.run([*cmd, "--budget", "-1"], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert bad.returncode != 0 and "--budget" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_race_is_clear_only_when_the_gap_beats_the_noise_of_a_difference():
+    """Two one-seed means differ with std sqrt(2) x one mean's noise: a lead of 2.5 x the noise
+    of one candidate is within noise, a lead of 3 x is clear; with seeds, their own spread counts."""
+    from training.racing import RELATIVE_SEED_STD, how_sure
+
+    noise = RELATIVE_SEED_STD * 0.8
+    gap, n, src, verdict = how_sure([0.8, 0.8 - 2.5 * noise, 0.1], [[0.8], [0.6], [0.1]], seeds=1)
+    assert n == pytest.approx(noise) and gap == pytest.approx(2.5 * noise) and verdict.startswith("within noise")
+    assert how_sure([0.8, 0.8 - 3 * noise], [[0.8], [0.6]], seeds=1)[3].startswith("clear")
+    gap, n, src, verdict = how_sure([0.8, 0.7], [[0.7, 0.9], [0.6, 0.8]], seeds=2)  # std 0.141 / sqrt 2 = 0.1
+    assert n == pytest.approx(0.1) and "own seed-to-seed" in src and verdict.startswith("within noise")
+    assert how_sure([0.8], [[0.8]], seeds=1)[3].startswith("one candidate")

@@ -38,12 +38,14 @@ for name in gatekit.__all__:
 from conftest import write_run
 write_run(sys.argv[1] + "/run", steps=(100, 200, 300))
 table = gatekit.score(sys.argv[1] + "/run", cache=False)
-print(len(table.rows), gatekit.select(table).step)
+print(len(table.rows), gatekit.select(table, gate="final").step, gatekit.select(table).gate.name)
 '''
     r = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True,
                        cwd=ROOT.parent, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert r.stdout.split() == ["3", "300"]
+    from gatekit import api
+
+    assert r.stdout.split() == ["3", "300", api.resolve_gate(None).name]  # no gate: the preset with the best record
 
 
 def test_gatekit_io_stays_below_the_statistics_and_networks():

@@ -328,7 +328,7 @@ def gatebench(
         analysis.main_cli(out, tasks=tuple(tasks or grid.TASKS), configs=tuple(configs or grid.CONFIGS),
                     shard=parse_shard(shard), workers=workers, max_parallel=max_parallel, data=data)
     if ship:
-        shipped = analysis.ship(out, analysis.preset_dir(), source=pairs.name if pairs else None)
+        shipped = analysis.ship(out, analysis.preset_dir(), source=pairs.name if pairs else analysis.data_source(data))
         typer.echo(f"shipped the auto gate: {shipped['rule']} ({shipped['method']}; held out: choose "
                    f"{shipped['held_out']['choose']:.2f}, stop {shipped['held_out']['stop']:.2f})")
 

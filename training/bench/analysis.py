@@ -7,6 +7,7 @@ Reads nothing but the dataset (``examples/results/gatebench/data``) or an older 
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import hashlib
 import json
@@ -427,6 +428,15 @@ def preset_dir() -> pathlib.Path:
     return REPO_PRESETS
 
 
+def data_source(data) -> str:
+    """How a shipped record names the dataset it came from: its path in this checkout, else its name."""
+    data = pathlib.Path(data).resolve()
+    try:
+        return str(data.relative_to(REPO_PRESETS.parents[1]))
+    except ValueError:
+        return data.name
+
+
 def ship(out, presets, *, method: str | None = None, source: str | None = None) -> dict:
     """Writes the ``auto`` gate to ``presets/auto.json`` (the repository's presets: :func:`preset_dir`): the zero-cost
     method with the best leave-one-task-out *choose* success (ties: stop success, then saved),
@@ -480,17 +490,20 @@ def ship(out, presets, *, method: str | None = None, source: str | None = None) 
                 fitted_on={"file": source or table.name, "sha256": hashlib.sha256(table.read_bytes()).hexdigest(),
                            "n": len(values),
                            "groups": len(rep["tasks"]), "range": [float(values.min()), float(values.max())]},
-                validation={"held_out": held, "method": name})
+                validation={"held_out": held, "method": name, "measuring": measuring_buys(rep)})
     presets = pathlib.Path(presets)
     write_gate(gate, presets / "auto.json")
     records = ship_records(rep, presets, f"{source or table.name} ({rep['n_runs']} teacher runs)")
     return {"method": name, "rule": gate.rule, "held_out": held, "records": records}
 
 
-RECORDED = {"final": "final checkpoint", "paper": "paper rule (action_magnitude < 0.63, nothing fitted)"}
+RECORDED = {"final": "final checkpoint", "paper": "paper rule (action_magnitude < 0.63, nothing fitted)",
+            "budget": "fraction of budget"}
 """Presets whose held-out record the benchmark writes (:func:`ship_records`): ``final`` is what
 ``select`` answers with when given no gate (the zero-cost rule with the best record for
-choosing), ``paper`` what a bare ``--threshold`` applies."""
+choosing), ``paper`` what a bare ``--threshold`` applies, ``budget`` (``budget_fraction > 0.84``) what
+the stopping tools use given no gate: its record is the fitted fraction-of-budget rule's, which
+stopped the held-out runs at the fractions in ``stopped_at``."""
 
 
 def held_out_record(rep: dict, method: str, source: str) -> dict:
@@ -515,8 +528,28 @@ def measuring_buys(rep: dict) -> dict | None:
     if not measured:
         return None
     best = min(measured, key=lambda r: (r["regret"], r.get("cost") or 0.0))
+    rules = collections.Counter(v.get("rule") for v in best["per_group"].values() if v.get("rule"))
     return {"method": best["method"], "choose": best["success"], "choose_ci": list(best["success_ci"]),
-            "regret": best["regret"], "regret_ci": list(best["regret_ci"]), "cost": best.get("cost")}
+            "regret": best["regret"], "regret_ci": list(best["regret_ci"]), "cost": best.get("cost"),
+            "rule": rules.most_common(1)[0][0] if rules else None}
+
+
+def stop_held_out_record(rep: dict, method: str, source: str) -> dict:
+    """A stop method's leave-one-task-out record from an analysis, as a gate's
+    ``validation.held_out``: stop success, training saved and mean regret with their 95%
+    intervals, per task (with the rule fitted in that fold), and the fractions of the budget
+    where it stopped the held-out runs."""
+    r = next(x for x in rep["results"] if x["group"] == "task" and x["decision"] == "stop" and x["method"] == method)
+    at = sorted({round(float(run["pick_fraction"]), 3) for run in r["runs"] if run.get("pick_fraction") is not None})
+    return {"stop": r["success"], "stop_ci": list(r["success_ci"]), "saved": r["saved"], "saved_ci": list(r["saved_ci"]),
+            "regret": r["regret"], "regret_ci": list(r["regret_ci"]),
+            "per_task": {t: {"stop": v["success"], "saved": v["saved"], "regret": v["regret"], "rule": v.get("rule")}
+                         for t, v in r["per_group"].items()},
+            "stopped_at": at,
+            "text": f"the gate benchmark's {method!r} stop rule, leave-one-task-out over {len(rep['tasks'])} tasks "
+                    f"({', '.join(rep['tasks'])}), {rep['n_runs']} teacher runs, each stop judged by a student seed "
+                    f"the rule did not read; intervals: 95% bootstrap over tasks",
+            "source": source}
 
 
 def ship_records(rep: dict, preset_dir, source: str) -> dict:
@@ -537,4 +570,8 @@ def ship_records(rep: dict, preset_dir, source: str) -> dict:
     record = held_out_record(rep, RECORDED["paper"], source)
     write_gate(dataclasses.replace(paper, validation={**(paper.validation or {}), "held_out": record}),
                preset_dir / "paper.json")
-    return {"final": final, "paper": record, "measuring": buys}
+    budget = read_gate(preset_dir / "budget.json" if (preset_dir / "budget.json").exists() else "budget")
+    stop = stop_held_out_record(rep, RECORDED["budget"], source)
+    write_gate(dataclasses.replace(budget, validation={**(budget.validation or {}), "held_out": stop}),
+               preset_dir / "budget.json")
+    return {"final": final, "paper": record, "budget": stop, "measuring": buys}
