@@ -82,7 +82,7 @@ def report(sources: Sequence, out, *, gate=None, cache: bool = True, problems: l
     fig = _figure(rows, g, sel, students)
     heading = title or "gatekit report"
     if out.suffix.lower() != ".html":
-        fig.suptitle(f"{heading}: {sel.headline()}"[:200], fontsize=9)
+        fig.suptitle(_wrapped(f"{heading}: {sel.headline()}", fig), fontsize=9)
         return plotting._save(fig, out)
     buf = _bytes.BytesIO()
     fig.tight_layout()
@@ -90,6 +90,14 @@ def report(sources: Sequence, out, *, gate=None, cache: bool = True, problems: l
     plotting._plt().close(fig)
     io.write_text(out, _html(heading, sel, g, rows, students, problems, buf.getvalue()))
     return out
+
+
+def _wrapped(text: str, fig, lines: int = 3) -> str:
+    """``text`` wrapped to the figure's width (about 15 characters an inch at 9 points), at most
+    ``lines`` lines, the last ending in an ellipsis when cut: a title is never cut mid-figure."""
+    import textwrap
+
+    return textwrap.fill(text, width=max(40, int(fig.get_figwidth() * 15)), max_lines=lines, placeholder=" ...")
 
 
 def _figure(rows, g, sel, students):
