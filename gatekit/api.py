@@ -68,8 +68,9 @@ def select(
     ``gate`` is a :class:`Gate`, a ``gatekit-gate/1`` file or a preset name (``paper``,
     ``pointmaze``); ``threshold``/``metric``/``direction`` make a one-off rule instead (a bare
     ``threshold``: the paper's |tanh mu| rule). With neither, the default answer
-    (:func:`gatekit.resolve.resolve_gate`): the final checkpoint, with its held-out record and what
-    measuring would buy. A gate given explicitly is resolved (and checked) before any scoring.
+    (:func:`gatekit.resolve.resolve_gate`): the zero-cost rule with the best held-out record for
+    choosing (``auto`` where it beats the final checkpoint, else ``final``), with that record and
+    what measuring would buy. A gate given explicitly is resolved (and checked) before any scoring.
     """
     R.check_direction(role, selection.ROLES, what="role")
     given = gate is not None or threshold is not None

@@ -164,7 +164,7 @@ def score(
 
 GateOpt = Annotated[
     Optional[str],
-    typer.Option("--gate", "-G", help="Gate file (gatekit fit --save) or preset: auto, pointmaze, paper. Default: auto where its held-out record on this decision (choose for select, stop for watch) beats the final checkpoint, the training step and the fraction of the budget (it prints that record), else the env's built-in gate."),
+    typer.Option("--gate", "-G", help="Gate file (gatekit fit --save) or preset: auto, final, budget, pointmaze, paper. Default: auto where its held-out record on this decision (choose for select, stop for watch) beats the final checkpoint, the training step and the fraction of the budget, else final (select) or budget (watch); it prints the record of the one it applies."),
 ]
 OneOffThreshold = Annotated[
     Optional[float],
@@ -196,8 +196,9 @@ def select(
     """Recommend the teacher checkpoint to distill from: the earliest checkpoint where the gate
     (a fitted gate file, a preset, or a one-off --threshold rule) has held for PATIENCE
     consecutive checkpoints, why, and warnings when the answer cannot be trusted. With no gate,
-    the answer with the best held-out record among zero-cost rules (today the final checkpoint,
-    preset 'final'), with that record and what measuring would buy; a bare --threshold is the
+    the answer with the best held-out record among zero-cost rules (the preset 'auto' where its
+    record beats the final checkpoint's, as today, else 'final'), with that record and what
+    measuring would buy; a bare --threshold is the
     paper's rule (|tanh mu|, action_magnitude, passing below) at that threshold. Exit code 0 even
     when none is ready (the answer says so); 1 on bad input."""
     from gatekit import api
