@@ -199,3 +199,55 @@ def gp_race_method(name: str, *, n: int = 3, priors: Sequence[str] = (), full_ep
         return rules[0] if len(rules) == 1 else _fairest(rules, runs, decision, 1, cost=lambda r: 0)
 
     return Method(name, fit, "measured", uses=1, student_epochs=full_epochs, last=None, decisions=("choose",))
+
+
+VERDICT_RACES = {"last 3, 1 seed": (3, 1), "last 3, 2 seeds": (3, 2), "last 6, 1 seed": (6, 1)}
+"""The races whose verdicts :func:`race_verdicts` calibrates: (candidates, seeds per candidate)."""
+
+
+def race_verdicts(runs: Sequence[TeacherRun], k: int, seeds: int) -> dict:
+    """How far a race's verdict ("clear" or "within noise", :func:`training.racing.how_sure`) can be
+    trusted, replayed on the dataset. Declared 2026-12-05, before it was computed:
+
+    * **the race**: full students (the dataset's outcome at the full student budget) on each of a
+      run's last ``k`` checkpoints, ``seeds`` seeds each, exactly as ``python -m training race
+      --last k --seeds seeds`` decides: the best mean (ties: the later checkpoint) and the verdict
+      from the gap between the top two;
+    * **judged** by one student seed the race did not read (every split of
+      :func:`gatekit.judge.seed_splits`), with the benchmark's choose label: right when the judge
+      seed's student at the pick reaches >= 0.95 x its best over every checkpoint of the run;
+    * **statistic**: the success rate (and mean regret) among "clear" races against that among
+      "within noise" races, pooled over runs and splits, with 95% intervals over task groups;
+      expected direction: "clear" is right more often. Nothing is fitted; the one-seed noise
+      (``RELATIVE_SEED_STD``, 0.09) was itself measured on this dataset.
+
+    Returns ``{"k", "seeds", "n", verdict: {"share", "n", "success", "success_ci", "regret",
+    "regret_ci"}}`` for verdict in ("clear", "within noise")."""
+    from gatekit import judge as J
+    from training.racing import how_sure
+
+    found: dict[str, list[tuple]] = {"clear": [], "within noise": []}
+    for run in runs:
+        s = np.asarray(run.student_seeds, np.float64)  # [checkpoint, seed]
+        c, n = s.shape
+        if c < k or n < seeds + 1 or not np.isfinite(s).all():
+            continue
+        for used, j in J.seed_splits(n, seeds):
+            students = [s[i, list(used)] for i in range(c - k, c)]
+            means = [float(np.mean(x)) for x in students]
+            pick = c - k + max(range(k), key=lambda i: (means[i], i))
+            verdict = how_sure(means, students, seeds)[3]
+            res = J.judge_pick(s[:, j], run.steps, pick, "choose")
+            found["clear" if verdict.startswith("clear") else "within noise"].append(
+                (run.task, float(res["success"]), res["regret"]))
+    total = sum(len(v) for v in found.values())
+    out: dict = {"k": k, "seeds": seeds, "n": total}
+    for verdict, xs in found.items():
+        if not xs:
+            out[verdict] = {"share": 0.0, "n": 0}
+            continue
+        tasks, ok, reg = zip(*xs)
+        out[verdict] = {"share": len(xs) / total, "n": len(xs), "success": float(np.mean(ok)),
+                        "success_ci": list(J.bootstrap_interval(ok, tasks)), "regret": float(np.mean(reg)),
+                        "regret_ci": list(J.bootstrap_interval(reg, tasks))}
+    return out
