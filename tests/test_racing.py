@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from gatekit import io as gio
@@ -92,3 +93,34 @@ def test_a_race_is_clear_only_when_the_gap_beats_the_noise_of_a_difference():
     gap, n, src, verdict = how_sure([0.8, 0.7], [[0.7, 0.9], [0.6, 0.8]], seeds=2)  # std 0.141 / sqrt 2 = 0.1
     assert n == pytest.approx(0.1) and "own seed-to-seed" in src and verdict.startswith("within noise")
     assert how_sure([0.8], [[0.8]], seeds=1)[3].startswith("one candidate")
+
+
+def test_race_verdicts_replay_the_race_and_judge_it_by_unseen_seeds():
+    """A one-seed race whose lead comes from a lucky student looks clear and is wrong: the replay
+    counts every seed split, and the judge is a seed the race did not read."""
+    from training.bench.methods import TeacherRun
+    from training.bench.races import race_verdicts
+
+    s = np.full((8, 3), 0.1)
+    s[5], s[6], s[7] = [0.2, 0.9, 0.9], [0.5, 0.5, 0.5], [1.0, 0.5, 0.5]
+    run = TeacherRun(("t", "base", 0), np.arange(1, 9) * 100, {}, s.mean(1), s)
+    v = race_verdicts([run], k=3, seeds=1)
+    # seed 0 picks step 800 (1.0): the judges (0.5 there, 0.9 at 600) say wrong; seeds 1 and 2 pick
+    # 600 (0.9): seed 0 judges it wrong (0.2 against 1.0), the other right
+    assert v["n"] == 6 and v["clear"]["n"] == 6 and v["within noise"]["n"] == 0
+    assert v["clear"]["success"] == pytest.approx(2 / 6)
+    two = race_verdicts([run], k=3, seeds=2)
+    assert two["n"] == 3 and two["clear"]["n"] + two["within noise"]["n"] == 3
+
+
+def test_a_race_states_what_its_verdict_was_worth_on_the_benchmark():
+    from training.racing import _record, calibration
+
+    rec = {"last": 3, "verdicts": {"clear": {"n": 32, "success": 0.5}, "within noise": {"n": 346, "success": 0.69}}}
+    text = calibration("clear: the best leads ...", rec)
+    assert "that were clear picked right on 50%" in text and "within noise on 69%" in text
+    assert "does not make the pick surer" in text
+    assert "does not make" not in calibration("within noise: ...", rec) and calibration("clear", None) == ""
+    shipped = _record(3, 1)  # the final preset carries the dataset's replayed races
+    assert shipped["last"] == 3 and set(shipped["verdicts"]) == {"clear", "within noise"}
+    assert _record(3, 2)["verdicts"]["clear"]["n"] > 0 and _record(4, 1) is None

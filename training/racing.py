@@ -114,13 +114,15 @@ def race(teacher, *, out, last: int = 3, seeds: int = 1, student_epochs: int = 8
     order = sorted(range(len(results)), key=lambda i: (means[i], i), reverse=True)
     best = results[order[0]]
     gap, noise, noise_from, verdict = how_sure(means, [r["students"] for r in results], seeds)
+    record = _record(len(results), seeds)
+    verdict += calibration(verdict, record)
     final_s = teacher_s
     student_s = [_train_seconds(j.path) for js in jobs.values() for j in js]
     extra = float(sum(student_s) - np.mean(student_s)) if student_s else 0.0  # one student is the one kept
     res = {"teacher": str(teacher), "pick": best["step"], "kept": best["path"], "candidates": results,
            "gap": gap, "noise": noise, "noise_from": noise_from, "verdict": verdict, "outcome": outcome,
            "seeds": seeds, "student_epochs": cfg.epochs, "seconds": time.time() - t0, "budget": budget,
-           "extra_share_of_teacher": extra / final_s if final_s > 0 else None, "record": _record()}
+           "extra_share_of_teacher": extra / final_s if final_s > 0 else None, "record": record}
     gio.write_text(out / "race.json", json.dumps(gio.to_jsonable(res), indent=1) + "\n")
     return res
 
@@ -141,8 +143,36 @@ def _train_seconds(path) -> float:
     return float(gio.load_checkpoint(run, steps[-1], items=("meta",)).meta.get("wall_time") or 0.0) if steps else 0.0
 
 
-def _record() -> dict | None:
-    """What measuring held up to on the gate benchmark (the ``final`` preset's record)."""
+def _record(last: int, seeds: int) -> dict | None:
+    """What a race of this shape held up to on the gate benchmark's dataset (the ``final``
+    preset's ``race`` records, written by ``training.bench.analysis.race_records``): the held-out
+    choose record of racing the last ``last`` checkpoints, and ``verdicts``: how often such races
+    with ``seeds`` seeds whose verdict was "clear" or "within noise" picked right (None where the
+    benchmark has no such race)."""
     if "final" not in gio.preset_names():
         return None
-    return (gio.read_gate("final").validation or {}).get("measuring")
+    rec = ((gio.read_gate("final").validation or {}).get("race") or {}).get(str(last))
+    if not isinstance(rec, dict):
+        return None
+    return {**{k: v for k, v in rec.items() if k != "verdicts"}, "verdicts": (rec.get("verdicts") or {}).get(str(seeds))}
+
+
+def calibration(verdict: str, record: dict | None) -> str:
+    """What the benchmark's replayed races say a verdict like this one is worth (appended to it):
+    how often races of the same shape with the same verdict picked right, against the other
+    verdict; empty without a record."""
+    verdicts = (record or {}).get("verdicts")
+    if not isinstance(verdicts, dict):
+        return ""
+    kind = "clear" if verdict.startswith("clear") else "within noise"
+    other = "within noise" if kind == "clear" else "clear"
+    mine, theirs = verdicts.get(kind) or {}, verdicts.get(other) or {}
+    if not mine.get("n"):
+        return ""
+    text = (f". On the gate benchmark's dataset, races like this one (last {record['last']}, same seeds) that were "
+            f"{kind} picked right on {mine['success']:.0%} of held-out runs ({mine['n']} races)")
+    if theirs.get("n"):
+        text += f", those {other} on {theirs['success']:.0%} ({theirs['n']})"
+    if kind == "clear" and theirs.get("n") and mine["success"] <= theirs["success"]:
+        text += ": with this many seeds a large lead does not make the pick surer (--seeds 2 measures the noise)"
+    return text

@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 import pathlib
+import re
 import sys
 import time
 
@@ -19,7 +20,7 @@ import numpy as np
 
 from gatekit import io as gio
 from gatekit.errors import GatekitError
-from training.bench import catalog, grid, methods
+from training.bench import catalog, grid, methods, races
 
 
 def rows_from_task(bt) -> list[dict]:
@@ -355,6 +356,9 @@ def analyze_rows(rows: list[dict], task_costs: dict, out, *, progress=None) -> d
                   for x in res["runs"] for run in [x["run"]]]
         res["cost"] = method_cost(res, task_costs, looked)
     rep.update(costs=task_costs, seconds=time.time() - t0, rules=_declared_rules(), plateau=plateau_evidence(out))
+    if any(c.startswith("student_outcome_s") for c in rows[0]):
+        runs = methods.teacher_runs(rows)
+        rep["race_verdicts"] = {name: races.race_verdicts(runs, k, n) for name, (k, n) in races.VERDICT_RACES.items()}
     gio.write_text(out / "results.json", json.dumps(gio.to_jsonable(rep), indent=1) + "\n")
     gio.write_text(out / "results.md", markdown(rep))
     return rep
@@ -441,6 +445,16 @@ def markdown(rep: dict, group: str = "task", only: tuple[str, ...] | None = None
                  f"intervals: 95% bootstrap over {len(tasks)} {group}s (few groups: read them as rough). "
                  f"Students' seed-to-seed std / best mean: {nf['stop']['relative_seed_std']:.2f}. "
                  f"{rep['n_runs']} teacher runs.")
+    if rep.get("race_verdicts") and group == "task":
+        lines += ["", "How far a race's verdict can be trusted (`python -m training race` replayed on every run and "
+                  "seed split, judged by a seed it did not read; training/bench/races.py: race_verdicts):", "",
+                  "| race | verdict | share of races | right | mean regret |", "|---|---|---|---|---|"]
+        for name, v in rep["race_verdicts"].items():
+            for kind in ("clear", "within noise"):
+                x = v[kind]
+                if x["n"]:
+                    lines.append(f"| {name} | {kind} | {x['share']:.2f} ({x['n']}) | {_ci(x, 'success')} | "
+                                 f"{_ci(x, 'regret', pct)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -604,11 +618,12 @@ def ship_records(rep: dict, preset_dir, source: str) -> dict:
     preset_dir = pathlib.Path(preset_dir)
     final = held_out_record(rep, RECORDED["final"], source)
     buys = measuring_buys(rep)
+    race = race_records(rep, source)
     write_gate(Gate(metric="step", direction="above", threshold=0.999999, transform="of_final", name="final",
                     description=("The final checkpoint: the zero-cost answer with the best held-out record for "
                                  "choosing on the gate benchmark (no teacher statistic did better on tasks it was "
                                  "not fitted on). Nothing is fitted. `select` uses it when given no gate."),
-                    label_rule=_declared_rules(), validation={"held_out": final, "measuring": buys}),
+                    label_rule=_declared_rules(), validation={"held_out": final, "measuring": buys, "race": race}),
                preset_dir / "final.json")
     paper = read_gate(preset_dir / "paper.json" if (preset_dir / "paper.json").exists() else "paper")
     record = held_out_record(rep, RECORDED["paper"], source)
@@ -618,4 +633,34 @@ def ship_records(rep: dict, preset_dir, source: str) -> dict:
     stop = stop_held_out_record(rep, RECORDED["budget"], source)
     write_gate(dataclasses.replace(budget, validation={**(budget.validation or {}), "held_out": stop}),
                preset_dir / "budget.json")
-    return {"final": final, "paper": record, "budget": stop, "measuring": buys}
+    return {"final": final, "paper": record, "budget": stop, "measuring": buys, "race": race}
+
+
+RACE_METHODS = ("1 full student, last 3", "1 full student, last K (K fitted)")
+"""The measured rules ``python -m training race`` runs (``--last 3``, the default, and the K the
+folds fitted), whose records :func:`race_records` gives it."""
+
+
+def race_records(rep: dict, source: str) -> dict:
+    """What ``python -m training race`` can say on record, keyed by ``--last``: each race rule's
+    held-out choose record (the fitted-K rule under the K most folds chose) and, keyed by
+    ``--seeds``, how often races of that shape whose verdict was "clear" or "within noise" picked
+    right (``results.json``'s ``race_verdicts``, :func:`training.bench.races.race_verdicts`)."""
+    out: dict = {}
+    verdicts = rep.get("race_verdicts") or {}
+    for method in RACE_METHODS:
+        r = next((x for x in rep["results"] if x["group"] == "task" and x["decision"] == "choose"
+                  and x["method"] == method), None)
+        if r is None:
+            continue
+        rules = collections.Counter(v.get("rule") for v in r["per_group"].values() if v.get("rule"))
+        found = re.search(r"last (\d+) checkpoints", rules.most_common(1)[0][0] if rules else "")
+        if not found:
+            continue
+        k = int(found.group(1))
+        out[str(k)] = {"method": method, "last": k, "choose": r["success"], "choose_ci": list(r["success_ci"]),
+                       "regret": r["regret"], "regret_ci": list(r["regret_ci"]), "cost": r.get("cost"),
+                       "source": source,
+                       "verdicts": {str(v["seeds"]): {kind: v[kind] for kind in ("clear", "within noise")}
+                                    for v in verdicts.values() if v["k"] == k}}
+    return out
