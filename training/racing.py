@@ -174,5 +174,5 @@ def calibration(verdict: str, record: dict | None) -> str:
     if theirs.get("n"):
         text += f", those {other} on {theirs['success']:.0%} ({theirs['n']})"
     if kind == "clear" and theirs.get("n") and mine["success"] <= theirs["success"]:
-        text += ": with this many seeds a large lead does not make the pick surer (--seeds 2 measures the noise)"
+        text += ": with this many seeds a large lead does not make the pick surer"
     return text
