@@ -344,6 +344,8 @@ def confidence(gate: Gate) -> str:
             rule = f" ({buys['rule']})" if isinstance(buys.get("rule"), str) else ""
             text += (f". Measuring would buy: {buys['method']}{rule} was right on {buys['choose']:.0%}"
                      f"{_interval(buys.get('choose_ci'))}, losing {buys['regret']:.1%}{cost}")
+            if isinstance(buys.get("command"), str):
+                text += f" (`{buys['command']}`)"
         return text
     oof = ((gate.validation or {}).get("out_of_fold") or {}).get("accuracy")
     if isinstance(oof, (int, float)):

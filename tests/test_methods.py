@@ -347,7 +347,8 @@ def test_ship_records_writes_the_budget_stop_record_and_what_measuring_buys(tmp_
         res(analysis.RECORDED["paper"], "choose", 0.01, 0.9), res(analysis.RECORDED["paper"], "stop", 0.03, 0.9),
         res("fraction of budget", "stop", 0.72, 0.128),
         res("last 3", "choose", 0.67, 0.067, kind="measured", cost=0.15),
-        res("last K", "choose", 0.74, 0.049, kind="measured", cost=0.35, rules=("last 6", "last 6"))]}
+        res("last K", "choose", 0.74, 0.049, kind="measured", cost=0.35,
+            rules=("the best student_outcome_mean of the last 6 checkpoints",) * 2)]}
     records = analysis.ship_records(rep, tmp_path, "data")
     budget = read_gate(tmp_path / "budget.json")
     assert budget.metric == "budget_fraction" and budget.threshold == 0.84  # the rule is unchanged
@@ -355,5 +356,7 @@ def test_ship_records_writes_the_budget_stop_record_and_what_measuring_buys(tmp_
     assert budget.validation["held_out"]["stopped_at"] == [0.85, 0.86]
     assert "72%" in stop_record(budget) and "14%" in stop_record(budget)
     final = read_gate(tmp_path / "final.json")
-    assert final.validation["measuring"]["method"] == "last K" and final.validation["measuring"]["rule"] == "last 6"
-    assert "Measuring would buy: last K (last 6) was right on 74%" in confidence(final)
+    buys = final.validation["measuring"]
+    assert buys["method"] == "last K" and buys["rule"] == "the best student_outcome_mean of the last 6 checkpoints"
+    assert "Measuring would buy: last K (the best student_outcome_mean of the last 6" in confidence(final)
+    assert "was right on 74%" in confidence(final) and "`python -m training race RUN --out DIR --last 6`" in confidence(final)

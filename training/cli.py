@@ -170,7 +170,7 @@ def teacher(
     seed: Seed = 0,
     devices: Devices = 1,
     stop_at_gate: Annotated[bool, typer.Option("--stop-at-gate", help="Stop once the gate holds (gatekit.hooks.GateHook).")] = False,
-    gate: Annotated[Optional[str], typer.Option("--gate", help="Gate file (gatekit fit --save) or preset; default: auto where its held-out stop record beats the final checkpoint, the training step and the fraction of the budget, else the env's built-in gate.")] = None,
+    gate: Annotated[Optional[str], typer.Option("--gate", help="Gate file (gatekit fit --save) or preset; default: auto where its held-out stop record beats the final checkpoint, the training step and the fraction of the budget, else the budget rule (budget_fraction > 0.84: past 84% of the planned epochs), the stop rule with the best held-out record.")] = None,
     gate_threshold: Annotated[Optional[float], typer.Option("--gate-threshold", help="One-off rule instead of a gate file: threshold.")] = None,
     gate_metric: Annotated[Optional[str], typer.Option("--gate-metric", help="One-off rule: online metric the hook watches (required with --gate-threshold).")] = None,
     gate_direction: Annotated[str, typer.Option("--gate-direction", help="One-off rule: below | above.")] = "below",

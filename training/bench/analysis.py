@@ -587,9 +587,11 @@ def measuring_buys(rep: dict) -> dict | None:
         return None
     best = min(measured, key=lambda r: (r["regret"], r.get("cost") or 0.0))
     rules = collections.Counter(v.get("rule") for v in best["per_group"].values() if v.get("rule"))
+    rule = rules.most_common(1)[0][0] if rules else None
+    last = re.search(r"student_outcome_mean of the last (\d+) checkpoints", rule or "")
     return {"method": best["method"], "choose": best["success"], "choose_ci": list(best["success_ci"]),
             "regret": best["regret"], "regret_ci": list(best["regret_ci"]), "cost": best.get("cost"),
-            "rule": rules.most_common(1)[0][0] if rules else None}
+            "rule": rule, "command": f"python -m training race RUN --out DIR --last {last.group(1)}" if last else None}
 
 
 def stop_held_out_record(rep: dict, method: str, source: str) -> dict:
