@@ -299,7 +299,7 @@ def gatebench(
     analyze_only: Annotated[bool, typer.Option("--analyze-only", help="Train nothing: analyze the tasks finished so far.")] = False,
     pairs: Annotated[Optional[pathlib.Path], typer.Option("--pairs", help="With --analyze-only: analyze this older pairs table (its results.json and teachers.csv beside it) instead of the dataset.")] = None,
     data: Annotated[Optional[pathlib.Path], typer.Option("--data", help="The dataset directory ({task}.npz; default: the repository's examples/results/gatebench/data): finished tasks are written there and not trained again.")] = None,
-    ship: Annotated[bool, typer.Option("--ship", help="Also write the presets' records (auto, final, paper) from the analysis into this checkout's gatekit/presets.")] = False,
+    ship: Annotated[bool, typer.Option("--ship", help="Also write the presets' records (auto, final, paper, budget) from the analysis into this checkout's gatekit/presets.")] = False,
 ):
     """The gate benchmark (the grid is declared in training/bench/grid.py): 7 tasks x 3 configs x
     3 teacher seeds, 8 checkpoints each, 3 students per checkpoint trained for 8 epochs (every
