@@ -327,7 +327,7 @@ def test_a_choose_rule_skips_transient_collapses_as_select_does():
 
 def test_ship_records_writes_the_budget_stop_record_and_what_measuring_buys(tmp_path):
     """The presets' records come from one analysis: ``budget`` (the stopping tools' default) gets
-    the fraction rule's held-out stop record and where it stopped; ``final`` names the measured
+    the shipped rule's stop record (the fitted fraction rule's beside it) and where it stopped; ``final`` names the measured
     rule with the lowest regret and the rule most folds fitted."""
     from training.bench import analysis
 
@@ -345,16 +345,17 @@ def test_ship_records_writes_the_budget_stop_record_and_what_measuring_buys(tmp_
     rep = {"tasks": ["a", "b"], "n_runs": 2, "results": [
         res("final checkpoint", "choose", 0.58, 0.107), res("final checkpoint", "stop", 0.17, 0.2),
         res(analysis.RECORDED["paper"], "choose", 0.01, 0.9), res(analysis.RECORDED["paper"], "stop", 0.03, 0.9),
-        res("fraction of budget", "stop", 0.72, 0.128),
+        res("fraction of budget", "stop", 0.72, 0.128), res(analysis.RECORDED["budget"], "stop", 0.71, 0.13),
         res("last 3", "choose", 0.67, 0.067, kind="measured", cost=0.15),
         res("last K", "choose", 0.74, 0.049, kind="measured", cost=0.35,
             rules=("the best student_outcome_mean of the last 6 checkpoints",) * 2)]}
     records = analysis.ship_records(rep, tmp_path, "data")
     budget = read_gate(tmp_path / "budget.json")
     assert budget.metric == "budget_fraction" and budget.threshold == 0.84  # the rule is unchanged
-    assert budget.validation["held_out"]["stop"] == records["budget"]["stop"] == 0.72
-    assert budget.validation["held_out"]["stopped_at"] == [0.85, 0.86]
-    assert "72%" in stop_record(budget) and "14%" in stop_record(budget)
+    held = budget.validation["held_out"]  # the shipped rule's own record, the fitted rule's beside it
+    assert held["stop"] == records["budget"]["stop"] == 0.71 and held["fitted"]["stop"] == 0.72
+    assert held["stopped_at"] == [0.85, 0.86] and "as shipped" in held["text"]
+    assert "71%" in stop_record(budget) and "14%" in stop_record(budget)
     final = read_gate(tmp_path / "final.json")
     buys = final.validation["measuring"]
     assert buys["method"] == "last K" and buys["rule"] == "the best student_outcome_mean of the last 6 checkpoints"

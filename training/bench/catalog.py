@@ -8,7 +8,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from gatekit.errors import GatekitError
-from training.bench.methods import (DECISIONS, FINAL, PAPER, Method, _is_number, ceiling, evaluate,
+from training.bench.methods import (BUDGET, DECISIONS, FINAL, PAPER, Method, _is_number, ceiling, evaluate,
                                     logistic_method, noise_floor, pilot_method, teacher_runs, threshold_method)
 from training.bench.races import gp_race_method, halving_method, measured_method
 from gatekit.transforms import SCALE_FREE
@@ -45,7 +45,7 @@ def default_methods(statistics: Sequence[str], full_epochs: int | None = None,
     they carry the teacher action distances (``action_dist_c{j}``, the dataset), the GP race
     (:class:`GPRace`, declared 2026-12-05 before it was scored): 3 students with a constant prior,
     and 3 students with a student-side prior chosen inside each fold."""
-    ms = [FINAL, PAPER, threshold_method("training step", ["step"], ("raw",), "baseline"),
+    ms = [FINAL, PAPER, BUDGET, threshold_method("training step", ["step"], ("raw",), "baseline"),
           threshold_method("fraction of budget", ["fraction"], ("raw",), "baseline"),
           threshold_method("teacher eval (any form)", ["teacher_eval_success"], kind="baseline")]
     for s in statistics:

@@ -381,6 +381,14 @@ PAPER = Method("paper rule (action_magnitude < 0.63, nothing fitted)",
                lambda runs, d: gate_rule("action_magnitude", "raw", "below", 0.63, guard=d == "choose"), "statistic")
 """The rule this project was specified with (the ``paper`` preset): nothing is fitted, so its
 record on every task is held out."""
+BUDGET = Method("budget preset (fraction > 0.84, nothing fitted)",
+                lambda runs, d: gate_rule("fraction", "raw", "above", 0.84, guard=d == "choose"), "baseline")
+"""The stop rule the hook, ``watch`` and ``--stop-at-gate`` use given no gate (the ``budget``
+preset, ``budget_fraction > 0.84``) exactly as shipped: nothing is fitted in any fold. Declared
+2026-12-05. Its 0.84 was read off the 36-run table's fitted fraction rules (2026-12-04), so on
+the 4 old task groups it is not fully held out; on the 3 new ones it is. The benchmark's
+``fraction`` is the step's share of the final step, the preset's the epoch's share of the planned
+epochs: the same where every epoch has the same steps."""
 
 
 @dataclasses.dataclass
