@@ -96,6 +96,42 @@ def halving_method(name: str, *, k: int | None = None, rungs: tuple[int, ...] | 
     return Method(name, fit, "measured", uses=1, student_epochs=full_epochs, last=k, decisions=("choose",))
 
 
+@dataclasses.dataclass(frozen=True)
+class SecondSeed:
+    """Post hoc (choose), declared 2026-12-05 before it was scored: one full student on each of
+    the last ``k`` checkpoints; the two best (ties: the later) get a second full student (the same
+    second seed at both); the pick is the better two-seed mean (ties: the later). It reads 2 seeds
+    at 2 checkpoints and 1 at the others: ``k + 2`` students, ``k + 1`` beyond the one kept (the
+    cost, through ``epochs_used``: student epochs per seed read). Motivated by
+    :func:`race_verdicts`: one seed's verdict means little, two seeds' "clear" means much more."""
+
+    k: int
+    full_epochs: int
+
+    @property
+    def text(self) -> str:
+        return f"a full student at each of the last {self.k} checkpoints, a second at the best 2"
+
+    @property
+    def epochs_used(self) -> float:
+        return (self.k + 2) * self.full_epochs / 2
+
+    def pick(self, run: TeacherRun) -> int | None:
+        first = run.series("student_outcome_s0")[-self.k:]
+        second = run.series("student_outcome_s1")[-self.k:]
+        if not (np.isfinite(first).all() and np.isfinite(second).all()):
+            return None
+        top = sorted(range(len(first)), key=lambda i: (first[i], i), reverse=True)[:2]
+        best = max(top, key=lambda i: ((first[i] + second[i]) / 2, i))
+        return len(run.steps) - len(first) + best
+
+
+def second_seed_method(name: str, *, k: int = 3, full_epochs: int = 8) -> Method:
+    """:class:`SecondSeed` (nothing fitted)."""
+    return Method(name, lambda runs, d: SecondSeed(k, full_epochs), "measured", uses=2, student_epochs=full_epochs,
+                  last=k, decisions=("choose",))
+
+
 GP_SIGNAL = 0.25
 """The GP race's prior std of a checkpoint's student, as a share of the final checkpoint's student."""
 GP_NOISE = 0.07
