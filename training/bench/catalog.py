@@ -10,7 +10,7 @@ import numpy as np
 from gatekit.errors import GatekitError
 from training.bench.methods import (BUDGET, DECISIONS, FINAL, PAPER, Method, _is_number, ceiling, evaluate,
                                     logistic_method, noise_floor, pilot_method, teacher_runs, threshold_method)
-from training.bench.races import gp_race_method, halving_method, measured_method
+from training.bench.races import gp_race_method, halving_method, measured_method, second_seed_method
 from gatekit.transforms import SCALE_FREE
 
 
@@ -44,7 +44,8 @@ def default_methods(statistics: Sequence[str], full_epochs: int | None = None,
     scored on the dataset): last 4 at 25% then full, and K and rungs fitted inside each fold; where
     they carry the teacher action distances (``action_dist_c{j}``, the dataset), the GP race
     (:class:`GPRace`, declared 2026-12-05 before it was scored): 3 students with a constant prior,
-    and 3 students with a student-side prior chosen inside each fold."""
+    and 3 students with a student-side prior chosen inside each fold; a second full student at the
+    best 2 of the last 3 (:class:`SecondSeed`, declared 2026-12-05 before it was scored)."""
     ms = [FINAL, PAPER, BUDGET, threshold_method("training step", ["step"], ("raw",), "baseline"),
           threshold_method("fraction of budget", ["fraction"], ("raw",), "baseline"),
           threshold_method("teacher eval (any form)", ["teacher_eval_success"], kind="baseline")]
@@ -61,7 +62,8 @@ def default_methods(statistics: Sequence[str], full_epochs: int | None = None,
         ms += [measured_method("1 full student, last 3", "student_outcome_mean", uses=1, student_epochs=full_epochs, k=3),
                measured_method("1 full student, last K (K fitted)", "student_outcome_mean", uses=1,
                                student_epochs=full_epochs),
-               measured_method("pilot 25%, 2 students, last 3", "pilot2_mean", uses=2, student_epochs=2, k=3)]
+               measured_method("pilot 25%, 2 students, last 3", "pilot2_mean", uses=2, student_epochs=2, k=3),
+               second_seed_method("1 full student, last 3, a second at the best 2", k=3, full_epochs=full_epochs)]
         if any(c.startswith("student_e") for r in rows_columns for c in r):
             ms += [halving_method("successive halving, last 4, at 25% then full", k=4, rungs=(2, full_epochs),
                                   full_epochs=full_epochs),
