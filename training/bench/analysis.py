@@ -587,12 +587,19 @@ def measuring_buys(rep: dict) -> dict | None:
     if not measured:
         return None
     best = min(measured, key=lambda r: (r["regret"], r.get("cost") or 0.0))
-    rules = collections.Counter(v.get("rule") for v in best["per_group"].values() if v.get("rule"))
-    rule = rules.most_common(1)[0][0] if rules else None
-    last = re.search(r"student_outcome_mean of the last (\d+) checkpoints", rule or "")
+    rule, last = fold_rule(best)
     return {"method": best["method"], "choose": best["success"], "choose_ci": list(best["success_ci"]),
             "regret": best["regret"], "regret_ci": list(best["regret_ci"]), "cost": best.get("cost"),
-            "rule": rule, "command": f"python -m training race RUN --out DIR --last {last.group(1)}" if last else None}
+            "rule": rule, "command": f"python -m training race RUN --out DIR --last {last}" if last else None}
+
+
+def fold_rule(result: dict) -> tuple[str | None, int | None]:
+    """(the rule most folds fitted for a method's result, its K when that rule races students
+    from the last K checkpoints, as ``race --last K`` does; else None)."""
+    rules = collections.Counter(v.get("rule") for v in result["per_group"].values() if v.get("rule"))
+    rule = rules.most_common(1)[0][0] if rules else None
+    last = re.search(r"student_outcome_mean of the last (\d+) checkpoints", rule or "")
+    return rule, int(last.group(1)) if last else None
 
 
 def stop_held_out_record(rep: dict, method: str, source: str) -> dict:
@@ -662,11 +669,9 @@ def race_records(rep: dict, source: str) -> dict:
                   and x["method"] == method), None)
         if r is None:
             continue
-        rules = collections.Counter(v.get("rule") for v in r["per_group"].values() if v.get("rule"))
-        found = re.search(r"last (\d+) checkpoints", rules.most_common(1)[0][0] if rules else "")
-        if not found:
+        k = fold_rule(r)[1]
+        if k is None:
             continue
-        k = int(found.group(1))
         out[str(k)] = {"method": method, "last": k, "choose": r["success"], "choose_ci": list(r["success_ci"]),
                        "regret": r["regret"], "regret_ci": list(r["regret_ci"]), "cost": r.get("cost"),
                        "source": source,
