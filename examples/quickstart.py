@@ -1,7 +1,7 @@
 """Quick start: train a CRL teacher on the built-in point maze, score every checkpoint, ask
 gatekit for the zero-cost answer (``gatekit select`` with no gate: the zero-cost rule with the best
 held-out record for choosing, with that record), then measure: race one full student from each of
-the last 3 checkpoints and keep the best (``python -m training race``), and prove the pick with
+the last 3 checkpoints and keep the best (``gatekit race``, the command a user types), and prove the pick with
 student seeds the race did not read (one more seed at each raced checkpoint, at the zero-cost
 answer and at the first). About 1-2 minutes on 2 CPU cores.
 
@@ -18,12 +18,14 @@ import dataclasses
 import json
 import pathlib
 import shutil
+import subprocess
+import sys
 import time
 
 import numpy as np
 
 import gatekit
-from training import calibrate, outcomes, race, train
+from training import calibrate, outcomes, train
 from training.many import Job, run_jobs
 
 LAST = 3
@@ -68,12 +70,19 @@ def main() -> None:
 
     steps = [r["step"] for r in table.rows]
     first, final = steps[0], steps[-1]
+    race_cmd = ["gatekit", "race", str(teacher), "--out", str(args.out / "race"), "--last", str(LAST),
+                "--student-epochs", str(student.epochs), "--depth", str(student.depth), "--width", str(student.width),
+                "--set", f"eval_episodes={student.eval_episodes}"]
     print(f"== 4/4 measuring: one depth-{student.depth} student ({student.epochs} epochs) from each of the last "
-          f"{LAST} checkpoints, the best kept (python -m training race)")
-    res = race(teacher, out=args.out / "race", last=LAST, seeds=1, student_cfg=student)
+          f"{LAST} checkpoints, the best kept:\n   $ {' '.join(race_cmd)}")
+    done = subprocess.run([sys.executable, "-c", "from gatekit.cli import main; main()", *race_cmd[1:]],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"gatekit race failed:\n{done.stderr[-2000:]}")
+    print("\n".join(f"   {line}" for line in done.stdout.splitlines()))
+    res = json.loads((args.out / "race" / "race.json").read_text())
     for c in res["candidates"]:
         print(f"   step {c['step']:>7,}: student success {c['mean']:.3f}" + ("  <- pick" if c["step"] == res["pick"] else ""))
-    print(f"   how sure: {res['verdict']} (noise: {res['noise_from']}; race --seeds 2 measures it instead)")
     zero = choice.step if choice.ready else None
     judged = sorted({first, *(c["step"] for c in res["candidates"])} | ({zero} - {None})
                     | ({named.step} if named is not None and named.ready else set()))
@@ -99,7 +108,7 @@ def main() -> None:
         "race_students": {str(c["step"]): c["mean"] for c in res["candidates"]},
         "judge_students": {str(s): v for s, v in judge.items()}, "pick_is_right": bool(ok),
         "race_verdict": res["verdict"], "kept_student": res["kept"],
-        "race_extra_share_of_teacher": res["extra_share_of_teacher"],
+        "race_extra_share_of_teacher": res["cost"]["extra_share_of_teacher"],
         "zero_cost_gate": g.name, "zero_cost_step": zero, "student_zero_cost": judge.get(zero),
         "confidence": choice.confidence,
         "trusted": choice.trusted, "warnings": choice.warnings,

@@ -305,3 +305,40 @@ def transformed_rows(rows: list, gate: Gate) -> list[dict]:
         vals, _ = selection.gate_values(gate, [r.get(gate.metric) for r in rs], guard=False)
         out += [{**r, gate.reads: float(v) if np.isfinite(v) else None} for r, v in zip(rs, vals)]
     return out
+
+
+def race(run, *, out, strategy: str = "last", last: int | None = None, seeds: int | None = None,
+         student_epochs: int = 8, rungs: Sequence[int] | None = None, student_cmd: str | None = None,
+         outcome_file: str = "outcome.json", outcome_key: str = "outcome", timeout: float | None = None,
+         trainer=None, depth: int | None = None, width: int | None = None, sets: Mapping | None = None,
+         outcome: str = "eval_success", executor="threads", workers: int | None = None,
+         executor_options: Mapping | None = None, progress=None) -> dict:
+    """Measure which checkpoint of ``run`` to distill from: race students under ``strategy`` (a
+    name in :data:`gatekit.racing.STRATEGIES` or a :class:`gatekit.racing.Strategy`), trained by
+    ``trainer`` (any object with ``train(checkpoint, seed, epochs, out)``), else ``student_cmd``
+    (a command template: :class:`gatekit.racing.CommandTrainer`), else this project's trainer
+    (``depth``, ``width``, ``sets``, ``outcome`` describe its student), run through ``executor``
+    (a name in :data:`gatekit.racing.EXECUTORS`, or any ``concurrent.futures.Executor``). Every
+    option is checked before any student trains. Returns race.json (also written under ``out``)."""
+    from gatekit import racing
+
+    if isinstance(strategy, str):
+        strategy = racing.make_strategy(strategy, k=last, seeds=seeds, epochs=student_epochs,
+                                        rungs=None if rungs is None else tuple(rungs))
+    if trainer is None and student_cmd is not None:
+        trainer = racing.CommandTrainer(student_cmd, outcome_file=outcome_file, outcome_key=outcome_key,
+                                        timeout=timeout)
+    elif trainer is None:
+        trainer = racing.builtin_trainer(run, student_epochs=student_epochs, depth=depth, width=width,
+                                         sets=dict(sets or {}), outcome=outcome)
+    elif student_cmd is not None:
+        raise GatekitError("give a trainer or --student-cmd, not both")
+    per_epoch = getattr(trainer, "seconds_per_epoch", lambda: None)()
+    settings = {"seed_base": racing.trainers.SEED_BASE}
+    if not isinstance(executor, str):
+        return racing.race(run, out=out, strategy=strategy, trainer=trainer, executor=executor, progress=progress,
+                           seconds_per_epoch=per_epoch, settings=settings)
+    with racing.make_executor(executor, workers=workers, folder=pathlib.Path(out) / "submitit",
+                              options=executor_options) as ex:
+        return racing.race(run, out=out, strategy=strategy, trainer=trainer, executor=ex, progress=progress,
+                           seconds_per_epoch=per_epoch, settings=settings)

@@ -458,6 +458,114 @@ def pairs(
     typer.echo(f"wrote {out}: {len(joined)} pairs (teacher checkpoint x student outcomes)")
 
 
+RACE_HELP = ("Measure which checkpoint to distill from: train students from the run's last checkpoints "
+             "and keep the best.")
+
+
+@app.command(help=RACE_HELP + """
+
+With no --student-cmd, students are this project's (a depth-4 student with the teacher's
+parameter count; --depth, --width, --set change it) from a run it trained. Any other run (an
+imported JaxGCRL run, your own trainer's) is raced with your student trainer: --student-cmd
+'python distill.py --teacher {checkpoint} --seed {seed} --epochs {epochs} --out {out}', which
+writes {out}/outcome.json as {"outcome": <number>, larger is better}. Each student writes one
+result file under OUT/results, so an interrupted race resumes without training a finished
+student again. It says what it will cost before it starts and what it cost after.""")
+@_boundary
+def race(
+    run: Annotated[pathlib.Path, typer.Argument(help="The teacher run folder (gatekit-run/1) whose checkpoints to race.")],
+    out: Annotated[pathlib.Path, typer.Option("--out", "-o", help="The race's folder: students, result files, race.json (new, or this race's own to resume).")],
+    strategy: Annotated[str, typer.Option("--strategy", help="last (a full student per candidate), halving (successive halving in student epochs), second-seed, pilot.")] = "last",
+    last: Annotated[Optional[int], typer.Option("--last", help="Race the run's last N checkpoints (default: the strategy's; last: 3).")] = None,
+    seeds: Annotated[Optional[int], typer.Option("--seeds", help="Students per candidate, the same seeds at each (default 1).")] = None,
+    student_epochs: Annotated[int, typer.Option("--student-epochs", help="A full student's epochs.")] = 8,
+    rungs: Annotated[Optional[str], typer.Option("--rungs", help="halving: comma-separated student epochs at which to drop the worse half (default 2).")] = None,
+    student_cmd: Annotated[Optional[str], typer.Option("--student-cmd", help="Your student trainer, run once per student: a command with {checkpoint} (RUN@STEP), {seed}, {epochs}, {out}.")] = None,
+    outcome_file: Annotated[str, typer.Option("--outcome-file", help="With --student-cmd: the JSON file in {out} holding the outcome.")] = "outcome.json",
+    outcome_key: Annotated[str, typer.Option("--outcome-key", help="With --student-cmd: the outcome's key in that file.")] = "outcome",
+    timeout: Annotated[Optional[float], typer.Option("--timeout", help="With --student-cmd: stop a student after this many seconds (it counts as failed).")] = None,
+    depth: Annotated[Optional[int], typer.Option("--depth", help="Built-in students: dense layers (default 4).")] = None,
+    width: Annotated[Optional[int], typer.Option("--width", help="Built-in students: hidden width (default: the teacher's parameter count).")] = None,
+    sets: Annotated[Optional[List[str]], typer.Option("--set", help="Built-in students: any other TrainConfig field, NAME=VALUE (repeatable).")] = None,
+    outcome: Annotated[str, typer.Option("--outcome", help="Built-in students: eval_success, eval_time_at_goal or far_time_at_goal.")] = "eval_success",
+    executor: Annotated[str, typer.Option("--executor", help="Where students train: threads, processes, slurm (submitit; pip install '.[slurm]'), dask (pip install '.[dask]').")] = "threads",
+    workers: Annotated[Optional[int], typer.Option("--workers", help="Students at once (default: the CPU count; dask: 2 local workers).")] = None,
+    executor_opts: Annotated[Optional[List[str]], typer.Option("--executor-opt", help="slurm: submitit parameters, e.g. slurm_partition=gpu timeout_min=60 (cluster=local runs them here); dask: address=tcp://HOST:8786. Repeatable.")] = None,
+    json_out: JsonOut = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Every candidate's students, failures and the noise behind the verdict.")] = False,
+):
+    from gatekit import api
+    from gatekit.racing import parse_options
+
+    _check_race_paths(run, out, json_out)
+    sets_parsed = parse_options(sets, what="--set") if sets else None
+    res = api.race(run, out=out, strategy=strategy, last=last, seeds=seeds, student_epochs=student_epochs,
+                   rungs=_int_list(rungs, "--rungs"), student_cmd=student_cmd, outcome_file=outcome_file,
+                   outcome_key=outcome_key, timeout=timeout, depth=depth, width=width, sets=sets_parsed,
+                   outcome=outcome, executor=executor, workers=workers,
+                   executor_options=parse_options(executor_opts), progress=None if quiet else _say)
+    write_json(res, json_out)
+    if str(json_out) == "-":
+        return
+    for line in race_lines(res, verbose=verbose):
+        typer.echo(line)
+
+
+def _say(msg: str) -> None:
+    typer.echo(msg, err=True)
+
+
+def _int_list(text: str | None, what: str):
+    if text is None:
+        return None
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise GatekitError(f"{what} {text!r}: expected comma-separated integers, e.g. 2 or 1,2") from None
+
+
+def _check_race_paths(run: pathlib.Path, out: pathlib.Path, json_out) -> None:
+    """The race's folder is never the run or inside it; --json never inside the race's folder."""
+    r, o = run.resolve(), out.resolve()
+    if o == r or r in o.parents or o in r.parents:
+        raise GatekitError(f"--out {out}: overlaps the teacher run {run}; choose another folder")
+    check_out_paths([run, out], json=json_out)
+
+
+def race_lines(res: dict, *, verbose: bool = False) -> list[str]:
+    """What ``gatekit race`` prints: the answer, the student to keep, the verdict, the cost (one
+    line each); with ``verbose`` every candidate and failure."""
+    cands = {c["step"]: c for c in res["candidates"]}
+    best = cands.get(res["pick"], {})
+    score = f" (student {best['mean']:.3g})" if best.get("mean") is not None else ""
+    lines = [f"distill from: {res['checkpoint']}{score}"]
+    if res.get("kept"):
+        lines.append(f"keep the student: {res['kept']}")
+    lines.append(f"how sure: {res['verdict']}")
+    cost = res["cost"]
+    share = cost.get("extra_share_of_teacher")
+    lines.append(f"cost: {cost['students']} student(s), {cost['student_seconds']:.0f} s of training"
+                 + (f"; beyond the student kept, {share:.2f} of the teacher's training" if share is not None else ""))
+    if res.get("failed"):
+        lines.append(f"{len(res['failed'])} student(s) failed (-v lists them); their candidates were skipped")
+    if verbose:
+        for c in res["candidates"]:
+            mark = "  <- pick" if c["step"] == res["pick"] else ""
+            vals = ", ".join("failed" if v is None else f"{v:.3g}" for v in c["students"])
+            lines.append(f"  {res['teacher']}@{c['step']}: {vals}{mark}")
+        for f in res.get("failed", []):
+            lines.append(f"  failed: step {f['step']} seed {f['seed']} ({f['epochs']} epochs): {f['error']}")
+        lines.append(f"  noise: {res['noise_from']}; rule: {res['rule']}")
+        if res.get("verdict_worth"):
+            lines.append(f"  {res['verdict_worth']}")
+        rec = res.get("record")
+        if rec:
+            lines.append(f"  on record: {rec['method']} chose right on {rec['choose']:.0%} of held-out teacher runs, "
+                         f"losing {rec['regret']:.1%} of the best student on average")
+    return lines
+
+
 import_app = make_app("import", "Convert other trainers' checkpoints into gatekit runs.")
 app.add_typer(import_app, name="import")
 

@@ -368,48 +368,14 @@ def pilot(
                f"{res['seconds']:.0f} s")
 
 
-@app.command()
-@_guard
-def race(
-    run: Annotated[pathlib.Path, typer.Argument(help="The teacher run folder whose last checkpoints to race.")],
-    out: Out,
-    last: Annotated[int, typer.Option("--last", help="Race the run's last N checkpoints.")] = 3,
-    seeds: Annotated[int, typer.Option("--seeds", help="Full students per candidate (the same seeds at each).")] = 1,
-    student_epochs: Annotated[int, typer.Option("--student-epochs", help="The full student budget in epochs.")] = 8,
-    outcome: Annotated[str, typer.Option("--outcome", help="How a student is measured: eval_success, eval_time_at_goal or far_time_at_goal.")] = "eval_success",
-    budget: Annotated[Optional[float], typer.Option("--budget", help="The most extra work, as a share of the teacher's training time, beyond the student you keep (e.g. 0.15): the final checkpoint's student trains first and its time says how many of the --last candidates fit.")] = None,
-    json_out: Annotated[Optional[pathlib.Path], typer.Option("--json", help="Write the result as JSON here (also OUT/race.json).")] = None,
-    workers: Workers = None,
-    max_parallel: MaxParallel = None,
-):
-    """Race full-budget students from the run's last N checkpoints and keep the best: the measured
-    answer to which checkpoint to distill from (on the gate benchmark's 7 task groups, held out by
-    task: the last 3 chose right on 0.67, the last 6 on 0.74, the final checkpoint on 0.58). Prints the pick, the student to
-    keep, and how sure: the gap between the top two against the seed noise. Finished students are
-    reused, so an interrupted race continues where it stopped."""
-    from gatekit.cli_common import check_out_paths, write_json
-    from training import outcomes
-    from training.racing import race as run_race
+def _race_alias() -> None:
+    """``python -m training race`` is ``gatekit race`` (one command, one set of options)."""
+    from gatekit.cli import RACE_HELP, race as gatekit_race
 
-    outcomes.measure(outcome)
-    check_out_paths([run], json=json_out)
-    if out.resolve() == run.resolve() or run.resolve() in out.resolve().parents:
-        raise GatekitError(f"--out {out}: lies inside the teacher run {run}; choose another folder")
-    res = run_race(run, out=out, last=last, seeds=seeds, student_epochs=student_epochs, outcome=outcome, budget=budget,
-                        progress=lambda m: typer.echo(m, err=True), workers=workers, max_parallel=max_parallel)
-    write_json(res, json_out)
-    for c in res["candidates"]:
-        mark = "  <- pick" if c["step"] == res["pick"] else ""
-        typer.echo(f"  {run}@{c['step']}: student {outcome} {c['mean']:.3g}  {[round(v, 3) for v in c['students']]}{mark}")
-    typer.echo(f"distill from: {run}@{res['pick']}; keep the student {res['kept']}")
-    typer.echo(f"how sure: {res['verdict']} (noise: {res['noise_from']})")
-    share = res["extra_share_of_teacher"]
-    typer.echo(f"cost: {res['seconds']:.0f} s" + (f"; the students beyond the one kept: {share:.2f} of the teacher's "
-                                                   f"training" if share is not None else ""))
-    rec = res.get("record")
-    if rec:
-        typer.echo(f"on record: {rec['method']} chose right on {rec['choose']:.0%} of held-out teacher runs of the gate "
-                   f"benchmark, losing {rec['regret']:.1%} of the best student on average")
+    app.command("race", help=RACE_HELP + " The same command as `gatekit race` (see its --help).")(gatekit_race)
+
+
+_race_alias()
 
 
 def main() -> None:

@@ -57,3 +57,13 @@ def measure(name: str) -> Callable[..., float]:
     if name not in OUTCOMES:
         raise ValueError(f"unknown student outcome {name!r}; choose from {sorted(OUTCOMES)}")
     return OUTCOMES[name]
+
+
+def measure_checked(name: str) -> Callable[..., float]:
+    """:func:`measure`, with an unknown name a GatekitError naming ``--outcome`` (before any work)."""
+    from gatekit.errors import GatekitError
+
+    try:
+        return measure(name)
+    except ValueError as e:
+        raise GatekitError(f"--outcome: {e}") from None

@@ -1,18 +1,15 @@
-"""Race students from a run's last checkpoints and keep the best: the measured answer.
+"""This project's trainer behind gatekit's racing engine (:mod:`gatekit.racing`).
 
-    from training import race
-    res = race("runs/t0", out="runs/t0_race")          # full students on the last 3 checkpoints
-    res["pick"], res["kept"]                           # the checkpoint, and the student to keep
-    res["gap"], res["noise"], res["verdict"]            # how sure: the top two's gap vs the seed noise
+    from gatekit.racing import LastK, race
+    from training.racing import builtin_trainer
+    trainer = builtin_trainer("runs/t0", student_epochs=8)          # depth-4, matched width
+    race("runs/t0", out="runs/t0_race", strategy=LastK(k=3, epochs=8), trainer=trainer)
 
-On the gate benchmark's dataset (7 tasks, 63 teacher runs), held out by task and judged by
-student seeds a rule did not read, one full-budget student on each of the last 3 checkpoints
-chose right on 0.67 of teacher runs (mean regret 6.7%) against 0.58 (10.7%) for the final
-checkpoint, for 2 extra students (the third is the one you keep; about 0.15 of a teacher's
-training); the last 6 (``last=6``, the K fitted in 6 of 7 folds) on 0.74 (4.9%) for about 0.35.
-On the 36-run table that suggested "last 3" it had scored 0.81 (3.7%). ``python -m training race
-RUN --out DIR`` runs it; finished students are reused, so an interrupted race continues where it
-stopped.
+``gatekit race RUN --out DIR`` does the same from the command line. gatekit finds this trainer
+through the ``gatekit.trainers`` entry point (``gatekit-train``), so it never imports this package.
+A student here is :func:`training.pilot.default_student` (a depth-4 student with as many
+parameters as the teacher) unless ``depth``, ``width`` or ``sets`` say otherwise; every setting is
+printed and written into race.json.
 """
 
 from __future__ import annotations
@@ -20,159 +17,111 @@ from __future__ import annotations
 import dataclasses
 import json
 import pathlib
-import time
-from typing import Callable
-
-import numpy as np
 
 from gatekit import io as gio
 from gatekit.errors import GatekitError
+from gatekit.racing.trainers import SEED_BASE
 from training import outcomes
 from training.config import TrainConfig
-from training.many import Job, run_jobs
 from training.pilot import default_student, teacher_settings
 
-RELATIVE_SEED_STD = 0.09
-"""The students' seed-to-seed std as a share of the best checkpoint's mean, measured on the gate
-benchmark's dataset (63 teacher runs, 7 tasks: 0.089; the 36-run table gave 0.07): the noise a
-one-seed race is judged against."""
+
+@dataclasses.dataclass(frozen=True)
+class BuiltinTrainer:
+    """Distills students of ``student`` (a TrainConfig as a dict) with :func:`training.train` and
+    measures them with the :mod:`training.outcomes` measure ``outcome``. A student folder that
+    already holds the epochs asked for is measured, not trained again (its checkpoint checksums
+    are verified as it is read); one with fewer epochs is continued."""
+
+    student: dict
+    outcome: str = "eval_success"
+    teacher_epoch_seconds: float | None = None
+
+    def train(self, checkpoint: str, seed: int, epochs: int, out: pathlib.Path) -> float:
+        from training.runs import check_reusable
+        from training.trainer import train
+
+        cfg = dataclasses.replace(TrainConfig.from_dict(self.student), seed=SEED_BASE + seed, epochs=epochs)
+        out = pathlib.Path(out)
+        have = _epochs_done(out)
+        if have < epochs:
+            if have and (out / gio.RUN_JSON).exists():
+                stored = TrainConfig.from_dict(gio.read_run(out).config.get("train") or {})
+                if dataclasses.replace(stored, epochs=epochs) != cfg:
+                    raise GatekitError(f"{out}: holds a student of other settings; it is not reused")
+                train(cfg, out, teacher=checkpoint, progress=None, resume=True)
+            else:
+                check_reusable(cfg, out, clear_unfinished=True)
+                train(cfg, out, teacher=checkpoint, progress=None)
+        run = gio.read_run(out)
+        steps = gio.list_checkpoints(run)[0]
+        at = next((s for s in steps if int(gio.load_checkpoint(run, s, items=("meta",)).meta.get("epoch", -1)) == epochs),
+                  None)
+        if at is None:
+            raise GatekitError(f"{out}: no checkpoint at student epoch {epochs}")
+        return float(outcomes.measure(self.outcome)(out, step=at))
+
+    def describe(self) -> dict:
+        return {"trainer": "gatekit-train", "student": self.student, "outcome": self.outcome}
+
+    def seconds_per_epoch(self) -> float | None:
+        """An estimate before any student ends: the teacher's seconds per epoch (a default student
+        has the teacher's parameter count; distillation adds the teacher's forward pass)."""
+        return self.teacher_epoch_seconds
 
 
-def how_sure(means, students, seeds: int) -> tuple[float | None, float, str, str]:
-    """(gap, noise, where the noise comes from, verdict) of a race: the gap between the top two
-    candidates' means against the noise of that gap. ``noise`` is the std of one candidate's mean
-    (the students' own seed-to-seed std / sqrt(seeds) with 2 or more seeds, else
-    :data:`RELATIVE_SEED_STD` x the best mean); the gap of two such means has std sqrt(2) x
-    ``noise``, and the race is "clear" only when the gap is more than twice that."""
-    means = np.asarray(means, np.float64)
-    top = np.sort(means)[::-1]
-    gap = float(top[0] - top[1]) if len(top) > 1 else None
-    if seeds > 1:
-        noise = float(np.mean([np.std(x, ddof=1) for x in students]) / np.sqrt(seeds))
-        noise_from = f"the students' own seed-to-seed std / sqrt({seeds})"
-    else:
-        noise = RELATIVE_SEED_STD * float(max(top[0], 0.0))
-        noise_from = f"the benchmark's seed-to-seed std ({RELATIVE_SEED_STD:.0%} of the best mean)"
-    bar = 2 * np.sqrt(2) * noise
-    if gap is None:
-        verdict = "one candidate: nothing to compare"
-    elif gap > bar:
-        verdict = (f"clear: the best leads the next by {gap:.3g}, more than twice the noise of a gap between two "
-                   f"candidates ({bar / 2:.3g}; one candidate's noise {noise:.3g})")
-    else:
-        verdict = (f"within noise: the best leads the next by {gap:.3g}, less than twice the noise of a gap between "
-                   f"two candidates ({bar / 2:.3g}; one candidate's noise {noise:.3g}); the top candidates are about "
-                   f"equal (either is a good teacher; more seeds would separate them)")
-    return gap, noise, noise_from, verdict
+def _epochs_done(out: pathlib.Path) -> int:
+    if not (out / gio.RUN_JSON).is_file():
+        return 0
+    try:
+        run = gio.read_run(out)
+        steps = gio.list_checkpoints(run)[0]
+        return int(gio.load_checkpoint(run, steps[-1], items=("meta",)).meta.get("epoch", 0)) if steps else 0
+    except GatekitError:
+        return 0
 
 
-def race(teacher, *, out, last: int = 3, seeds: int = 1, student_epochs: int = 8,
-         student_cfg: TrainConfig | None = None, outcome: str = "eval_success", budget: float | None = None,
-         progress: Callable[[str], None] | None = None, **parallel) -> dict:
-    """Full-budget students (``student_cfg``, default :func:`training.pilot.default_student`;
-    ``seeds`` per candidate, the same seeds at every candidate) from ``teacher``'s ``last``
-    checkpoints, measured (a :mod:`training.outcomes` measure); the pick is the best mean (ties:
-    the later checkpoint), and its first student is the one to keep. Writes ``out/race.json``.
-
-    ``budget``: the most extra work, as a share of the teacher's training time, beyond the one
-    student you keep. The final checkpoint's students train first (the answer when nothing more
-    fits); their measured time says how many of the ``last`` candidates fit (:func:`afforded`)."""
-    run = gio.read_run(teacher)
-    saved = gio.list_checkpoints(run)[0]
-    if not saved:
-        raise GatekitError(f"{teacher}: no checkpoints to race")
-    if last < 1 or seeds < 1:
-        raise GatekitError(f"--last and --seeds must be >= 1, got {last} and {seeds}")
-    measure = outcomes.measure(outcome)
-    cfg = student_cfg or default_student(teacher_settings(run, teacher), student_epochs)
-    out = pathlib.Path(out)
-    steps = saved[-last:]
-    jobs = {s: [Job(dataclasses.replace(cfg, seed=1000 + k), out / f"step{s}_s{k}", f"{teacher}@{s}")
-                for k in range(seeds)] for s in steps}
-    t0 = time.time()
-    teacher_s = float(gio.load_checkpoint(run, saved[-1], items=("meta",)).meta.get("wall_time") or 0.0)
-    if budget is not None:
-        if not (isinstance(budget, (int, float)) and np.isfinite(budget) and budget >= 0):
-            raise GatekitError(f"--budget must be a share of the teacher's training >= 0 (e.g. 0.15), got {budget!r}")
-        if teacher_s <= 0:
-            raise GatekitError(f"{teacher}: its final checkpoint records no training time (meta wall_time), so a "
-                               f"--budget cannot be converted into students; give --last instead")
-        run_jobs(jobs[steps[-1]], progress=progress, **parallel)  # the final checkpoint's: the answer if nothing fits
-        student_s = float(np.mean([_train_seconds(j.path) for j in jobs[steps[-1]]]))
-        k = afforded(budget, teacher_s, student_s, seeds, len(steps))
-        if progress:
-            progress(f"budget {budget:g} of the teacher's training ({teacher_s:.0f} s): a student takes {student_s:.0f} s, "
-                     f"so {k} of the last {len(steps)} checkpoint(s) can be raced")
-        steps = steps[-k:]
-        jobs = {s: jobs[s] for s in steps}
-    run_jobs([j for js in jobs.values() for j in js], progress=progress, **parallel)
-    results = [{"step": int(s), "students": [measure(j.path) for j in js], "path": str(js[0].path)}
-               for s, js in jobs.items()]
-    means = np.array([float(np.mean(r["students"])) for r in results])
-    for r, m in zip(results, means):
-        r["mean"] = float(m)
-    order = sorted(range(len(results)), key=lambda i: (means[i], i), reverse=True)
-    best = results[order[0]]
-    gap, noise, noise_from, verdict = how_sure(means, [r["students"] for r in results], seeds)
-    record = _record(len(results), seeds)
-    verdict += calibration(verdict, record)
-    final_s = teacher_s
-    student_s = [_train_seconds(j.path) for js in jobs.values() for j in js]
-    extra = float(sum(student_s) - np.mean(student_s)) if student_s else 0.0  # one student is the one kept
-    res = {"teacher": str(teacher), "pick": best["step"], "kept": best["path"], "candidates": results,
-           "gap": gap, "noise": noise, "noise_from": noise_from, "verdict": verdict, "outcome": outcome,
-           "seeds": seeds, "student_epochs": cfg.epochs, "seconds": time.time() - t0, "budget": budget,
-           "extra_share_of_teacher": extra / final_s if final_s > 0 else None, "record": record}
-    gio.write_text(out / "race.json", json.dumps(gio.to_jsonable(res), indent=1) + "\n")
-    return res
+def builtin_trainer(run, *, student_epochs: int = 8, depth: int | None = None, width: int | None = None,
+                    sets: dict | None = None, outcome: str = "eval_success") -> BuiltinTrainer:
+    """The trainer for students of the teacher ``run`` (a run this trainer made: its run.json holds
+    the settings to rebuild it; GatekitError naming the run, and the way out, otherwise)."""
+    outcomes.measure_checked(outcome)
+    r = gio.read_run(run)
+    try:
+        teacher = teacher_settings(r, run)
+    except GatekitError as e:
+        raise GatekitError(f"{e}. Race it with your own student trainer: gatekit race {run} --out DIR "
+                           f"--student-cmd 'python distill.py --teacher {{checkpoint}} --seed {{seed}} --epochs "
+                           f"{{epochs}} --out {{out}}'") from None
+    try:
+        cfg = default_student(teacher, student_epochs)
+        changes = {k: v for k, v in (("depth", depth), ("width", width)) if v is not None}
+        names = {f.name for f in dataclasses.fields(TrainConfig)}
+        for k, v in (sets or {}).items():
+            if k not in names or k in ("env", "env_kwargs", "seed", "epochs"):
+                raise GatekitError(f"--set {k}=...: not a student setting a race may change; one of "
+                                   f"{sorted(names - {'env', 'env_kwargs', 'seed', 'epochs'})}")
+            changes[k] = v
+        cfg = dataclasses.replace(cfg, **changes)
+        TrainConfig.from_dict(cfg.to_dict())
+    except (TypeError, ValueError) as e:
+        raise GatekitError(f"bad student settings: {e}") from None
+    steps = gio.list_checkpoints(r)[0]
+    per_epoch = None
+    if steps:
+        meta = gio.load_checkpoint(r, steps[-1], items=("meta",)).meta
+        wt, ep = meta.get("wall_time"), meta.get("epoch")
+        if isinstance(wt, (int, float)) and isinstance(ep, int) and ep > 0 and wt > 0:
+            per_epoch = float(wt) / ep
+    return BuiltinTrainer(json.loads(json.dumps(cfg.to_dict())), outcome, per_epoch)
 
 
-def afforded(budget: float, teacher_seconds: float, student_seconds: float, seeds: int, most: int) -> int:
-    """How many candidates (the last ``k`` checkpoints, ``seeds`` students each) fit in ``budget``
-    x ``teacher_seconds`` of extra work, the one student kept not counted: the largest ``k <=
-    most`` with ``(k * seeds - 1) * student_seconds <= budget * teacher_seconds``, at least 1."""
-    if student_seconds <= 0:
-        return most
-    k = int((budget * teacher_seconds / student_seconds + 1) // seeds)
-    return max(1, min(most, k))
+def race(teacher, *, out, last: int = 3, seeds: int = 1, student_epochs: int = 8, outcome: str = "eval_success",
+         progress=None, executor=None, **student) -> dict:
+    """The last-``last`` race with this trainer (what ``gatekit race RUN --out DIR`` runs):
+    :func:`gatekit.racing.race` with :class:`gatekit.racing.LastK` and :func:`builtin_trainer`."""
+    from gatekit.racing import LastK, race as run_race
 
-
-def _train_seconds(path) -> float:
-    run = gio.read_run(path)
-    steps = gio.list_checkpoints(run)[0]
-    return float(gio.load_checkpoint(run, steps[-1], items=("meta",)).meta.get("wall_time") or 0.0) if steps else 0.0
-
-
-def _record(last: int, seeds: int) -> dict | None:
-    """What a race of this shape held up to on the gate benchmark's dataset (the ``final``
-    preset's ``race`` records, written by ``training.bench.analysis.race_records``): the held-out
-    choose record of racing the last ``last`` checkpoints, and ``verdicts``: how often such races
-    with ``seeds`` seeds whose verdict was "clear" or "within noise" picked right (None where the
-    benchmark has no such race)."""
-    if "final" not in gio.preset_names():
-        return None
-    rec = ((gio.read_gate("final").validation or {}).get("race") or {}).get(str(last))
-    if not isinstance(rec, dict):
-        return None
-    return {**{k: v for k, v in rec.items() if k != "verdicts"}, "verdicts": (rec.get("verdicts") or {}).get(str(seeds))}
-
-
-def calibration(verdict: str, record: dict | None) -> str:
-    """What the benchmark's replayed races say a verdict like this one is worth (appended to it):
-    how often races of the same shape with the same verdict picked right, against the other
-    verdict; empty without a record."""
-    verdicts = (record or {}).get("verdicts")
-    if not isinstance(verdicts, dict):
-        return ""
-    kind = "clear" if verdict.startswith("clear") else "within noise"
-    other = "within noise" if kind == "clear" else "clear"
-    mine, theirs = verdicts.get(kind) or {}, verdicts.get(other) or {}
-    if not mine.get("n"):
-        return ""
-    text = (f". On the gate benchmark's dataset, races like this one (last {record['last']}, same seeds) that were "
-            f"{kind} picked right on {mine['success']:.0%} of held-out runs ({mine['n']} races)")
-    if theirs.get("n"):
-        text += f", those {other} on {theirs['success']:.0%} ({theirs['n']})"
-    if kind == "clear" and theirs.get("n") and mine["success"] <= theirs["success"]:
-        text += ": with this many seeds a large lead does not make the pick surer"
-    return text
+    trainer = builtin_trainer(teacher, student_epochs=student_epochs, outcome=outcome, **student)
+    return run_race(teacher, out=out, strategy=LastK(k=last, seeds=seeds, epochs=student_epochs), trainer=trainer,
+                    executor=executor, progress=progress, seconds_per_epoch=trainer.seconds_per_epoch())

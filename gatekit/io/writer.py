@@ -176,7 +176,11 @@ class RunWriter:
 
 
 def _lock_run(path: pathlib.Path) -> int:
-    """An exclusive OS lock on ``path/.writer.lock`` (``flock``): held while this writer is open,
+    return lock_folder(path, LOCK_FILE, "run")
+
+
+def lock_folder(path: pathlib.Path, name: str, what: str) -> int:
+    """An exclusive OS lock on ``path/name`` (``flock``; a run's is ``.writer.lock``): held while the writer is open,
     released on close and by the OS when the process dies (even by kill -9), so a dead writer
     never blocks a resume. A second writer is refused at once, naming the process that holds it.
     Readers (scoring, watching) never take it."""
@@ -185,14 +189,14 @@ def _lock_run(path: pathlib.Path) -> int:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise GatekitError(f"{path}: cannot create the run folder ({e.strerror or e})") from None
-    fd = open_own_file(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, "writer lock")
+        raise GatekitError(f"{path}: cannot create the {what} folder ({e.strerror or e})") from None
+    fd = open_own_file(path / name, os.O_RDWR | os.O_CREAT, "writer lock")
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
         os.close(fd)
-        raise GatekitError(f"{path}: another process (pid {holder}) is writing this run; wait for it to finish "
+        raise GatekitError(f"{path}: another process (pid {holder}) is writing this {what}; wait for it to finish "
                            f"or stop it, then --resume") from None
     os.ftruncate(fd, 0)
     os.pwrite(fd, str(os.getpid()).encode(), 0)
