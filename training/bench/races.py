@@ -242,7 +242,7 @@ VERDICT_RACES = {"last 3, 1 seed": (3, 1), "last 3, 2 seeds": (3, 2), "last 6, 1
 
 
 def race_verdicts(runs: Sequence[TeacherRun], k: int, seeds: int) -> dict:
-    """How far a race's verdict ("clear" or "within noise", :func:`training.racing.how_sure`) can be
+    """How far a race's verdict ("clear" or "within noise", :func:`gatekit.racing.verdict.how_sure`) can be
     trusted, replayed on the dataset. Declared 2026-12-05, before it was computed:
 
     * **the race**: full students (the dataset's outcome at the full student budget) on each of a
@@ -260,7 +260,7 @@ def race_verdicts(runs: Sequence[TeacherRun], k: int, seeds: int) -> dict:
     Returns ``{"k", "seeds", "n", verdict: {"share", "n", "success", "success_ci", "regret",
     "regret_ci"}}`` for verdict in ("clear", "within noise")."""
     from gatekit import judge as J
-    from training.racing import how_sure
+    from gatekit.racing.verdict import how_sure
 
     found: dict[str, list[tuple]] = {"clear": [], "within noise": []}
     for run in runs:
@@ -272,7 +272,7 @@ def race_verdicts(runs: Sequence[TeacherRun], k: int, seeds: int) -> dict:
             students = [s[i, list(used)] for i in range(c - k, c)]
             means = [float(np.mean(x)) for x in students]
             pick = c - k + max(range(k), key=lambda i: (means[i], i))
-            verdict = how_sure(means, students, seeds)[3]
+            verdict = how_sure(means, students, seeds)["verdict"]
             res = J.judge_pick(s[:, j], run.steps, pick, "choose")
             found["clear" if verdict.startswith("clear") else "within noise"].append(
                 (run.task, float(res["success"]), res["regret"]))
