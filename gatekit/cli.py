@@ -172,6 +172,12 @@ OneOffThreshold = Annotated[
 ]
 
 
+def _is_preset(name: str) -> bool:
+    from gatekit.io.gates import is_preset_name
+
+    return is_preset_name(name)
+
+
 def _echo_warnings(warnings) -> None:
     _to_stderr("warning:", warnings)
 
@@ -203,7 +209,7 @@ def select(
     when none is ready (the answer says so); 1 on bad input."""
     from gatekit import api
 
-    check_out_paths([*sources, *([probe] if probe else []), *([gate] if gate and pathlib.Path(gate).exists() else [])],
+    check_out_paths([*sources, *([probe] if probe else []), *([gate] if gate and not _is_preset(gate) and pathlib.Path(gate).exists() else [])],
                     json=json_out)
     with progress() as shown:
         sel = api.select(sources, gate=gate, threshold=threshold, metric=metric, direction=direction, mode=mode,

@@ -14,7 +14,7 @@ from typing import Callable
 
 import typer
 
-from gatekit.errors import GatekitDeprecation, GatekitError
+from gatekit.errors import GatekitDeprecation, GatekitError, GatekitNote
 
 
 def make_app(name: str, help: str, **kwargs) -> typer.Typer:
@@ -31,23 +31,40 @@ def error_boundary(prog: str) -> Callable[[Callable], Callable]:
     def decorate(fn: Callable) -> Callable:
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", GatekitDeprecation)
-                try:
-                    return fn(*args, **kwargs)
-                except GatekitError as e:
-                    typer.echo(f"{prog}: error: {e}", err=True)
-                    raise typer.Exit(code=1) from None
-                finally:
-                    for w in caught:  # a deprecated alias: one plain line; anything else as Python shows it
-                        if issubclass(w.category, GatekitDeprecation):
-                            typer.echo(f"{prog}: warning: {w.message}", err=True)
-                        else:
-                            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+            caught: list = []
+            try:
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always", GatekitDeprecation)
+                    warnings.simplefilter("always", GatekitNote)
+                    try:
+                        return fn(*args, **kwargs)
+                    except GatekitError as e:
+                        typer.echo(f"{prog}: error: {e}", err=True)
+                        raise typer.Exit(code=1) from None
+            finally:
+                show_warnings(prog, caught)
 
         return wrapper
 
     return decorate
+
+
+def show_warnings(prog: str, caught) -> None:
+    """The warnings a command caught, each once, after the command (outside the recording, so
+    showing one never records another: a warning can never loop): gatekit's own as one plain
+    line, anything else as Python shows it."""
+    seen = set()
+    for w in list(caught):
+        key = (w.category, str(w.message), w.filename, w.lineno)
+        if key in seen:
+            continue
+        seen.add(key)
+        if issubclass(w.category, GatekitDeprecation):
+            typer.echo(f"{prog}: warning: {w.message}", err=True)
+        elif issubclass(w.category, GatekitNote):
+            typer.echo(f"{prog}: note: {w.message}", err=True)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
 @contextlib.contextmanager

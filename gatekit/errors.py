@@ -16,6 +16,11 @@ class GatekitDeprecation(FutureWarning):
     """A deprecated alias was used (``--mode``): the command lines print it as ``PROG: warning: ...``."""
 
 
+class GatekitNote(UserWarning):
+    """Something the user should know that changes nothing (a preset chosen over a file of the same
+    name): the command lines print it once as ``PROG: note: ...``."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Problem:
     """Something that was skipped (a run, a checkpoint) and why; reported, never fatal."""

@@ -142,11 +142,25 @@ def preset_names() -> tuple[str, ...]:
     return tuple(sorted(p.stem for p in PRESET_DIR.glob("*.json")))
 
 
+def is_preset_name(spec) -> bool:
+    """Whether ``spec`` names a shipped preset: a bare name (no folder, no extension) in
+    :func:`preset_names`. A gate file is spelled as a path (``./auto``, ``gates/auto.json``)."""
+    return isinstance(spec, str) and spec in preset_names() and "/" not in spec and "\\" not in spec
+
+
 def read_gate(spec: PathLike):
     """A :class:`Gate` from a ``gatekit-gate/1`` JSON file or a preset name
     (``paper``, ``pointmaze``). Raises GatekitError naming the file for anything malformed."""
     path = pathlib.Path(spec)
-    if not path.exists() and str(spec) in preset_names():
+    if is_preset_name(spec):  # a preset name means the preset, whatever sits in the working folder
+        if path.exists():
+            import warnings
+
+            from gatekit.errors import GatekitNote
+
+            warnings.warn(f"{spec!r} is the shipped preset; the {'folder' if path.is_dir() else 'file'} "
+                          f"./{spec} is not read (write ./{spec} or a path with a / to use a file)", GatekitNote,
+                          stacklevel=2)
         path = PRESET_DIR / f"{spec}.json"
     if not path.is_file():
         raise GatekitError(

@@ -1,0 +1,70 @@
+"""Hostile inputs of the newest layer: warnings never loop, a preset name means the preset."""
+
+import json
+import subprocess
+import sys
+import warnings
+
+import pytest
+import typer
+
+from gatekit.cli_common import error_boundary
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+def test_a_warning_inside_a_command_is_shown_once_and_never_loops(capsys):
+    @error_boundary("gatekit")
+    def noisy():
+        for _ in range(3):
+            warnings.warn("Glyph 26085 missing from font(s) DejaVu Sans.", UserWarning)
+        warnings.warn("another", RuntimeWarning)
+        return "done"
+
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        assert noisy() == "done"  # it returns: the old boundary appended to the list it was showing, forever
+    texts = [str(w.message) for w in shown]
+    assert texts.count("Glyph 26085 missing from font(s) DejaVu Sans.") == 1 and texts.count("another") == 1
+
+
+def test_a_warning_then_an_error_still_exits_1(capsys):
+    @error_boundary("gatekit")
+    def bad():
+        warnings.warn("careful", UserWarning)
+        from gatekit.errors import GatekitError
+
+        raise GatekitError("--x: bad")
+
+    with warnings.catch_warnings(record=True) as shown, pytest.raises(typer.Exit) as e:
+        warnings.simplefilter("always")
+        bad()
+    assert e.value.exit_code == 1
+    assert "gatekit: error: --x: bad" in capsys.readouterr().err
+    assert [str(w.message) for w in shown].count("careful") == 1
+
+
+@pytest.mark.parametrize("name", ["budget", "auto", "final"])
+def test_a_file_or_folder_named_like_a_preset_never_replaces_it(name, tmp_path, monkeypatch):
+    from gatekit import io as gio
+
+    shipped = gio.read_gate(name)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / name).write_text(json.dumps({**shipped.to_dict(), "metric": "step", "direction": "above",
+                                             "threshold": 1.0, "transform": "raw"}))
+    with pytest.warns(Warning, match="shipped preset"):
+        g = gio.read_gate(name)
+    assert g.to_dict() == shipped.to_dict()
+    assert gio.read_gate(f"./{name}").metric == "step"  # spelled as a path, the file is read
+    (tmp_path / name).unlink()
+    (tmp_path / name).mkdir()  # a run folder called "auto"
+    with pytest.warns(Warning, match="folder"):
+        assert gio.read_gate(name).to_dict() == shipped.to_dict()
+
+
+def test_select_with_a_folder_named_auto_in_the_working_directory(run_dir, tmp_path):
+    (tmp_path / "work" / "auto").mkdir(parents=True)
+    out = subprocess.run([sys.executable, "-m", "gatekit.cli", "select", str(run_dir), "--gate", "auto"],
+                         capture_output=True, text=True, cwd=tmp_path / "work", timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "note:" in out.stderr and "Traceback" not in out.stderr
