@@ -198,15 +198,15 @@ def select(
     probe_size: ProbeSize = 4096,
     no_cache: NoCache = False,
     mode: ModeAlias = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also why, the full held-out record, every run and every warning.")] = False,
 ):
-    """Recommend the teacher checkpoint to distill from: the earliest checkpoint where the gate
-    (a fitted gate file, a preset, or a one-off --threshold rule) has held for PATIENCE
-    consecutive checkpoints, why, and warnings when the answer cannot be trusted. With no gate,
-    the answer with the best held-out record among zero-cost rules (the preset 'auto' where its
-    record beats the final checkpoint's, as today, else 'final'), with that record and what
-    measuring would buy; a bare --threshold is the
-    paper's rule (|tanh mu|, action_magnitude, passing below) at that threshold. Exit code 0 even
-    when none is ready (the answer says so); 1 on bad input."""
+    """Name the teacher checkpoint to distill from: the earliest checkpoint where the rule (a gate
+    file, a preset, or a one-off --threshold rule) has held for PATIENCE consecutive checkpoints;
+    where it holds in no run, the final checkpoint (as the rule's held-out record counts that
+    case). Prints the checkpoint, the rule and its record in a few words, and the race command
+    that would measure instead; -v for the rest. With no gate: the zero-cost rule whose held-out
+    record for choosing is best; a bare --threshold is the paper's rule (|tanh mu| below it).
+    Exit code 0 with an answer; 1 on bad input."""
     from gatekit import api
 
     check_out_paths([*sources, *([probe] if probe else []), *([gate] if gate and not _is_preset(gate) and pathlib.Path(gate).exists() else [])],
@@ -222,20 +222,88 @@ def select(
         _echo_warnings(sel.warnings)
         return
     write_json(sel.to_dict(), json_out)
-    typer.echo(f"gate {(sel.gate and sel.gate.name) or 'one-off rule'!r}: {sel.rule}")
-    if sel.ready:
-        typer.echo(f"distill from: {sel.run_path}@{sel.step}" + (f" (epoch {sel.epoch})" if sel.epoch is not None else ""))
+    for line in select_lines(sel, sources, verbose=verbose):
+        typer.echo(line)
+    if verbose:
+        _echo_warnings(sel.warnings)
+    elif sel.warnings:
+        typer.echo(f"{len(sel.warnings)} warning(s): -v shows them", err=True)
+
+
+def _as_given(path: str | None, sources) -> str:
+    """A run's path as the user typed it (the library works with resolved paths)."""
+    if path is None:
+        return "-"
+    p = pathlib.Path(path)
+    for s in sources:
+        given = pathlib.Path(s)
+        try:
+            r = given.resolve()
+        except OSError:
+            continue
+        if p == r:
+            return str(given)
+        if r in p.parents:
+            return str(given / p.relative_to(r))
+    return str(path)
+
+
+def select_lines(sel, sources=(), *, verbose: bool = False) -> list[str]:
+    """What ``gatekit select`` prints: the checkpoint, the rule and its record in a few words;
+    with ``verbose`` the reasons, the full record, what measuring would buy (a command that works
+    on this run) and every run."""
+    from gatekit.selection import short_record
+
+    name = (sel.gate and sel.gate.name) or "one-off rule"
+    lines = []
+    if sel.separates_nothing:
+        lines.append(f"warning: the rule already holds at the first checkpoint of {len(sel.separates_nothing)} run(s): "
+                     f"it separates nothing here (its record: {short_record(sel.gate)})")
+    where = f"{_as_given(sel.run_path, sources)}@{sel.step}" + (f" (epoch {sel.epoch})" if sel.epoch is not None else "")
+    if sel.fallback:
+        lines.append(f"distill from: {where}, the final checkpoint")
+        lines.append(f"rule: {name} ({sel.rule}) did not hold, so the final checkpoint, as its record counts it: "
+                     f"{short_record(sel.gate)}")
     else:
-        typer.echo("no teacher checkpoint is ready")
-    typer.echo(f"why: {sel.reason}")
-    if sel.confidence:
-        typer.echo(f"confidence: {sel.confidence}")
-    typer.echo("trusted: yes" if sel.trusted else f"trusted: no ({'; '.join(sel.untrusted_because)})")
-    for r in sel.per_run:
-        chosen = "-" if r["selected_step"] is None else r["selected_step"]
-        best = "-" if r["best_value"] is None else f"{r['best_value']:.4g}"
-        typer.echo(f"  {r['run_path']}: {r['checkpoints']} checkpoint(s), gate at step {chosen}, best {sel.gate.reads} {best}")
-    _echo_warnings(sel.warnings)
+        lines.append(f"distill from: {where}")
+        lines.append(f"rule: {name} ({sel.rule}); {short_record(sel.gate)}")
+    measure = _measure_advice(sel, sources)
+    if measure:
+        lines.append(f"to measure instead: {measure}")
+    if verbose:
+        lines.append(f"why: {sel.reason}")
+        if sel.confidence:
+            lines.append(f"record: {sel.confidence}")
+        lines.append("trusted: yes" if sel.trusted else f"trusted: no ({'; '.join(sel.untrusted_because)})")
+        for r in sel.per_run:
+            chosen = "-" if r["selected_step"] is None else r["selected_step"]
+            best = "-" if r["best_value"] is None else f"{r['best_value']:.4g}"
+            lines.append(f"  {_as_given(r['run_path'], sources)}: {r['checkpoints']} checkpoint(s), rule holds at step "
+                         f"{chosen}, best {sel.gate.reads} {best}")
+    return lines
+
+
+def _measure_advice(sel, sources) -> str | None:
+    """The race command that works on the answer's run: with this project's trainer where the run
+    records its training settings, else with a --student-cmd for the user's own trainer."""
+    from gatekit import io as gio
+
+    buys = ((sel.gate.validation or {}) if sel.gate else {}).get("measuring")
+    last = buys.get("last") if isinstance(buys, dict) and isinstance(buys.get("last"), int) else 3
+    run = _as_given(sel.run_path, sources)
+    if sel.run_path is None or not (pathlib.Path(sel.run_path) / gio.RUN_JSON).is_file():
+        return None
+    try:
+        train = gio.read_run(sel.run_path).config.get("train")
+    except GatekitError:
+        return None
+    record = (f" (on record: {buys['choose']:.0%} right, {buys['regret']:.1%} regret)"
+              if isinstance(buys, dict) and isinstance(buys.get("choose"), (int, float))
+              and isinstance(buys.get("regret"), (int, float)) else "")
+    cmd = f"gatekit race {run} --out {run.rstrip('/')}_race --last {last}"
+    if not (isinstance(train, dict) and train.get("env")):
+        cmd += " --student-cmd 'python YOUR_DISTILL.py --teacher {checkpoint} --seed {seed} --epochs {epochs} --out {out}'"
+    return cmd + record
 
 
 @app.command()
@@ -381,6 +449,7 @@ def watch(
     interval: Annotated[float, typer.Option("--interval", help="Seconds between looks for new checkpoints.")] = 5.0,
     timeout: Annotated[Optional[float], typer.Option("--timeout", help="Exit 3 after this many seconds without a new checkpoint.")] = None,
     mode: ModeAlias = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also the rule's description and full record.")] = False,
 ):
     """Follow a run as it trains: score each new checkpoint once it is finalized (online
     statistics only), one line per checkpoint; with --exit-on-gate, exit 0 once the gate holds,
@@ -398,17 +467,19 @@ def watch(
         pass  # not there yet: watch waits for it (--wait)
     g = api.resolve_gate(gate, threshold=threshold, metric=metric, direction=direction, mode=mode,
                          patience=patience, default_env=env, decision="stop")
-    typer.echo(f"watching {run} with gate {g.name or 'rule'}: {g.rule}", err=True)
-    if gate is None and threshold is None:  # the default: say which rule it is and its record
-        from gatekit.selection import stop_record
+    from gatekit.selection import short_record, stop_record
 
-        typer.echo(f"given no gate: {g.description} On record: {stop_record(g)}", err=True)
+    typer.echo(f"watching {run}: {g.name or 'one-off rule'} ({g.rule}); on record: {short_record(g, 'stop')}", err=True)
+    if verbose:
+        typer.echo(f"{g.description} On record: {stop_record(g)}", err=True)
     held = None
     try:
         for ev in watch_run(run, gate=g, interval=interval, timeout=timeout, wait=wait, stop_at_gate=exit_on_gate):
             if ev["problem"]:
                 typer.echo(f"step {ev['step']}: skipped ({ev['problem']})")
                 continue
+            if ev.get("note"):
+                typer.echo(f"note: {ev['note']}", err=True)
             value = "-" if ev["value"] is None else f"{ev['value']:.4g}"
             typer.echo(f"step {ev['step']} epoch {ev['epoch']}: {g.metric} = {value} "
                        f"{'passes' if ev['passes'] else 'does not pass'} ({ev['count']}/{g.patience})", nl=True)

@@ -71,7 +71,7 @@ def show_warnings(prog: str, caught) -> None:
 def progress(quiet: bool = False):
     """Scoring progress ``(done, total, checkpoint)`` for the duration of a ``with`` block: the
     display of :mod:`gatekit.progress` on stderr (a bar with ETA on a terminal, plain lines
-    otherwise), None with ``-q`` / NO_COLOR. The display is closed on the way out, Ctrl-C included."""
+    otherwise; no colour under NO_COLOR), None with ``-q``. The display is closed on the way out, Ctrl-C included."""
     from gatekit.progress import progress as display
 
     shown = display("scoring", quiet=quiet)

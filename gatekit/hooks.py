@@ -55,9 +55,15 @@ class GateHook:
     last_step: int | None = None
     last_value: float | None = None
     stopped_step: int | None = None
+    armed: bool = False
+    """True once the rule has not passed at some checkpoint: a gate stops a teacher only when
+    crossed (:mod:`gatekit.rule`), never because it holds from the first checkpoint on."""
+    held_at_start: int | None = None
+    """The first step, when the rule already passed there (it separates nothing on this run)."""
     mode: dataclasses.InitVar[str | None] = None
 
     def __post_init__(self, mode: str | None = None):
+        self.last_passed = False
         self.direction = R.alias(self.direction, mode)
         from gatekit.transforms import RETROSPECTIVE_FORMS
 
@@ -124,12 +130,25 @@ class GateHook:
         if step < self.start_step:
             self.last_step = int(step)
             return False
-        streak = R.advance(R.Streak(self.count, self.last_step, self.patience), int(step), value, self._rule)
-        self.count, self.last_step = streak.count, streak.last_step
+        self.last_passed = self._rule.passes(value)
+        if self.last_step is None and not self.armed and self.last_passed:
+            self.held_at_start = int(step)
+        streak = R.advance(R.Streak(self.count, self.last_step, self.patience, self.armed), int(step), value,
+                           self._rule)
+        self.count, self.last_step, self.armed = streak.count, streak.last_step, streak.armed
         if streak.held:
             self.stopped_step = int(step)
             return True
         return False
+
+    @property
+    def note(self) -> str | None:
+        """One sentence when the rule held at the first checkpoint (so it will not stop the teacher
+        there), else None."""
+        if self.held_at_start is None or self.armed:
+            return None
+        return (f"the gate ({self._rule.text}) already holds at the first checkpoint (step {self.held_at_start}): it "
+                f"separates nothing on this run and stops the teacher only if it stops holding and holds again")
 
     def should_save(self, step: int, last_saved_step: int | None = None) -> bool:
         """For Orbax's ``CheckpointManagerOptions(should_save_fn=hook.should_save)``: save every
@@ -150,7 +169,7 @@ class GateHook:
                 raise GatekitError(
                     f"GateHook: saved state has {k}={state[k]!r} but this hook has {getattr(self, k)!r}"
                 )
-        for k in ("count", "last_step", "last_value", "stopped_step", "history"):
+        for k in ("count", "last_step", "last_value", "stopped_step", "history", "armed", "held_at_start"):
             if k in state:
                 setattr(self, k, state[k])
         return self

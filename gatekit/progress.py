@@ -4,8 +4,7 @@ On a terminal: a `rich <https://rich.readthedocs.io>`_ bar on stderr with the co
 and ETA, the current phase ("compiling ...") in its description and messages printed above it.
 Not on a terminal (a log file, a pipe, CI): plain timestamped lines, at most one every
 ``min_interval`` seconds for counted progress plus the last one, each with its ETA. Off with
-``quiet`` (``-q``) or the ``NO_COLOR`` environment variable: then only errors and warnings reach
-stderr.
+``quiet`` (``-q``): then only errors and warnings reach stderr. ``NO_COLOR`` removes colour only.
 
 Library code reports through a plain callback ``say(message)``; counted progress goes through
 :func:`advance`, which shows a bar when ``say`` is a :class:`Progress` and one line otherwise, so a
@@ -139,7 +138,8 @@ def phase(say: Say | None, text: str) -> None:
 
 
 def progress(what: str, *, quiet: bool = False) -> Progress | None:
-    """The command lines' progress: a :class:`Progress` on stderr, or None with ``-q`` / NO_COLOR."""
-    if quiet or os.environ.get("NO_COLOR"):
+    """The command lines' progress: a :class:`Progress` on stderr (without colour under NO_COLOR),
+    or None with ``-q``."""
+    if quiet:
         return None
     return Progress(what)

@@ -9,6 +9,9 @@ side of the threshold:
 A value that is not a finite number (NaN, inf, None: e.g. a drift statistic at a run's first
 checkpoint) never passes. The gate *holds* once the rule has passed at ``patience`` consecutive
 checkpoints; :func:`advance` is that count, as a pure function of the previous :class:`Streak`.
+Online (stopping a teacher: the hook, ``watch``, ``--stop-at-gate``) a gate must be *crossed*: its
+count starts only after a checkpoint at which the rule did not pass (``Streak(armed=False)``,
+:func:`first_cross`), so a rule that already holds at a run's first checkpoint never stops it.
 ``select``, :class:`gatekit.hooks.GateHook`, ``watch`` and the trainer's ``--stop-at-gate`` all
 go through this module, so a rule means the same thing everywhere.
 
@@ -151,10 +154,13 @@ class Streak:
     count: int = 0
     last_step: int | None = None
     patience: int = 1
+    armed: bool = True
+    """False until a checkpoint at which the rule did not pass: only then do passes count (a gate
+    that must be crossed, not merely hold). True by default (``select`` reads whole runs)."""
 
     @property
     def held(self) -> bool:
-        return self.count >= self.patience
+        return self.armed and self.count >= self.patience
 
 
 def advance(streak: Streak, step: int, value: Any, rule: Rule) -> Streak:
@@ -165,15 +171,31 @@ def advance(streak: Streak, step: int, value: Any, rule: Rule) -> Streak:
     """
     if streak.last_step is not None and step <= streak.last_step:
         return streak
-    count = streak.count + 1 if rule.passes(value) else 0
+    passes = rule.passes(value)
+    if not streak.armed:  # not crossed yet: a pass before any failure counts for nothing
+        return Streak(count=0, last_step=int(step), patience=rule.patience, armed=not passes)
+    count = streak.count + 1 if passes else 0
     return Streak(count=count, last_step=int(step), patience=rule.patience)
 
 
-def first_hold(steps, values, rule: Rule) -> int | None:
-    """Index of the first checkpoint (in ``steps`` order, ascending) at which the gate holds."""
-    s = Streak(patience=rule.patience)
+def first_hold(steps, values, rule: Rule, *, crossing: bool = False) -> int | None:
+    """Index of the first checkpoint (in ``steps`` order, ascending) at which the gate holds; with
+    ``crossing``, holds after a checkpoint at which it did not pass (:func:`first_cross`)."""
+    s = Streak(patience=rule.patience, armed=not crossing)
     for i, (step, value) in enumerate(zip(steps, values)):
         s = advance(s, step, value, rule)
         if s.held:
             return i
     return None
+
+
+def first_cross(steps, values, rule: Rule) -> int | None:
+    """Index of the first checkpoint at which the gate holds having not held before: what stops a
+    teacher online. None when it never goes from not passing to holding (e.g. it passes from the
+    first checkpoint on).
+
+    >>> r = Rule("action_magnitude", "below", 0.63)
+    >>> first_hold([1, 2, 3], [0.2, 0.9, 0.5], r), first_cross([1, 2, 3], [0.2, 0.9, 0.5], r)
+    (0, 2)
+    """
+    return first_hold(steps, values, rule, crossing=True)

@@ -50,9 +50,18 @@ class Selection:
     """True only when a checkpoint is ready, nothing was warned about, and the gate was right on
     >= 80% of held-out teacher runs (``validation.held_out``)."""
     untrusted_because: list[str] = dataclasses.field(default_factory=list)
+    fallback: bool = False
+    """True when the rule did not hold in any run and the answer is the final checkpoint: what the
+    rule's held-out record counts such a run as (:func:`gatekit.judge.judge_pick`), so the record
+    printed is the record of exactly this answer."""
+    separates_nothing: list[str] = dataclasses.field(default_factory=list)
+    """Runs in which the rule already held at the first scored checkpoint: it separates nothing
+    there (its pick is the first checkpoint, by the rule, not by evidence)."""
 
     def __post_init__(self):
         why = [] if self.ready else ["no checkpoint is ready"]
+        if self.fallback:
+            why.append("the rule did not hold: the answer is the final checkpoint")
         if self.warnings:
             why.append(f"{len(self.warnings)} warning(s)")
         held = ((self.gate.validation if self.gate else None) or {}).get("held_out")
@@ -173,8 +182,10 @@ def select(scores: Iterable[Mapping[str, Any]], *, gate: Gate, role: str = "teac
       role: "teacher" (default: rows whose ``role`` is teacher or absent), "student" or "any".
 
     Returns:
-      A :class:`Selection`. Across runs the earliest qualifying step wins (ties: the run with
-      the more extreme metric). ``warnings`` lists why the answer may not be trusted: the gate
+      A :class:`Selection`, always naming a checkpoint. Across runs the earliest qualifying step
+      wins (ties: the run with the more extreme metric). Where the rule holds in no run, the
+      answer is the final checkpoint (``fallback``; the earliest final step across runs): what
+      the rule's held-out record counts such a run as. ``warnings`` lists why the answer may not be trusted: the gate
       held from a run's first checkpoint (the rule separates nothing there), the metric's trend
       runs against the gate's direction, NaN values, rows of different envs, a gate fitted on
       another env.
@@ -198,7 +209,7 @@ def select(scores: Iterable[Mapping[str, Any]], *, gate: Gate, role: str = "teac
     if gate.env and envs and any(e != gate.env for e in envs):
         warnings.append(f"the gate was fitted on env {gate.env!r} but these runs are {envs}")
     per_run, candidates = [], []
-    outside = []
+    outside, held_first = [], []
     for key, rs in by_run.items():
         nan_steps = [r["step"] for r in rs if r[VALUE] is not None and not math.isfinite(r[VALUE])]
         values, collapsed = gate_values(gate, [r[VALUE] for r in rs], _eval_success(rs))
@@ -209,6 +220,9 @@ def select(scores: Iterable[Mapping[str, Any]], *, gate: Gate, role: str = "teac
                             f"neighbours'); it is never recommended")
         hit_at = R.first_hold([r["step"] for r in rs], values, rule)
         warnings += _run_warnings(key, rs, rule, nan_steps)
+        first = next((v for v in values if math.isfinite(v)), None)
+        if first is not None and rule.passes(first) and not gate.is_final:
+            held_first.append(key)
         out_of_range = _outside_range(key, rs, gate)
         if out_of_range:
             warnings.append(out_of_range)
@@ -234,22 +248,23 @@ def select(scores: Iterable[Mapping[str, Any]], *, gate: Gate, role: str = "teac
                       f"fitted; the earliest final checkpoint across {len(by_run)} run(s))")
         return Selection(True, c.get("run") or c["_key"], int(c["step"]), _int_or_none(c.get("epoch")),
                          float(c[VALUE]), reason, per_run, run_path=c["_key"], warnings=warnings,
-                         gate=gate, rule=gate.rule, confidence=confidence(gate))
+                         gate=gate, rule=gate.rule, confidence=confidence(gate), separates_nothing=held_first)
+    finals = [rs[-1] for rs in by_run.values()]
+    c = min(finals, key=lambda r: r["step"])
     finite = [r for rs in by_run.values() for r in rs if _finite(r[VALUE])]
     if finite:
         closest = max(finite, key=lambda r: float(R.oriented(float(r[VALUE]), rule.direction)))
-        near = f"; closest is {closest['_key']} at step {closest['step']} with {shown} = {float(closest[VALUE]):.4g}"
+        near = f"; closest: step {closest['step']}, {shown} = {float(closest[VALUE]):.4g}"
     else:
         near = f"; no finite {shown} values"
-    reason = (
-        f"no checkpoint is ready: none of {sum(map(len, by_run.values()))} checkpoint(s) in {len(by_run)} run(s) had "
-        f"{shown} {op} {threshold:.4g} for {patience} consecutive checkpoint(s){near}. "
-        + (f"Its values in {len(outside)} run(s) lie outside the range the gate was fitted on, so the gate "
-           f"probably does not apply to this setting: fit one here or use --gate auto."
-           if outside else "Train the teacher longer, or check that the gate was fitted on this task.")
-    )
-    return Selection(False, None, None, None, None, reason, per_run, warnings=warnings, gate=gate,
-                     rule=gate.rule, confidence=confidence(gate))
+    reason = (f"the rule ({shown} {op} {threshold:.4g} for {patience} checkpoint(s)) held in none of "
+              f"{len(by_run)} run(s){near}: the answer is the final checkpoint, as the rule's record counts it")
+    if outside:
+        reason += (f". Its values in {len(outside)} run(s) lie outside the range it was fitted on: it probably "
+                   f"does not apply to this setting")
+    return Selection(True, c.get("run") or c["_key"], int(c["step"]), _int_or_none(c.get("epoch")), None, reason,
+                     per_run, run_path=c["_key"], warnings=warnings, gate=gate, rule=gate.rule,
+                     confidence=confidence(gate), fallback=True, separates_nothing=held_first)
 
 
 def gate_values(gate: Gate, values, eval_success=None, *, guard: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -268,13 +283,14 @@ def gate_values(gate: Gate, values, eval_success=None, *, guard: bool = True) ->
     return np.where(collapsed, math.nan, x), collapsed
 
 
-def pick(gate: Gate, steps, values, eval_success=None, *, guard: bool = True) -> int | None:
+def pick(gate: Gate, steps, values, eval_success=None, *, guard: bool = True, crossing: bool = False) -> int | None:
     """Index of the checkpoint ``gate`` picks in one run (None: it never holds): the first at which
     :func:`gate_values` has passed for the gate's patience. ``select`` picks with it in each run,
     and the gate benchmark (``training/bench``) scores rules with it, so a held-out record
-    describes the rule ``select`` applies."""
+    describes the rule ``select`` applies. ``crossing``: the gate must go from not holding to
+    holding (:func:`gatekit.rule.first_cross`), as it must to stop a teacher online."""
     x, _ = gate_values(gate, values, eval_success, guard=guard)
-    return R.first_hold(steps, x, gate.to_rule())
+    return R.first_hold(steps, x, gate.to_rule(), crossing=crossing)
 
 
 def _eval_success(rs: list[dict]) -> np.ndarray | None:
@@ -352,3 +368,16 @@ def confidence(gate: Gate) -> str:
         return (f"out of fold on the runs it was fitted on, this rule labels {oof:.0%} of checkpoints right; it was "
                 f"never tested on another task")
     return "this rule has no held-out record: how often it is right is unknown"
+
+
+def short_record(gate: Gate, decision: str = "choose") -> str:
+    """The gate's held-out record in a few words (what a default answer prints; the sentences of
+    :func:`confidence` and :func:`stop_record` come with ``-v``)."""
+    held = (gate.validation or {}).get("held_out")
+    if not isinstance(held, dict) or not isinstance(held.get(decision), (int, float)):
+        return "no held-out record"
+    if decision == "stop":
+        saved = f", saving {held['saved']:.0%}" if isinstance(held.get("saved"), (int, float)) else ""
+        return f"stopped right on {held['stop']:.0%} of held-out runs{saved}"
+    regret = f", {held['regret']:.1%} regret" if isinstance(held.get("regret"), (int, float)) else ""
+    return f"right on {held['choose']:.0%} of held-out runs{regret}"

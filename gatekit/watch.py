@@ -25,7 +25,8 @@ def watch(run_dir, *, gate: Gate, interval: float = 5.0, timeout: float | None =
     A run folder that does not exist yet (a trainer just started) is waited for up to ``wait``
     seconds.
 
-    Event: ``{"step", "epoch", "value", "passes", "count", "stop", "problem"}``; a checkpoint that
+    Event: ``{"step", "epoch", "value", "passes", "count", "stop", "problem", "note"}`` (``note``: once,
+    when the gate already holds at the first checkpoint, which never stops it); a checkpoint that
     cannot be scored yields ``problem`` (the reason) and does not reset the previous checkpoint
     used for drift. Retrospective metrics are refused (they need the run's final checkpoint).
     """
@@ -74,8 +75,8 @@ def watch(run_dir, *, gate: Gate, interval: float = 5.0, timeout: float | None =
                 continue
             prev = ck.params
             stop = hook.update(step, row)
-            event.update(epoch=row["epoch"], value=row.get(gate.metric),
-                         passes=hook.count > 0 and hook.last_step == step, count=hook.count, stop=stop)
+            event.update(epoch=row["epoch"], value=row.get(gate.metric), passes=hook.last_passed,
+                         count=hook.count, stop=stop, note=hook.note if step == hook.held_at_start else None)
             yield event
             if stop and stop_at_gate:
                 return

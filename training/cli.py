@@ -198,11 +198,10 @@ def teacher(
         rule = resolve_gate(gate, threshold=gate_threshold, metric=gate_metric, direction=gate_direction, mode=gate_mode,
                             patience=gate_patience, default_env=cfg.env, decision="stop")
         hook = GateHook.from_gate(rule, start_step=gate_start_step)
-        typer.echo(f"stopping at the gate {rule.name or 'one-off rule'!r}: {rule.rule}", err=True)
-        if gate is None and gate_threshold is None:  # the default: say which rule it is and its record
-            from gatekit.selection import stop_record
+        from gatekit.selection import short_record
 
-            typer.echo(f"given no gate: {rule.description} On record: {stop_record(rule)}", err=True)
+        typer.echo(f"stopping at the gate {rule.name or 'one-off rule'} ({rule.rule}); on record: "
+                   f"{short_record(rule, 'stop')}", err=True)
     elif gate is not None or gate_threshold is not None:
         raise GatekitError("--gate / --gate-threshold only take effect with --stop-at-gate")
     _run(cfg, out, hook=hook, resume=resume, quiet=quiet, summary_out=summary_out, tensorboard=tensorboard)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import sys
+
 import jax
 import jax.numpy as jnp
 
@@ -65,6 +67,8 @@ def record_epoch(cfg, trainer, writer: gio.RunWriter, state, metrics: dict,
             "action_magnitude": am}
     stop = hook.update(env_steps, checkpoint_row(env_steps, meta, online, planned_epochs=cfg.epochs)) if hook else False
     meta["gate"] = hook.state_dict() if hook else None
+    if hook is not None and hook.note and hook.held_at_start == env_steps:  # once, at the first checkpoint
+        (say or (lambda m: print(m, file=sys.stderr)))(f"note: {hook.note}")
     writer.save(env_steps, params=state.params, meta=meta, sample=sample, extra={TRAINER_ITEM: state})
     record = {"step": env_steps, "epoch": epoch + 1, "env_steps": env_steps, "wall_time": wall,
               "train": metrics, "eval": ev, "online": online}

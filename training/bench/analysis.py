@@ -446,7 +446,7 @@ def markdown(rep: dict, group: str = "task", only: tuple[str, ...] | None = None
                  f"Students' seed-to-seed std / best mean: {nf['stop']['relative_seed_std']:.2f}. "
                  f"{rep['n_runs']} teacher runs.")
     if rep.get("race_verdicts") and group == "task":
-        lines += ["", "How far a race's verdict can be trusted (`python -m training race` replayed on every run and "
+        lines += ["", "How far a race's verdict can be trusted (`gatekit race` replayed on every run and "
                   "seed split, judged by a seed it did not read; training/bench/races.py: race_verdicts):", "",
                   "| race | verdict | share of races | right | mean regret |", "|---|---|---|---|---|"]
         for name, v in rep["race_verdicts"].items():
@@ -590,7 +590,8 @@ def measuring_buys(rep: dict) -> dict | None:
     rule, last = fold_rule(best)
     return {"method": best["method"], "choose": best["success"], "choose_ci": list(best["success_ci"]),
             "regret": best["regret"], "regret_ci": list(best["regret_ci"]), "cost": best.get("cost"),
-            "rule": rule, "command": f"python -m training race RUN --out DIR --last {last}" if last else None}
+            "rule": rule, "last": last, "students_beyond_kept": (last - 1) if last else None,
+            "command": f"gatekit race RUN --out DIR --last {last}" if last else None}
 
 
 def fold_rule(result: dict) -> tuple[str | None, int | None]:

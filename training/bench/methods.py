@@ -150,8 +150,9 @@ class GateRule:
     """A :class:`gatekit.io.gates.Gate` (``transform(metric) direction threshold`` for
     ``patience``) scored as ``select`` applies it: the pick is :func:`gatekit.selection.pick`'s.
     With ``guard`` (*choose*, post hoc) a transient collapse never passes, as in ``select``; for
-    *stop* (online: the hook, ``watch``) there is no guard. So a held-out record describes the
-    rule that is shipped."""
+    *stop* (online: the hook, ``watch``) there is no guard, and the gate must be crossed (it stops
+    only after a checkpoint at which it did not pass, as the hook does). So a held-out record
+    describes the rule that is shipped."""
 
     gate: Gate
     guard: bool = False
@@ -162,7 +163,7 @@ class GateRule:
 
     def pick(self, run: TeacherRun) -> int | None:
         return pick(self.gate, run.steps, run.series(self.gate.metric), run.columns.get("eval_success"),
-                    guard=self.guard)
+                    guard=self.guard, crossing=not self.guard)
 
 
 def gate_rule(column: str, form: str, direction: str, threshold: float, patience: int = 1, *,
@@ -220,13 +221,20 @@ def _thresholds(values: np.ndarray) -> np.ndarray:
     return np.concatenate([v[:1] - 1e-9 * (abs(v[:1]) + 1), mids, v[-1:] + 1e-9 * (abs(v[-1:]) + 1)]) if v.size else v
 
 
-def _first_held_matrix(holds: np.ndarray, patience: int) -> np.ndarray:
+def _first_held_matrix(holds: np.ndarray, patience: int, crossing: bool = False) -> np.ndarray:
     """The first index along the last axis of ``holds`` [..., C] where it has been true for
-    ``patience`` consecutive checkpoints (:func:`gatekit.rule.first_hold` on arrays), or -1."""
+    ``patience`` consecutive checkpoints (:func:`gatekit.rule.first_hold` on arrays), or -1; with
+    ``crossing``, only after an index where it was false (:func:`gatekit.rule.first_cross`)."""
     h = holds.copy()
     for k in range(1, patience):
         h[..., k:] &= holds[..., :-k]
         h[..., :k] = False
+    if crossing:  # the streak ending at i starts at i - patience + 1: a failure must come before it
+        failed = np.zeros_like(holds)
+        failed[..., 1:] = np.logical_or.accumulate(~holds, axis=-1)[..., :-1]  # a failure strictly before k
+        start_ok = np.zeros_like(holds)
+        start_ok[..., patience - 1:] = failed[..., :holds.shape[-1] - patience + 1]
+        h &= start_ok
     return np.where(h.any(axis=-1), np.argmax(h, axis=-1), -1)
 
 
@@ -289,7 +297,7 @@ def fit_series_rule(runs: Sequence[TeacherRun], decision: str, columns: Sequence
                 above = (values[None] > thresholds[:, None, None]) & ok["above"]
                 below = (values[None] < thresholds[:, None, None]) & ok["below"]
             # candidates in the order of the loop they replace: threshold, direction, patience
-            picks = np.stack([np.stack([_first_held_matrix(h, p) for p in patiences], axis=1)
+            picks = np.stack([np.stack([_first_held_matrix(h, p, crossing=not guard) for p in patiences], axis=1)
                               for h in (above, below)], axis=1)  # [thr, direction, patience, runs]
             rate, tie = outcomes.objective(picks)
             flat = np.lexsort((-np.arange(rate.size), tie.ravel(), rate.ravel()))[-1]  # max, first on ties

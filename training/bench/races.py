@@ -13,10 +13,37 @@ import numpy as np
 from training.bench.methods import Method, TeacherRun, _fairest
 
 
+def replay_pick(strategy, run: TeacherRun, columns: dict[int, str]) -> int | None:
+    """The pick of a :mod:`gatekit.racing` strategy (the object ``gatekit race`` runs) on one
+    benchmarked run, replayed through :func:`gatekit.racing.replay` from the run's student columns:
+    ``columns[epochs]`` is the prefix whose ``{prefix}_s{i}`` are seed i's outcomes after that many
+    student epochs (the seeds this view of the run may read)."""
+    from gatekit.racing import ReplayTrainer, replay
+
+    outcomes = {}
+    for epochs, prefix in columns.items():
+        i = 0
+        while f"{prefix}_s{i}" in run.columns:
+            for c, step in enumerate(run.steps):
+                v = run.columns[f"{prefix}_s{i}"][c]
+                if np.isfinite(v):
+                    outcomes[(int(step), i, int(epochs))] = float(v)
+            i += 1
+    return replay(strategy, [int(x) for x in run.steps], ReplayTrainer(outcomes))[0]
+
+
+def _seeds_in(run: TeacherRun, prefix: str) -> int:
+    n = 0
+    while f"{prefix}_s{n}" in run.columns:
+        n += 1
+    return n
+
+
 @dataclasses.dataclass(frozen=True)
 class LastBest:
     """Post hoc (choose): students measured at the last ``k`` checkpoints; the pick is the one
-    whose students (``column``, e.g. the mean of the seeds read) score best (ties: the later)."""
+    whose students (``column``, e.g. the mean of the seeds read) score best (ties: the later):
+    :class:`gatekit.racing.LastK`, replayed (:func:`replay_pick`)."""
 
     column: str
     k: int
@@ -26,10 +53,13 @@ class LastBest:
         return f"the best {self.column} of the last {self.k} checkpoints"
 
     def pick(self, run: TeacherRun) -> int | None:
-        x = run.series(self.column)[-self.k:]
-        if not np.isfinite(x).any():
+        from gatekit.racing import LastK
+
+        prefix = self.column.removesuffix("_mean")
+        seeds = _seeds_in(run, prefix)
+        if not seeds:
             return None
-        return int(len(run.steps) - len(x) + (len(x) - 1 - np.nanargmax(x[::-1])))
+        return replay_pick(LastK(k=self.k, seeds=seeds, epochs=1), run, {1: prefix})
 
 
 def measured_method(name: str, column: str, *, uses: int, student_epochs: int, k: int | None = None,
@@ -71,14 +101,13 @@ class Halving:
         return total
 
     def pick(self, run: TeacherRun) -> int | None:
-        alive = list(range(max(0, len(run.steps) - self.k), len(run.steps)))
-        for j, e in enumerate(self.rungs):
-            x = run.series(f"student_e{e}_mean")
-            if not np.isfinite(x[alive]).any():
-                return None
-            order = sorted(alive, key=lambda i: (np.nan_to_num(x[i], nan=-np.inf), i), reverse=True)
-            alive = order[:1] if j == len(self.rungs) - 1 else sorted(order[:max(1, -(-len(alive) // 2))])
-        return alive[0]
+        from gatekit.racing import Halving as Race
+
+        seeds = _seeds_in(run, f"student_e{self.rungs[-1]}")
+        if not seeds:
+            return None
+        race = Race(k=self.k, rungs=self.rungs[:-1], seeds=seeds, epochs=self.rungs[-1])
+        return replay_pick(race, run, {e: f"student_e{e}" for e in self.rungs})
 
 
 def halving_method(name: str, *, k: int | None = None, rungs: tuple[int, ...] | None = None,
@@ -117,13 +146,11 @@ class SecondSeed:
         return (self.k + 2) * self.full_epochs / 2
 
     def pick(self, run: TeacherRun) -> int | None:
-        first = run.series("student_outcome_s0")[-self.k:]
-        second = run.series("student_outcome_s1")[-self.k:]
-        if not (np.isfinite(first).all() and np.isfinite(second).all()):
+        from gatekit.racing import SecondSeed as Race
+
+        if _seeds_in(run, "student_outcome") < 2:
             return None
-        top = sorted(range(len(first)), key=lambda i: (first[i], i), reverse=True)[:2]
-        best = max(top, key=lambda i: ((first[i] + second[i]) / 2, i))
-        return len(run.steps) - len(first) + best
+        return replay_pick(Race(k=self.k, epochs=1), run, {1: "student_outcome"})
 
 
 def second_seed_method(name: str, *, k: int = 3, full_epochs: int = 8) -> Method:
