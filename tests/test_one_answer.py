@@ -1,0 +1,88 @@
+"""One answer per run that a user can act on: select always names a checkpoint and prints the
+record of exactly what it did; a gate stops a teacher only when crossed."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import gatekit
+from conftest import write_run
+from gatekit import io as gio
+from gatekit.hooks import GateHook
+from gatekit.rule import Rule, first_cross, first_hold
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+DATA = ROOT / "examples" / "results" / "gatebench" / "data"
+
+
+def test_select_on_a_finished_run_where_the_rule_never_holds_answers_the_final_checkpoint(tmp_path):
+    run = write_run(tmp_path / "t", steps=(100, 200, 300))
+    sel = gatekit.select(run, gate=gatekit.io.Gate("action_magnitude", "below", -1.0, name="never"))
+    assert sel.ready and sel.fallback and sel.step == 300 and sel.value is None
+    assert "final checkpoint" in sel.reason and "the rule did not hold" in "; ".join(sel.untrusted_because)
+
+
+def test_select_prints_two_short_lines_with_the_path_as_given(tmp_path):
+    write_run(tmp_path / "t", steps=(100, 200, 300))
+    out = subprocess.run([sys.executable, "-m", "gatekit.cli", "select", "t"], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("distill from: t@") and str(tmp_path) not in out.stdout
+    assert lines[1].startswith("rule: ") and "held-out" in lines[1]
+    assert lines[2].startswith("to measure instead: gatekit race t --out t_race --last 6 --student-cmd")
+    assert len(lines) == 3 and all(len(x) < 260 for x in lines)
+    verbose = subprocess.run([sys.executable, "-m", "gatekit.cli", "select", "t", "-v"], capture_output=True,
+                             text=True, cwd=tmp_path, timeout=300)
+    assert "why:" in verbose.stdout and "record:" in verbose.stdout
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason="the dataset is not in this checkout")
+def test_the_benchmark_scores_exactly_what_select_answers_fallback_included():
+    """For every teacher run of the dataset, the shipped default rule's pick as the benchmark
+    replays it (GateRule, the final checkpoint where it never holds, as gatekit.judge counts
+    "no pick") is the checkpoint `gatekit select` names: so the preset's record is the record of
+    select's answer."""
+    from training.bench import analysis, methods
+
+    gate = gio.read_gate("auto")
+    rows = [r for bt in gio.read_benchmark(DATA).values() for r in analysis.rows_from_task(bt)]
+    runs = methods.teacher_runs(rows)
+    fell_back = 0
+    for run in runs:
+        p = methods.GateRule(gate, guard=True).pick(run)
+        mine = [dict(r, run="/".join(map(str, run.key))) for r in rows
+                if (r["task"], r["config"], r["teacher_seed"]) == run.key]
+        sel = gatekit.select(mine, gate=gate)
+        assert sel.step == int(run.steps[-1 if p is None else p]), run.key
+        assert sel.fallback == (p is None)
+        fell_back += p is None
+    assert 0 < fell_back < len(runs)  # both cases occur on the dataset
+
+
+def test_a_gate_that_holds_from_the_first_checkpoint_never_stops_a_teacher():
+    hook = GateHook(threshold=10.0, metric="action_magnitude", direction="below")
+    for step, v in [(1, 0.3), (2, 0.2), (3, 0.1)]:
+        assert not hook.update(step, {"action_magnitude": v})
+    assert not hook.stopped and hook.held_at_start == 1 and "separates nothing" in hook.note
+    crossed = GateHook(threshold=0.63, metric="action_magnitude", direction="below")
+    stops = [crossed.update(step, {"action_magnitude": v}) for step, v in [(1, 0.2), (2, 0.9), (3, 0.5)]]
+    assert stops == [False, False, True] and crossed.stopped_step == 3
+    restored = GateHook.from_state_dict(hook.state_dict())  # the crossing state survives a resume
+    assert restored.armed is False and restored.held_at_start == 1
+
+
+def test_the_benchmark_counts_a_crossing_as_the_rule_does():
+    from training.bench.methods import _first_held_matrix
+
+    rng = np.random.default_rng(0)
+    for _ in range(2000):
+        n, p = int(rng.integers(1, 9)), int(rng.integers(1, 3))
+        holds = rng.random(n) < 0.6
+        rule = Rule("x", "above", 0.5, p)
+        for crossing, fn in ((False, first_hold), (True, first_cross)):
+            a = int(_first_held_matrix(holds[None], p, crossing=crossing)[0])
+            b = fn(range(n), holds.astype(float), rule)
+            assert (a == -1 and b is None) or a == b, (holds, p, crossing)
