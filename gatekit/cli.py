@@ -652,31 +652,43 @@ app.add_typer(import_app, name="import")
 def import_jaxgcrl(
     source: Annotated[pathlib.Path, typer.Argument(help="A JaxGCRL .pkl, or a folder of step_N.pkl files.")],
     out: Annotated[pathlib.Path, typer.Option("--out", "-o", help="Run directory to write.")],
-    probe: Annotated[pathlib.Path, typer.Option("--probe", help=".npz with obs (state), action, goal rows to score on.")],
-    obs_dim: Annotated[int, typer.Option("--obs-dim", help="JaxGCRL state_size (obs without the goal).")],
-    goal_dim: Annotated[int, typer.Option("--goal-dim", help="len(goal_indices).")],
-    action_dim: Annotated[int, typer.Option("--action-dim", help="action_size.")],
-    h_dim: Annotated[int, typer.Option("--h-dim", help="JaxGCRL --h-dim (network width).")] = 256,
-    n_hidden: Annotated[int, typer.Option("--n-hidden", help="JaxGCRL --n-hidden (depth).")] = 2,
-    skip_connections: Annotated[int, typer.Option("--skip-connections", help="JaxGCRL --skip-connections (0: none).")] = 4,
-    use_ln: Annotated[bool, typer.Option("--use-ln", help="JaxGCRL --use-ln (encoders).")] = False,
-    use_relu: Annotated[bool, typer.Option("--use-relu", help="JaxGCRL --use-relu (else swish).")] = False,
-    repr_dim: Annotated[int, typer.Option("--repr-dim", help="JaxGCRL --repr-dim.")] = 64,
-    energy_fn: Annotated[str, typer.Option("--energy-fn", help="JaxGCRL --energy-fn: norm | l2 | dot.")] = "norm",
+    probe: Annotated[Optional[pathlib.Path], typer.Option("--probe", help=".npz with obs (state), action, goal rows from your task to score on (default: 256 random rows, said so).")] = None,
+    obs_dim: Annotated[Optional[int], typer.Option("--obs-dim", help="JaxGCRL state_size (default: read off the parameters).")] = None,
+    goal_dim: Annotated[Optional[int], typer.Option("--goal-dim", help="len(goal_indices) (default: read off the parameters).")] = None,
+    action_dim: Annotated[Optional[int], typer.Option("--action-dim", help="action_size (default: read off the parameters).")] = None,
+    h_dim: Annotated[Optional[int], typer.Option("--h-dim", help="JaxGCRL --h-dim (default: read off the parameters).")] = None,
+    n_hidden: Annotated[Optional[int], typer.Option("--n-hidden", help="JaxGCRL --n-hidden (default: read off the parameters).")] = None,
+    skip_connections: Annotated[Optional[int], typer.Option("--skip-connections", help="JaxGCRL --skip-connections (no parameter shows it; default 4, JaxGCRL's).")] = None,
+    use_ln: Annotated[Optional[bool], typer.Option("--use-ln/--no-use-ln", help="JaxGCRL --use-ln (default: read off the parameters).")] = None,
+    use_relu: Annotated[Optional[bool], typer.Option("--use-relu/--no-use-relu", help="JaxGCRL --use-relu (no parameter shows it; default swish, JaxGCRL's).")] = None,
+    repr_dim: Annotated[Optional[int], typer.Option("--repr-dim", help="JaxGCRL --repr-dim (default: read off the parameters).")] = None,
+    energy_fn: Annotated[Optional[str], typer.Option("--energy-fn", help="JaxGCRL --energy-fn: norm | l2 | dot (no parameter shows it; default norm, JaxGCRL's).")] = None,
 ):
     """Convert JaxGCRL CRL checkpoints (pickled (alpha, actor, critic) params) into gatekit-run/1.
-    Pickles are read through an allow-list (arrays and plain containers only); anything else is
-    refused without being run."""
+    The architecture is read off the parameters; what no parameter shows (skip connections,
+    activation, energy) takes JaxGCRL's defaults unless given, and is said. Pickles are read
+    through an allow-list (arrays and plain containers only); anything else is refused without
+    being run."""
     from gatekit import jaxgcrl
     from gatekit.io import read_npz
 
-    settings = jaxgcrl.ImportSettings(obs_dim=obs_dim, goal_dim=goal_dim, action_dim=action_dim, h_dim=h_dim,
-                                      n_hidden=n_hidden, skip_connections=skip_connections, use_ln=use_ln,
-                                      use_relu=use_relu, repr_dim=repr_dim, energy_fn=energy_fn)
+    check_out_paths([source, *([probe] if probe else [])], out=out)
+    settings, inferred, assumed = jaxgcrl.infer_settings(
+        source, obs_dim=obs_dim, goal_dim=goal_dim, action_dim=action_dim, h_dim=h_dim, n_hidden=n_hidden,
+        skip_connections=skip_connections, use_ln=use_ln, use_relu=use_relu, repr_dim=repr_dim, energy_fn=energy_fn)
     settings.net()
-    rows = read_npz(probe, required=("obs", "action", "goal"))
+    typer.echo("read off the parameters: " + ", ".join(f"{k} {v}" for k, v in inferred.items()), err=True)
+    if assumed:
+        typer.echo("assumed (JaxGCRL's defaults; no parameter shows them): "
+                   + ", ".join(f"{k} {v}" for k, v in assumed.items()), err=True)
+    if probe is None:
+        rows = jaxgcrl.default_probe(settings)
+        typer.echo(f"probe: {jaxgcrl.PROBE_ROWS} rows of obs and goal from N(0, 1), actions from U(-1, 1) (seed 0); "
+                   f"--probe FILE.npz with states from your task scores the states that matter", err=True)
+    else:
+        rows = read_npz(probe, required=("obs", "action", "goal"))
     steps = jaxgcrl.import_checkpoints(source, out, settings, probe=rows)
-    typer.echo(f"wrote {out}: {len(steps)} checkpoint(s) (steps {steps[0]}..{steps[-1]}); next: gatekit score {out}")
+    typer.echo(f"wrote {out}: {len(steps)} checkpoint(s) (steps {steps[0]}..{steps[-1]}); next: gatekit select {out}")
 
 
 def main() -> None:

@@ -242,3 +242,62 @@ def _write(out, config, files, fam, sample, probe) -> list[int]:
             w.save(step, params=params, meta={"epoch": epoch, "env_steps": step, "source": f.name}, sample=sample)
             steps.append(step)
     return steps
+
+
+ASSUMED = {"skip_connections": 4, "use_relu": False, "energy_fn": "norm"}
+"""Settings no parameter shape reveals, with JaxGCRL's CRL defaults (say otherwise with the flags)."""
+
+
+def _denses(tree) -> tuple[list[tuple[int, int]], bool]:
+    p = tree.get("params", tree) if isinstance(tree, Mapping) else {}
+    names = sorted((k for k in p if re.fullmatch(r"Dense_\d+", str(k))), key=lambda k: int(k.split("_")[1]))
+    shapes = []
+    for k in names:
+        kernel = p[k].get("kernel") if isinstance(p[k], Mapping) else None
+        if kernel is None or np.ndim(kernel) != 2:
+            return [], False
+        shapes.append(tuple(int(x) for x in np.shape(kernel)))
+    return shapes, any(str(k).startswith("LayerNorm") for k in p)
+
+
+def infer_settings(source, **given) -> tuple[ImportSettings, dict, dict]:
+    """The import settings of JaxGCRL checkpoints at ``source``, read off the first pickle's
+    parameter shapes (obs, goal and action sizes, width, depth, representation size, LayerNorm);
+    ``given`` settings (not None) must agree with them. Returns (settings, inferred, assumed):
+    what was read off the shapes, and what no shape reveals (:data:`ASSUMED`, unless given)."""
+    from gatekit import io
+
+    files = checkpoint_files(source)
+    tree = _split(io.read_restricted_pickle(files[0][1]), files[0][1])
+    sa, ln = _denses(tree["sa_encoder"])
+    g, _ = _denses(tree["goal_encoder"])
+    act, _ = _denses(tree["actor"])
+    if len(sa) < 2 or len(g) != len(sa) or len(act) != len(sa) + 1:
+        raise GatekitError(f"{files[0][1]}: its parameters are not JaxGCRL's CRL networks (encoders with "
+                           f"{len(sa)} and {len(g)} Dense layers, actor with {len(act)})")
+    action_dim = act[-1][1]
+    inferred = {"obs_dim": sa[0][0] - action_dim, "goal_dim": g[0][0], "action_dim": action_dim, "h_dim": sa[0][1],
+                "n_hidden": len(sa) - 1, "repr_dim": sa[-1][1], "use_ln": ln}
+    if act[0][0] != inferred["obs_dim"] + inferred["goal_dim"] or inferred["obs_dim"] < 1:
+        raise GatekitError(f"{files[0][1]}: the actor reads {act[0][0]} inputs, the encoders imply obs "
+                           f"{inferred['obs_dim']} + goal {inferred['goal_dim']}: not JaxGCRL's CRL layout")
+    for k, v in given.items():
+        if v is not None and k in inferred and v != inferred[k]:
+            raise GatekitError(f"--{k.replace('_', '-')} {v}: the checkpoint's parameters say {inferred[k]} "
+                               f"({files[0][1]})")
+    assumed = {k: v for k, v in ASSUMED.items() if given.get(k) is None}
+    chosen = {**inferred, **ASSUMED, **{k: v for k, v in given.items() if v is not None and k in ASSUMED}}
+    return ImportSettings(**chosen), inferred, assumed
+
+
+PROBE_ROWS = 256
+
+
+def default_probe(settings: ImportSettings, rows: int = PROBE_ROWS, seed: int = 0) -> dict[str, np.ndarray]:
+    """A probe when none is given: ``rows`` rows of obs and goal from N(0, 1) and actions from
+    U(-1, 1) (seed ``seed``): every checkpoint is scored on the same rows, so the statistics compare
+    checkpoints, but states from the task itself (``--probe``) are what they should describe."""
+    rng = np.random.default_rng(seed)
+    return {"obs": rng.normal(size=(rows, settings.obs_dim)).astype(np.float32),
+            "action": rng.uniform(-1, 1, (rows, settings.action_dim)).astype(np.float32),
+            "goal": rng.normal(size=(rows, settings.goal_dim)).astype(np.float32)}

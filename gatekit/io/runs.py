@@ -166,6 +166,24 @@ def write_run_json(run_dir: PathLike, config: Mapping) -> Run:
     return Run(path=run_dir.resolve(), config=config)
 
 
+def foreign_hint(p: pathlib.Path) -> str:
+    """What a folder that is not a gatekit run seems to hold, and the command that imports it."""
+    try:
+        pkl = sorted(p.glob("step_*.pkl"))[:3] or sorted(p.rglob("*.pkl"))[:3]
+        orbax = [q for q in p.iterdir() if q.is_dir() and (q.name.isdigit() or (q / "_CHECKPOINT_METADATA").exists()
+                                                             or (q / "_METADATA").exists())][:3]
+    except OSError:
+        return ""
+    if pkl:
+        return (f"; it holds pickles ({', '.join(q.name for q in pkl)}): if they are JaxGCRL checkpoints, "
+                f"`gatekit import jaxgcrl {p} --out {str(p).rstrip('/')}_run` converts them (the architecture is read off them)")
+    if orbax:
+        return (f"; it holds Orbax-like step folders ({', '.join(q.name for q in orbax)}) without a run.json: write "
+                f"them as a gatekit run (gatekit.io.RunWriter: params, meta and a probe sample per step; "
+                f"README, 'Your own trainer'), or train with this project's trainer")
+    return ""
+
+
 def find_runs(paths: PathLike | Iterable[PathLike]) -> tuple[list[Run], list[Problem]]:
     """Resolves run directories, or directories holding runs (searched recursively).
 
@@ -193,7 +211,7 @@ def find_runs(paths: PathLike | Iterable[PathLike]) -> tuple[list[Run], list[Pro
         if not candidates and orphans:
             continue
         if not candidates:
-            raise GatekitError(f"{p}: no run.json found (not a gatekit run or folder of runs)")
+            raise GatekitError(f"{p}: no run.json found (not a gatekit run or folder of runs){foreign_hint(p)}")
         for run_json in candidates:
             try:
                 run = read_run(run_json.parent)
