@@ -123,10 +123,10 @@ def test_select_patience_and_multiple_runs():
     assert "2 consecutive" in s2.reason
 
 
-def test_select_says_plainly_when_none_ready():
+def test_select_answers_the_final_checkpoint_when_the_rule_never_holds():
     s = api.select(rows("a", [0.9, 0.8, float("nan"), 0.7]), threshold=0.63, metric="action_magnitude")
-    assert not s.ready and s.step is None
-    assert "no checkpoint is ready" in s.reason and "0.7" in s.reason
+    assert s.ready and s.fallback and s.step == 400
+    assert "final checkpoint" in s.reason and "0.7" in s.reason
     with pytest.raises(GatekitError, match="no column"):
         api.select(rows("a", [0.5]), threshold=0.63, metric="entropy")
 

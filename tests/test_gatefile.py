@@ -179,9 +179,11 @@ def test_select_cli_prints_path_and_warnings(tmp_path):
 
     write_run(tmp_path / "runs" / "x" / "teacher", steps=(100, 200), magnitudes=[0.1, 0.1])
     write_run(tmp_path / "runs" / "y" / "teacher", steps=(100, 200), seed=1, magnitudes=[8.0, 8.0])
-    r = runner.invoke(app, ["select", str(tmp_path / "runs"), "--gate", "paper", "--json", str(tmp_path / "s.json")])
+    r = runner.invoke(app, ["select", str(tmp_path / "runs"), "--gate", "paper", "--json", str(tmp_path / "s.json"),
+                            "-v"])
     assert r.exit_code == 0, r.output
-    assert f"distill from: {(tmp_path / 'runs' / 'x' / 'teacher').resolve()}@100" in r.stdout
+    assert f"distill from: {tmp_path / 'runs' / 'x' / 'teacher'}@100" in r.stdout
+    assert r.stdout.startswith("warning: the rule already holds at the first checkpoint")
     assert "warning:" in r.stderr and "first scored checkpoint" in r.stderr
     doc = json.loads((tmp_path / "s.json").read_text())
     assert doc["run_path"].endswith("x/teacher") and doc["warnings"] and doc["gate"]["name"] == "paper"

@@ -143,9 +143,9 @@ def test_select_warns_outside_the_fitted_range_and_says_why_not_ready():
     inside = select(_rows([1.5, 3.0, 6.0, 7.0]), gate=gate)
     assert inside.ready and not any("outside" in w for w in inside.warnings)
     wide = select(_rows([0.1, 0.2, 0.3, 0.4]), gate=gate)  # another width: the metric never gets near
-    assert not wide.ready
+    assert wide.ready and wide.fallback and wide.step == 400  # the final checkpoint, as the record counts it
     assert any("outside [1, 8]" in w for w in wide.warnings)
-    assert "outside the range the gate was fitted on" in wide.reason
+    assert "outside the range it was fitted on" in wide.reason
     assert "no held-out record" in wide.confidence
     held = Gate(metric="m", direction="above", threshold=5.0, validation={"held_out": {"choose": 0.75, "text": "x"}})
     assert "75%" in select(_rows([6.0, 7.0]), gate=held).confidence
@@ -209,7 +209,7 @@ def test_watch_waits_for_the_run_and_keeps_watching_unless_told_to_stop(run_dir,
     from gatekit.io.gates import Gate
     from gatekit.watch import watch
 
-    gate = Gate(metric="entropy", direction="above", threshold=-1e9, patience=1)  # holds at once
+    gate = Gate(metric="step", direction="above", threshold=150, patience=1)  # crossed at the second checkpoint
     t = [0.0]
 
     def sleep(dt):
@@ -220,10 +220,10 @@ def test_watch_waits_for_the_run_and_keeps_watching_unless_told_to_stop(run_dir,
     assert t[0] > 3  # it waited
     t[0] = 0.0
     stopped = list(watch(run_dir, gate=gate, timeout=5, sleep=sleep, clock=lambda: t[0]))
-    assert [e["step"] for e in stopped] == [100]  # stops at the gate by default
+    assert [e["step"] for e in stopped] == [100, 200]  # stops at the gate by default
     t[0] = 0.0
     kept = list(watch(run_dir, gate=gate, timeout=5, stop_at_gate=False, sleep=sleep, clock=lambda: t[0]))
-    assert [e["step"] for e in kept] == [100, 200, 300] and all(e["stop"] for e in kept)
+    assert [e["step"] for e in kept] == [100, 200, 300] and [e["stop"] for e in kept] == [False, True, True]
 
 
 def test_pairs_joins_your_own_students_with_teacher_scores(tmp_path):
@@ -360,4 +360,4 @@ def test_ship_records_writes_the_budget_stop_record_and_what_measuring_buys(tmp_
     buys = final.validation["measuring"]
     assert buys["method"] == "last K" and buys["rule"] == "the best student_outcome_mean of the last 6 checkpoints"
     assert "Measuring would buy: last K (the best student_outcome_mean of the last 6" in confidence(final)
-    assert "was right on 74%" in confidence(final) and "`python -m training race RUN --out DIR --last 6`" in confidence(final)
+    assert "was right on 74%" in confidence(final) and "`gatekit race RUN --out DIR --last 6`" in confidence(final)

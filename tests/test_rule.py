@@ -59,13 +59,21 @@ def test_streak_counts_consecutive_passes_and_ignores_replays():
 
 
 def test_select_hook_and_watch_share_the_streak(run_dir):
-    # the same rule over the same values: select's pick equals the step where the hook stops
-    rows = gatekit.score(run_dir).rows
-    g = io.Gate(metric="action_magnitude", direction="below", threshold=2.0, patience=2)
+    # the same rule over the same values: select's pick equals the step where the hook stops when
+    # the gate is crossed; a gate holding from the first checkpoint never stops the hook, while
+    # select names that checkpoint and says the rule separates nothing
+    rows = [{"run": "r", "step": s, "action_magnitude": v} for s, v in zip((1, 2, 3, 4), (0.9, 0.5, 0.4, 0.3))]
+    g = io.Gate(metric="action_magnitude", direction="below", threshold=0.63, patience=2)
     sel = gatekit.select(rows, gate=g)
     hook = GateHook.from_gate(g)
     stopped = next(r["step"] for r in rows if hook.update(r["step"], r))
-    assert sel.ready and sel.step == stopped == rows[1]["step"]
+    assert sel.ready and sel.step == stopped == 3 and not sel.separates_nothing
+    rows = gatekit.score(run_dir).rows
+    always = io.Gate(metric="action_magnitude", direction="below", threshold=2.0, patience=2)
+    sel = gatekit.select(rows, gate=always)
+    hook = GateHook.from_gate(always)
+    assert not any(hook.update(r["step"], r) for r in rows) and hook.held_at_start == rows[0]["step"]
+    assert sel.step == rows[1]["step"] and sel.separates_nothing
 
 
 def test_mode_is_a_deprecated_alias():
@@ -120,14 +128,18 @@ def test_a_gate_on_a_train_column_works_in_select_the_hook_and_watch(tmp_path):
     from training.config import TrainConfig
     from training.trainer import train
 
+    # a rule that passes everywhere: read at every checkpoint (never "missing"), it holds from the
+    # first checkpoint on, so it is never crossed and never stops the teacher; each says so
     g = io.Gate(metric="train_infonce", direction="below", threshold=1e9, patience=2)
     hook = GateHook.from_gate(g)
-    s = train(TrainConfig(**SMALL, epochs=4), tmp_path / "t", hook=hook, progress=None)
-    assert s["stopped_at_gate"] and s["epochs_done"] == 2
+    s = train(TrainConfig(**SMALL, epochs=3), tmp_path / "t", hook=hook, progress=None)
+    assert not s["stopped_at_gate"] and s["epochs_done"] == 3 and hook.count == 0
+    assert hook.held_at_start is not None and "separates nothing" in hook.note
     events = list(watch(tmp_path / "t", gate=g, interval=0.01, timeout=0.05))
-    assert [e["stop"] for e in events] == [False, True] and events[-1]["step"] == hook.stopped_step
+    assert [e["passes"] for e in events] == [True] * 3 and not any(e["stop"] for e in events)
+    assert events[0]["note"] and events[0]["step"] == hook.held_at_start
     sel = gatekit.select(tmp_path / "t", gate=g)
-    assert sel.ready and sel.step == hook.stopped_step
+    assert sel.ready and sel.step in [e["step"] for e in events]  # select reads the column too
 
 
 def test_stop_at_gate_given_no_gate_stops_at_the_budget_rule_and_says_so(monkeypatch, tmp_path):
@@ -147,9 +159,10 @@ def test_stop_at_gate_given_no_gate_stops_at_the_budget_rule_and_says_so(monkeyp
         assert r.exit_code == 0, r.output
         assert (ran[-1].metric, ran[-1].threshold) == (budget.metric, budget.threshold) == ("budget_fraction", 0.84)
         held = budget.validation["held_out"]
-        assert "given no gate" in r.output and f"stopped right on {held['stop']:.0%}" in r.output
+        assert "stopping at the gate budget" in r.output and f"stopped right on {held['stop']:.0%}" in r.output
     r = CliRunner().invoke(cli.app, ["teacher", "--out", str(tmp_path / "y"), "--stop-at-gate", "--gate", "pointmaze"])
-    assert r.exit_code == 0 and ran[-1].metric == io.read_gate("pointmaze").metric and "given no gate" not in r.output
+    assert r.exit_code == 0 and ran[-1].metric == io.read_gate("pointmaze").metric
+    assert "stopping at the gate pointmaze" in r.output
     monkeypatch.setattr(resolve, "_auto_is_default", lambda decision="choose": True)  # auto the default: it, for every env
     r = CliRunner().invoke(cli.app, ["teacher", "--out", str(tmp_path / "z"), "--preset", "paper-antbigmaze",
                                      "--stop-at-gate"])

@@ -82,18 +82,18 @@ def test_bad_config_and_bad_teacher_fail_before_tracing(tmp_path):
 
 
 def test_hook_stops_the_run_and_resume_continues_its_count(tmp_path):
-    # threshold 2.0 "below": every epoch passes; patience 3
-    hook = GateHook(threshold=2.0, patience=3)
-    s = train(TrainConfig(**SMALL, epochs=1), tmp_path / "t", hook=hook, progress=None)
-    assert not s["stopped_at_gate"] and hook.count == 1
+    # epoch > 1.5: epoch 1 does not pass (the gate is armed), every later one does; patience 2
+    hook = GateHook(metric="epoch", direction="above", threshold=1.5, patience=2)
+    s = train(TrainConfig(**SMALL, epochs=2), tmp_path / "t", hook=hook, progress=None)
+    assert not s["stopped_at_gate"] and hook.count == 1 and hook.armed
     # resume with a fresh hook object: the count comes back from the checkpoint -> stops at epoch 3
-    hook2 = GateHook(threshold=2.0, patience=3)
+    hook2 = GateHook(metric="epoch", direction="above", threshold=1.5, patience=2)
     s = train(TrainConfig(**SMALL, epochs=10), tmp_path / "t", hook=hook2, resume=True, progress=None)
     assert s["stopped_at_gate"] and s["epochs_done"] == 3 and hook2.stopped_step is not None
     steps = gio.list_checkpoints(gio.read_run(tmp_path / "t"))[0]
     assert len(steps) == 3
     meta = gio.load_checkpoint(gio.read_run(tmp_path / "t"), steps[-1], items=("meta",)).meta
-    assert meta["gate"]["count"] == 3 and meta["gate"]["stopped_step"] == steps[-1]
+    assert meta["gate"]["count"] == 2 and meta["gate"]["stopped_step"] == steps[-1]
 
 
 def test_resume_after_kill_mid_run(tmp_path):
