@@ -57,11 +57,12 @@ def main() -> None:
     table.to_csv(args.out / "scores.csv")
     table.to_json(args.out / "scores.json")
 
-    print("== 3/4 the zero-cost answer (gatekit select, no gate)")
+    print(f"== 3/4 the zero-cost answer:\n   $ gatekit select {teacher}")
+    shown = subprocess.run([sys.executable, "-c", "from gatekit.cli import main; main()", "select", str(teacher)],
+                           capture_output=True, text=True)
+    print("\n".join(f"   {line}" for line in shown.stdout.splitlines()))
     choice = gatekit.select(table)
     g = choice.gate
-    print(f"   distill from {choice.run_path}@{choice.step} (epoch {choice.epoch}): {choice.reason}")
-    print(f"   on record: {choice.confidence}")
     named = None
     if args.gate:
         named = gatekit.select(table, gate=args.gate)

@@ -131,3 +131,22 @@ def test_ant_cannot_pass_through_a_maze_wall_and_goals_follow_jaxgcrl():
     assert np.all(np.min(np.linalg.norm(goals[:, None] - centres[None], axis=-1), axis=1) < 1e-6)
     assert {tuple(c) for c in centres} == {(0.0, 4.0), (0.0, 8.0), (4.0, 8.0), (8.0, 0.0), (8.0, 4.0), (8.0, 8.0)}
     assert env.success_threshold == 0.5
+
+
+@pytest.mark.slow
+def test_own_trainer_example_races_jaxgcrl_checkpoints_with_its_own_students_through_submitit(tmp_path):
+    """examples/own_trainer: JaxGCRL-layout pickles imported with no flags, raced by a student
+    script that imports no training code, through submitit's local executor."""
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "examples/own_trainer/run.py", "--out", str(tmp_path / "own")],
+                          capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "$ gatekit import jaxgcrl" in done.stdout and "$ gatekit race" in done.stdout
+    res = json.loads((tmp_path / "own" / "race" / "race.json").read_text())
+    assert len(res["candidates"]) == 4 and not res["failed"]
+    assert res["pick"] == max(res["candidates"], key=lambda c: (c["mean"], c["step"]))["step"]
+    assert (tmp_path / "own" / "race" / "submitit").is_dir()  # it ran through submitit
+    assert "import training" not in (ROOT / "examples" / "own_trainer" / "distill.py").read_text()

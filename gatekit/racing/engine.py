@@ -135,7 +135,7 @@ def _claim(out: pathlib.Path, settings: dict) -> int:
             raise GatekitError(f"--out {out}: holds a race with other settings ({', '.join(diff[:4]) or 'unreadable'}); "
                                f"its students are not reused for this one: choose another --out")
         return fd
-    stray = sorted(p.name for p in out.iterdir() if p.name != LOCK)
+    stray = sorted(p.name for p in out.iterdir() if p.name not in (LOCK, "submitit"))  # submitit's logs: its executor
     if stray:
         os.close(fd)
         raise GatekitError(f"--out {out}: is not empty and holds no race ({', '.join(stray[:3])}); choose a new "
