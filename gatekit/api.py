@@ -77,6 +77,8 @@ def select(
     g = resolve_gate(gate, threshold=threshold, metric=metric, direction=direction, patience=patience,
                      mode=mode, check_known=scores_run_folders(sources)) if given else None
     problems: list = []
+    if role == "teacher" and scores_run_folders(sources):  # score only the runs it will consider
+        score_kwargs = {**score_kwargs, "roles": ("teacher",)}
     rows = _rows(sources, score_kwargs, problems)
     if g is None:
         g = resolve_gate(None, patience=patience, default_env=single_env(rows))

@@ -120,6 +120,7 @@ def score(
     block: int = M.DEFAULT_BLOCK,
     progress: ProgressFn | None = None,
     cache: bool = True,
+    roles: tuple[str, ...] | None = None,
 ) -> ScoreTable:
     """Scores every complete checkpoint of the given runs (or folders of runs).
 
@@ -135,6 +136,8 @@ def score(
       progress: called as ``progress(done, total, description)`` after each checkpoint.
       cache: reuse a run's rows scored before with the same checkpoints and settings, and keep
         newly scored ones (:mod:`gatekit.io.cache`: where, what the key covers, how to clear).
+      roles: score only runs of these roles (run.json ``role``; absent: teacher), e.g.
+        ``("teacher",)`` for ``select``, which would drop the rest (a race's students) anyway.
 
     Returns:
       A :class:`ScoreTable` (rows sorted by run, then step). Every unusable run or checkpoint,
@@ -145,6 +148,12 @@ def score(
     if probe_size is not None and (isinstance(probe_size, bool) or not isinstance(probe_size, int) or probe_size < 2):
         raise GatekitError(f"probe_size must be an integer >= 2 (pairwise metrics need 2 rows), got {probe_size!r}")
     runs, problems = io.find_runs(paths)
+    if roles is not None:
+        kept = [r for r in runs if (r.config.get("role") or "teacher") in roles]
+        if runs and not kept:
+            raise GatekitError(f"no {' or '.join(roles)} runs among {len(runs)} run(s) under "
+                               f"{', '.join(map(str, [paths] if isinstance(paths, (str, pathlib.Path)) else paths))}")
+        runs = kept
     if cache:
         _check_cache_outside(runs)
     shared_ref = load_reference(reference) if reference else None

@@ -86,3 +86,13 @@ def test_the_benchmark_counts_a_crossing_as_the_rule_does():
             a = int(_first_held_matrix(holds[None], p, crossing=crossing)[0])
             b = fn(range(n), holds.astype(float), rule)
             assert (a == -1 and b is None) or a == b, (holds, p, crossing)
+
+
+def test_select_on_a_folder_scores_only_the_teacher_runs(tmp_path):
+    write_run(tmp_path / "runs" / "teacher", steps=(100, 200))
+    student = write_run(tmp_path / "runs" / "race" / "step200_s0", steps=(10, 20), role="student")
+    for f in (student / "checkpoints").rglob("*"):  # were the student scored, it would be reported as damaged
+        if f.is_file() and f.stat().st_size > 100:
+            f.write_bytes(b"\0" * f.stat().st_size)
+    sel = gatekit.select(tmp_path / "runs", cache=False)
+    assert sel.step == 200 and sel.skipped == [] and len(sel.per_run) == 1
