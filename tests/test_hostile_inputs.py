@@ -68,3 +68,14 @@ def test_select_with_a_folder_named_auto_in_the_working_directory(run_dir, tmp_p
                          capture_output=True, text=True, cwd=tmp_path / "work", timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "note:" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("out", ["examples/results/gatebench", "examples/results/gatebench/data",
+                                 "examples/results/gatebench/data/sub"])
+def test_the_benchmark_never_writes_over_its_dataset(out):
+    before = sorted((ROOT / "examples/results/gatebench").rglob("*"))
+    done = subprocess.run([sys.executable, "-m", "training", "gatebench", "--out", out, "--data",
+                           "examples/results/gatebench/data", "--analyze-only"], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+    assert done.returncode == 1 and "overlaps the dataset" in done.stderr and "Traceback" not in done.stderr
+    assert sorted((ROOT / "examples/results/gatebench").rglob("*")) == before

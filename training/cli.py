@@ -313,6 +313,7 @@ def gatebench(
         if bad:
             raise GatekitError(f"{name} {bad[0]!r}: choose from {sorted(known)}")
     data = data or grid.DATA_DIR
+    _check_bench_out(pathlib.Path(out), pathlib.Path(data), pairs)
     if pairs is not None and not analyze_only:
         raise GatekitError("--pairs is for --analyze-only (re-judging an older table)")
     if analyze_only and pairs is not None:
@@ -365,6 +366,18 @@ def pilot(
     typer.echo(f"distill from: {run}@{res['pick']}" if res["pick"] is not None else "no candidate verified")
     typer.echo(f"why: {res['why']}; pilots of {res['pilot_epochs']} epoch(s), {res['seeds']} per candidate, "
                f"{res['seconds']:.0f} s")
+
+
+def _check_bench_out(out: pathlib.Path, data: pathlib.Path, pairs: pathlib.Path | None) -> None:
+    """The benchmark never writes over its inputs: --out is not the dataset's folder, inside it or
+    above it (``examples/results/gatebench/`` holds the committed dataset), nor the folder of
+    --pairs (its results.json)."""
+    o, d = out.resolve(), data.resolve()
+    if o == d or d in o.parents or o in d.parents:
+        raise GatekitError(f"--out {out}: overlaps the dataset {data} (its files would be written over); choose "
+                           f"another folder")
+    if pairs is not None and o == pathlib.Path(pairs).resolve().parent:
+        raise GatekitError(f"--out {out}: holds --pairs {pairs} and its results; choose another folder")
 
 
 def _race_alias() -> None:
