@@ -79,3 +79,13 @@ def test_the_benchmark_never_writes_over_its_dataset(out):
                           cwd=ROOT, timeout=120)
     assert done.returncode == 1 and "overlaps the dataset" in done.stderr and "Traceback" not in done.stderr
     assert sorted((ROOT / "examples/results/gatebench").rglob("*")) == before
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "1e308", "0", "-5"])
+def test_a_bad_npz_cap_is_an_error_naming_the_variable(value, monkeypatch):
+    from gatekit.errors import GatekitError
+    from gatekit.io.npz import max_npz_bytes
+
+    monkeypatch.setenv("GATEKIT_MAX_NPZ_MB", value)
+    with pytest.raises(GatekitError, match="GATEKIT_MAX_NPZ_MB"):
+        max_npz_bytes()

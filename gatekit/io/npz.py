@@ -71,7 +71,13 @@ def max_npz_bytes() -> int:
         mb = float(raw) if raw else MAX_NPZ_MB
     except ValueError:
         raise GatekitError(f"GATEKIT_MAX_NPZ_MB={raw!r}: not a number of MiB") from None
+    if not (mb == mb and 0 < mb <= MAX_NPZ_MB_LIMIT):  # NaN, inf, 1e308, 0 and negatives made every file "damaged"
+        raise GatekitError(f"GATEKIT_MAX_NPZ_MB={raw!r}: must be a number of MiB in (0, {MAX_NPZ_MB_LIMIT}]")
     return int(mb * 2**20)
+
+
+MAX_NPZ_MB_LIMIT = 1 << 20
+"""The largest cap ``GATEKIT_MAX_NPZ_MB`` may set (1 TiB): beyond it the variable is a typo."""
 
 
 MAX_DEFLATE_RATIO = 1100
