@@ -673,6 +673,8 @@ def import_jaxgcrl(
     from gatekit.io import read_npz
 
     check_out_paths([source, *([probe] if probe else [])], out=out)
+    if out.is_symlink() or (out.exists() and not out.is_dir()):  # before the checkpoints are read
+        raise GatekitError(f"{out}: exists and is not a folder; import into a new folder")
     settings, inferred, assumed = jaxgcrl.infer_settings(
         source, obs_dim=obs_dim, goal_dim=goal_dim, action_dim=action_dim, h_dim=h_dim, n_hidden=n_hidden,
         skip_connections=skip_connections, use_ln=use_ln, use_relu=use_relu, repr_dim=repr_dim, energy_fn=energy_fn)

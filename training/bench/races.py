@@ -20,6 +20,16 @@ def replay_pick(strategy, run: TeacherRun, columns: dict[int, str]) -> int | Non
     student epochs (the seeds this view of the run may read)."""
     from gatekit.racing import ReplayTrainer, replay
 
+    key = ("replay", tuple(sorted(columns.items())))
+    if key not in run._forms:  # once per run view: every fold and candidate rule replays the same outcomes
+        run._forms[key] = ReplayTrainer(_outcomes(run, columns))
+    pick_key = ("pick", strategy, key)
+    if pick_key not in run._forms:  # a strategy is a pure function of the outcomes: replayed once per run view
+        run._forms[pick_key] = replay(strategy, [int(x) for x in run.steps], run._forms[key])[0]
+    return run._forms[pick_key]
+
+
+def _outcomes(run: TeacherRun, columns: dict[int, str]) -> dict:
     outcomes = {}
     for epochs, prefix in columns.items():
         i = 0
@@ -29,7 +39,7 @@ def replay_pick(strategy, run: TeacherRun, columns: dict[int, str]) -> int | Non
                 if np.isfinite(v):
                     outcomes[(int(step), i, int(epochs))] = float(v)
             i += 1
-    return replay(strategy, [int(x) for x in run.steps], ReplayTrainer(outcomes))[0]
+    return outcomes
 
 
 def _seeds_in(run: TeacherRun, prefix: str) -> int:
