@@ -38,7 +38,7 @@ Sources = Annotated[
     List[pathlib.Path],
     typer.Argument(help="Run directories, folders of runs (searched recursively), or score tables (.csv/.json)."),
 ]
-Metric = Annotated[Optional[str], typer.Option("--metric", "-m", help="Teacher statistic of a one-off --threshold rule (required with it).")]
+Metric = Annotated[Optional[str], typer.Option("--metric", "-m", help="Teacher statistic of a one-off --threshold rule (default: the paper's action_magnitude).")]
 Direction = Annotated[str, typer.Option("--direction", help="One-off rule: 'below' (value < threshold passes) or 'above'.")]
 ModeAlias = Annotated[Optional[str], typer.Option("--mode", hidden=True, help="Deprecated alias of --direction.")]
 Reference = Annotated[

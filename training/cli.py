@@ -22,6 +22,23 @@ _guard = error_boundary("gatekit-train")
 app = make_app("gatekit-train", "Train CRL teachers and distilled students that write gatekit-run/1 checkpoints.",
                add_completion=False)
 
+def _version(value: bool) -> None:
+    if value:
+        from gatekit import __version__
+
+        typer.echo(f"gatekit-train {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True,
+                                                    help="Print the version and exit.")] = None,
+):
+    """Train CRL teachers and distilled students that write gatekit-run/1 checkpoints; race students
+    from a run's checkpoints (the same command as `gatekit race`)."""
+
+
 Out = Annotated[pathlib.Path, typer.Option("--out", "-o", help="Run directory to write.")]
 Env = Annotated[str, typer.Option("--env", help=f"One of {', '.join(envs.names())} (the registry, training/envs; reacher, ant and ant_maze need Brax).")]
 Maze = Annotated[Optional[str], typer.Option("--maze", help="Maze layout (pointmaze: open/u/medium/big; ant_maze: u/big).")]
@@ -171,11 +188,11 @@ def teacher(
     devices: Devices = 1,
     stop_at_gate: Annotated[bool, typer.Option("--stop-at-gate", help="Stop once the gate holds (gatekit.hooks.GateHook).")] = False,
     gate: Annotated[Optional[str], typer.Option("--gate", help="Gate file (gatekit fit --save) or preset; default: auto where its held-out stop record beats the final checkpoint, the training step and the fraction of the budget, else the budget rule (budget_fraction > 0.84: past 84% of the planned epochs), the stop rule with the best held-out record.")] = None,
-    gate_threshold: Annotated[Optional[float], typer.Option("--gate-threshold", help="One-off rule instead of a gate file: threshold.")] = None,
-    gate_metric: Annotated[Optional[str], typer.Option("--gate-metric", help="One-off rule: online metric the hook watches (required with --gate-threshold).")] = None,
-    gate_direction: Annotated[str, typer.Option("--gate-direction", help="One-off rule: below | above.")] = "below",
+    gate_threshold: Annotated[Optional[float], typer.Option("--threshold", "--gate-threshold", "-t", help="One-off rule instead of a gate file: its threshold (as in gatekit select; a bare one is the paper's |tanh mu| rule).")] = None,
+    gate_metric: Annotated[Optional[str], typer.Option("--metric", "--gate-metric", "-m", help="One-off rule: the online statistic it reads (default with a bare --threshold: action_magnitude).")] = None,
+    gate_direction: Annotated[str, typer.Option("--direction", "--gate-direction", help="One-off rule: below | above.")] = "below",
     gate_mode: Annotated[Optional[str], typer.Option("--gate-mode", hidden=True, help="Deprecated alias of --gate-direction.")] = None,
-    gate_patience: Annotated[Optional[int], typer.Option("--gate-patience", help="Consecutive passing epochs to stop (default: the gate's).")] = None,
+    gate_patience: Annotated[Optional[int], typer.Option("--patience", "--gate-patience", help="Consecutive passing epochs to stop (default: the gate's).")] = None,
     gate_start_step: Annotated[int, typer.Option("--gate-start-step", help="Env steps before the hook counts.")] = 0,
     resume: Resume = False,
     preset_name: Preset = None,
@@ -203,7 +220,7 @@ def teacher(
         typer.echo(f"stopping at the gate {rule.name or 'one-off rule'} ({rule.rule}); on record: "
                    f"{short_record(rule, 'stop')}", err=True)
     elif gate is not None or gate_threshold is not None:
-        raise GatekitError("--gate / --gate-threshold only take effect with --stop-at-gate")
+        raise GatekitError("--gate / --threshold only take effect with --stop-at-gate")
     _run(cfg, out, hook=hook, resume=resume, quiet=quiet, summary_out=summary_out, tensorboard=tensorboard)
 
 
