@@ -79,17 +79,40 @@ def report(sources: Sequence, out, *, gate=None, cache: bool = True, problems: l
     sel = api.select(rows, gate=g)
     known = {str(pathlib.Path(r["run_path"]).resolve()) for r in rows}
     students = [s for s in (student_outcomes(folders, problems) if folders else []) if s["teacher"] in known]
-    fig = _figure(rows, g, sel, students)
+    raced = race_answers(folders, known)
+    fig = _figure(rows, g, sel, students, raced)
     heading = title or "gatekit report"
     if out.suffix.lower() != ".html":
-        fig.suptitle(_wrapped(f"{heading}: {sel.headline()}", fig), fontsize=9)
+        answer = (f"distill from {raced[0]['checkpoint']} (measured by a race); zero-cost answer step {sel.step}"
+                  if raced else sel.headline())
+        fig.suptitle(_wrapped(f"{heading}: {answer}", fig), fontsize=9)
         return plotting._save(fig, out)
     buf = _bytes.BytesIO()
     fig.tight_layout()
     fig.savefig(buf, format="png", dpi=110)
     plotting._plt().close(fig)
-    io.write_text(out, _html(heading, sel, g, rows, students, problems, buf.getvalue()))
+    io.write_text(out, _html(heading, sel, g, rows, students, problems, buf.getvalue(), raced))
     return out
+
+
+def race_answers(folders, known: set[str]) -> list[dict]:
+    """The races (``race.json`` of ``gatekit race``) under ``folders`` whose teacher is among the
+    reported runs: the measured answer, which the report puts first."""
+    import json
+
+    found = []
+    for f in folders:
+        f = pathlib.Path(f)
+        for p in [f / "race.json", *sorted(f.glob("*/race.json"))]:
+            try:
+                d = json.loads(p.read_text(encoding="utf-8"))
+                teacher = str(pathlib.Path(d.get("teacher_path") or d["teacher"]).resolve())
+                pick = int(d["pick"])
+            except (OSError, ValueError, KeyError, TypeError, RecursionError, UnicodeDecodeError):
+                continue
+            if teacher in known:
+                found.append({**d, "teacher_path": teacher, "pick": pick})
+    return found
 
 
 def _wrapped(text: str, fig, lines: int = 3) -> str:
@@ -100,7 +123,7 @@ def _wrapped(text: str, fig, lines: int = 3) -> str:
     return textwrap.fill(text, width=max(40, int(fig.get_figwidth() * 15)), max_lines=lines, placeholder=" ...")
 
 
-def _figure(rows, g, sel, students):
+def _figure(rows, g, sel, students, raced=()):
     from gatekit import api, plotting
 
     plt = plotting._plt()
@@ -113,6 +136,9 @@ def _figure(rows, g, sel, students):
     panel = plotting.metric_panel(shown, metric=metric, thresholds={f"gate ({g.name or 'rule'})": g.threshold},
                                   passes=g.direction, selected=picked, selected_note=api.held_note(g))
     plotting.draw_lines(axes[0], title="the gate's statistic", legend_below=True, **panel)
+    for r in raced:  # the measured answer, on every panel with a step axis
+        for ax in axes:
+            ax.axvline(r["pick"], color="C3", ls="--", lw=1.2, label=f"race pick {r['pick']:,}" if ax is axes[-1] else None)
     evals = [r for r in rows if r.get("eval_success") is not None]
     if evals:
         panel = plotting.metric_panel(evals, metric="eval_success")
@@ -139,7 +165,7 @@ def _figure(rows, g, sel, students):
                         label=label)  # line drawn over checkpoints that were never measured
                 label = None
         if sel.ready:
-            ax.axvline(sel.step, color="k", ls=":", lw=1, label=f"selected step {sel.step:,}")
+            ax.axvline(sel.step, color="k", ls=":", lw=1, label=f"zero-cost answer {sel.step:,}")
         ax.set_ylim(bottom=0)
         ax.set_xlabel("teacher checkpoint (step) distilled from")
         ax.set_ylabel("student final eval success")
@@ -164,10 +190,16 @@ def _adjacent(steps, saved) -> list[list[float]]:
     return segs
 
 
-def _html(heading, sel, g, rows, students, problems, png: bytes) -> str:
+def _html(heading, sel, g, rows, students, problems, png: bytes, raced=()) -> str:
     esc = html.escape
-    answer = (f"Distill from <b>{esc(str(sel.run_path))}@{sel.step}</b> (epoch {sel.epoch})" if sel.ready
-              else "<b>No checkpoint is ready</b>")
+    zero = (f"Distill from <b>{esc(str(sel.run_path))}@{sel.step}</b> (epoch {sel.epoch})" if sel.ready
+            else "<b>No checkpoint is ready</b>")
+    answer = zero
+    if raced:
+        r = raced[0]
+        answer = (f"Distill from <b>{esc(r['checkpoint'])}</b>, measured by a race ({esc(str(r.get('rule')))}; "
+                  f"{esc(str(r.get('verdict')))}); keep the student {esc(str(r.get('kept')))}.<br>"
+                  f"The zero-cost answer: {zero}")
     trust = "yes" if sel.trusted else "no: " + "; ".join(map(str, sel.untrusted_because))
     warn = "".join(f"<li>{esc(str(w))}</li>" for w in sel.warnings) or "<li>none</li>"
     skipped = "".join(f"<li>{esc(str(p))}</li>" for p in problems)
@@ -202,8 +234,8 @@ th{{border-bottom:1px solid #999}}tr.pick{{background:#e6f4e6;font-weight:bold}}
 {''.join(body)}
 </table>
 {f'<h2>Skipped</h2><ul>{skipped}</ul>' if skipped else ''}
-<p class="small">Made by gatekit {esc(_version())}. Student success: each student's final eval success; the
-pick is right when its students reach the final checkpoint's (README, "Choosing a rule").</p>
+<p class="small">Made by gatekit {esc(_version())}. Student success: each student's final eval success; a
+pick is right when its student reaches at least 0.95 x the student of the best checkpoint (README).</p>
 </body></html>
 """
 

@@ -96,3 +96,21 @@ def test_select_on_a_folder_scores_only_the_teacher_runs(tmp_path):
             f.write_bytes(b"\0" * f.stat().st_size)
     sel = gatekit.select(tmp_path / "runs", cache=False)
     assert sel.step == 200 and sel.skipped == [] and len(sel.per_run) == 1
+
+
+def test_the_report_headline_is_the_race_pick_where_a_race_ran(tmp_path):
+    """The report leads with the measured answer when a race of the teacher is among the sources,
+    with the zero-cost answer beside it; both are marked on the plot."""
+    from gatekit.racing import CallableTrainer, LastK, race
+
+    run = write_run(tmp_path / "t", steps=(100, 200, 300))
+    race(run, out=tmp_path / "race", strategy=LastK(k=3, epochs=1),
+         trainer=CallableTrainer(_prefer_200))
+    page = gatekit.report([run, tmp_path / "race"], tmp_path / "r.html")
+    text = page.read_text()
+    assert f"Distill from <b>{run}@200</b>, measured by a race" in text and "The zero-cost answer" in text
+    assert "0.95 x the student of the best checkpoint" in text
+
+
+def _prefer_200(checkpoint, seed, epochs, out):
+    return 1.0 if checkpoint.endswith("@200") else 0.5

@@ -259,7 +259,8 @@ def summarize(run, out, strategy: Strategy, steps, results: Results, records: Ma
     total = float(sum(spent))
     per_student = total / len(spent) if spent else None
     extra = total - per_student if per_student is not None and kept is not None else total
-    res = {"teacher": str(run), "pick": None if i is None else int(steps[i]),
+    res = {"teacher": str(run), "teacher_path": str(pathlib.Path(str(run)).resolve()),
+           "pick": None if i is None else int(steps[i]),
            "checkpoint": None if i is None else f"{run}@{steps[i]}", "strategy": strategy.name,
            "rule": strategy.text, "settings": strategy.describe(),
            "kept": None if kept is None else str(records[kept].get("student") or pathlib.Path(out) / kept.name),
