@@ -68,7 +68,10 @@ def report(sources: Sequence, out, *, gate=None, cache: bool = True, problems: l
     sources = [sources] if isinstance(sources, (str, pathlib.Path)) else list(sources)
     tables = [s for s in sources if api.is_table(s)]
     folders = [s for s in sources if not api.is_table(s)]
-    runs, probs = io.find_runs(folders) if folders else ([], [])
+    # a race of the user's own students holds no runs, only race.json: read for its answer, not scored
+    scored = [f for f in folders if not ((pathlib.Path(f) / "race.json").is_file()
+                                         and not any(pathlib.Path(f).rglob(io.RUN_JSON)))]
+    runs, probs = io.find_runs(scored) if scored else ([], [])
     problems += probs
     teachers = [str(r.path) for r in runs if r.config.get("role") != "student"]  # students are not scored
     if not teachers and not tables:
