@@ -81,7 +81,7 @@ def report(sources: Sequence, out, *, gate=None, cache: bool = True, problems: l
     g = given or api.resolve_gate(None, default_env=api.single_env(rows))
     sel = api.select(rows, gate=g)
     known = {str(pathlib.Path(r["run_path"]).resolve()) for r in rows}
-    students = [s for s in (student_outcomes(folders, problems) if folders else []) if s["teacher"] in known]
+    students = [s for s in (student_outcomes(scored, problems) if scored else []) if s["teacher"] in known]
     raced = race_answers(folders, known)
     fig = _figure(rows, g, sel, students, raced)
     heading = title or "gatekit report"
