@@ -106,7 +106,9 @@ def test_the_report_headline_is_the_race_pick_where_a_race_ran(tmp_path):
     run = write_run(tmp_path / "t", steps=(100, 200, 300))
     race(run, out=tmp_path / "race", strategy=LastK(k=3, epochs=1),
          trainer=CallableTrainer(_prefer_200))
-    page = gatekit.report([run, tmp_path / "race"], tmp_path / "r.html")
+    from gatekit.report import report
+
+    page = report([run, tmp_path / "race"], tmp_path / "r.html")
     text = page.read_text()
     assert f"Distill from <b>{run}@200</b>, measured by a race" in text and "The zero-cost answer" in text
     assert "0.95 x the student of the best checkpoint" in text
