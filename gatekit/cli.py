@@ -8,24 +8,17 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from gatekit.cli_common import check_out_paths, error_boundary, make_app, progress, run_app, write_json
+from gatekit.cli_common import (check_out_paths, error_boundary, make_app, progress, run_app, version_callback,
+                                write_json)
 from gatekit.errors import GatekitError
 
 app = make_app("gatekit", "Which teacher checkpoint to distill from: score checkpoints, select a teacher, fit the gate.",
                add_completion=True)
 
 
-def _version(value: bool) -> None:
-    if value:
-        from gatekit import __version__
-
-        typer.echo(f"gatekit {__version__}")
-        raise typer.Exit()
-
-
 @app.callback()
 def _root(
-    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True,
+    version: Annotated[Optional[bool], typer.Option("--version", callback=version_callback("gatekit"), is_eager=True,
                                                     help="Print the version and exit.")] = None,
 ):
     """Which teacher checkpoint to distill from: score checkpoints, select a teacher, fit the gate.

@@ -24,6 +24,19 @@ def make_app(name: str, help: str, **kwargs) -> typer.Typer:
                        rich_markup_mode=None, **kwargs)
 
 
+def version_callback(prog: str) -> Callable[[bool], None]:
+    """The eager ``--version`` callback of a command line: prints ``PROG VERSION`` and exits."""
+
+    def show(value: bool) -> None:
+        if value:
+            from gatekit import __version__
+
+            typer.echo(f"{prog} {__version__}")
+            raise typer.Exit()
+
+    return show
+
+
 def error_boundary(prog: str) -> Callable[[Callable], Callable]:
     """The one place GatekitError becomes ``PROG: error: ...`` on stderr and exit code 1
     (shared with ``gatekit-train``)."""

@@ -149,13 +149,19 @@ def _runs(rows: list[Mapping], metric: str) -> dict[str, list[dict]]:
     return {k: sorted(rs, key=lambda r: r["step"]) for k, rs in by_run.items()}
 
 
+def _held_at_first(rs: list[dict], rule: R.Rule) -> dict | None:
+    """The run's first scored row when the rule already passes there (it separates nothing), else None."""
+    first = next((r for r in rs if r[VALUE] is not None), None)
+    return first if first is not None and rule.passes(first[VALUE]) else None
+
+
 def _run_warnings(key: str, rs: list[dict], rule: R.Rule, nan_steps: list[int]) -> list[str]:
     metric, out = rule.metric, []
     if nan_steps:
         out.append(f"{key}: {metric} is NaN/inf at step(s) {nan_steps[:5]}; those checkpoints "
                    f"count as not passing, which can move the answer later")
-    first = next((r for r in rs if r[VALUE] is not None), None)
-    if first is not None and rule.passes(first[VALUE]):
+    first = _held_at_first(rs, rule)
+    if first is not None:
         out.append(f"{key}: the gate already held at the run's first scored checkpoint (step "
                    f"{first['step']}, {metric} = {first[VALUE]:.4g}): the rule separates nothing "
                    f"in this run, so its answer cannot be trusted")
@@ -220,8 +226,7 @@ def select(scores: Iterable[Mapping[str, Any]], *, gate: Gate, role: str = "teac
                             f"neighbours'); it is never recommended")
         hit_at = R.first_hold([r["step"] for r in rs], values, rule)
         warnings += _run_warnings(key, rs, rule, nan_steps)
-        first = next((v for v in values if math.isfinite(v)), None)
-        if first is not None and rule.passes(first) and not gate.is_final:
+        if not gate.is_final and _held_at_first(rs, rule) is not None:
             held_first.append(key)
         out_of_range = _outside_range(key, rs, gate)
         if out_of_range:

@@ -13,7 +13,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from gatekit.cli_common import error_boundary, make_app
+from gatekit.cli_common import error_boundary, make_app, version_callback
 from gatekit.errors import GatekitError
 from training import envs
 
@@ -22,17 +22,9 @@ _guard = error_boundary("gatekit-train")
 app = make_app("gatekit-train", "Train CRL teachers and distilled students that write gatekit-run/1 checkpoints.",
                add_completion=False)
 
-def _version(value: bool) -> None:
-    if value:
-        from gatekit import __version__
-
-        typer.echo(f"gatekit-train {__version__}")
-        raise typer.Exit()
-
-
 @app.callback()
 def _root(
-    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True,
+    version: Annotated[Optional[bool], typer.Option("--version", callback=version_callback("gatekit-train"), is_eager=True,
                                                     help="Print the version and exit.")] = None,
 ):
     """Train CRL teachers and distilled students that write gatekit-run/1 checkpoints; race students

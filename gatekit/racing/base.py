@@ -97,6 +97,14 @@ class Strategy:
     name = "strategy"
     epochs: int
 
+    def check_fields(self) -> None:
+        """The fields most strategies share, checked once: ``k`` (``--last``), ``seeds``, ``epochs``."""
+        if hasattr(self, "k"):
+            check_int(self.k, "--last")
+        if hasattr(self, "seeds"):
+            check_int(self.seeds, "--seeds", 1, MAX_SEEDS)
+        check_int(self.epochs, "--student-epochs", 1, MAX_EPOCHS)
+
     def needs(self, steps: Sequence[int], results: Results) -> list[Measurement]:
         raise NotImplementedError
 

@@ -211,7 +211,7 @@ def race(run, *, out, strategy: Strategy, trainer, executor=None, progress: Call
                 records[m] = rec
                 got[m] = rec.get("outcome")
                 o = rec.get("outcome")
-                say(f"student {len(records) - reused}/{plan['students'] + 0}: {run}@{m.step} seed {m.seed} "
+                say(f"student {len(records) - reused}/{plan['students']}: {run}@{m.step} seed {m.seed} "
                     f"{m.epochs} epochs: " + (f"{o:.3g} ({rec['seconds']:.0f} s)" if o is not None
                                               else f"failed ({rec.get('error')})"))
             return got

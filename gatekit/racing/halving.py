@@ -6,7 +6,7 @@ import dataclasses
 from typing import Sequence
 
 from gatekit.errors import GatekitError
-from gatekit.racing.base import MAX_EPOCHS, MAX_SEEDS, Measurement, Results, Strategy, check_int, score
+from gatekit.racing.base import Measurement, Results, Strategy, check_int, score
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,9 +25,7 @@ class Halving(Strategy):
     name = "halving"
 
     def __post_init__(self):
-        check_int(self.k, "--last")
-        check_int(self.seeds, "--seeds", 1, MAX_SEEDS)
-        check_int(self.epochs, "--student-epochs", 1, MAX_EPOCHS)
+        self.check_fields()
         rungs = tuple(int(check_int(r, "--rungs", 1, self.epochs)) for r in self.rungs)
         if list(rungs) != sorted(set(rungs)) or (rungs and rungs[-1] >= self.epochs):
             raise GatekitError(f"--rungs must rise and stay below --student-epochs ({self.epochs}), got {list(rungs)}")

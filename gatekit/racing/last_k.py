@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Sequence
 
-from gatekit.racing.base import MAX_EPOCHS, MAX_SEEDS, Measurement, Results, Strategy, best_later, check_int, score
+from gatekit.racing.base import Measurement, Results, Strategy, best_later, score
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,9 +21,7 @@ class LastK(Strategy):
     name = "last"
 
     def __post_init__(self):
-        check_int(self.k, "--last")
-        check_int(self.seeds, "--seeds", 1, MAX_SEEDS)
-        check_int(self.epochs, "--student-epochs", 1, MAX_EPOCHS)
+        self.check_fields()
 
     @property
     def text(self) -> str:

@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 
 from gatekit.errors import GatekitError
-from gatekit.racing.base import MAX_EPOCHS, MAX_SEEDS, Measurement, Results, Strategy, check_int, score
+from gatekit.racing.base import Measurement, Results, Strategy, score
 from gatekit.transforms import dips
 
 
@@ -28,9 +28,7 @@ class Pilot(Strategy):
     name = "pilot"
 
     def __post_init__(self):
-        check_int(self.k, "--last")
-        check_int(self.seeds, "--seeds", 1, MAX_SEEDS)
-        check_int(self.epochs, "--student-epochs", 1, MAX_EPOCHS)
+        self.check_fields()
         for v, what in ((self.fraction, "--fraction"), (self.of_best, "--of-best")):
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1:
                 raise GatekitError(f"{what} must be in (0, 1], got {v!r}")

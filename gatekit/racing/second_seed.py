@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Sequence
 
-from gatekit.racing.base import MAX_EPOCHS, Measurement, Results, Strategy, best_later, check_int, score
+from gatekit.racing.base import Measurement, Results, Strategy, best_later, check_int, score
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,8 +20,8 @@ class SecondSeed(Strategy):
     name = "second-seed"
 
     def __post_init__(self):
+        self.check_fields()
         check_int(self.k, "--last", 2)
-        check_int(self.epochs, "--student-epochs", 1, MAX_EPOCHS)
 
     @property
     def text(self) -> str:
