@@ -67,6 +67,20 @@ and stayed between 0.61 and 0.81 to epoch 60: budget **50**. ``pointmaze_medium`
 rising at the end of its 60-epoch probe (mean 0.72 over epochs 41-50, 0.87 over 51-60): by the
 declared rule its budget is **60**, the probe's length, so its teachers stop before a plateau (a
 limit of this task, kept as declared rather than extended after looking).
+
+Three more task groups (issue 43; declared 2026-12-06 before their probes, by the same grid and
+budget rule; the probe runs ``PROBE_EPOCHS``; a group whose probe does not learn is dropped with its
+curve as the record):
+
+* ``car_open``: the car (unicycle) on the ``open`` layout (no inner walls; episode length 150):
+  other dynamics in a regime where teachers may converge early; far-goal time at goal;
+* ``arm_slow``: the 3-link arm with half the joint speed (``max_rate`` 0.075) and twice the
+  episode (200 steps): a longer horizon; far-goal time at goal;
+* ``momentum_open_small``: the momentum maze on ``open``, distilled into a **smaller student**: a
+  quarter of the base teacher's parameters (depth 4, the width that matches; ``student_share``
+  0.25), so the benchmark holds a config that changes the student's size; far-goal time at goal.
+
+They are kept out of every fit until their task files are committed whole; ``warped_maze`` stays out.
 """
 
 from __future__ import annotations
@@ -94,6 +108,8 @@ class Task:
     name: str
     candidate: barrier.Candidate
     student_eval_episodes: int = 64
+    student_share: float = 1.0
+    """The student's parameters as a share of the base (depth-8) teacher's; its depth is always 4."""
 
 
 TASKS = {t.name: t for t in (
@@ -114,11 +130,21 @@ NEW_TASKS = {  # declared before their probes (module docstring); a budget is fi
     "reacher": barrier.Candidate("reacher", "reacher", (), epochs=0, axis="Brax reacher: a 2-link arm",
                                  outcome="eval_time_at_goal"),
 }
-PROBE_EPOCHS = {"pointmaze_medium": 60, "momentum_medium": 60, "reacher": 40}
+NEW_TASKS.update({  # declared 2026-12-06 before their probes (module docstring; issue 43)
+    "car_open": barrier.Candidate("car_open", "car_maze", (("maze", "open"),), epochs=0,
+                                  axis="unicycle dynamics without inner walls"),
+    "arm_slow": barrier.Candidate("arm_slow", "arm_reach", (("episode_length", 200), ("max_rate", 0.075)), epochs=0,
+                                  axis="3-link arm at half the joint speed: a longer horizon"),
+    "momentum_open_small": barrier.Candidate("momentum_open_small", "momentum_maze", (("maze", "open"),), epochs=0,
+                                             axis="momentum on an open layout, a student of a quarter the size"),
+})
+STUDENT_SHARE = {"momentum_open_small": 0.25}
+"""A task's student size as a share of its base teacher's parameters (default 1; declared)."""
+PROBE_EPOCHS = {"pointmaze_medium": 60, "momentum_medium": 60, "reacher": 40,
+                "car_open": 50, "arm_slow": 60, "momentum_open_small": 50}
 BUDGETS = {"reacher": 30, "pointmaze_medium": 60, "momentum_medium": 50}
 """The new tasks' budgets by the declared rule, from their probes (2026-12-04,
 ``examples/results/gatebench/probes.csv``; module docstring)."""
-TASKS.update({name: Task(name, dataclasses.replace(NEW_TASKS[name], epochs=BUDGETS[name])) for name in BUDGETS})
 RETRAINED: dict[str, str] = {"pointmaze": "2026-12-04 (all 9 teachers, 216 students, 3 baselines; 56 min on this "
                                           "2-vCPU machine with other work on it)",
                              "arm_reach": "2026-12-04 (all 9 teachers, 216 students, 3 baselines; about 2 h wall on this "
@@ -163,6 +189,30 @@ def probe_budget(eval_success, *, window: int = 5, of_max: float = 0.95, step: i
     return max(least, int(math.ceil(first / step) * step))
 
 
+PROBES_CSV = pathlib.Path(__file__).resolve().parents[2] / "examples" / "results" / "gatebench" / "probes.csv"
+
+
+def probe_budgets(path=PROBES_CSV) -> dict[str, int | None]:
+    """The declared budget rule (:func:`probe_budget`) applied to every committed probe curve in
+    ``probes.csv`` (task, epoch, eval_success): {task: budget, or None where the probe did not learn}."""
+    import csv
+
+    curves: dict[str, list[tuple[int, float]]] = {}
+    if pathlib.Path(path).is_file():
+        with open(path, newline="") as f:
+            for row in csv.DictReader(f):
+                curves.setdefault(row["task"], []).append((int(row["epoch"]), float(row["eval_success"])))
+    return {t: probe_budget([v for _, v in sorted(c)]) for t, c in curves.items()
+            if t in NEW_TASKS and len(c) == PROBE_EPOCHS.get(t, -1)}
+
+
+for _name, _budget in probe_budgets().items():  # tasks declared after 2026-12-05: their budget is the rule's
+    if _name not in BUDGETS and _budget is not None:
+        BUDGETS[_name] = _budget
+TASKS.update({name: Task(name, dataclasses.replace(NEW_TASKS[name], epochs=BUDGETS[name]),
+                         student_share=STUDENT_SHARE.get(name, 1.0)) for name in BUDGETS})
+
+
 def probe(name: str, out, *, progress=None) -> dict:
     """Trains (or reuses) a new task's probe teacher and returns its eval curve and budget."""
     cand = NEW_TASKS[name]
@@ -176,6 +226,26 @@ def probe(name: str, out, *, progress=None) -> dict:
             "seconds": float(metas[-1]["wall_time"])}
 
 
+def record_probe(result: dict, path=PROBES_CSV) -> None:
+    """Appends a probe's curve to ``probes.csv`` (task, epoch, eval_success), replacing any earlier
+    rows of the same task: the committed evidence its budget is computed from."""
+    import csv
+
+    path = pathlib.Path(path)
+    rows = []
+    if path.is_file():
+        with open(path, newline="") as f:
+            rows = [r for r in csv.DictReader(f) if r["task"] != result["task"]]
+    rows += [{"task": result["task"], "epoch": str(e), "eval_success": repr(float(v))}
+             for e, v in enumerate(result["curve"], start=1)]
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["task", "epoch", "eval_success"])
+        w.writeheader()
+        w.writerows(rows)
+    os.replace(tmp, path)
+
+
 def teacher_config(task: Task, config: str, seed: int) -> TrainConfig:
     cand = task.candidate
     return dataclasses.replace(cand.config(8, cand.width, seed), **CONFIGS[config])
@@ -184,7 +254,7 @@ def teacher_config(task: Task, config: str, seed: int) -> TrainConfig:
 def student_config(task: Task) -> TrainConfig:
     cand = task.candidate
     env = envs.make(cand.env, **dict(cand.env_kwargs))
-    width = barrier.matched_width(env, 4, barrier.param_count(env, 8, cand.width))
+    width = barrier.matched_width(env, 4, int(task.student_share * barrier.param_count(env, 8, cand.width)))
     return dataclasses.replace(cand.config(4, width, 0), epochs=STUDENT_EPOCHS, iterations_per_epoch=STUDENT_ITERATIONS,
                                lambda_pi=1.0, eval_episodes=task.student_eval_episodes)
 
