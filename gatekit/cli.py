@@ -8,8 +8,8 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from gatekit.cli_common import (check_out_paths, error_boundary, make_app, progress, run_app, version_callback,
-                                write_json)
+from gatekit.cli_common import (Quiet, check_out_paths, error_boundary, make_app, progress, run_app, say,
+                                version_callback, write_json)
 from gatekit.errors import GatekitError
 
 app = make_app("gatekit", "Which teacher checkpoint to distill from: score checkpoints, select a teacher, fit the gate.",
@@ -192,6 +192,7 @@ def select(
     no_cache: NoCache = False,
     mode: ModeAlias = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also why, the full held-out record, every run and every warning.")] = False,
+    quiet: Quiet = False,
 ):
     """Name the teacher checkpoint to distill from: the earliest checkpoint where the rule (a gate
     file, a preset, or a one-off --threshold rule) has held for PATIENCE consecutive checkpoints;
@@ -204,7 +205,7 @@ def select(
 
     check_out_paths([*sources, *([probe] if probe else []), *([gate] if gate and not _is_preset(gate) and pathlib.Path(gate).exists() else [])],
                     json=json_out)
-    with progress() as shown:
+    with progress(quiet) as shown:
         sel = api.select(sources, gate=gate, threshold=threshold, metric=metric, direction=direction, mode=mode,
                          patience=patience, role=role, reference=reference, probe=probe, probe_size=probe_size,
                          cache=not no_cache,
@@ -215,6 +216,9 @@ def select(
         _echo_warnings(sel.warnings)
         return
     write_json(sel.to_dict(), json_out)
+    if quiet:
+        typer.echo(f"{_as_given(sel.run_path, sources)}@{sel.step}" if sel.ready else "-")
+        return
     for line in select_lines(sel, sources, verbose=verbose):
         typer.echo(line)
     if verbose:
@@ -319,6 +323,7 @@ def fit(
     env: Annotated[Optional[str], typer.Option("--env", help="Env the gate is for (recorded; select warns on others).")] = None,
     json_out: JsonOut = None,
     plot: Annotated[Optional[pathlib.Path], typer.Option("--plot", help="Save the ROC curve (.png/.pdf).")] = None,
+    quiet: Quiet = False,
 ):
     """Fit the gate from (teacher metric, student outcome) pairs under a declared label rule:
     ROC / AUC, Youden-J threshold and plateau, Spearman rho, and out-of-fold
@@ -339,7 +344,7 @@ def fit(
         ranking = api.fit_all(table, label=label, label_above=label_above, label_relative=label_relative,
                               group=group, baseline=base)
         write_json(ranking, json_out)
-        if str(json_out) != "-":
+        if str(json_out) != "-" and not quiet:
             typer.echo(api.format_fit_all(ranking))
         return
     result = api.fit(
@@ -347,14 +352,19 @@ def fit(
         direction=direction, fixed_threshold=fixed, baseline=base, n_boot=n_boot, rng=seed,
     )
     write_json(result.to_dict(), json_out)
-    if str(json_out) != "-":
+    if quiet and str(json_out) != "-":
+        from gatekit.rule import symbol
+
+        typer.echo(f"{result.metric} {symbol(result.direction)} {result.threshold:.6g}")
+    elif str(json_out) != "-":
         typer.echo(result.summary())
     else:
         _echo_warnings(result.warnings)
     if save:
         api.save_gate(result, save, table=table, patience=patience, name=name or save.stem, env=env,
                       description=f"fitted by gatekit fit on {table.name}")
-        typer.echo(f"wrote gate {save}", err=str(json_out) == "-")
+        if not quiet:
+            typer.echo(f"wrote gate {save}", err=str(json_out) == "-")
     if plot:
         from gatekit import plotting
 
@@ -374,6 +384,7 @@ def plot(
     no_cache: NoCache = False,
     roc_label: Annotated[Optional[str], typer.Option("--roc-label", help="With a table source: also save its ROC for this outcome column (OUT with _roc).")] = None,
     label_above: Annotated[Optional[float], typer.Option("--label-above", help="Binarize --roc-label: outcome > this.")] = None,
+    quiet: Quiet = False,
 ):
     """Plot METRIC vs step, one line per run (teachers by default). A threshold is drawn only
     when asked: --threshold, or --gate (which also shades the passing side and stars the
@@ -390,7 +401,7 @@ def plot(
     path = api.plot(sources, out, metric=metric, threshold=threshold, x=x, gate=gate, role=role, problems=skipped,
                     cache=not no_cache)
     _report_problems(skipped)
-    typer.echo(f"wrote {path}")
+    say(f"wrote {path}", quiet)
     if roc_label:
         tables = [s for s in sources if api.is_table(s)]
         if not tables:
@@ -399,7 +410,7 @@ def plot(
                          direction="auto",
                          baseline=None, n_boot=0)
         roc_path = plotting.plot_roc(result, out.with_name(out.stem + "_roc" + out.suffix))
-        typer.echo(f"wrote {roc_path}")
+        say(f"wrote {roc_path}", quiet)
 
 
 @app.command()
@@ -410,6 +421,7 @@ def report(
     gate: GateOpt = None,
     title: Annotated[Optional[str], typer.Option("--title", help="Heading of the page.")] = None,
     no_cache: NoCache = False,
+    quiet: Quiet = False,
 ):
     """One page with the whole answer: the gate's statistic over training with the threshold and
     the pick, the teachers' eval, and (where student runs distilled from these teachers are
@@ -421,11 +433,11 @@ def report(
     if out.suffix.lower() not in SUFFIXES:
         raise GatekitError(f"--out {out}: unknown report type {out.suffix!r} (use one of {SUFFIXES})")
     skipped: list = []
-    with progress() as shown:
+    with progress(quiet) as shown:
         path = make_report(sources, out, gate=gate, cache=not no_cache, problems=skipped, title=title,
                            progress=shown)
     _report_problems(skipped)
-    typer.echo(f"wrote {path}")
+    say(f"wrote {path}", quiet)
 
 
 @app.command()
@@ -443,6 +455,7 @@ def watch(
     timeout: Annotated[Optional[float], typer.Option("--timeout", help="Exit 3 after this many seconds without a new checkpoint.")] = None,
     mode: ModeAlias = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also the rule's description and full record.")] = False,
+    quiet: Quiet = False,
 ):
     """Follow a run as it trains: score each new checkpoint once it is finalized (online
     statistics only), one line per checkpoint; with --exit-on-gate, exit 0 once the gate holds,
@@ -462,25 +475,30 @@ def watch(
                          patience=patience, default_env=env, decision="stop")
     from gatekit.selection import short_record, stop_record
 
-    typer.echo(f"watching {run}: {g.name or 'one-off rule'} ({g.rule}); on record: {short_record(g, 'stop')}", err=True)
+    say(f"watching {run}: {g.name or 'one-off rule'} ({g.rule}); on record: {short_record(g, 'stop')}", quiet)
     if verbose:
         typer.echo(f"{g.description} On record: {stop_record(g)}", err=True)
     held = None
     try:
         for ev in watch_run(run, gate=g, interval=interval, timeout=timeout, wait=wait, stop_at_gate=exit_on_gate):
             if ev["problem"]:
-                typer.echo(f"step {ev['step']}: skipped ({ev['problem']})")
+                say(f"step {ev['step']}: skipped ({ev['problem']})", quiet)
                 continue
             if ev.get("note"):
-                typer.echo(f"note: {ev['note']}", err=True)
+                say(f"note: {ev['note']}", quiet)
             value = "-" if ev["value"] is None else f"{ev['value']:.4g}"
-            typer.echo(f"step {ev['step']} epoch {ev['epoch']}: {g.metric} = {value} "
-                       f"{'passes' if ev['passes'] else 'does not pass'} ({ev['count']}/{g.patience})", nl=True)
-            sys.stdout.flush()
+            if not quiet:
+                typer.echo(f"step {ev['step']} epoch {ev['epoch']}: {g.metric} = {value} "
+                           f"{'passes' if ev['passes'] else 'does not pass'} ({ev['count']}/{g.patience})", nl=True)
+                sys.stdout.flush()
             if ev["stop"] and held is None:
                 held = ev
-                typer.echo(f"gate held: distill from {pathlib.Path(run).resolve()}@{ev['step']}"
-                           + ("" if exit_on_gate else " (still watching; --exit-on-gate exits here)"))
+                if quiet:
+                    typer.echo(f"{run}@{ev['step']}")
+                else:
+                    typer.echo(f"gate held: distill from {pathlib.Path(run).resolve()}@{ev['step']}"
+                               + ("" if exit_on_gate else " (still watching; --exit-on-gate exits here)"))
+                sys.stdout.flush()
                 if exit_on_gate:
                     raise typer.Exit(0)
     except KeyboardInterrupt:
@@ -513,6 +531,7 @@ def pairs(
     scores: Annotated[pathlib.Path, typer.Option("--scores", help="Teacher scores (gatekit score --csv/--json).")],
     students: Annotated[pathlib.Path, typer.Option("--students", help="Student outcomes: a CSV/JSON table with run (or run_path), step and outcome columns.")],
     out: Annotated[pathlib.Path, typer.Option("--out", "-o", help="The pairs table to write (.csv or .json).")],
+    quiet: Quiet = False,
 ):
     """Join teacher statistics with your own students' outcomes into the table `gatekit fit`
     reads: one row per teacher checkpoint that has students (matched on run and step); every
@@ -525,7 +544,7 @@ def pairs(
     io.write_table(joined, out)
     for what in unmatched:
         typer.echo(f"gatekit: warning: {what}", err=True)
-    typer.echo(f"wrote {out}: {len(joined)} pairs (teacher checkpoint x student outcomes)")
+    say(f"wrote {out}: {len(joined)} pairs (teacher checkpoint x student outcomes)", quiet)
 
 
 RACE_HELP = ("Measure which checkpoint to distill from: train students from the run's last checkpoints "
@@ -562,7 +581,7 @@ def race(
     workers: Annotated[Optional[int], typer.Option("--workers", help="Students at once (default: the CPU count; dask: 2 local workers).")] = None,
     executor_opts: Annotated[Optional[List[str]], typer.Option("--executor-opt", help="slurm: submitit parameters, e.g. slurm_partition=gpu timeout_min=60 (cluster=local runs them here); dask: address=tcp://HOST:8786. Repeatable.")] = None,
     json_out: JsonOut = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
+    quiet: Quiet = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Every candidate's students, failures and the noise behind the verdict.")] = False,
 ):
     from gatekit import api
@@ -577,6 +596,9 @@ def race(
                    executor_options=parse_options(executor_opts), progress=None if quiet else _say)
     write_json(res, json_out)
     if str(json_out) == "-":
+        return
+    if quiet:
+        typer.echo(f"{run}@{res['pick']}" if res.get("pick") is not None else "-")
         return
     for line in race_lines(res, verbose=verbose):
         typer.echo(line)
@@ -636,6 +658,27 @@ def race_lines(res: dict, *, verbose: bool = False) -> list[str]:
     return lines
 
 
+COMMANDS_GROUP = "gatekit.commands"
+"""Entry points that add command groups to ``gatekit`` (this project's trainer adds ``train``),
+so gatekit holds every user command without importing ``training``."""
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True}, add_help_option=False)
+def train(ctx: typer.Context):
+    """Train CRL teachers and distilled students with this project's trainer: gatekit train
+    teacher | distill | pilot | sweep | gatebench ... (gatekit train --help; the same as gatekit-train)."""
+    from importlib import metadata
+
+    from gatekit.cli_common import click_command
+
+    eps = [ep for ep in metadata.entry_points(group=COMMANDS_GROUP) if ep.name == "train"]
+    if not eps:
+        typer.echo("gatekit: 'train' needs this project's trainer (the training package of the gatekit repository: "
+                   "pip install it from a clone); your own trainer's checkpoints are read by gatekit import", err=True)
+        raise typer.Exit(1)
+    click_command(eps[0].load())(args=list(ctx.args), prog_name="gatekit train")
+
+
 import_app = make_app("import", "Convert other trainers' checkpoints into gatekit runs.")
 app.add_typer(import_app, name="import")
 
@@ -656,6 +699,7 @@ def import_jaxgcrl(
     use_relu: Annotated[Optional[bool], typer.Option("--use-relu/--no-use-relu", help="JaxGCRL --use-relu (no parameter shows it; default swish, JaxGCRL's).")] = None,
     repr_dim: Annotated[Optional[int], typer.Option("--repr-dim", help="JaxGCRL --repr-dim (default: read off the parameters).")] = None,
     energy_fn: Annotated[Optional[str], typer.Option("--energy-fn", help="JaxGCRL --energy-fn: norm | l2 | dot (no parameter shows it; default norm, JaxGCRL's).")] = None,
+    quiet: Quiet = False,
 ):
     """Convert JaxGCRL CRL checkpoints (pickled (alpha, actor, critic) params) into gatekit-run/1.
     The architecture is read off the parameters; what no parameter shows (skip connections,
@@ -672,18 +716,19 @@ def import_jaxgcrl(
         source, obs_dim=obs_dim, goal_dim=goal_dim, action_dim=action_dim, h_dim=h_dim, n_hidden=n_hidden,
         skip_connections=skip_connections, use_ln=use_ln, use_relu=use_relu, repr_dim=repr_dim, energy_fn=energy_fn)
     settings.net()
-    typer.echo("read off the parameters: " + ", ".join(f"{k} {v}" for k, v in inferred.items()), err=True)
+    say("read off the parameters: " + ", ".join(f"{k} {v}" for k, v in inferred.items()), quiet)
     if assumed:
-        typer.echo("assumed (JaxGCRL's defaults; no parameter shows them): "
-                   + ", ".join(f"{k} {v}" for k, v in assumed.items()), err=True)
+        say("assumed (JaxGCRL's defaults; no parameter shows them): "
+            + ", ".join(f"{k} {v}" for k, v in assumed.items()), quiet)
     if probe is None:
         rows = jaxgcrl.default_probe(settings)
-        typer.echo(f"probe: {jaxgcrl.PROBE_ROWS} rows of obs and goal from N(0, 1), actions from U(-1, 1) (seed 0); "
-                   f"--probe FILE.npz with states from your task scores the states that matter", err=True)
+        say(f"probe: {jaxgcrl.PROBE_ROWS} rows of obs and goal from N(0, 1), actions from U(-1, 1) (seed 0); "
+            f"--probe FILE.npz with states from your task scores the states that matter", quiet)
     else:
         rows = read_npz(probe, required=("obs", "action", "goal"))
     steps = jaxgcrl.import_checkpoints(source, out, settings, probe=rows)
-    typer.echo(f"wrote {out}: {len(steps)} checkpoint(s) (steps {steps[0]}..{steps[-1]}); next: gatekit select {out}")
+    if not quiet:
+        typer.echo(f"wrote {out}: {len(steps)} checkpoint(s) (steps {steps[0]}..{steps[-1]}); next: gatekit select {out}")
 
 
 def main() -> None:

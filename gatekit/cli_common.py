@@ -9,12 +9,26 @@ import json
 import os
 import pathlib
 import sys
+import typing
 import warnings
 from typing import Callable
 
 import typer
 
 from gatekit.errors import GatekitDeprecation, GatekitError, GatekitNote
+
+
+QUIET_HELP = ("Print only the answer (a checkpoint as RUN@STEP where the command names one): no progress, notes or "
+              "'wrote' lines; errors and warnings still go to stderr.")
+Quiet = typing.Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)]
+"""``-q`` on every command of both command lines, with one meaning (:data:`QUIET_HELP`)."""
+Verbose = typing.Annotated[bool, typer.Option("--verbose", "-v", help="Also the full record, every warning and every run.")]
+
+
+def say(msg: str, quiet: bool = False) -> None:
+    """A line on stderr (progress, notes, 'wrote ...'), unless ``quiet``."""
+    if not quiet:
+        typer.echo(msg, err=True)
 
 
 def make_app(name: str, help: str, **kwargs) -> typer.Typer:

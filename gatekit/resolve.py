@@ -113,7 +113,7 @@ def resolve_gate(gate=None, *, threshold=None, metric=None, direction="below", p
                 "no gate given: pass --gate FILE (fitted with `gatekit fit --save`) or a preset "
                 f"({', '.join(io.preset_names())}), or a one-off rule with --threshold/--metric/--direction. "
                 f"{_why_no_default(decision)}"
-                + ("; `python -m training pilot RUN` verifies candidates by measurement" if decision == "choose" else "")
+                + ("; `gatekit race RUN --out DIR` measures candidates instead" if decision == "choose" else "")
             )
     if gate is None:  # a one-off rule: its threshold and side checked here, once
         R.check_number(threshold, "--threshold")

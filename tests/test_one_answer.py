@@ -116,3 +116,57 @@ def test_the_report_headline_is_the_race_pick_where_a_race_ran(tmp_path):
 
 def _prefer_200(checkpoint, seed, epochs, out):
     return 1.0 if checkpoint.endswith("@200") else 0.5
+
+
+def _commands(group, prefix=()):
+    for name, cmd in getattr(group, "commands", {}).items():
+        if getattr(cmd, "commands", None):
+            yield from _commands(cmd, prefix + (name,))
+        else:
+            yield prefix + (name,), cmd
+
+
+def test_every_command_of_both_command_lines_takes_q_with_one_meaning():
+    """One CLI: ``-q`` exists on every command of ``gatekit`` and ``gatekit-train`` (it was on 3 of
+    14), each with the shared help (print only the answer)."""
+    from gatekit.cli import app
+    from gatekit.cli_common import QUIET_HELP, click_command
+    from training.cli import app as train_app
+
+    seen = 0
+    for root in (app, train_app):
+        for name, cmd in _commands(click_command(root)):
+            if name == ("train",):  # the mount of gatekit-train: its commands are checked below
+                continue
+            opts = {o: p for p in cmd.params for o in getattr(p, "opts", [])}
+            assert "-q" in opts, name
+            if name != ("score",):  # score -q: the table's file only (its own, older words)
+                assert opts["-q"].help == QUIET_HELP, name
+            seen += 1
+    assert seen >= 14
+
+
+def test_gatekit_holds_the_training_commands(tmp_path):
+    """``gatekit train ...`` is gatekit-train, mounted through an entry point (gatekit never
+    imports training): its help lists the training commands, and its options are the same."""
+    top = subprocess.run([sys.executable, "-m", "gatekit.cli", "--help"], capture_output=True, text=True, timeout=300)
+    assert top.returncode == 0 and "train" in top.stdout and "race" in top.stdout
+    sub = subprocess.run([sys.executable, "-m", "gatekit.cli", "train", "--help"], capture_output=True, text=True,
+                         timeout=300)
+    assert sub.returncode == 0, sub.stderr[-2000:]
+    assert all(c in sub.stdout for c in ("teacher", "distill", "pilot")) and "gatekit train" in sub.stdout
+    teacher = subprocess.run([sys.executable, "-m", "gatekit.cli", "train", "teacher", "--help"], capture_output=True,
+                             text=True, timeout=300)
+    assert teacher.returncode == 0 and "--threshold" in teacher.stdout and "-q" in teacher.stdout
+    bad = subprocess.run([sys.executable, "-m", "gatekit.cli", "train", "teacher", "--epochs", "0", "--out",
+                          str(tmp_path / "t")], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr and "epochs" in bad.stderr
+    assert not (tmp_path / "t").exists()
+
+
+def test_select_q_prints_the_checkpoint_alone(tmp_path):
+    write_run(tmp_path / "t", steps=(100, 200, 300))
+    out = subprocess.run([sys.executable, "-m", "gatekit.cli", "select", "t", "-q"], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.splitlines() == ["t@300"] and out.stderr == ""

@@ -13,7 +13,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from gatekit.cli_common import error_boundary, make_app, version_callback
+from gatekit.cli_common import Quiet, error_boundary, make_app, version_callback
 from gatekit.errors import GatekitError
 from training import envs
 
@@ -43,7 +43,6 @@ Seed = Annotated[int, typer.Option("--seed", help="Random seed.")]
 Devices = Annotated[int, typer.Option("--devices", help="Data-parallel devices (envs and batch split, params replicated).")]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue from the newest complete checkpoint.")]
 Sets = Annotated[Optional[List[str]], typer.Option("--set", help="Any other TrainConfig field: NAME=VALUE (repeatable).")]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no summary on stderr (errors and warnings only).")]
 TensorBoard = Annotated[Optional[pathlib.Path], typer.Option("--tensorboard", help="Also log every statistic to TensorBoard event files in this folder (metrics.jsonl in the run folder always).")]
 JsonSummary = Annotated[Optional[pathlib.Path], typer.Option("--json", help="Write the run's summary (JSON) to this file, or - for stdout (default: stderr).")]
 
@@ -273,6 +272,7 @@ def sweep(
     shard: Shard = "0/1",
     workers: Workers = None,
     max_parallel: MaxParallel = None,
+    quiet: Quiet = False,
 ):
     """Gate sweep: teacher seeds x CHECKPOINTS checkpoints -> distilled students (+ a no-teacher
     baseline, same budget) -> OUT/pairs.csv for `gatekit fit`; prints the out-of-fold ranking
@@ -292,7 +292,7 @@ def sweep(
     sweep_mod.main_cli(candidate, out, checkpoints=checkpoints, student_seeds=student_seeds,
                        student_epochs=student_epochs, tau=tau, teacher_seeds=tuple(range(teacher_seeds)),
                        teacher_epochs=teacher_epochs, shard=parse_shard(shard), workers=workers,
-                       max_parallel=max_parallel)
+                       max_parallel=max_parallel, quiet=quiet)
 
 
 @app.command()
@@ -308,6 +308,7 @@ def gatebench(
     pairs: Annotated[Optional[pathlib.Path], typer.Option("--pairs", help="With --analyze-only: analyze this older pairs table (its results.json and teachers.csv beside it) instead of the dataset.")] = None,
     data: Annotated[Optional[pathlib.Path], typer.Option("--data", help="The dataset directory ({task}.npz; default: the repository's examples/results/gatebench/data): finished tasks are written there and not trained again.")] = None,
     ship: Annotated[bool, typer.Option("--ship", help="Also write the presets' records (auto, final, paper, budget) from the analysis into this checkout's gatekit/presets.")] = False,
+    quiet: Quiet = False,
 ):
     """The gate benchmark (the grid is declared in training/bench/grid.py): 7 tasks x 3 configs x
     3 teacher seeds, 8 checkpoints each, 3 students per checkpoint trained for 8 epochs (every
@@ -335,7 +336,7 @@ def gatebench(
         typer.echo((pathlib.Path(out) / "results.md").read_text())
     else:
         analysis.main_cli(out, tasks=tuple(tasks or grid.TASKS), configs=tuple(configs or grid.CONFIGS),
-                    shard=parse_shard(shard), workers=workers, max_parallel=max_parallel, data=data)
+                    shard=parse_shard(shard), workers=workers, max_parallel=max_parallel, data=data, quiet=quiet)
     if ship:
         shipped = analysis.ship(out, analysis.preset_dir(), source=pairs.name if pairs else analysis.data_source(data))
         typer.echo(f"shipped the auto gate: {shipped['rule']} ({shipped['method']}; held out: choose "
@@ -348,33 +349,37 @@ def pilot(
     run: Annotated[pathlib.Path, typer.Argument(help="The teacher run folder whose checkpoints to verify.")],
     out: Out,
     last: Annotated[int, typer.Option("--last", help="Verify the run's last N checkpoints.")] = 3,
-    steps: Annotated[Optional[list[int]], typer.Option("--step", help="Verify this checkpoint step (repeatable; instead of --last).")] = None,
     fraction: Annotated[float, typer.Option("--fraction", help="A pilot's share of the full student budget.")] = 0.25,
     student_epochs: Annotated[int, typer.Option("--student-epochs", help="The full student budget in epochs.")] = 8,
     seeds: Annotated[int, typer.Option("--seeds", help="Pilots per candidate.")] = 1,
     of_best: Annotated[float, typer.Option("--of-best", help="Pick the earliest candidate whose pilots reach this share of the best pilot.")] = 0.9,
-    outcome: Annotated[str, typer.Option("--outcome", help="How a pilot is measured: eval_success or far_time_at_goal.")] = "eval_success",
-    json_out: Annotated[Optional[pathlib.Path], typer.Option("--json", help="Write the result as JSON here.")] = None,
-    workers: Workers = None,
-    max_parallel: MaxParallel = None,
+    outcome: Annotated[str, typer.Option("--outcome", help="How a pilot is measured: eval_success, eval_time_at_goal or far_time_at_goal.")] = "eval_success",
+    json_out: Annotated[Optional[pathlib.Path], typer.Option("--json", help="Write the race's record (race.json) here too ('-' = stdout).")] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", help="Pilots at once (default: the CPU count).")] = None,
+    quiet: Quiet = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Every candidate's pilots and the noise behind the verdict.")] = False,
 ):
     """Verify candidate checkpoints with pilot students: distill a short student (FRACTION of the
     student budget) from each of the run's last N checkpoints, measure them, and pick the earliest
-    whose pilot reaches 0.9 x the best. Costs the pilots' training (printed)."""
-    from gatekit.cli_common import check_out_paths, write_json
-    from training import outcomes, pilot as pilot_mod
+    whose pilot reaches OF_BEST x the best. The racing engine with the pilot strategy (`gatekit
+    race --strategy pilot`, whose fraction and share this command sets): resumable, and it says
+    what it costs."""
+    from gatekit.cli import _check_race_paths, race_lines
+    from gatekit.cli_common import write_json
+    from training import pilot as pilot_mod
 
-    outcomes.measure(outcome)
-    check_out_paths([run], json=json_out)  # never over the teacher's files
-    res = pilot_mod.verify(run, out=out, steps=steps or None, last=last, fraction=fraction,
-                           student_epochs=student_epochs, seeds=seeds, outcome=outcome, fraction_of_best=of_best,
-                           progress=lambda m: typer.echo(m, err=True), workers=workers, max_parallel=max_parallel)
+    _check_race_paths(run, out, json_out)  # never over the teacher's files
+    res = pilot_mod.verify(run, out=out, last=last, fraction=fraction, student_epochs=student_epochs, seeds=seeds,
+                           outcome=outcome, fraction_of_best=of_best, workers=workers,
+                           progress=None if quiet else (lambda m: typer.echo(m, err=True)))
     write_json(res, json_out)
-    for p in res["pilots"]:
-        typer.echo(f"  {run}@{p['step']}: pilot {outcome} {p['mean']:.3g}  {[round(v, 3) for v in p['pilots']]}")
-    typer.echo(f"distill from: {run}@{res['pick']}" if res["pick"] is not None else "no candidate verified")
-    typer.echo(f"why: {res['why']}; pilots of {res['pilot_epochs']} epoch(s), {res['seeds']} per candidate, "
-               f"{res['seconds']:.0f} s")
+    if str(json_out) == "-":
+        return
+    if quiet:
+        typer.echo(f"{run}@{res['pick']}" if res.get("pick") is not None else "-")
+        return
+    for line in race_lines(res, verbose=verbose):
+        typer.echo(line)
 
 
 def _check_bench_out(out: pathlib.Path, data: pathlib.Path, pairs: pathlib.Path | None) -> None:

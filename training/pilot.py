@@ -2,32 +2,25 @@
 
     from training import pilot
     res = pilot.verify("runs/t0", out="runs/t0_pilots")      # the last 3 checkpoints, 25% pilots
-    res["pick"]       # the earliest candidate whose pilot reaches 0.9 x the best pilot
-    res["pilots"]     # per candidate: step, the pilots' outcomes, their mean
+    res["pick"]         # the earliest candidate whose pilot reaches 0.9 x the best pilot
+    res["candidates"]   # per candidate: step, the pilots' outcomes, their mean
 
 A pilot is a student distilled from one candidate checkpoint for ``fraction`` of the full
-student budget (its first epochs: no schedule depends on the total), several candidates trained
-together (:func:`training.many.run_jobs`). The pick is measured, not predicted; it costs the
-pilots' training (:func:`verify` reports the seconds). ``python -m training pilot RUN`` runs it.
-The gate benchmark (:mod:`training.bench`) scores this rule on held-out tasks.
+student budget (its first epochs: no schedule depends on the total). The pick is measured, not
+predicted; it costs the pilots' training (``cost`` in the record). It is the racing engine with
+:class:`gatekit.racing.Pilot` (``gatekit race --strategy pilot``; ``gatekit train pilot`` sets its
+fraction and share of the best); the gate benchmark replays the same object on held-out tasks.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import pathlib
-import time
-from typing import Callable, Sequence
+from typing import Callable
 
-import numpy as np
-
-from gatekit import io as gio
 from gatekit.errors import GatekitError
-from gatekit.transforms import dips
 from training import barrier, envs, outcomes
 from training.config import TrainConfig
-from training.many import Job, run_jobs
 
 FRACTION_OF_BEST = 0.9
 
@@ -57,47 +50,28 @@ def pilot_epochs(student_epochs: int, fraction: float) -> int:
     return max(1, int(math.floor(fraction * student_epochs + 0.5)))
 
 
-def verify(teacher, *, out, steps: Sequence[int] | None = None, last: int = 3, fraction: float = 0.25,
-           student_epochs: int = 8, seeds: int = 1, student_cfg: TrainConfig | None = None,
-           outcome: str = "eval_success", fraction_of_best: float = FRACTION_OF_BEST,
-           progress: Callable[[str], None] | None = None, **parallel) -> dict:
-    """Pilot students from the candidate checkpoints of ``teacher`` (a run folder): ``steps``, or
-    its ``last`` checkpoints. Each pilot is ``student_cfg`` (default :func:`default_student`)
-    trained for ``fraction`` of ``student_epochs``, ``seeds`` per candidate, under ``out``.
-    Returns the candidates' pilot outcomes (a :mod:`training.outcomes` measure) and the pick:
-    the earliest candidate whose mean pilot reaches ``fraction_of_best`` x the best and is not a
-    transient collapse."""
-    run = gio.read_run(teacher)
-    saved = gio.list_checkpoints(run)[0]
-    if not saved:
-        raise GatekitError(f"{teacher}: no checkpoints to verify")
-    if steps is None:
-        if last < 1:
-            raise GatekitError(f"--last must be >= 1, got {last}")
-        steps = saved[-last:]
-    missing = [s for s in steps if s not in saved]
-    if missing:
-        raise GatekitError(f"{teacher}: no checkpoint at step(s) {missing} (saved: {saved[:3]}...{saved[-3:]})")
-    if seeds < 1:
-        raise GatekitError(f"--seeds must be >= 1, got {seeds}")
-    measure = outcomes.measure(outcome)
-    cfg = student_cfg or default_student(teacher_settings(run, teacher), student_epochs)
-    cfg = dataclasses.replace(cfg, epochs=pilot_epochs(cfg.epochs if student_cfg else student_epochs, fraction))
-    out = pathlib.Path(out)
-    jobs = {s: [Job(dataclasses.replace(cfg, seed=1000 + k), out / f"step{s}_s{k}", f"{teacher}@{s}")
-                for k in range(seeds)] for s in steps}
-    t0 = time.time()
-    run_jobs([j for js in jobs.values() for j in js], progress=progress, **parallel)
-    seconds = time.time() - t0
-    pilots = [{"step": int(s), "pilots": [measure(j.path) for j in js]} for s, js in jobs.items()]
-    for p in pilots:
-        p["mean"] = float(np.mean(p["pilots"]))
-    means = np.array([p["mean"] for p in pilots])
-    best = float(means.max())
-    ok = (means >= fraction_of_best * best) & ~dips(means) if best > 0 else np.zeros(len(means), bool)
-    pick = pilots[int(np.flatnonzero(ok)[0])]["step"] if ok.any() else None
-    why = (f"the earliest candidate whose pilot reaches {fraction_of_best:g} x the best pilot ({best:.3g})"
-           if pick is not None else "no pilot learned anything (best pilot <= 0): no candidate can be verified")
-    return {"teacher": str(teacher), "pick": pick, "why": why, "pilots": pilots, "pilot_epochs": cfg.epochs,
-            "student_epochs": student_epochs if student_cfg is None else None, "seeds": seeds,
-            "outcome": outcome, "seconds": seconds}
+def verify(teacher, *, out, last: int = 3, fraction: float = 0.25, student_epochs: int = 8, seeds: int = 1,
+           student_cfg: TrainConfig | None = None, outcome: str = "eval_success",
+           fraction_of_best: float = FRACTION_OF_BEST, progress: Callable[[str], None] | None = None,
+           executor="threads", workers: int | None = None) -> dict:
+    """Pilot students from the last ``last`` checkpoints of ``teacher`` (a run folder): the racing
+    engine running :class:`gatekit.racing.Pilot` (``gatekit race --strategy pilot``), whose pick is
+    written once, there: the earliest candidate whose mean pilot reaches ``fraction_of_best`` x the
+    best and is not a transient collapse. Each pilot is ``student_cfg`` (default
+    :func:`default_student`) trained for ``fraction`` of ``student_epochs``, ``seeds`` per candidate,
+    under ``out``. Returns the race's record (race.json): ``pick``, ``candidates`` (step, the
+    pilots' outcomes, their mean), ``cost``."""
+    from gatekit import api
+    from gatekit.racing import Pilot
+    from training.racing import BuiltinTrainer, builtin_trainer
+
+    pilot_epochs(student_epochs, fraction)  # the fraction's check, named as the option
+    if student_cfg is not None:
+        student_epochs = student_cfg.epochs
+        outcomes.measure_checked(outcome)
+        trainer = BuiltinTrainer(student_cfg.to_dict(), outcome)
+    else:
+        trainer = builtin_trainer(teacher, student_epochs=student_epochs, outcome=outcome)
+    strategy = Pilot(k=last, fraction=fraction, of_best=fraction_of_best, seeds=seeds, epochs=student_epochs)
+    return api.race(teacher, out=out, strategy=strategy, trainer=trainer, executor=executor, workers=workers,
+                    progress=progress)

@@ -198,12 +198,13 @@ def label_final_fraction(rows: list[dict], fraction: float) -> float:
     return fraction * float(np.mean([r["student_outcome"] for r in final.values()]))
 
 
-def main_cli(candidate: str, out: pathlib.Path, *, shard=(0, 1), workers=None, max_parallel=None, **kw) -> dict:
+def main_cli(candidate: str, out: pathlib.Path, *, shard=(0, 1), workers=None, max_parallel=None, quiet: bool = False,
+             **kw) -> dict:
     """What ``python -m training sweep`` runs: the sweep (this shard's share), then, once every
     shard's runs are finished, the pairs table and the out-of-fold ranking."""
     import gatekit
 
-    progress = (lambda m: print(m, file=sys.stderr, flush=True))
+    progress = (lambda m: None) if quiet else (lambda m: print(m, file=sys.stderr, flush=True))
     res = run_sweep(SweepSpec(candidate=candidate, **kw), out, progress=progress, shard=shard, workers=workers,
                     max_parallel=max_parallel)
     if res["rows"] is None:

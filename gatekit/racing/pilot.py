@@ -17,8 +17,9 @@ from gatekit.transforms import dips
 class Pilot(Strategy):
     """``seeds`` pilots of ``pilot_epochs`` (``fraction`` of the full budget) on each of the last
     ``k`` checkpoints; the pick is the earliest whose mean reaches ``of_best`` x the best pilot and
-    is not a transient collapse (a dip below both neighbours). Its student is a pilot, not a full
-    student: nothing is kept. On the dataset, pilots of 25% on the last 3 chose right on 0.58."""
+    is not a transient collapse (a dip below both neighbours); where no pilot learned anything (the
+    best <= 0), the final checkpoint, as ``select`` answers where its rule never holds. Its student
+    is a pilot, not a full student: nothing is kept. On the dataset, pilots of 25% on the last 3 chose right on 0.58."""
 
     k: int = 3
     fraction: float = 0.25
@@ -51,8 +52,8 @@ class Pilot(Strategy):
         if np.isnan(means).any() or not np.isfinite(means).any():
             return None
         best = float(np.max(means[np.isfinite(means)]))
-        if best <= 0:
-            return None
+        if best <= 0:  # no pilot learned anything: they separate nothing, so the final checkpoint (as select)
+            return len(steps) - 1
         ok = (means >= self.of_best * best) & ~dips(np.where(np.isfinite(means), means, -1e300))
         return None if not ok.any() else len(steps) - len(cands) + int(np.flatnonzero(ok)[0])
 

@@ -222,13 +222,13 @@ def plot_frontier(out) -> pathlib.Path:
     return path
 
 
-def main_cli(out, **kw) -> dict:
+def main_cli(out, quiet: bool = False, **kw) -> dict:
     """``python -m training gatebench``: trains what the dataset lacks (:func:`grid.run`), writes the
     pairs table from the dataset and, with >= 2 tasks, the analysis and the plot."""
-    say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    say = (lambda m: None) if quiet else (lambda m: print(m, file=sys.stderr, flush=True))  # noqa: E731
     res = grid.run(out, progress=say, **kw)
     rows = collect(out, kw.get("data", grid.DATA_DIR))
-    print(f"{len(rows)} pairs rows in {pathlib.Path(out) / 'pairs.csv'} ({res['minutes']:.1f} min this call)")
+    say(f"{len(rows)} pairs rows in {pathlib.Path(out) / 'pairs.csv'} ({res['minutes']:.1f} min this call)")
     if len({r["task"] for r in rows}) >= 2:
         analyze(out, kw.get("data", grid.DATA_DIR))
         plot(out)
