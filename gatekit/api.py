@@ -314,7 +314,7 @@ def race(run, *, out, strategy: str = "last", last: int | None = None, seeds: in
          outcome_file: str = "outcome.json", outcome_key: str = "outcome", timeout: float | None = None,
          trainer=None, depth: int | None = None, width: int | None = None, sets: Mapping | None = None,
          outcome: str = "eval_success", executor="threads", workers: int | None = None,
-         executor_options: Mapping | None = None, progress=None) -> dict:
+         executor_options: Mapping | None = None, progress=None, students: int | None = None) -> dict:
     """Measure which checkpoint of ``run`` to distill from: race students under ``strategy`` (a
     name in :data:`gatekit.racing.STRATEGIES` or a :class:`gatekit.racing.Strategy`), trained by
     ``trainer`` (any object with ``train(checkpoint, seed, epochs, out)``), else ``student_cmd``
@@ -326,7 +326,18 @@ def race(run, *, out, strategy: str = "last", last: int | None = None, seeds: in
 
     if isinstance(strategy, str):
         strategy = racing.make_strategy(strategy, k=last, seeds=seeds, epochs=student_epochs,
-                                        rungs=None if rungs is None else tuple(rungs))
+                                        rungs=None if rungs is None else tuple(rungs), n=students)
+    if isinstance(strategy, racing.GPRace) and not strategy.distances:  # its kernel, from the run's checkpoints
+        import dataclasses
+
+        from gatekit import io as gio
+        from gatekit.scoring import action_distances
+
+        steps = strategy.candidates(gio.list_checkpoints(gio.read_run(run))[0])
+        if progress:
+            progress(f"GP race: the teacher's action distances between its last {len(steps)} checkpoints")
+        d = action_distances(run, steps)
+        strategy = dataclasses.replace(strategy, distances=tuple(map(tuple, d.tolist())))
     if trainer is None and student_cmd is not None:
         trainer = racing.CommandTrainer(student_cmd, outcome_file=outcome_file, outcome_key=outcome_key,
                                         timeout=timeout)

@@ -293,6 +293,20 @@ def spearman(a, b) -> float:
 # --------------------------------------------------------------------------------------------
 
 
+def action_distances(mu) -> np.ndarray:
+    """[C, C]: between C policies' means ``mu`` [C, P, A] on one probe of P rows, the mean over the
+    probe of ||tanh(mu_i) - tanh(mu_j)|| (L2 over action dimensions): how far apart two
+    checkpoints act (the GP race's kernel, :class:`gatekit.racing.GPRace`).
+
+    >>> action_distances(np.zeros((2, 3, 1))).tolist()
+    [[0.0, 0.0], [0.0, 0.0]]
+    """
+    a = np.tanh(np.asarray(mu, dtype=np.float64))
+    if a.ndim != 3:
+        raise GatekitError(f"action_distances: expected [checkpoints, rows, action dims], got shape {a.shape}")
+    return np.stack([np.linalg.norm(a - a[i][None], axis=-1).mean(axis=-1) for i in range(len(a))])
+
+
 def policy_metrics(mu, log_std) -> dict[str, float]:
     """action_magnitude, log_std_mean, entropy of a policy's outputs on a sample."""
     return {

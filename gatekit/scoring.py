@@ -420,3 +420,29 @@ def _env_name(config: dict) -> str | None:
     if isinstance(env, dict):
         return env.get("name")
     return env if isinstance(env, str) else None
+
+
+def action_distances(run_path, steps: Iterable[int], *, probe_size: int = 512, seed: int = 0) -> np.ndarray:
+    """[C, C] action distances (:func:`gatekit.metrics.action_distances`) between the checkpoints of
+    the run at ``steps``, on the run's probe (its ``probe.npz``, else its last checkpoint's sample),
+    subsampled to ``probe_size`` rows: the GP race's kernel (``gatekit race --strategy gp``)."""
+    from gatekit.statistics import policy_on
+
+    run = io.read_run(run_path)
+    steps = [int(s) for s in steps]
+    if not steps:
+        raise GatekitError(f"{run_path}: no checkpoints to measure distances between")
+    probe = io.load_probe(run)
+    if probe is None:
+        probe = probe_from_sample(io.load_checkpoint(run, steps[-1], items=("sample",)).sample,
+                                  source=str(run.checkpoint_dir / str(steps[-1])))
+    probe = _subsample(probe, probe_size, seed)
+    family = _family(run)
+    mus = []
+    for s in steps:
+        params = io.load_checkpoint(run, s, items=("params",)).params
+        _check_finite(params, f"{run.checkpoint_dir / str(s)}: parameters")
+        mu, _ = policy_on(family, params, probe)
+        check_outputs({"policy mean": mu}, f"{run.checkpoint_dir / str(s)}")
+        mus.append(mu)
+    return M.action_distances(np.stack(mus))

@@ -156,7 +156,8 @@ def test_kill_9_mid_race_then_resume_retrains_no_finished_student(foreign_run, t
 
 
 STRATEGIES = [racing.LastK(k=3, seeds=2, epochs=4), racing.Halving(k=4, rungs=(1, 2), epochs=4),
-              racing.SecondSeed(k=3, epochs=4), racing.Pilot(k=4, fraction=0.5, epochs=4)]
+              racing.SecondSeed(k=3, epochs=4), racing.Pilot(k=4, fraction=0.5, epochs=4),
+              racing.GPRace(n=3, k=5, epochs=4, distances=tuple(tuple(abs(i - j) / 4 for j in range(5)) for i in range(5)))]
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES, ids=lambda s: s.name)
@@ -178,3 +179,25 @@ def test_halving_spends_fewer_student_epochs_than_the_full_race():
     h = racing.Halving(k=4, rungs=(2,), epochs=8)
     assert h.most(steps) == (4, 4 * 2 + 2 * 6)  # 4 students to epoch 2, the best 2 on to 8
     assert racing.LastK(k=4, epochs=8).most(steps) == (4, 32)
+
+
+def test_the_gp_race_measures_its_kernel_on_the_run_and_trains_n_students(foreign_run, tmp_path):
+    """``gatekit race --strategy gp`` on any gatekit run: the teacher's action distances between
+    its candidates come from its checkpoints (no training package), then n students, the first at
+    the final checkpoint, each next where the GP is unsure; the pick is a measured candidate."""
+    from gatekit import api
+
+    def noisy(checkpoint, seed, epochs, out):
+        return float(np.sin(int(str(checkpoint).rpartition("@")[2]) * 0.37) + 2)
+
+    res = api.race(foreign_run, out=tmp_path / "gp", strategy="gp", students=3, last=5, student_epochs=2,
+                   trainer=CallableTrainer(noisy))
+    d = np.asarray(res["settings"]["distances"])
+    assert d.shape == (5, 5) and np.allclose(d, d.T) and np.allclose(np.diag(d), 0) and (d[~np.eye(5, dtype=bool)] > 0).all()
+    measured = sorted(c["step"] for c in res["candidates"])
+    assert res["cost"]["students"] == 3 and STEPS[-1] in measured and res["pick"] in measured
+    with pytest.raises(GatekitError, match="--seeds does not apply to --strategy gp"):
+        api.race(foreign_run, out=tmp_path / "gp2", strategy="gp", seeds=2, trainer=CallableTrainer(noisy))
+    with pytest.raises(GatekitError, match="--students"):
+        api.race(foreign_run, out=tmp_path / "gp3", strategy="gp", students=9, last=5, trainer=CallableTrainer(noisy))
+    assert not (tmp_path / "gp2").exists() and not (tmp_path / "gp3").exists()

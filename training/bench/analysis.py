@@ -64,8 +64,9 @@ def rows_from_task(bt) -> list[dict]:
 def teacher_action_distances(mu: np.ndarray) -> np.ndarray:
     """[T, C, C]: for each teacher, the mean over the probe of |tanh(mu_i) - tanh(mu_j)| (L2 over
     action dimensions) between its benchmarked checkpoints; ``mu`` [T, C, P, A] policy means."""
-    a = np.tanh(np.asarray(mu, np.float32))
-    return np.stack([np.linalg.norm(x[:, None] - x[None, :], axis=-1).mean(axis=-1) for x in a])
+    from gatekit.metrics import action_distances
+
+    return np.stack([action_distances(x) for x in np.asarray(mu, np.float32)])
 
 
 def collect(out, data=grid.DATA_DIR) -> list[dict]:

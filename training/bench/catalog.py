@@ -10,7 +10,8 @@ import numpy as np
 from gatekit.errors import GatekitError
 from training.bench.methods import (BUDGET, DECISIONS, FINAL, PAPER, Method, _is_number, ceiling, evaluate,
                                     logistic_method, noise_floor, pilot_method, teacher_runs, threshold_method)
-from training.bench.races import gp_race_method, halving_method, measured_method, second_seed_method
+from training.bench.races import (gp_race_method, halving_method, measured_method, pilot_race_method,
+                                  second_seed_method)
 from gatekit.transforms import SCALE_FREE
 
 
@@ -45,7 +46,9 @@ def default_methods(statistics: Sequence[str], full_epochs: int | None = None,
     they carry the teacher action distances (``action_dist_c{j}``, the dataset), the GP race
     (:class:`GPRace`, declared 2026-12-05 before it was scored): 3 students with a constant prior,
     and 3 students with a student-side prior chosen inside each fold; a second full student at the
-    best 2 of the last 3 (:class:`SecondSeed`, declared 2026-12-05 before it was scored)."""
+    best 2 of the last 3 (:class:`SecondSeed`, declared 2026-12-05 before it was scored); the pilot
+    race exactly as ``gatekit race --strategy pilot`` answers (:class:`PilotRace`, declared
+    2026-12-06 before it was scored)."""
     ms = [FINAL, PAPER, BUDGET, threshold_method("training step", ["step"], ("raw",), "baseline"),
           threshold_method("fraction of budget", ["fraction"], ("raw",), "baseline"),
           threshold_method("teacher eval (any form)", ["teacher_eval_success"], kind="baseline")]
@@ -68,7 +71,9 @@ def default_methods(statistics: Sequence[str], full_epochs: int | None = None,
             ms += [halving_method("successive halving, last 4, at 25% then full", k=4, rungs=(2, full_epochs),
                                   full_epochs=full_epochs),
                    halving_method("successive halving (K and rungs fitted)", full_epochs=full_epochs,
-                                  rung_sets=((2, full_epochs), (1, 2, full_epochs), (1, full_epochs)))]
+                                  rung_sets=((2, full_epochs), (1, 2, full_epochs), (1, full_epochs))),
+                   pilot_race_method("pilot race (gatekit race --strategy pilot): 25% pilots on the last 3",
+                                     full_epochs=full_epochs)]
         if any(c.startswith("action_dist_c") for r in rows_columns for c in r):  # the dataset's teacher outputs
             from gatekit.statistics import STUDENT_COLUMNS
 

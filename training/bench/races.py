@@ -136,6 +136,46 @@ def halving_method(name: str, *, k: int | None = None, rungs: tuple[int, ...] | 
 
 
 @dataclasses.dataclass(frozen=True)
+class PilotRace:
+    """Post hoc (choose), declared 2026-12-06 before it was scored: exactly what ``gatekit race
+    --strategy pilot`` (and ``gatekit train pilot``) answers, :class:`gatekit.racing.Pilot` replayed:
+    pilots of 2 of 8 student epochs on the last ``k`` checkpoints, one seed, the earliest whose
+    pilot reaches ``of_best`` x the best (not a dip); the final checkpoint where no pilot learned.
+    Nothing is fitted. Its cost: the pilots (``epochs_used``), then one full student at the pick."""
+
+    k: int = 3
+    of_best: float = 0.9
+    pilot_epochs: int = 2
+    full_epochs: int = 8
+
+    @property
+    def text(self) -> str:
+        return (f"pilots of {self.pilot_epochs} epochs on the last {self.k} checkpoints, the earliest within "
+                f"{self.of_best:g} x the best")
+
+    @property
+    def epochs_used(self) -> int:
+        """The pilots, then the full student at the pick (the one kept: not extra)."""
+        return self.k * self.pilot_epochs + self.full_epochs
+
+    def pick(self, run: TeacherRun) -> int | None:
+        from gatekit.racing import Pilot
+
+        prefix = f"student_e{self.pilot_epochs}"
+        if not _seeds_in(run, prefix):
+            return None
+        race = Pilot(k=self.k, fraction=self.pilot_epochs / self.full_epochs, of_best=self.of_best, seeds=1,
+                     epochs=self.full_epochs)
+        return replay_pick(race, run, {self.pilot_epochs: prefix})
+
+
+def pilot_race_method(name: str, *, k: int = 3, full_epochs: int = 8) -> Method:
+    """:class:`PilotRace` (nothing fitted); its students are pilots (``student_epochs`` 2 of 8)."""
+    return Method(name, lambda runs, d: PilotRace(k, full_epochs=full_epochs), "pilot", uses=1, student_epochs=2,
+                  last=k, decisions=("choose",))
+
+
+@dataclasses.dataclass(frozen=True)
 class SecondSeed:
     """Post hoc (choose), declared 2026-12-05 before it was scored: one full student on each of
     the last ``k`` checkpoints; the two best (ties: the later) get a second full student (the same
@@ -169,13 +209,7 @@ def second_seed_method(name: str, *, k: int = 3, full_epochs: int = 8) -> Method
                   last=k, decisions=("choose",))
 
 
-GP_SIGNAL = 0.25
-"""The GP race's prior std of a checkpoint's student, as a share of the final checkpoint's student."""
-GP_NOISE = 0.07
-"""The GP race's observation noise, as a share of the final checkpoint's student: the 36-run
-table's seed-to-seed std, declared before the race was scored (the dataset measures 0.089)."""
-GP_BETA = 2.0
-"""The GP race's exploration weight (upper confidence bound: mean + beta x std)."""
+from gatekit.racing.gp import GP_BETA, GP_NOISE, GP_SIGNAL, gp_posterior  # noqa: E402,F401 - written once, there
 
 
 def action_distances(run: TeacherRun) -> np.ndarray | None:
@@ -187,20 +221,6 @@ def action_distances(run: TeacherRun) -> np.ndarray | None:
         return None
     d = np.stack([run.columns[k] for k in cols], axis=1)
     return d if np.isfinite(d).all() else None
-
-
-def gp_posterior(k: np.ndarray, prior: np.ndarray, seen: Sequence[int], y: np.ndarray, signal: float,
-                 noise: float) -> tuple[np.ndarray, np.ndarray]:
-    """Posterior mean and std at every point of a GP with correlation ``k`` [C, C], prior mean
-    ``prior`` [C], prior std ``signal``, given noisy observations ``y`` (noise std ``noise``) at
-    ``seen``."""
-    seen = list(seen)
-    kss = signal ** 2 * k[np.ix_(seen, seen)] + noise ** 2 * np.eye(len(seen))
-    ks = signal ** 2 * k[:, seen]
-    alpha = np.linalg.solve(kss, y - prior[seen])
-    mean = prior + ks @ alpha
-    var = signal ** 2 - np.einsum("ij,ji->i", ks, np.linalg.solve(kss, ks.T))
-    return mean, np.sqrt(np.clip(var, 0.0, None))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -220,7 +240,9 @@ class GPRace:
       the unmeasured checkpoint with the highest upper bound (mean + ``GP_BETA`` x std; ties: the
       later);
     * the pick: the measured checkpoint with the highest posterior mean (ties: the later); its
-      student is the one kept. ``k`` (= ``n``): the students trained (the cost)."""
+      student is the one kept. ``k`` (= ``n``): the students trained (the cost).
+
+    The race itself is :class:`gatekit.racing.GPRace` (``gatekit race --strategy gp``), replayed."""
 
     n: int
     prior: str | None = None
@@ -237,30 +259,20 @@ class GPRace:
         return f"GP race, {self.n} students, kernel from teacher action distance, {prior}"
 
     def pick(self, run: TeacherRun) -> int | None:
+        from gatekit.racing import GPRace as Race
+
         d = action_distances(run)
         y = run.series(self.column)
-        c = len(run.steps)
         if d is None or not np.isfinite(y[-1]):
             return None
-        pos = d[d > 0]
-        corr = np.exp(-d / (np.median(pos) if pos.size else 1.0))
-        scale = max(abs(float(y[-1])), 1e-9)
-        prior = np.full(c, float(y[-1]))
+        prior = ()
         if self.prior is not None and self.prior in run.columns:
             x = run.columns[self.prior]
             if np.isfinite(x).sum() > 1 and np.nanstd(x) > 0:
-                z = np.nan_to_num((x - np.nanmean(x)) / np.nanstd(x))
-                prior = prior + self.sign * GP_SIGNAL * scale * z
-        seen = [c - 1]
-        for _ in range(min(self.n, c) - 1):
-            mean, sd = gp_posterior(corr, prior, seen, y[seen], GP_SIGNAL * scale, GP_NOISE * scale)
-            ucb = mean + GP_BETA * sd
-            rest = [i for i in range(c) if i not in seen]
-            seen.append(max(rest, key=lambda i: (ucb[i], i)))
-        if not np.isfinite(y[seen]).all():
-            return None
-        mean, _ = gp_posterior(corr, prior, seen, y[seen], GP_SIGNAL * scale, GP_NOISE * scale)
-        return int(max(seen, key=lambda i: (mean[i], i)))
+                prior = tuple(float(v) for v in self.sign * np.nan_to_num((x - np.nanmean(x)) / np.nanstd(x)))
+        race = Race(n=min(self.n, len(run.steps)), k=len(run.steps), epochs=1, distances=tuple(map(tuple, d.tolist())),
+                    prior=prior)
+        return replay_pick(race, run, {1: "student_outcome"})
 
 
 def gp_race_method(name: str, *, n: int = 3, priors: Sequence[str] = (), full_epochs: int = 8) -> Method:
