@@ -564,11 +564,11 @@ student again. It says what it will cost before it starts and what it cost after
 def race(
     run: Annotated[pathlib.Path, typer.Argument(help="The teacher run folder (gatekit-run/1) whose checkpoints to race.")],
     out: Annotated[pathlib.Path, typer.Option("--out", "-o", help="The race's folder: students, result files, race.json (new, or this race's own to resume).")],
-    strategy: Annotated[str, typer.Option("--strategy", help="last (a full student per candidate), halving (successive halving in student epochs), second-seed, pilot, gp (students where a GP over the teacher's action distances is unsure).")] = "last",
+    strategy: Annotated[str, typer.Option("--strategy", help="last (a full student per candidate), halving (successive halving in student epochs), second-seed, pilot, gp (students where a GP over the teacher's action distances is unsure), by-need (a second seed only where the best two are not separated).")] = "last",
     last: Annotated[Optional[int], typer.Option("--last", help="Race the run's last N checkpoints (default: the strategy's; last: 3).")] = None,
     seeds: Annotated[Optional[int], typer.Option("--seeds", help="Students per candidate, the same seeds at each (default 1).")] = None,
     student_epochs: Annotated[int, typer.Option("--student-epochs", help="A full student's epochs.")] = 8,
-    students: Annotated[Optional[int], typer.Option("--students", help="gp: full students to train among the candidates (default 3).")] = None,
+    students: Annotated[Optional[int], typer.Option("--students", help="gp, by-need: full students in all (default 3 for gp, 6 for by-need).")] = None,
     rungs: Annotated[Optional[str], typer.Option("--rungs", help="halving: comma-separated student epochs at which to drop the worse half (default 2).")] = None,
     student_cmd: Annotated[Optional[str], typer.Option("--student-cmd", help="Your student trainer, run once per student: a command with {checkpoint} (RUN@STEP), {seed}, {epochs}, {out}.")] = None,
     outcome_file: Annotated[str, typer.Option("--outcome-file", help="With --student-cmd: the JSON file in {out} holding the outcome.")] = "outcome.json",

@@ -157,6 +157,7 @@ def test_kill_9_mid_race_then_resume_retrains_no_finished_student(foreign_run, t
 
 STRATEGIES = [racing.LastK(k=3, seeds=2, epochs=4), racing.Halving(k=4, rungs=(1, 2), epochs=4),
               racing.SecondSeed(k=3, epochs=4), racing.Pilot(k=4, fraction=0.5, epochs=4),
+              racing.ByNeed(n=4, k=2, epochs=4),
               racing.GPRace(n=3, k=5, epochs=4, distances=tuple(tuple(abs(i - j) / 4 for j in range(5)) for i in range(5)))]
 
 

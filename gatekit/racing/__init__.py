@@ -12,6 +12,7 @@ from gatekit.racing.base import Measurement, Strategy
 from gatekit.racing.catalog import STRATEGIES, make_strategy
 from gatekit.racing.engine import drive, race, read_results, replay
 from gatekit.racing.executors import EXECUTORS, make_executor, parse_options
+from gatekit.racing.by_need import ByNeed
 from gatekit.racing.gp import GPRace
 from gatekit.racing.halving import Halving
 from gatekit.racing.last_k import LastK
@@ -20,6 +21,6 @@ from gatekit.racing.second_seed import SecondSeed
 from gatekit.racing.trainers import CallableTrainer, CommandTrainer, ReplayTrainer, builtin_trainer
 from gatekit.racing.verdict import how_sure
 
-__all__ = ["EXECUTORS", "STRATEGIES", "CallableTrainer", "CommandTrainer", "GPRace", "Halving", "LastK", "Measurement", "Pilot",
+__all__ = ["EXECUTORS", "STRATEGIES", "ByNeed", "CallableTrainer", "CommandTrainer", "GPRace", "Halving", "LastK", "Measurement", "Pilot",
            "ReplayTrainer", "SecondSeed", "Strategy", "builtin_trainer", "drive", "how_sure", "make_executor",
            "make_strategy", "parse_options", "race", "read_results", "replay"]

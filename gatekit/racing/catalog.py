@@ -4,6 +4,7 @@ in this folder and one line here)."""
 from __future__ import annotations
 
 from gatekit.errors import GatekitError
+from gatekit.racing.by_need import ByNeed
 from gatekit.racing.gp import GPRace
 from gatekit.racing.halving import Halving
 from gatekit.racing.last_k import LastK
@@ -16,6 +17,7 @@ STRATEGIES = {
     SecondSeed.name: SecondSeed,
     Pilot.name: Pilot,
     GPRace.name: GPRace,
+    ByNeed.name: ByNeed,
 }
 
 

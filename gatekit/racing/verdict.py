@@ -10,6 +10,26 @@ benchmark's dataset (63 teacher runs, 7 task groups: 0.089): the noise a one-see
 against."""
 
 
+SEED_CORRELATION = 0.28
+"""How much one student seed's luck is shared across checkpoints: the correlation of a seed's
+residuals (from each checkpoint's seed mean) across a run's last 4 checkpoints, the mean over the
+dataset's 7 task groups (+0.75 on the point maze to -0.14 on the momentum maze). A race uses the
+same seeds at every candidate, so its comparisons are paired."""
+
+
+def paired_noise(best: float, seeds: int, rho: float = SEED_CORRELATION) -> float:
+    """The std of the gap between two candidates' means over ``seeds`` common seeds, from the
+    dataset's relative seed std and the seeds' correlation ``rho`` across checkpoints:
+    ``RELATIVE_SEED_STD x best x sqrt(2 (1 - rho) / seeds)`` (pairing removes the shared luck).
+
+    >>> round(paired_noise(1.0, 1, 0.5), 3)
+    0.09
+    """
+    if seeds < 1:
+        return float("nan")
+    return float(RELATIVE_SEED_STD * max(best, 0.0) * np.sqrt(2 * (1 - rho) / seeds))
+
+
 def how_sure(means, students, seeds: int) -> dict:
     """``gap`` (best mean minus the next), ``noise`` (the std of one candidate's mean: the students'
     own seed-to-seed std / sqrt(seeds) with 2 or more seeds, else :data:`RELATIVE_SEED_STD` x the
