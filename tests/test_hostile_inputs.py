@@ -8,7 +8,9 @@ import warnings
 import pytest
 import typer
 
+from gatekit import io as gio
 from gatekit.cli_common import error_boundary
+from gatekit.errors import GatekitError
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 
@@ -89,3 +91,31 @@ def test_a_bad_npz_cap_is_an_error_naming_the_variable(value, monkeypatch):
     monkeypatch.setenv("GATEKIT_MAX_NPZ_MB", value)
     with pytest.raises(GatekitError, match="GATEKIT_MAX_NPZ_MB"):
         max_npz_bytes()
+
+
+@pytest.mark.parametrize("record, match", [
+    ({"held_out": {"choose": "high"}}, "validation.held_out.choose must be a number"),
+    ({"held_out": {"choose": float("nan")}}, "finite"),
+    ({"held_out": {"choose": float("inf")}}, "finite"),
+    ({"held_out": {"choose": 7}}, r"in \[0, 1\]"),
+    ({"held_out": {"choose": 0.9, "choose_ci": "wide"}}, "choose_ci must be"),
+    ({"held_out": {"choose": 0.9, "default_for": {"choose": "yes"}}}, "default_for"),
+    ({"held_out": {"choose": 0.9, "per_task": {"a": {"choose": None, "stop": [1e999]}}}}, "finite"),
+])
+def test_a_gate_files_record_is_validated_like_every_input(record, match, tmp_path, run_dir):
+    """Issue 44: a gate whose validation held a string, NaN or Infinity gave a traceback, or
+    "right on nan%" and "trusted: yes"."""
+    import json
+    import subprocess
+    import sys
+
+    gate = {"format": "gatekit-gate/1", "metric": "action_magnitude", "direction": "below", "threshold": 0.5,
+            "patience": 1, "validation": record}
+    path = tmp_path / "g.json"
+    path.write_text(json.dumps(gate))  # NaN and Infinity as Python's json writes them
+    with pytest.raises(GatekitError, match=match):
+        gio.read_gate(path)
+    out = subprocess.run([sys.executable, "-m", "gatekit.cli", "select", str(run_dir), "--gate", str(path)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 1 and "Traceback" not in out.stderr and "g.json" in out.stderr
+    assert "nan%" not in out.stdout and "trusted: yes" not in out.stdout

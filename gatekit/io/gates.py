@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import pathlib
 from typing import Any, Mapping
 
@@ -97,6 +98,12 @@ class Gate:
                 wanted = " or ".join("null" if x is None else x.__name__ for x in types)
                 raise GatekitError(f"{source}: {key!r} must be {wanted}, got {type(d[key]).__name__} {d[key]!r:.60}")
         try:
+            for name in ("validation", "fitted_on", "label_rule"):
+                if d.get(name) is not None:
+                    try:
+                        check_record(d[name], name)
+                    except RecursionError:
+                        raise GatekitError(f"gate: {name} is nested too deeply") from None
             return cls(**dict(d))
         except GatekitError as e:
             raise GatekitError(f"{source}: {e}") from None
@@ -119,6 +126,44 @@ class Gate:
             fitted_on.setdefault("range", list(fit.value_range))
         return cls(metric=fit.metric, direction=fit.direction, threshold=fit.threshold, patience=patience,
                    label_rule=fit.label_rule, validation=validation, fitted_on=fitted_on or None, **info)
+
+
+RATES = frozenset({"choose", "stop", "success", "final_checkpoint_choose", "share", "saved"})
+"""Record keys that are shares of runs (in [0, 1]) wherever they appear in a gate's record."""
+NUMBERS = RATES | {"regret", "gain", "threshold"}
+
+
+def check_record(value, where: str, keys: bool | None = None) -> None:
+    """A gate's record (``validation``, ``fitted_on``, ``label_rule``) holds what gatekit prints
+    and decides with: finite numbers (no NaN or Infinity anywhere), rates in [0, 1], intervals
+    (``*_ci``) as two numbers or nulls, and ``default_for`` as true/false. GatekitError naming the
+    key path otherwise (a record is read before it is believed: a NaN rate once printed "right
+    on nan%" and "trusted: yes"). The key checks apply inside ``validation``; elsewhere only finiteness."""
+    keys = where.startswith("validation") if keys is None else keys
+    if isinstance(value, float) and not math.isfinite(value):
+        raise GatekitError(f"gate: {where} is {value!r}; a record holds finite numbers")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            path = f"{where}.{k}"
+            if keys and k in NUMBERS and v is not None and not isinstance(v, (dict, list)):  # a dict there is a table
+                if isinstance(v, bool) or not isinstance(v, (int, float)):
+                    raise GatekitError(f"gate: {path} must be a number, got {type(v).__name__} {v!r:.40}")
+                if not math.isfinite(v):
+                    raise GatekitError(f"gate: {path} is {v!r}; a record holds finite numbers")
+                if k in RATES and not 0 <= v <= 1:
+                    raise GatekitError(f"gate: {path} is {v!r}; a share of runs is in [0, 1]")
+            if keys and isinstance(k, str) and k.endswith("_ci") and v is not None:
+                if not (isinstance(v, list) and len(v) == 2 and all(
+                        x is None or (isinstance(x, (int, float)) and not isinstance(x, bool)) for x in v)):
+                    raise GatekitError(f"gate: {path} must be [low, high] numbers, got {v!r:.60}")
+            if keys and k == "default_for" and v is not None:
+                if not isinstance(v, dict) or not all(isinstance(x, bool) for x in v.values()):
+                    raise GatekitError(f"gate: {path} must map decisions to true/false, got {v!r:.60}")
+                continue
+            check_record(v, path, keys)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            check_record(v, f"{where}[{i}]", keys)
 
 
 _FIELD_TYPES = {  # exact JSON types of a gate file's fields (a bool is never a number here)
