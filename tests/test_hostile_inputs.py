@@ -119,3 +119,35 @@ def test_a_gate_files_record_is_validated_like_every_input(record, match, tmp_pa
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 1 and "Traceback" not in out.stderr and "g.json" in out.stderr
     assert "nan%" not in out.stdout and "trusted: yes" not in out.stdout
+
+
+def test_ship_writes_every_preset_or_none(tmp_path):
+    """Issue 44: --ship wrote some presets and then failed, leaving them half-shipped."""
+    from training.bench.analysis import all_or_none
+
+    for n in ("auto.json", "final.json"):
+        (tmp_path / n).write_text('{"old": 1}')
+
+    def half(stage):
+        (stage / "auto.json").write_text('{"new": 1}')
+        raise RuntimeError("the second preset failed")
+
+    with pytest.raises(RuntimeError):
+        all_or_none(tmp_path, half, ("auto.json", "final.json"))
+    assert (tmp_path / "auto.json").read_text() == '{"old": 1}' and sorted(p.name for p in tmp_path.iterdir()) == [
+        "auto.json", "final.json"]
+    all_or_none(tmp_path, lambda st: [(st / n).write_text('{"new": 2}') for n in ("auto.json", "final.json")],
+                ("auto.json", "final.json"))
+    assert {p.read_text() for p in tmp_path.iterdir()} == {'{"new": 2}'}
+
+
+def test_ship_from_an_installed_package_is_refused_before_any_analysis(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from training import cli
+    from training.bench import analysis
+
+    monkeypatch.setattr(analysis, "REPO_PRESETS", tmp_path / "site-packages" / "gatekit" / "presets")
+    monkeypatch.setattr(analysis, "analyze", lambda *a, **k: pytest.fail("analysed before refusing"))
+    res = CliRunner().invoke(cli.app, ["gatebench", "--out", str(tmp_path / "o"), "--analyze-only", "--ship"])
+    assert res.exit_code == 1 and "not a checkout" in res.output

@@ -324,6 +324,7 @@ def gatebench(
             raise GatekitError(f"{name} {bad[0]!r}: choose from {sorted(known)}")
     data = data or grid.DATA_DIR
     _check_bench_out(pathlib.Path(out), pathlib.Path(data), pairs)
+    presets = analysis.preset_dir() if ship else None  # an installed package is refused before any analysis
     if pairs is not None and not analyze_only:
         raise GatekitError("--pairs is for --analyze-only (re-judging an older table)")
     if analyze_only and pairs is not None:
@@ -338,7 +339,7 @@ def gatebench(
         analysis.main_cli(out, tasks=tuple(tasks or grid.TASKS), configs=tuple(configs or grid.CONFIGS),
                     shard=parse_shard(shard), workers=workers, max_parallel=max_parallel, data=data, quiet=quiet)
     if ship:
-        shipped = analysis.ship(out, analysis.preset_dir(), source=pairs.name if pairs else analysis.data_source(data))
+        shipped = analysis.ship(out, presets, source=pairs.name if pairs else analysis.data_source(data))
         typer.echo(f"shipped the auto gate: {shipped['rule']} ({shipped['method']}; held out: choose "
                    f"{shipped['held_out']['choose']:.2f}, stop {shipped['held_out']['stop']:.2f})")
 

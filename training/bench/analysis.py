@@ -11,6 +11,7 @@ import collections
 import dataclasses
 import hashlib
 import json
+import os
 import pathlib
 import re
 import sys
@@ -568,10 +569,39 @@ def ship(out, presets, *, method: str | None = None, source: str | None = None) 
                            "n": len(values),
                            "groups": len(rep["tasks"]), "range": [float(values.min()), float(values.max())]},
                 validation={"held_out": held, "method": name, "measuring": measuring_buys(rep)})
-    presets = pathlib.Path(presets)
-    write_gate(gate, presets / "auto.json")
-    records = ship_records(rep, presets, f"{source or table.name} ({rep['n_runs']} teacher runs)")
+    def write(stage):
+        write_gate(gate, stage / "auto.json")
+        return ship_records(rep, stage, f"{source or table.name} ({rep['n_runs']} teacher runs)")
+
+    records = all_or_none(presets, write, ("auto.json", *SHIPPED_RECORDS))
     return {"method": name, "rule": gate.rule, "held_out": held, "records": records}
+
+
+def all_or_none(folder, write, names):
+    """Calls ``write(stage)`` on a copy of ``folder``'s JSON files beside it, then renames ``names``
+    from there into ``folder``: when ``write`` fails, nothing in ``folder`` has changed (``--ship``
+    once left the presets half-shipped). Returns what ``write`` returned."""
+    import shutil
+    import tempfile
+
+    folder = pathlib.Path(folder)
+    stage = pathlib.Path(tempfile.mkdtemp(prefix=".ship-", dir=folder))
+    try:
+        for f in folder.glob("*.json"):
+            shutil.copy2(f, stage / f.name)
+        out = write(stage)
+        missing = [n for n in names if not (stage / n).is_file()]
+        if missing:
+            raise GatekitError(f"ship: {missing} were not written; nothing in {folder} was changed")
+        for n in names:
+            os.replace(stage / n, folder / n)
+        return out
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+SHIPPED_RECORDS = ("final.json", "paper.json", "budget.json")
+"""The presets :func:`ship_records` rewrites beside ``auto.json``."""
 
 
 RECORDED = {"final": "final checkpoint", "paper": "paper rule (action_magnitude < 0.63, nothing fitted)",
