@@ -170,3 +170,23 @@ def test_select_q_prints_the_checkpoint_alone(tmp_path):
                          cwd=tmp_path, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.splitlines() == ["t@300"] and out.stderr == ""
+
+
+@pytest.mark.slow
+def test_resuming_a_teacher_stopped_by_the_budget_rule_with_a_longer_budget_trains_on(tmp_path):
+    """Issue 44: after the budget rule stopped a teacher, ``--resume --epochs 10 --stop-at-gate``
+    trained nothing ("gate already held"): the stop was decided under the old budget."""
+    from training.config import TrainConfig
+    from training.trainer import train
+
+    small = dict(env="pointmaze", env_kwargs=(("maze", "u"),), depth=4, width=16, rep_dim=8, num_envs=4,
+                 iterations_per_epoch=1, updates_per_iteration=2, batch_size=32, eval_episodes=4, sample_size=32)
+    hook = lambda: GateHook(threshold=0.5, metric="budget_fraction", direction="above", patience=1)  # noqa: E731
+    first = train(TrainConfig(**small, epochs=4), tmp_path / "t", hook=hook(), progress=None)
+    assert first["stopped_at_gate"] and first["epochs_run"] == 3  # 3/4 > 0.5, after 2/4 did not pass
+    said = []
+    again = train(TrainConfig(**small, epochs=8), tmp_path / "t", hook=hook(), resume=True, progress=said.append)
+    assert again["stopped_at_gate"] and again["epochs_run"] >= 2, said  # 4/8 does not pass, 5/8 does
+    assert any("counted again" in m for m in said)
+    same = train(TrainConfig(**small, epochs=8), tmp_path / "t", hook=hook(), resume=True, progress=said.append)
+    assert same["epochs_run"] == 0  # stopped under this budget: nothing to do

@@ -64,7 +64,7 @@ def record_epoch(cfg, trainer, writer: gio.RunWriter, state, metrics: dict,
                    updates_per_second=cfg.iterations_per_epoch * cfg.updates_per_iteration / t_train)
     meta = {"epoch": epoch + 1, "env_steps": env_steps, "updates": int(state.updates), "wall_time": wall,
             "refill_env_steps": refill_steps, "train": metrics, "eval": ev, "online": online,
-            "action_magnitude": am}
+            "action_magnitude": am, "planned_epochs": cfg.epochs}
     stop = hook.update(env_steps, checkpoint_row(env_steps, meta, online, planned_epochs=cfg.epochs)) if hook else False
     meta["gate"] = hook.state_dict() if hook else None
     if hook is not None and hook.note and hook.held_at_start == env_steps:  # once, at the first checkpoint

@@ -306,6 +306,13 @@ def train(
                 run.prev_params = jax.device_get(state.params)
                 if hook is not None and meta.get("gate"):
                     hook.load_state_dict(meta["gate"])
+                    planned = meta.get("planned_epochs")
+                    if hook.stopped and cfg.epochs > run.start_epoch and planned != cfg.epochs:
+                        # resumed with another budget: the stop was decided under the old one (its
+                        # budget_fraction, its horizon); count again from here under the new one
+                        say(f"the gate held at step {hook.stopped_step} when {planned or 'fewer'} epochs were planned; "
+                            f"with {cfg.epochs} planned it is counted again from epoch {run.start_epoch + 1}")
+                        hook.stopped_step, hook.count = None, 0
                 say(f"resumed {writer.path} at epoch {run.start_epoch} ({run.env_steps:,} env steps)")
         t_start = time.perf_counter()
         buf = loop.init_run(trainer, k_loop, state, run.start_epoch)
