@@ -151,3 +151,20 @@ def test_ship_from_an_installed_package_is_refused_before_any_analysis(tmp_path,
     monkeypatch.setattr(analysis, "analyze", lambda *a, **k: pytest.fail("analysed before refusing"))
     res = CliRunner().invoke(cli.app, ["gatebench", "--out", str(tmp_path / "o"), "--analyze-only", "--ship"])
     assert res.exit_code == 1 and "not a checkout" in res.output
+
+
+def test_no_output_lands_inside_another_run_or_race(tmp_path, run_dir):
+    """Issue 44: ``race ... --json O/step7200_s0/run.json`` (the kept student of an earlier race)
+    exited 0 and left that student unreadable. No command writes into a run or a race folder that
+    is not its own input."""
+    from conftest import write_run
+
+    kept = write_run(tmp_path / "O" / "step300_s0", steps=(100,))
+    (tmp_path / "O" / "race-settings.json").write_text("{}")
+    before = (kept / "run.json").read_bytes()
+    for target, what in ((kept / "run.json", "a gatekit run"), (tmp_path / "O" / "race.json", "a race's folder"),
+                         (kept / "checkpoints" / "x.json", "a gatekit run")):
+        out = subprocess.run([sys.executable, "-m", "gatekit.cli", "score", str(run_dir), "--json", str(target)],
+                             capture_output=True, text=True, timeout=300)
+        assert out.returncode == 1 and what in out.stderr and "Traceback" not in out.stderr, out.stderr
+    assert (kept / "run.json").read_bytes() == before and not (tmp_path / "O" / "race.json").exists()

@@ -139,6 +139,28 @@ def check_outputs(outputs: dict[str, PathLike | None], inputs: list[PathLike]) -
             if target == src or src in target.parents:
                 raise GatekitError(f"{opt} {p}: {'is' if target == src else 'lies inside'} the input {src}; "
                                    f"writing there would destroy it. Choose another path")
+        owner = owning_folder(target.parent)
+        if owner is not None:
+            raise GatekitError(f"{opt} {p}: lies inside {owner[0]} ({owner[1]}); gatekit never writes into a run or a "
+                               f"race from outside it. Choose another path")
+
+
+OWNED_MARKS = {"run.json": "a gatekit run", "race-settings.json": "a race's folder"}
+"""Files that mark a folder as a run's or a race's: nothing but their writer writes inside."""
+
+
+def owning_folder(folder: PathLike) -> tuple[pathlib.Path, str] | None:
+    """The nearest of ``folder`` and its parents that is a run or a race folder (and what it is),
+    or None."""
+    folder = pathlib.Path(folder)
+    for d in (folder, *folder.parents):
+        for mark, what in OWNED_MARKS.items():
+            try:
+                if (d / mark).is_file():
+                    return d, what
+            except OSError:
+                continue
+    return None
 
 
 def open_own_file(path: PathLike, flags: int, what: str = "file") -> int:
