@@ -183,6 +183,13 @@ def enable_compilation_cache(environ=os.environ) -> str | None:
         return environ["JAX_COMPILATION_CACHE_DIR"]
     home = environ.get("XDG_CACHE_HOME") or str(pathlib.Path.home() / ".cache")
     path = pathlib.Path(value) if value else pathlib.Path(home) / "gatekit" / "jax"
+    from gatekit.io.files import owning_folder
+
+    owner = owning_folder(path if path.is_dir() else path.parent) if path.is_absolute() or value else None
+    if owner is not None:  # JAX's cache files would fill a run's (or race's) folder
+        print(f"gatekit: {CACHE_ENV}={value}: lies inside {owner[0]} ({owner[1]}); the compilation cache is off for "
+              f"this command (point it outside every run)", file=sys.stderr)
+        return None
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError:

@@ -387,6 +387,12 @@ def _check_cache_outside(runs) -> None:
         if where == home or home in where.parents:
             raise GatekitError(f"{cache_io.ENV}={folder}: the score cache lies inside the run {run.path} being scored; "
                                f"point it outside every run (or set {cache_io.ENV}=0 to score without a cache)")
+    from gatekit.io.files import owning_folder
+
+    owner = owning_folder(where)
+    if owner is not None:  # any other run or race: a cache never writes into a folder it does not own
+        raise GatekitError(f"{cache_io.ENV}={folder}: the score cache lies inside {owner[0]} ({owner[1]}); point it "
+                           f"outside every run (or set {cache_io.ENV}=0 to score without a cache)")
 
 
 def _score_checkpoint(ckpt: io.Checkpoint, family, probe, ref_repr, tau: float, block: int, prev_params=None,

@@ -168,3 +168,22 @@ def test_no_output_lands_inside_another_run_or_race(tmp_path, run_dir):
                              capture_output=True, text=True, timeout=300)
         assert out.returncode == 1 and what in out.stderr and "Traceback" not in out.stderr, out.stderr
     assert (kept / "run.json").read_bytes() == before and not (tmp_path / "O" / "race.json").exists()
+
+
+def test_no_cache_is_written_inside_a_run(tmp_path, run_dir, monkeypatch):
+    """Issue 44: GATEKIT_SCORE_CACHE inside *another* run was written into; GATEKIT_COMPILATION_CACHE
+    inside a run filled its folder with JAX cache files."""
+    from conftest import write_run
+
+    import gatekit
+    from gatekit.cli_common import enable_compilation_cache
+
+    other = write_run(tmp_path / "other", steps=(100,))
+    before = sorted(p.relative_to(other) for p in other.rglob("*"))
+    monkeypatch.setenv("GATEKIT_SCORE_CACHE", str(other / "checkpoints" / "cache"))
+    with pytest.raises(GatekitError, match="GATEKIT_SCORE_CACHE=.*inside .*other.*a gatekit run"):
+        gatekit.score(run_dir)
+    assert sorted(p.relative_to(other) for p in other.rglob("*")) == before
+    env = {"GATEKIT_COMPILATION_CACHE": str(other / "jax")}
+    assert enable_compilation_cache(env) is None and "JAX_COMPILATION_CACHE_DIR" not in env
+    assert sorted(p.relative_to(other) for p in other.rglob("*")) == before
