@@ -5,7 +5,9 @@ checkpoint files (``gatekit.io.cache.fingerprint``), against rescoring the run, 
 
 Writes ``benchmarks/results/cache_cost_cpu.json`` and prints a table: for each run size, the
 seconds of a cold score (cache off), of a hit (the content key computed, the entry read and
-checked), of the key alone, and the ratio hit / cold.
+checked), of the key alone, and the ratio hit / cold; and what signing an entry costs (its
+HMAC-SHA256 under the user's key, which a plain sha256 of the same bytes once was): the signature
+against that plain digest and against the whole hit.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         os.environ[cache.ENV] = str(pathlib.Path(tmp) / "cache")
+        os.environ[cache.KEY_ENV] = str(pathlib.Path(tmp) / "key" / "cache.key")
         for n in args.checkpoints:
             run = pathlib.Path(tmp) / f"run{n}"
             write_fake_run(run, n, args.depth, args.width)
@@ -54,8 +57,23 @@ def main() -> None:
             t0 = time.perf_counter()
             cache.fingerprint(r.checkpoint_dir)
             key = time.perf_counter() - t0
+            k = cache.key(r, steps, {})
+            entry = {"rows": gatekit.score(run).rows, "problems": [], "notes": []}
+            secret = os.urandom(32)
+            import hashlib
+            import json as js
+
+            t0 = time.perf_counter()
+            for _ in range(50):
+                cache._digest(entry, secret)
+            sign = (time.perf_counter() - t0) / 50
+            t0 = time.perf_counter()
+            for _ in range(50):
+                hashlib.sha256(js.dumps(entry, sort_keys=True, default=cache._plain).encode()).hexdigest()
+            plain = (time.perf_counter() - t0) / 50
             rows.append({"checkpoints": n, "run_mb": size / 2**20, "cold_s": cold, "hit_s": hit, "key_s": key,
-                         "hit_over_cold": hit / cold, "steps": len(steps)})
+                         "hit_over_cold": hit / cold, "steps": len(steps), "sign_s": sign, "plain_digest_s": plain,
+                         "sign_over_plain": sign / plain, "sign_over_hit": sign / hit, "entry_key": k[:8]})
     out = {"machine": f"{os.cpu_count()} CPUs", "depth": args.depth, "width": args.width, "rows": rows}
     res = ROOT / "benchmarks" / "results" / "cache_cost_cpu.json"
     res.write_text(json.dumps(out, indent=1) + "\n")
@@ -64,6 +82,9 @@ def main() -> None:
     for x in rows:
         print(f"| {x['checkpoints']} | {x['run_mb']:.1f} | {x['cold_s']:.2f} | {x['hit_s']:.3f} | {x['key_s']:.3f} | "
               f"{x['hit_over_cold']:.3f} |")
+    for x in rows:
+        print(f"signing an entry of {x['steps']} rows: {1e3 * x['sign_s']:.2f} ms, {x['sign_over_plain']:.2f} x a plain "
+              f"sha256, {x['sign_over_hit']:.3f} of a hit")
     print(f"wrote {res}")
 
 

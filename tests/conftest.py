@@ -9,6 +9,7 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 import tempfile  # noqa: E402
 
 os.environ.setdefault("GATEKIT_SCORE_CACHE", tempfile.mkdtemp(prefix="gatekit-score-cache-"))
+os.environ.setdefault("GATEKIT_CACHE_KEY", os.path.join(tempfile.mkdtemp(prefix="gatekit-cache-key-"), "cache.key"))
 
 import numpy as np
 import pytest

@@ -187,3 +187,29 @@ def test_no_cache_is_written_inside_a_run(tmp_path, run_dir, monkeypatch):
     env = {"GATEKIT_COMPILATION_CACHE": str(other / "jax")}
     assert enable_compilation_cache(env) is None and "JAX_COMPILATION_CACHE_DIR" not in env
     assert sorted(p.relative_to(other) for p in other.rglob("*")) == before
+
+
+def test_an_edited_cache_entry_with_its_digest_recomputed_is_not_served(tmp_path, monkeypatch):
+    """Issue 44: a cache entry whose rows were edited and whose sha256 was recomputed was served (the
+    answer changed with no message; one entry listed /etc as a scored run). Entries are signed with
+    a key the cache folder does not hold."""
+    import hashlib
+
+    from gatekit.io import cache
+
+    monkeypatch.setenv(cache.ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(cache.KEY_ENV, str(tmp_path / "key" / "cache.key"))
+    cache.put("k", {"rows": [{"step": 100, "action_magnitude": 0.5}], "problems": [], "notes": []})
+    assert cache.get("k")["rows"][0]["action_magnitude"] == 0.5
+    assert (tmp_path / "key" / "cache.key").stat().st_mode & 0o077 == 0  # the user's alone
+    path = tmp_path / "cache" / "k.json"
+    entry = json.loads(path.read_text())
+    entry["rows"][0]["action_magnitude"] = 0.01
+    entry["rows"].append({"step": 200, "run_path": "/etc"})
+    body = {k: v for k, v in entry.items() if k not in ("key", "digest")}
+    entry["digest"] = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()  # recomputed
+    path.write_text(json.dumps(entry))
+    assert cache.get("k") is None  # scored again, never served
+    monkeypatch.setenv(cache.KEY_ENV, str(tmp_path / "cache" / "cache.key"))  # a key the cache folder holds
+    cache.put("k2", {"rows": [], "problems": [], "notes": []})
+    assert cache.get("k2") is None and not (tmp_path / "cache" / "k2.json").exists()

@@ -13,8 +13,14 @@ Where: ``$GATEKIT_SCORE_CACHE``, else ``$XDG_CACHE_HOME/gatekit/scores`` (defaul
 ``~/.cache/gatekit/scores``); ``GATEKIT_SCORE_CACHE=0`` (or ``off``) disables it, as does
 ``--no-cache`` / ``score(cache=False)``. Entries are small JSON files; delete the folder to clear
 it. A cache that cannot be read or written is ignored (the run is simply scored), and so is an
-entry that is not a regular file, is badly formed or was edited (each carries its payload's
-sha256).
+entry that is not a regular file, is badly formed or was edited.
+
+Each entry is **signed**: an HMAC-SHA256 of its payload under a key the cache folder does not
+hold (``$GATEKIT_CACHE_KEY``, else ``$XDG_CONFIG_HOME/gatekit/cache.key``, default
+``~/.config/gatekit/cache.key``: 32 random bytes made on first use, readable by the user alone).
+An entry whose rows were edited, even with its digest recomputed, is not served: the run is scored
+again. A key inside the cache folder, or one that cannot be read or made, turns the cache off.
+Signing costs what the plain digest it replaced cost (``benchmarks/cache_cost.py``).
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ import pathlib
 from typing import Any, Mapping
 
 ENV = "GATEKIT_SCORE_CACHE"
-VERSION = 4
+KEY_ENV = "GATEKIT_CACHE_KEY"
+VERSION = 5
 """Bumped whenever the rows a run scores to could change for the same inputs."""
 
 
@@ -110,10 +117,56 @@ def _plain(value):
     raise TypeError(f"not cacheable: {type(value).__name__}")
 
 
-def _digest(entry: Mapping[str, Any]) -> str:
-    """sha256 of an entry's payload (everything but ``key`` and ``digest``), canonical JSON."""
+def key_path(environ: Mapping[str, str] = os.environ) -> pathlib.Path:
+    """Where the signing key lives (never in the cache folder)."""
+    value = environ.get(KEY_ENV, "").strip()
+    if value:
+        return pathlib.Path(value)
+    home = environ.get("XDG_CONFIG_HOME") or str(pathlib.Path.home() / ".config")
+    return pathlib.Path(home) / "gatekit" / "cache.key"
+
+
+def signing_key(where: pathlib.Path, *, make: bool = False) -> bytes | None:
+    """The 32-byte signing key (made, 0600, when ``make`` and absent), or None: unreadable, not
+    32 bytes, or inside the cache folder ``where`` (a key the cache holds signs nothing)."""
+    path = key_path()
+    try:
+        if where.resolve() == path.resolve().parent or where.resolve() in path.resolve().parents:
+            return None
+        if make and not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(os.urandom(32))
+        text = _read_bytes(path)
+    except OSError:
+        return None
+    return text if text is not None and len(text) == 32 else None
+
+
+def _read_bytes(path: pathlib.Path, limit: int = 64) -> bytes | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    try:
+        import stat
+
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            return f.read(limit)
+    finally:
+        os.close(fd)
+
+
+def _digest(entry: Mapping[str, Any], secret: bytes) -> str:
+    """HMAC-SHA256 under ``secret`` of an entry's payload (everything but ``key`` and
+    ``digest``), canonical JSON."""
+    import hmac
+
     body = {k: v for k, v in entry.items() if k not in ("key", "digest")}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, default=_plain).encode()).hexdigest()
+    return hmac.new(secret, json.dumps(body, sort_keys=True, default=_plain).encode(), hashlib.sha256).hexdigest()
 
 
 def _well_formed(entry) -> bool:
@@ -153,14 +206,20 @@ def get(k: str) -> dict | None:
     where = folder()
     if where is None:
         return None
+    secret = signing_key(where)
+    if secret is None:
+        return None
     text = _read_regular(where / f"{k}.json")
     if text is None:
         return None
     try:
         entry = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
-    if not _well_formed(entry) or entry.get("key") != k or entry.get("digest") != _digest(entry):
+    import hmac
+
+    if not _well_formed(entry) or entry.get("key") != k or not isinstance(entry.get("digest"), str) \
+            or not hmac.compare_digest(entry["digest"], _digest(entry, secret)):
         return None
     return entry
 
@@ -173,8 +232,11 @@ def put(k: str, entry: dict) -> None:
         return
     try:
         where.mkdir(parents=True, exist_ok=True)
+        secret = signing_key(where, make=True)
+        if secret is None:
+            return
         tmp = where / f".{k}.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps({**entry, "key": k, "digest": _digest(entry)}, default=_plain))
+        tmp.write_text(json.dumps({**entry, "key": k, "digest": _digest(entry, secret)}, default=_plain))
         os.replace(tmp, where / f"{k}.json")
     except (OSError, TypeError, ValueError):
         return
