@@ -284,7 +284,7 @@ def test_auto_is_the_default_gate_only_where_it_beats_the_final_checkpoint(tmp_p
     if beats:
         assert api.resolve_gate(None, default_env="anything").name == "auto"
     else:
-        with pytest.raises(GatekitError, match="no gate given.*pilot"):
+        with pytest.raises(GatekitError, match="no gate given.*gatekit race RUN"):
             api.resolve_gate(None, default_env="anything")
 
 
