@@ -202,3 +202,30 @@ def test_the_gp_race_measures_its_kernel_on_the_run_and_trains_n_students(foreig
     with pytest.raises(GatekitError, match="--students"):
         api.race(foreign_run, out=tmp_path / "gp3", strategy="gp", students=9, last=5, trainer=CallableTrainer(noisy))
     assert not (tmp_path / "gp2").exists() and not (tmp_path / "gp3").exists()
+
+
+def test_a_finished_student_changed_since_it_was_measured_is_measured_again(foreign_run, tmp_path):
+    """Issue 44: a finished student whose parameters were damaged later was reused without a word."""
+    calls = []
+
+    def writes(checkpoint, seed, epochs, out):
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "params.bin").write_bytes(b"\x01" * 64)
+        calls.append(str(checkpoint))
+        return outcome_of(checkpoint, seed, epochs, out)
+
+    strategy = racing.LastK(k=2, epochs=2)
+    first = racing.race(foreign_run, out=tmp_path / "r", strategy=strategy, trainer=CallableTrainer(writes))
+    kept = pathlib.Path(first["kept"])
+    damaged = bytearray((kept / "params.bin").read_bytes())
+    damaged[7] ^= 0x10
+    (kept / "params.bin").write_bytes(bytes(damaged))
+    said = []
+    calls.clear()
+    again = racing.race(foreign_run, out=tmp_path / "r", strategy=strategy, trainer=CallableTrainer(writes),
+                        progress=said.append)
+    assert calls == [f"{foreign_run}@{first['pick']}"]  # only the changed student, measured again
+    assert any("changed since its outcome was recorded" in m for m in said) and again["pick"] == first["pick"]
+    calls.clear()
+    racing.race(foreign_run, out=tmp_path / "r", strategy=strategy, trainer=CallableTrainer(writes))
+    assert calls == []  # unchanged students are reused

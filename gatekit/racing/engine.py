@@ -83,6 +83,7 @@ def run_job(trainer, checkpoint: str, m: Measurement, student_dir: str, result_f
         record["outcome"] = float(trainer.train(checkpoint, m.seed, m.epochs, pathlib.Path(student_dir)))
         if not math.isfinite(record["outcome"]):
             raise GatekitError(f"{student_dir}: the outcome is {record['outcome']}")
+        record["fingerprint"] = student_fingerprint(student_dir)
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as e:  # noqa: BLE001 - any failure of the user's trainer is this student's, reported
@@ -91,6 +92,35 @@ def run_job(trainer, checkpoint: str, m: Measurement, student_dir: str, result_f
     record["seconds"] = time.time() - t0
     write_text(result_file, json.dumps(to_jsonable(record), indent=1) + "\n")
     return record
+
+
+def student_fingerprint(folder) -> str | None:
+    """sha256 over a student folder's files (paths, sizes, contents), or None when there is none:
+    recorded with each result, so a student changed since it was measured is never reused."""
+    import hashlib
+
+    from gatekit.io.cache import fingerprint
+
+    folder = pathlib.Path(folder)
+    if not folder.is_dir():
+        return None
+    return hashlib.sha256(json.dumps(fingerprint(folder)).encode()).hexdigest()
+
+
+def stale(out: pathlib.Path, done: Mapping[Measurement, dict]) -> list[Measurement]:
+    """Results whose student folder changed since they were recorded (its newest result only: a
+    halving rung's earlier results stand, its folder was continued on purpose)."""
+    newest: dict[tuple[int, int], Measurement] = {}
+    for m in done:
+        if (m.step, m.seed) not in newest or m.epochs > newest[(m.step, m.seed)].epochs:
+            newest[(m.step, m.seed)] = m
+    bad = []
+    for m in newest.values():
+        rec = done[m]
+        if rec.get("outcome") is not None and rec.get("fingerprint") is not None \
+                and student_fingerprint(pathlib.Path(out) / m.name) != rec["fingerprint"]:
+            bad.append(m)
+    return bad
 
 
 def read_results(out: pathlib.Path) -> dict[Measurement, dict]:
@@ -188,6 +218,10 @@ def race(run, *, out, strategy: Strategy, trainer, executor=None, progress: Call
     try:
         t0 = time.time()
         done = read_results(out)
+        for m in stale(out, done):  # re-verified before reuse: a student changed since it was measured
+            say(f"{out / m.name}: changed since its outcome was recorded; it is measured again")
+            result_path(out, m).unlink(missing_ok=True)
+            del done[m]
         reused = len(done)
         if reused:
             say(f"resuming: {reused} student(s) already measured in {out / RESULTS}")
