@@ -22,9 +22,11 @@ from gatekit.pairs import (baseline_name, column, defined, make_labels, numeric_
                            require_finite)
 from gatekit.statistics import REGISTRY, timing
 
-def load_scores(sources: Sequence, *, problems: list | None = None, **score_kwargs) -> list[dict]:
+def load_scores(sources: Sequence, *, problems: list | None = None, notes: list | None = None,
+                **score_kwargs) -> list[dict]:
     """Rows from score tables (CSV/JSON files) and/or run directories (scored now). Checkpoints
-    and runs that scoring skipped are appended to ``problems`` when a list is given."""
+    and runs that scoring skipped are appended to ``problems``, and scoring's notes to ``notes``,
+    when lists are given."""
     rows: list[dict] = []
     runs = [s for s in sources if not is_table(s)]
     for s in sources:
@@ -35,19 +37,23 @@ def load_scores(sources: Sequence, *, problems: list | None = None, **score_kwar
         rows += table.rows
         if problems is not None:
             problems += table.problems
+        if notes is not None:
+            notes += table.notes
     return rows
 
 
-def _rows(sources, score_kwargs: dict, problems: list) -> list[dict]:
+def _rows(sources, score_kwargs: dict, problems: list, notes: list | None = None) -> list[dict]:
     """Rows of a ScoreTable or row dicts as given; run dirs / score tables scored or read (what
-    scoring skipped goes into ``problems``)."""
+    scoring skipped goes into ``problems``, its notes into ``notes``)."""
     if isinstance(sources, ScoreTable):
         problems += sources.problems
+        if notes is not None:
+            notes += sources.notes
     if isinstance(sources, (str, pathlib.Path)):
         sources = [sources]
     sources = list(sources)
     if sources and isinstance(sources[0], (str, pathlib.Path)):
-        return load_scores(sources, problems=problems, **score_kwargs)
+        return load_scores(sources, problems=problems, notes=notes, **score_kwargs)
     return sources
 
 
@@ -79,11 +85,13 @@ def select(
     problems: list = []
     if role == "teacher" and scores_run_folders(sources):  # score only the runs it will consider
         score_kwargs = {**score_kwargs, "roles": ("teacher",)}
-    rows = _rows(sources, score_kwargs, problems)
+    notes: list = []
+    rows = _rows(sources, score_kwargs, problems, notes)
     if g is None:
         g = resolve_gate(None, patience=patience, default_env=single_env(rows))
     sel = selection.select(rows, gate=g, role=role)
-    return dataclasses.replace(sel, skipped=[str(p) for p in problems])
+    unverified = [n for n in notes if "carry no checksums" in n]  # the answer rests on files nobody can verify
+    return dataclasses.replace(sel, skipped=[str(p) for p in problems], warnings=[*sel.warnings, *unverified])
 
 
 def fit(

@@ -289,6 +289,7 @@ def _score_run(run, steps, ctx: _Context, rows: list, problems: list, notes: lis
     run_start = len(rows)
     prev = None  # the previous *usable* checkpoint's params: drift statistics
     written_elsewhere: dict[int, bool] = {}  # step -> written under another run.json
+    unverified: list[int] = []  # steps whose meta records no checksums
     # Restoring checkpoint i+1 (Orbax, mostly waiting on files) overlaps scoring checkpoint i.
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(load, steps[0])
@@ -306,9 +307,14 @@ def _score_run(run, steps, ctx: _Context, rows: list, problems: list, notes: lis
                 row["score_seconds"] = time.perf_counter() - t0
                 rows.append(row)
                 written_elsewhere[step] = io.run_changed_since(ckpt)
+                if not isinstance(ckpt.meta, dict) or not isinstance(ckpt.meta.get("checksums"), dict):
+                    unverified.append(step)
                 prev = ckpt.params
             count.add(1, f"{run.name}@{step}")
     _check_run_json(run, rows, run_start, written_elsewhere, problems, notes)
+    if unverified:  # missing checksums are a visible state, never a trusted one
+        notes.append(f"{run.path}: {len(unverified)} checkpoint(s) carry no checksums (an older or another writer, or "
+                     f"stripped): their content cannot be verified, e.g. step {unverified[0]}")
     return True
 
 

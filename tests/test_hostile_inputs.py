@@ -213,3 +213,25 @@ def test_an_edited_cache_entry_with_its_digest_recomputed_is_not_served(tmp_path
     monkeypatch.setenv(cache.KEY_ENV, str(tmp_path / "cache" / "cache.key"))  # a key the cache folder holds
     cache.put("k2", {"rows": [], "problems": [], "notes": []})
     assert cache.get("k2") is None and not (tmp_path / "cache" / "k2.json").exists()
+
+
+def test_a_run_whose_checksums_were_stripped_is_not_trusted(tmp_path):
+    """Issue 44: a run whose run.json and every meta had lost their checksums was read as trusted;
+    an edited eval_success passed with no note. Missing checksums are a visible state."""
+    from conftest import write_run
+
+    import gatekit
+
+    run = write_run(tmp_path / "t", steps=(100, 200, 300))
+    assert not any("checksums" in n for n in gatekit.score(run, cache=False).notes)
+    cfg = json.loads((run / "run.json").read_text())
+    cfg.pop("checksums", None)
+    (run / "run.json").write_text(json.dumps(cfg))
+    for meta in run.glob("checkpoints/*/meta/metadata"):
+        doc = json.loads(meta.read_text())
+        doc.pop("checksums", None)
+        meta.write_text(json.dumps(doc))
+    table = gatekit.score(run, cache=False)
+    assert any("carry no checksums" in n for n in table.notes) and len(table.rows) == 3
+    sel = gatekit.select(run, gate=gatekit.io.Gate("action_magnitude", "below", 10.0, name="x"), cache=False)
+    assert not sel.trusted and any("carry no checksums" in w for w in sel.warnings)
