@@ -229,6 +229,8 @@ def import_checkpoints(source, out, settings: ImportSettings, *, probe: dict[str
 def _write(out, config, files, fam, sample, probe) -> list[int]:
     from gatekit import io
 
+    for _, f in files:  # every pickle is read (allow-listed) before any writer starts: a refused one
+        _split(io.read_restricted_pickle(f), f)  # leaves no Orbax thread behind to trip over a removed folder
     steps = []
     with io.RunWriter(out, config=config, async_save=False) as w:
         io.write_probe(out, obs=probe["obs"], action=probe["action"], goal=probe["goal"])

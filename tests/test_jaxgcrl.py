@@ -164,3 +164,20 @@ def test_a_numpy_scalar_wider_than_its_file_is_refused(tmp_path, dtype):
     with pytest.raises(GatekitError, match="refused: .* would need 1,000,000,000 bytes"):
         io.read_restricted_pickle(path)
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB: far below 1 GB
+
+
+def test_a_refused_pickle_after_good_ones_leaves_no_thread_printing_a_traceback(tmp_path):
+    """Issue 44: the refused-pickle import's Orbax cleanup thread printed a FileNotFoundError
+    traceback (2 of 4 times under load): every pickle is now read before any writer starts."""
+    import subprocess
+    import sys
+
+    src = tmp_path / "ckpts"
+    _write_jaxgcrl(src, steps=(1000, 2000))
+    (src / "step_3000.pkl").write_bytes(pickle.dumps(({}, {"x": Payload(tmp_path / "pwned")}, {})))
+    for i in range(3):
+        out = subprocess.run([sys.executable, "-m", "gatekit.cli", "import", "jaxgcrl", str(src), "--out",
+                              str(tmp_path / f"run{i}")], capture_output=True, text=True, timeout=300)
+        assert out.returncode == 1 and "refused" in out.stderr, out.stderr[-1500:]
+        assert "Traceback" not in out.stderr and "FileNotFoundError" not in out.stderr
+        assert not (tmp_path / f"run{i}").exists() and not (tmp_path / "pwned").exists()
