@@ -98,8 +98,7 @@ def _student(obs_dim: int, goal_dim: int, action_dim: int):
     init = jax.jit(lambda key: nets.actor.init(key, jnp.zeros((1, obs_dim + goal_dim), jnp.float32)))
     actor0 = init(jax.random.PRNGKey(STUDENT["seed"]))  # the actor only, as one program
     flat0, unravel = ravel_pytree(actor0)
-    proj = jnp.asarray(np.random.default_rng(PROJECTION_SEED).standard_normal((flat0.size, PROJECTION_DIM))
-                       / np.sqrt(PROJECTION_DIM), jnp.float32)
+    proj = jnp.asarray(projection(flat0.size))
     opt = optax.adam(BC_LR)
 
     def loss(actor, obs, goal, mu_t, ls_t):
@@ -107,7 +106,7 @@ def _student(obs_dim: int, goal_dim: int, action_dim: int):
         return distill_loss(mu, ls, mu_t, ls_t)
 
     @jax.jit
-    def score(obs, goal, mu_t, ls_t):
+    def scored(actor0, proj, obs, goal, mu_t, ls_t):  # arguments, not closed-over constants: XLA copies those
         mu, ls = nets.policy(actor0, obs, goal)
         d0 = distill_loss(mu, ls, mu_t, ls_t)
         loglik = jnp.mean(jnp.sum(-0.5 * ((mu_t - mu) / jnp.exp(ls)) ** 2 - ls - 0.5 * jnp.log(2 * jnp.pi), -1))
@@ -116,10 +115,23 @@ def _student(obs_dim: int, goal_dim: int, action_dim: int):
             grad = jax.grad(loss)(actor0, o[None], g[None], m[None], s[None])
             return ravel_pytree(grad)[0]
 
-        grads = jax.vmap(row_grad)(obs, goal, mu_t, ls_t)  # [n, P]
-        norms = jnp.linalg.norm(grads, axis=1)
-        coherence = jnp.linalg.norm(grads.mean(0)) / jnp.maximum(norms.mean(), 1e-30)
-        projected = grads @ proj  # [n, k]
+        # per-row gradients a chunk of rows at a time: [chunk, P] at once, never [n, P] (a 64x64x3
+        # image observation makes P ~ 800k: all 256 rows at once peaked at 4.5-4.9 GB)
+        n = obs.shape[0]
+        chunk = _chunk_rows(n, flat0.size)
+        pad = -n % chunk
+        rows = [jnp.concatenate([x, jnp.zeros((pad, *x.shape[1:]), x.dtype)]) for x in (obs, goal, mu_t, ls_t)]
+        live = jnp.arange(n + pad) < n
+
+        def per_chunk(carry, xs):
+            o, g, m, s, ok = xs
+            grads = jax.vmap(row_grad)(o, g, m, s) * ok[:, None]  # [chunk, P]; padding rows are zero
+            return carry + grads.sum(0), (jnp.linalg.norm(grads, axis=1), grads @ proj)
+
+        chunks = [x.reshape(-1, chunk, *x.shape[1:]) for x in (*rows, live)]
+        total, (norms, projected) = jax.lax.scan(per_chunk, jnp.zeros_like(flat0), tuple(chunks))
+        norms, projected = norms.reshape(-1)[:n], projected.reshape(-1, proj.shape[1])[:n]  # [n], [n, k]
+        coherence = jnp.linalg.norm(total / n) / jnp.maximum(norms.mean(), 1e-30)
 
         def bc(carry, _):
             actor, state = carry
@@ -130,7 +142,30 @@ def _student(obs_dim: int, goal_dim: int, action_dim: int):
         (actor, _), _ = jax.lax.scan(bc, (actor0, opt.init(actor0)), None, length=BC_STEPS)
         return d0, loglik, norms.mean(), coherence, projected, loss(actor, obs, goal, mu_t, ls_t)
 
+    def score(obs, goal, mu_t, ls_t):
+        return scored(actor0, proj, obs, goal, mu_t, ls_t)
+
     return nets, actor0, unravel, score
+
+
+def projection(params: int, block: int = 1 << 14) -> np.ndarray:
+    """The fixed random projection [params, PROJECTION_DIM] (float32), drawn a block of rows at a
+    time: the same numbers as one float64 draw, without its float64 copies (0.8 GB each for a
+    64x64x3 image observation)."""
+    rng = np.random.default_rng(PROJECTION_SEED)
+    out = np.empty((params, PROJECTION_DIM), np.float32)
+    for i in range(0, params, block):
+        out[i:i + block] = rng.standard_normal((min(block, params - i), PROJECTION_DIM)) / np.sqrt(PROJECTION_DIM)
+    return out
+
+
+GRADIENT_BYTES = 64 << 20
+"""The most per-row gradient memory computed at once (rows x student parameters x 4 bytes)."""
+
+
+def _chunk_rows(n: int, params: int) -> int:
+    """Rows per chunk of per-row gradients: as many as fit :data:`GRADIENT_BYTES`, at least 1."""
+    return int(max(1, min(n, GRADIENT_BYTES // max(1, 4 * params))))
 
 
 def student_side_scores(obs, goal, mu_t, log_std_t, *, mu_prev=None) -> dict[str, float | None]:
