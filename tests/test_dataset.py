@@ -52,7 +52,12 @@ def test_a_task_round_trips_as_arrays(tmp_path):
     (lambda a: a.update(student=a["student"][:, :2]), "student has 2 along C but checkpoint has 3"),
     (lambda a: a.pop("baseline"), "missing array"),
     (lambda a: a.update(checkpoint=a["checkpoint"][:, ::-1].copy()), "checkpoint indices must increase"),
-    (lambda a: a.update(values=a["values"].astype(object)), "only numbers and strings"),
+    (lambda a: a.update(values=a["values"].astype(object)), "values has dtype object; expected numbers"),
+    (lambda a: a.update(checkpoint=a["checkpoint"].astype(np.float64)), "checkpoint has dtype float64; expected integers"),
+    (lambda a: a.update(checkpoint=a["checkpoint"].astype(str)), "checkpoint has dtype <U"),
+    (lambda a: a.update(teacher_seed=np.array(["abc"] * len(a["teacher_seed"]))), "teacher_seed has dtype"),
+    (lambda a: a.update(values=np.where(np.isfinite(a["values"]), np.inf, a["values"]).astype(np.float32)), "Infinity"),
+    (lambda a: a["epoch_step"].__setitem__((0, -1), 0), "epoch_step must be positive"),
 ])
 def test_inconsistent_arrays_are_refused_naming_the_file(tmp_path, change, message):
     meta, arrays = tiny_task()

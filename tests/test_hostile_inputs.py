@@ -253,3 +253,37 @@ def test_student_side_scores_on_wide_observations_stay_bounded(tmp_path):
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     assert float(out.stdout.split()[-1]) < 1600, out.stdout
+
+
+ROOT_DATA = ROOT / "examples" / "results" / "gatebench" / "data"
+
+
+@pytest.mark.skipif(not ROOT_DATA.is_dir(), reason="the dataset is not in this checkout")
+def test_the_dataset_reader_caps_the_whole_directory_and_names_the_variable(monkeypatch):
+    """Issue 44: twelve valid task files of ~240 MB each took 2.6 GB (the cap was per file)."""
+    monkeypatch.setenv("GATEKIT_MAX_DATASET_MB", "3")
+    with pytest.raises(GatekitError, match="inflate to .* together.*GATEKIT_MAX_DATASET_MB"):
+        gio.read_benchmark(ROOT_DATA)
+    for bad in ("nan", "inf", "0", "-1", "lots"):
+        monkeypatch.setenv("GATEKIT_MAX_DATASET_MB", bad)
+        with pytest.raises(GatekitError, match="GATEKIT_MAX_DATASET_MB"):
+            gio.read_benchmark(ROOT_DATA)
+
+
+def test_odd_npz_members_and_deep_meta_are_refused(tmp_path):
+    """Issue 44: a raw zip member beside a .npy of the same name, and a meta JSON nested 100,000
+    deep, gave tracebacks."""
+    import zipfile
+
+    import numpy as np
+
+    path = tmp_path / "t.npz"
+    np.savez(path, meta=np.array("{}"), values=np.zeros(3))
+    with zipfile.ZipFile(path, "a") as z:
+        z.writestr("values", b"raw bytes")
+    with pytest.raises(GatekitError, match="appear twice"):
+        gio.read_benchmark_task(path)
+    deep = tmp_path / "deep.npz"
+    np.savez(deep, meta=np.array("[" * 100_000 + "]" * 100_000))
+    with pytest.raises(GatekitError, match="meta"):
+        gio.read_benchmark_task(deep)

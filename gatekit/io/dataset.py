@@ -74,6 +74,25 @@ _PARTS = {  # part kind -> the arrays it must hold (a teacher part may also hold
     "probe": ("probe_obs", "probe_action", "probe_goal"),
 }
 _TEACHER_AXIS = [k for k, axes in _SHAPES.items() if axes.startswith("T")]
+_KINDS = {"config": "U", "columns": "U", "derived_columns": "U", "teacher_seed": "iu", "epoch_step": "iu",
+          "checkpoint": "iu"}
+"""Each array's dtype kinds (the rest: numbers): a seed, a step or an index is an integer, a name a string."""
+MAX_DATASET_MB = 1024
+"""The most a benchmark directory may inflate to, all its files together, in MiB
+(``GATEKIT_MAX_DATASET_MB`` raises it; the committed dataset is about 6)."""
+
+
+def max_dataset_bytes() -> int:
+    import os
+
+    raw = os.environ.get("GATEKIT_MAX_DATASET_MB")
+    try:
+        mb = float(raw) if raw else MAX_DATASET_MB
+    except ValueError:
+        raise GatekitError(f"GATEKIT_MAX_DATASET_MB={raw!r}: not a number of MiB") from None
+    if not (mb == mb and 0 < mb <= 1 << 20):
+        raise GatekitError(f"GATEKIT_MAX_DATASET_MB={raw!r}: must be a number of MiB in (0, {1 << 20}]")
+    return int(mb * 2**20)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,8 +158,16 @@ def _check(arrays: dict[str, np.ndarray], where: str, required=None, fmt: str = 
                 raise GatekitError(f"{where}: {key} has {n} along {letter} but {sizes[letter][1]} has "
                                    f"{sizes[letter][0]}")
             sizes.setdefault(letter, (n, key))
-        if a.dtype.kind not in "iufU":
-            raise GatekitError(f"{where}: {key} has dtype {a.dtype}; only numbers and strings are allowed")
+        want = _KINDS.get(key, "iuf")
+        if a.dtype.kind not in want:
+            kind = "numbers" if "f" in want else "strings" if want == "U" else "integers"
+            raise GatekitError(f"{where}: {key} has dtype {a.dtype}; expected {kind}")
+        if a.dtype.kind == "f" and np.isinf(a).any():
+            raise GatekitError(f"{where}: {key} holds Infinity; a missing value is NaN, every other one finite")
+    if "epoch_step" in arrays:
+        e = arrays["epoch_step"]
+        if e.size and (e.min() <= 0 or np.any(np.diff(e, axis=1) <= 0)):
+            raise GatekitError(f"{where}: epoch_step must be positive env steps increasing along each teacher's epochs")
     if "checkpoint" not in arrays:
         return
     n = arrays["epoch_step"].shape[1]
@@ -157,8 +184,8 @@ def _meta_and_arrays(path: pathlib.Path, what: str) -> tuple[dict, dict[str, np.
     arrays = load_arrays(path, what)
     try:
         meta = json.loads(str(arrays.pop("meta")))
-    except (KeyError, ValueError):
-        raise GatekitError(f"{path}: no readable 'meta' (a JSON string) in the {what}") from None
+    except (KeyError, ValueError, RecursionError):
+        raise GatekitError(f"{path}: no readable 'meta' (a JSON string, not nested too deeply) in the {what}") from None
     if not isinstance(meta, dict):
         raise GatekitError(f"{path}: its 'meta' is {type(meta).__name__}, not a JSON object")
     return meta, arrays
@@ -175,6 +202,17 @@ def read_benchmark_task(path: PathLike) -> BenchTask:
     return BenchTask(str(meta.get("task", path.stem)), meta, arrays)
 
 
+def _inflated(path: pathlib.Path) -> int:
+    """The bytes a task file's members declare (0 when it is not a readable zip: its own read names it)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            return sum(i.file_size for i in z.infolist())
+    except Exception:  # noqa: BLE001 - any damage is reported when the file itself is read
+        return 0
+
+
 def read_benchmark(path: PathLike) -> dict[str, BenchTask]:
     """Every task of a benchmark directory (``*.npz``, by name), or the one task of a file."""
     path = pathlib.Path(path)
@@ -184,7 +222,12 @@ def read_benchmark(path: PathLike) -> dict[str, BenchTask]:
     if not path.is_dir():
         raise GatekitError(f"{path}: no benchmark directory or file")
     tasks = {}
-    for f in sorted(path.glob("*.npz")):
+    files = sorted(path.glob("*.npz"))
+    total, cap = sum(_inflated(f) for f in files), max_dataset_bytes()
+    if total > cap:  # before any file is inflated: the per-file cap alone let 12 valid files take 2.6 GB
+        raise GatekitError(f"{path}: its {len(files)} task files inflate to {total:,} bytes together, more than gatekit "
+                           f"reads from one benchmark ({cap / 2**20:g} MiB; GATEKIT_MAX_DATASET_MB raises the cap)")
+    for f in files:
         t = read_benchmark_task(f)
         if t.name in tasks:
             raise GatekitError(f"{f}: task {t.name!r} is also in another file of {path}")

@@ -97,7 +97,13 @@ def check_npz_sizes(path: pathlib.Path) -> None:
             if total > cap:
                 raise GatekitError(f"{path}: inflates to {total:,} bytes, more than gatekit reads from one .npz "
                                    f"({cap / 2**20:g} MiB; GATEKIT_MAX_NPZ_MB raises the cap)")
+            names = [i.filename.removesuffix(".npy") for i in z.infolist()]
+            twice = sorted({n for n in names if names.count(n) > 1})
+            if twice:  # "values" and "values.npy": which one np.load reads is an accident
+                raise GatekitError(f"{path}: member(s) {twice} appear twice (with and without .npy)")
             for info in z.infolist():
+                if not info.filename.endswith(".npy"):
+                    raise GatekitError(f"{path}: member {info.filename!r} is not an .npy array")
                 if info.file_size > MAX_DEFLATE_RATIO * info.compress_size + 2**20:
                     raise GatekitError(f"{path}: member {info.filename} claims {info.file_size:,} bytes from "
                                        f"{info.compress_size:,} compressed (more than deflate can produce)")
