@@ -287,3 +287,25 @@ def test_odd_npz_members_and_deep_meta_are_refused(tmp_path):
     np.savez(deep, meta=np.array("[" * 100_000 + "]" * 100_000))
     with pytest.raises(GatekitError, match="meta"):
         gio.read_benchmark_task(deep)
+
+
+@pytest.mark.parametrize("results, teachers, match", [
+    ("garbage{", None, "not valid JSON"),
+    ('{"tasks": 5}', None, "no 'costs'"),
+    ('{"costs": {"pointmaze": {"teacher_seconds": "x"}}}', None, "teacher_seconds"),
+    (None, "config,teacher_seed\nbase,0\n", "teachers.csv: row 2 needs task"),
+])
+def test_an_older_tables_results_and_curves_are_checked(results, teachers, match, tmp_path):
+    """Issue 44: garbage results.json, or teachers.csv rows without task, gave tracebacks."""
+    import shutil
+
+    src = ROOT / "examples" / "results" / "gatebench"
+    for name in ("pairs.csv", "results.json", "teachers.csv"):
+        shutil.copy(src / name, tmp_path / name)
+    if results is not None:
+        (tmp_path / "results.json").write_text(results)
+    if teachers is not None:
+        (tmp_path / "teachers.csv").write_text(teachers)
+    out = subprocess.run([sys.executable, "-m", "training", "gatebench", "--out", str(tmp_path / "o"), "--analyze-only",
+                          "--pairs", str(tmp_path / "pairs.csv")], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 1 and "Traceback" not in out.stderr and match in out.stderr, out.stderr[-1500:]

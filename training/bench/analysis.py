@@ -11,6 +11,7 @@ import collections
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import pathlib
 import re
@@ -291,6 +292,43 @@ def analyze(out, data=grid.DATA_DIR, progress=None) -> dict:
     return analyze_rows(rows, costs(tasks), out, progress=progress)
 
 
+COST_KEYS = ("teacher_seconds", "student_epoch_seconds", "score_seconds_per_checkpoint")
+
+
+def recorded_costs(path: pathlib.Path, read_text) -> dict:
+    """The per-task timings an older table's ``results.json`` recorded, checked: GatekitError
+    naming the file for anything but {task: {teacher_seconds, student_epoch_seconds, ...}} with
+    finite positive seconds."""
+    try:
+        doc = json.loads(read_text(path))
+    except (ValueError, RecursionError) as e:
+        raise GatekitError(f"{path}: not a results file (not valid JSON: {str(e)[:100]})") from None
+    costs = doc.get("costs") if isinstance(doc, dict) else None
+    if not isinstance(costs, dict) or not costs:
+        raise GatekitError(f"{path}: no 'costs' (per task: {', '.join(COST_KEYS)}) to price the rules with")
+    for task, c in costs.items():
+        if not isinstance(c, dict):
+            raise GatekitError(f"{path}: costs[{task!r}] is {type(c).__name__}, not an object")
+        for k in COST_KEYS:
+            v = c.get(k)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v >= 0) \
+                    or (k == "teacher_seconds" and v <= 0):
+                raise GatekitError(f"{path}: costs[{task!r}][{k!r}] is {v!r}; expected seconds (a finite number "
+                                   f"{'> 0' if k == 'teacher_seconds' else '>= 0'})")
+    return costs
+
+
+def check_curves(rows: list[dict], where: str) -> None:
+    """teachers.csv: every row has task, config, an integer epoch >= 1 and an eval_success number."""
+    for i, r in enumerate(rows):
+        bad = [k for k in ("task", "config") if not isinstance(r.get(k), str) or not r.get(k)]
+        e, v = r.get("epoch"), r.get("eval_success")
+        if bad or isinstance(e, bool) or not isinstance(e, int) or e < 1 or isinstance(v, bool) \
+                or not isinstance(v, (int, float)):
+            raise GatekitError(f"{where}: row {i + 2} needs task, config, an epoch >= 1 and an eval_success number; "
+                               f"got {dict(list(r.items())[:5])!r:.200}")
+
+
 def analyze_table(pairs, out, *, progress=None) -> dict:
     """:func:`analyze_rows` on an older pairs table (``pairs.csv``; its teachers' timings from the
     ``results.json`` beside it, its eval curves from the ``teachers.csv`` beside it): how the
@@ -298,9 +336,11 @@ def analyze_table(pairs, out, *, progress=None) -> dict:
     pairs, out = pathlib.Path(pairs), pathlib.Path(out)
     from gatekit.io.files import read_text
 
-    recorded = json.loads(read_text(pairs.parent / "results.json"))["costs"]
+    recorded = recorded_costs(pairs.parent / "results.json", read_text)
     if (pairs.parent / "teachers.csv").exists() and pairs.parent.resolve() != out.resolve():
-        gio.write_table(gio.read_table(pairs.parent / "teachers.csv"), out / "teachers.csv")
+        curves = gio.read_table(pairs.parent / "teachers.csv")
+        check_curves(curves, str(pairs.parent / "teachers.csv"))
+        gio.write_table(curves, out / "teachers.csv")
     task_costs = {k: {"student_epochs": grid.STUDENT_EPOCHS, **v} for k, v in recorded.items()}
     rows = gio.read_table(pairs)
     check_pairs(rows, str(pairs), tasks=set(grid.TASKS), configs=set(grid.CONFIGS))
