@@ -108,10 +108,14 @@ def race_answers(folders, known: set[str]) -> list[dict]:
         f = pathlib.Path(f)
         for p in [f / "race.json", *sorted(f.glob("*/race.json"))]:
             try:
+                if p.stat().st_size > 16 << 20:  # a race.json is a few KB
+                    continue
                 d = json.loads(p.read_text(encoding="utf-8"))
                 teacher = str(pathlib.Path(d.get("teacher_path") or d["teacher"]).resolve())
-                pick = int(d["pick"])
-            except (OSError, ValueError, KeyError, TypeError, RecursionError, UnicodeDecodeError):
+                pick = d["pick"]
+                if isinstance(pick, bool) or not isinstance(pick, int) or not isinstance(d.get("checkpoint"), str):
+                    continue  # not a race's answer: a step and the RUN@STEP it names
+            except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError, UnicodeDecodeError):
                 continue
             if teacher in known:
                 found.append({**d, "teacher_path": teacher, "pick": pick})

@@ -146,3 +146,156 @@ def test_fuzzed_inputs_give_a_value_or_a_named_error(kind, tmp_path):
     print(f"fuzz {kind}: {tally}")
     assert tally["refused"] > 0 or kind in TOLERANT  # the fuzz did damage files
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 500_000  # KiB
+
+
+# --- structured fuzz of the newest input kinds (issue 44): values, not bytes -----------------------
+
+HOSTILE = ["x", "", None, True, -1, 0, 1e308, -1e308, float("nan"), float("inf"), [], {}, [1, 2, 3], {"a": 1},
+           "9" * 400, 2 ** 70, "\x00\t<b>", [[[[[]]]]]]
+
+
+def _leaves(obj, path=()):
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _leaves(v, path + (k,))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from _leaves(v, path + (i,))
+    yield path
+
+
+def _set(obj, path, value):
+    import copy
+
+    obj = copy.deepcopy(obj)
+    if not path:
+        return value
+    cur = obj
+    for k in path[:-1]:
+        cur = cur[k]
+    cur[path[-1]] = value
+    return obj
+
+
+def _structured(doc, rng, n=N):
+    paths = [p for p in _leaves(doc) if p]
+    for _ in range(n):
+        yield _set(doc, paths[int(rng.integers(len(paths)))], HOSTILE[int(rng.integers(len(HOSTILE)))])
+
+
+def test_fuzzed_gate_records_give_a_gate_whose_record_prints_or_a_named_error(tmp_path):
+    """200 value mutations of the shipped auto gate's record (validation, fitted_on, label_rule):
+    read_gate returns a gate whose record prints (select's record lines) or a GatekitError naming
+    the file; never a traceback, a NaN percentage or 'trusted' from a broken record."""
+    import json
+
+    from gatekit.selection import confidence, short_record, stop_record
+
+    doc = json.loads((ROOT / "gatekit" / "presets" / "auto.json").read_text())
+    rng = np.random.default_rng(44)
+    path, tally = tmp_path / "g.json", {"read": 0, "refused": 0}
+    for bad in _structured(doc, rng):
+        path.write_text(json.dumps(bad))
+        try:
+            gate = gio.read_gate(path)
+        except GatekitError as e:
+            assert "g.json" in str(e)
+            tally["refused"] += 1
+            continue
+        text = " ".join([short_record(gate, "choose"), short_record(gate, "stop"), confidence(gate), stop_record(gate)])
+        assert "nan%" not in text and "inf%" not in text
+        tally["read"] += 1
+    print(f"fuzz gate records: {tally}")
+    assert tally["refused"] > 20 and tally["read"] > 20
+
+
+def test_fuzzed_race_folders_resume_or_skip_and_race_json_is_read_or_ignored(tmp_path):
+    """200 mutations of a race's result files and of its race.json: read_results keeps a valid
+    record or drops it (that student trains again); the report's race reader takes an answer or
+    ignores the file; neither raises."""
+    import json
+
+    from gatekit.racing import read_results
+    from gatekit.report import race_answers
+
+    rng = np.random.default_rng(45)
+    out = tmp_path / "race"
+    (out / "results").mkdir(parents=True)
+    record = {"step": 300, "seed": 0, "epochs": 8, "checkpoint": "t@300", "student": str(out / "step300_s0"),
+              "outcome": 0.5, "seconds": 1.0, "fingerprint": "ab" * 32}
+    race = {"teacher": str(tmp_path / "t"), "teacher_path": str(tmp_path / "t"), "pick": 300, "checkpoint": "t@300",
+            "strategy": "last", "rule": "r", "kept": "k", "candidates": [{"step": 300, "students": [0.5], "mean": 0.5}],
+            "verdict": "clear", "cost": {"students": 1}}
+    kept = 0
+    for i, (bad_rec, bad_race) in enumerate(zip(_structured(record, rng), _structured(race, rng))):
+        (out / "results" / "step300_s0_e8.json").write_text(json.dumps(bad_rec))
+        (out / "race.json").write_text(json.dumps(bad_race) if i % 2 else _mutate(json.dumps(race).encode(), rng).decode(
+            "latin-1"))
+        got = read_results(out)
+        for m, r in got.items():
+            assert (m.step, m.seed, m.epochs) == (r["step"], r["seed"], r["epochs"])
+            assert r.get("outcome") is None or __import__("math").isfinite(r["outcome"])
+        kept += len(got)
+        for a in race_answers([out], {str(tmp_path / "t")}):
+            assert isinstance(a["pick"], int) and isinstance(a["checkpoint"], str)
+    assert 0 < kept < N
+
+
+def test_fuzzed_benchmark_task_arrays_give_a_task_or_a_named_error(tmp_path):
+    """200 mutations of the arrays of a benchmark task file (not its bytes): a dtype, a value or a
+    shape swapped for a hostile one; the reader returns a task or a GatekitError naming the file."""
+    import json
+
+    src = gio.read_benchmark_task(ROOT / "examples/results/gatebench/data/reacher.npz")
+    arrays = {k: v for k, v in src.arrays.items()}
+    rng = np.random.default_rng(46)
+    hostile = [lambda a: a.astype(np.float64) * np.nan, lambda a: a.astype(str), lambda a: a[..., :1],
+               lambda a: -np.abs(a.astype(np.float64)) - 1, lambda a: np.full(a.shape, np.inf),
+               lambda a: a.reshape(-1), lambda a: np.zeros((0,) + a.shape[1:], a.dtype), lambda a: a.astype(np.int8),
+               lambda a: np.array(["abc"] * a.shape[0]) if a.ndim else a]
+    path, tally = tmp_path / "task.npz", {"read": 0, "refused": 0}
+    keys = sorted(arrays)
+    for _ in range(N):
+        bad = dict(arrays)
+        k = keys[int(rng.integers(len(keys)))]
+        try:
+            bad[k] = hostile[int(rng.integers(len(hostile)))](arrays[k])
+        except (ValueError, TypeError):
+            continue
+        np.savez(path, meta=np.array(json.dumps(src.meta)), **bad)
+        try:
+            gio.read_benchmark_task(path)
+            tally["read"] += 1
+        except GatekitError as e:
+            assert "task.npz" in str(e)
+            tally["refused"] += 1
+    print(f"fuzz task arrays: {tally}")
+    assert tally["refused"] > 50
+
+
+def test_fuzzed_environment_variables_are_used_or_named_in_an_error(tmp_path, monkeypatch):
+    """200 values for each of gatekit's environment variables: each is used, or refused with an
+    error naming the variable; none crashes a reader."""
+    from gatekit.io import cache
+    from gatekit.io.dataset import max_dataset_bytes
+    from gatekit.io.npz import max_npz_bytes
+
+    rng = np.random.default_rng(47)
+    alphabet = list("0123456789.-+eEinfatyNo /\\\t\x01~") + ["nan", "inf", "1e308", "-0", "0x10", "１２"]
+
+    def value():
+        return "".join(alphabet[int(i)] for i in rng.integers(len(alphabet), size=rng.integers(0, 8)))
+
+    for var, use in (("GATEKIT_MAX_NPZ_MB", max_npz_bytes), ("GATEKIT_MAX_DATASET_MB", max_dataset_bytes)):
+        for _ in range(N):
+            monkeypatch.setenv(var, value())
+            try:
+                assert use() > 0
+            except GatekitError as e:
+                assert var in str(e)
+    for _ in range(N):  # cache folders and keys: any value is used or turns the cache off, never raises
+        monkeypatch.setenv(cache.ENV, str(tmp_path / value().replace("\x00", "")))
+        monkeypatch.setenv(cache.KEY_ENV, str(tmp_path / "k" / value().replace("\x00", "")))
+        cache.put("k", {"rows": [], "problems": [], "notes": []})
+        assert cache.get("k") in (None, {"rows": [], "problems": [], "notes": [], "key": "k",
+                                         "digest": (cache.get("k") or {}).get("digest")})

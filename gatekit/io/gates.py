@@ -131,6 +131,8 @@ class Gate:
 RATES = frozenset({"choose", "stop", "success", "final_checkpoint_choose", "share", "saved"})
 """Record keys that are shares of runs (in [0, 1]) wherever they appear in a gate's record."""
 NUMBERS = RATES | {"regret", "gain", "threshold"}
+MAX_RECORD_NUMBER = 1e6
+"""The largest number a gate's record may hold where it is a share, a regret or a threshold."""
 
 
 def check_record(value, where: str, keys: bool | None = None) -> None:
@@ -152,10 +154,19 @@ def check_record(value, where: str, keys: bool | None = None) -> None:
                     raise GatekitError(f"gate: {path} is {v!r}; a record holds finite numbers")
                 if k in RATES and not 0 <= v <= 1:
                     raise GatekitError(f"gate: {path} is {v!r}; a share of runs is in [0, 1]")
+                if abs(v) > MAX_RECORD_NUMBER:
+                    raise GatekitError(f"gate: {path} is {v!r}; a record's numbers are shares and thresholds, "
+                                       f"at most {MAX_RECORD_NUMBER:g} in size")
             if keys and isinstance(k, str) and k.endswith("_ci") and v is not None:
                 if not (isinstance(v, list) and len(v) == 2 and all(
                         x is None or (isinstance(x, (int, float)) and not isinstance(x, bool)) for x in v)):
                     raise GatekitError(f"gate: {path} must be [low, high] numbers, got {v!r:.60}")
+                rate = k[:-3] in RATES
+                for x in v:
+                    if x is not None and (not math.isfinite(x) or (rate and not 0 <= x <= 1)
+                                          or abs(x) > MAX_RECORD_NUMBER):
+                        raise GatekitError(f"gate: {path} holds {x!r}; an interval of "
+                                           f"{'a share of runs is in [0, 1]' if rate else 'finite numbers'}")
             if keys and k == "default_for" and v is not None:
                 if not isinstance(v, dict) or not all(isinstance(x, bool) for x in v.values()):
                     raise GatekitError(f"gate: {path} must map decisions to true/false, got {v!r:.60}")

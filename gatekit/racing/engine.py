@@ -133,11 +133,13 @@ def read_results(out: pathlib.Path) -> dict[Measurement, dict]:
     for p in sorted(folder.glob("step*_s*_e*.json")):
         try:
             rec = json.loads(p.read_text(encoding="utf-8"))
-            m = Measurement(int(rec["step"]), int(rec["seed"]), int(rec["epochs"]))
+            if not all(isinstance(rec[k], int) and not isinstance(rec[k], bool) for k in ("step", "seed", "epochs")):
+                continue
+            m = Measurement(rec["step"], rec["seed"], rec["epochs"])
             o = rec.get("outcome")
             if o is not None and (isinstance(o, bool) or not isinstance(o, (int, float)) or not math.isfinite(o)):
                 continue
-        except (OSError, ValueError, KeyError, TypeError, RecursionError, UnicodeDecodeError):
+        except (OSError, ValueError, KeyError, TypeError, OverflowError, RecursionError, UnicodeDecodeError):
             continue
         if result_path(out, m) == p:
             found[m] = rec
