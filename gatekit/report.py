@@ -75,7 +75,8 @@ def report(sources: Sequence, out, *, gate=None, cache: bool = True, problems: l
     problems += probs
     teachers = [str(r.path) for r in runs if r.config.get("role") != "student"]  # students are not scored
     if not teachers and not tables:
-        raise GatekitError("report: no teacher run among the sources")
+        why = f": {'; '.join(map(str, probs[:3]))}" if probs else ""
+        raise GatekitError(f"report: no teacher run among the sources{why}")
     rows = selection.rows_with_role(api.load_scores(tables + teachers, problems=problems, cache=cache,
                                                              progress=progress), "teacher")
     g = given or api.resolve_gate(None, default_env=api.single_env(rows))

@@ -309,3 +309,15 @@ def test_an_older_tables_results_and_curves_are_checked(results, teachers, match
     out = subprocess.run([sys.executable, "-m", "training", "gatebench", "--out", str(tmp_path / "o"), "--analyze-only",
                           "--pairs", str(tmp_path / "pairs.csv")], capture_output=True, text=True, timeout=600)
     assert out.returncode == 1 and "Traceback" not in out.stderr and match in out.stderr, out.stderr[-1500:]
+
+
+def test_report_says_why_no_teacher_run_was_read(tmp_path):
+    """Issue 44: report on a run under a backslash path said "no teacher run among the sources"
+    without the reason score gives."""
+    from conftest import write_run
+
+    run = write_run(tmp_path / "ab", steps=(100, 200))
+    moved = run.rename(tmp_path / "a\\b")
+    out = subprocess.run([sys.executable, "-m", "gatekit.cli", "report", str(moved), "--out", str(tmp_path / "r.html")],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 1 and "backslash" in out.stderr and "Traceback" not in out.stderr
