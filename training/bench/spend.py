@@ -57,6 +57,17 @@ Declared rules and statistics:
    best over them (a teacher that degraded), else the final checkpoint. Scored by mean regret and
    extra students per run, beside always racing (last 6) and never (final); statistic: regret
    removed per extra student, (regret(never) - regret(rule)) / students.
+
+Added 2026-12-06, after rules 1-7 were scored (declared before any new task group finished):
+
+8. **The shipped default on task groups it never saw** (:func:`frozen_on_new_groups`). Rule 5
+   chose ``student_grad_norm`` among 46 zero-cost rows after seeing their held-out results (its
+   interval's lower end was 0.01%), so its record is optimistic. The gate shipped from it
+   (``gatekit/presets/auto.json`` as of this commit: ``of_running_max(student_grad_norm) <
+   0.6975``, patience 1; frozen in :data:`FROZEN_AUTO`) is judged, with nothing refitted, on each
+   task group committed after 2026-12-06 (``car_open``, ``arm_slow``, ``momentum_open_small``):
+   right and mean regret by every student seed (nothing is read), beside the final checkpoint's
+   on the same runs. Expected if the record holds: lower regret than the final checkpoint's.
 """
 
 from __future__ import annotations
@@ -350,6 +361,39 @@ def when_measuring_pays(runs: Sequence[TeacherRun]) -> dict:
     return out
 
 
+# --- 8. the shipped default on groups it never saw ---------------------------------------------------
+
+FROZEN_AUTO = {"metric": "student_grad_norm", "transform": "of_running_max", "direction": "below",
+               "threshold": 0.6975371676865363, "patience": 1}
+"""The ``auto`` gate shipped on 2026-12-06 from 7 task groups (rule 8 judges it as it is)."""
+NEW_GROUPS = ("car_open", "arm_slow", "momentum_open_small")
+"""Task groups declared on 2026-12-06, after the gate above was fitted (``training/bench/grid.py``)."""
+
+
+def frozen_on_new_groups(runs: Sequence[TeacherRun]) -> dict:
+    """Declared rule 8: the frozen gate's pick (select's, the final checkpoint where it never
+    holds) on each new group's runs, judged by every student seed, beside the final checkpoint."""
+    from gatekit.io import Gate
+    from training.bench.methods import GateRule
+
+    rule = GateRule(Gate(**FROZEN_AUTO, name="auto (2026-12-06)"), guard=True)
+    out = {}
+    for task in NEW_GROUPS:
+        mine = [r for r in runs if r.task == task]
+        if not mine:
+            continue
+        res = {"auto (frozen)": [], "final checkpoint": []}
+        for r in mine:
+            p = rule.pick(r)
+            for name, pick in (("auto (frozen)", p), ("final checkpoint", None)):
+                for j in range(r.student_seeds.shape[1]):
+                    judged = J.judge_pick(r.student_seeds[:, j], r.steps, pick, CHOOSE)
+                    res[name].append((float(judged["success"]), judged["regret"]))
+        out[task] = {name: {"success": float(np.mean([x[0] for x in v])), "regret": float(np.mean([x[1] for x in v])),
+                            "n_runs": len(mine)} for name, v in res.items()}
+    return out
+
+
 # --- the run -----------------------------------------------------------------------------------
 
 def run(data, results_json=None) -> dict:
@@ -364,7 +408,7 @@ def run(data, results_json=None) -> dict:
     out = {"declared": "training/bench/spend.py (2026-12-06, issue 43)", "tasks": sorted(tasks), "n_runs": len(runs),
            "seed_correlation": task_correlations(runs), "verdicts": verdicts(runs),
            "frontier": frontier(runs, costs), "stop_that_pays": stop_that_pays(runs, costs),
-           "when_measuring_pays": when_measuring_pays(runs)}
+           "when_measuring_pays": when_measuring_pays(runs), "frozen_on_new_groups": frozen_on_new_groups(runs)}
     if results_json is not None and pathlib.Path(results_json).is_file():
         out["must_beat_final"] = must_beat_final(json.loads(pathlib.Path(results_json).read_text()))
     out["robust_means"] = ("not testable on this dataset: the judge holds one of 3 seeds out, so a rule reads at most "
@@ -415,6 +459,16 @@ def markdown(res: dict) -> str:
                   f"Default by the declared rule: **{m['default']}**.", "",
                   "| zero-cost rule (top 8 by gain) | regret(final) - regret(rule) | qualifies |", "|---|---|---|"]
         lines += [f"| {k} | {pct(v['gain'])}{ci(v['gain_ci'])} | {'yes' if v['qualifies'] else 'no'} |" for k, v in good]
+    frozen = res.get("frozen_on_new_groups") or {}
+    lines += ["", "## The shipped default on task groups it never saw (rule 8)", ""]
+    if not frozen:
+        lines.append("No task group declared after the gate was fitted is in the dataset yet.")
+    else:
+        lines += ["| new group | auto (frozen): right, regret | final checkpoint: right, regret |", "|---|---|---|"]
+        for t, v in frozen.items():
+            a, f = v["auto (frozen)"], v["final checkpoint"]
+            lines.append(f"| {t} ({a['n_runs']} runs) | {two(a['success'])}, {pct(a['regret'])} | "
+                         f"{two(f['success'])}, {pct(f['regret'])} |")
     lines += ["", "Seed correlation by task (one seed's residuals across the last 4 checkpoints): "
               + ", ".join(f"{t} {v:+.2f}" for t, v in res["seed_correlation"].items()) + ".",
               "", f"Robust means: {res['robust_means']}."]
