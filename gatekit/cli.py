@@ -596,6 +596,11 @@ def race(
                    outcome=outcome, executor=executor, workers=workers,
                    executor_options=parse_options(executor_opts), progress=None if quiet else _say,
                    students=students)
+    print_race(res, run, json_out, quiet=quiet, verbose=verbose)
+
+
+def print_race(res: dict, run, json_out, *, quiet: bool, verbose: bool) -> None:
+    """A race's record to --json, then its answer: RUN@STEP alone with -q, else :func:`race_lines`."""
     write_json(res, json_out)
     if str(json_out) == "-":
         return

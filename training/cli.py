@@ -365,22 +365,14 @@ def pilot(
     whose pilot reaches OF_BEST x the best. The racing engine with the pilot strategy (`gatekit
     race --strategy pilot`, whose fraction and share this command sets): resumable, and it says
     what it costs."""
-    from gatekit.cli import _check_race_paths, race_lines
-    from gatekit.cli_common import write_json
+    from gatekit.cli import _check_race_paths, print_race
     from training import pilot as pilot_mod
 
     _check_race_paths(run, out, json_out)  # never over the teacher's files
     res = pilot_mod.verify(run, out=out, last=last, fraction=fraction, student_epochs=student_epochs, seeds=seeds,
                            outcome=outcome, fraction_of_best=of_best, workers=workers,
                            progress=None if quiet else (lambda m: typer.echo(m, err=True)))
-    write_json(res, json_out)
-    if str(json_out) == "-":
-        return
-    if quiet:
-        typer.echo(f"{run}@{res['pick']}" if res.get("pick") is not None else "-")
-        return
-    for line in race_lines(res, verbose=verbose):
-        typer.echo(line)
+    print_race(res, run, json_out, quiet=quiet, verbose=verbose)
 
 
 def _check_bench_out(out: pathlib.Path, data: pathlib.Path, pairs: pathlib.Path | None) -> None:

@@ -83,16 +83,9 @@ MAX_DATASET_MB = 1024
 
 
 def max_dataset_bytes() -> int:
-    import os
+    from gatekit.io.npz import mib_from_env
 
-    raw = os.environ.get("GATEKIT_MAX_DATASET_MB")
-    try:
-        mb = float(raw) if raw else MAX_DATASET_MB
-    except ValueError:
-        raise GatekitError(f"GATEKIT_MAX_DATASET_MB={raw!r}: not a number of MiB") from None
-    if not (mb == mb and 0 < mb <= 1 << 20):
-        raise GatekitError(f"GATEKIT_MAX_DATASET_MB={raw!r}: must be a number of MiB in (0, {1 << 20}]")
-    return int(mb * 2**20)
+    return mib_from_env("GATEKIT_MAX_DATASET_MB", MAX_DATASET_MB)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -65,15 +65,21 @@ task is a few MB, so a file that inflates to more is refused before anything is 
 (``GATEKIT_MAX_NPZ_MB`` raises the cap)."""
 
 
-def max_npz_bytes() -> int:
-    raw = os.environ.get("GATEKIT_MAX_NPZ_MB")
+def mib_from_env(var: str, default: float) -> int:
+    """A cap in bytes from the environment variable ``var`` (MiB; ``default`` when unset);
+    GatekitError naming the variable for anything but a number in (0, :data:`MAX_NPZ_MB_LIMIT`]."""
+    raw = os.environ.get(var)
     try:
-        mb = float(raw) if raw else MAX_NPZ_MB
+        mb = float(raw) if raw else default
     except ValueError:
-        raise GatekitError(f"GATEKIT_MAX_NPZ_MB={raw!r}: not a number of MiB") from None
+        raise GatekitError(f"{var}={raw!r}: not a number of MiB") from None
     if not (mb == mb and 0 < mb <= MAX_NPZ_MB_LIMIT):  # NaN, inf, 1e308, 0 and negatives made every file "damaged"
-        raise GatekitError(f"GATEKIT_MAX_NPZ_MB={raw!r}: must be a number of MiB in (0, {MAX_NPZ_MB_LIMIT}]")
+        raise GatekitError(f"{var}={raw!r}: must be a number of MiB in (0, {MAX_NPZ_MB_LIMIT}]")
     return int(mb * 2**20)
+
+
+def max_npz_bytes() -> int:
+    return mib_from_env("GATEKIT_MAX_NPZ_MB", MAX_NPZ_MB)
 
 
 MAX_NPZ_MB_LIMIT = 1 << 20
