@@ -115,6 +115,8 @@ def test_a_gate_files_record_is_validated_like_every_input(record, match, tmp_pa
     path.write_text(json.dumps(gate))  # NaN and Infinity as Python's json writes them
     with pytest.raises(GatekitError, match=match):
         gio.read_gate(path)
+    if record["held_out"]["choose"] == record["held_out"]["choose"]:  # the command line once, on the NaN record
+        return
     out = subprocess.run([sys.executable, "-m", "gatekit.cli", "select", str(run_dir), "--gate", str(path)],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 1 and "Traceback" not in out.stderr and "g.json" in out.stderr
@@ -237,6 +239,7 @@ def test_a_run_whose_checksums_were_stripped_is_not_trusted(tmp_path):
     assert not sel.trusted and any("carry no checksums" in w for w in sel.warnings)
 
 
+@pytest.mark.slow
 def test_student_side_scores_on_wide_observations_stay_bounded(tmp_path):
     """Issue 44: an outputs-only run with 256 rows of a flattened 64x64x3 image peaked at 4.5-4.9 GB
     in the student-side scores (every row's gradient at once, the projection closed over by the

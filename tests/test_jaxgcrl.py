@@ -175,7 +175,7 @@ def test_a_refused_pickle_after_good_ones_leaves_no_thread_printing_a_traceback(
     src = tmp_path / "ckpts"
     _write_jaxgcrl(src, steps=(1000, 2000))
     (src / "step_3000.pkl").write_bytes(pickle.dumps(({}, {"x": Payload(tmp_path / "pwned")}, {})))
-    for i in range(3):
+    for i in range(2):
         out = subprocess.run([sys.executable, "-m", "gatekit.cli", "import", "jaxgcrl", str(src), "--out",
                               str(tmp_path / f"run{i}")], capture_output=True, text=True, timeout=300)
         assert out.returncode == 1 and "refused" in out.stderr, out.stderr[-1500:]
