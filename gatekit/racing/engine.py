@@ -247,8 +247,11 @@ def race(run, *, out, strategy: Strategy, trainer, executor=None, progress: Call
                 records[m] = rec
                 got[m] = rec.get("outcome")
                 o = rec.get("outcome")
-                say(f"student {len(records) - reused}/{plan['students']}: {run}@{m.step} seed {m.seed} "
-                    f"{m.epochs} epochs: " + (f"{o:.3g} ({rec['seconds']:.0f} s)" if o is not None
+                done = len(records) - reused
+                left = max(plan["students"] - done, 0)  # at most: a strategy may stop early
+                eta = f"; at most about {(time.time() - t0) / done * left:.0f} s left" if left and done else ""
+                say(f"student {done}/{plan['students']}: {run}@{m.step} seed {m.seed} "
+                    f"{m.epochs} epochs: " + (f"{o:.3g} ({rec['seconds']:.0f} s{eta})" if o is not None
                                               else f"failed ({rec.get('error')})"))
             return got
 
