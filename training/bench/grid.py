@@ -386,7 +386,8 @@ def run_task(task: Task, configs, out, *, data=DATA_DIR, shard=(0, 1), progress:
     merged = benchdata.merge_task(task, configs, TEACHER_SEEDS, parts, settings(task, configs))
     if merged is None:
         return False
-    gio.write_benchmark_task(pathlib.Path(data) / f"{task.name}.npz", *merged)
+    path = gio.write_benchmark_task(pathlib.Path(data) / f"{task.name}.npz", *merged)
+    benchdata.add_student_scores(path, progress=say)  # the task file is whole (its student-side columns too) when merged
     for p in parts.glob("*.npz"):
         p.unlink()
     if not any(parts.iterdir()):
