@@ -68,6 +68,8 @@ Added 2026-12-06, after rules 1-7 were scored (declared before any new task grou
    task group committed after 2026-12-06 (``car_open``, ``arm_slow``, ``momentum_open_small``):
    right and mean regret by every student seed (nothing is read), beside the final checkpoint's
    on the same runs. Expected if the record holds: lower regret than the final checkpoint's.
+   The presets are not reshipped while only some of the three groups are in: rule 5 is applied
+   again, unchanged, once all three are committed, on all ten groups.
 """
 
 from __future__ import annotations
