@@ -22,7 +22,6 @@ QUIET_HELP = ("Print only the answer (a checkpoint as RUN@STEP where the command
               "'wrote' lines; errors and warnings still go to stderr.")
 Quiet = typing.Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)]
 """``-q`` on every command of both command lines, with one meaning (:data:`QUIET_HELP`)."""
-Verbose = typing.Annotated[bool, typer.Option("--verbose", "-v", help="Also the full record, every warning and every run.")]
 
 
 def say(msg: str, quiet: bool = False) -> None:

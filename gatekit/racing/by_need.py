@@ -8,7 +8,7 @@ from typing import Sequence
 
 from gatekit.errors import GatekitError
 from gatekit.racing.base import Measurement, Results, Strategy, best_later, check_int, last_steps, score
-from gatekit.racing.verdict import RELATIVE_SEED_STD, SEED_CORRELATION, paired_noise
+from gatekit.racing.verdict import SEED_CORRELATION, paired_noise
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,10 +54,16 @@ class ByNeed(Strategy):
                 return plan
             plan.append(nxt)
 
-    def _next(self, steps, plan, results) -> Measurement | None:
+    @staticmethod
+    def _seeds(plan) -> dict[int, list[int]]:
+        """The seed indices planned at each step."""
         by_step: dict[int, list[int]] = {}
         for m in plan:
             by_step.setdefault(m.step, []).append(m.seed)
+        return by_step
+
+    def _next(self, steps, plan, results) -> Measurement | None:
+        by_step = self._seeds(plan)
         cands = sorted(by_step)
         means = [score(results, s, by_step[s], self.epochs) for s in cands]
         order = sorted(range(len(cands)), key=lambda i: (means[i], i), reverse=True)[:2]
@@ -86,9 +92,7 @@ class ByNeed(Strategy):
         plan = self._plan(steps, results)
         if any(m not in results for m in plan):
             return None
-        by_step: dict[int, list[int]] = {}
-        for m in plan:
-            by_step.setdefault(m.step, []).append(m.seed)
+        by_step = self._seeds(plan)
         cands = sorted(by_step)
         i = best_later([score(results, s, by_step[s], self.epochs) for s in cands])
         return None if i is None else list(steps).index(cands[i])
@@ -104,5 +108,3 @@ class ByNeed(Strategy):
         n = min(self.n, 2 * len(steps))
         return n, n * self.epochs
 
-
-__all__ = ["ByNeed", "RELATIVE_SEED_STD"]

@@ -72,6 +72,10 @@ class GPRace(Strategy):
                 f"teacher's action distances is unsure ({prior})")
 
     def _kernel(self, c: int) -> np.ndarray:
+        if not self.distances:
+            raise GatekitError("the GP race needs the teacher's action distances between its candidates: "
+                               "gatekit.race (and gatekit race) measure them; with gatekit.racing.race pass "
+                               "GPRace(distances=gatekit.scoring.action_distances(run, steps))")
         d = np.asarray(self.distances, dtype=float)
         if d.shape != (c, c):
             raise GatekitError(f"GP race: {d.shape[0] if d.ndim else 0} x {d.shape[-1] if d.ndim else 0} distances "
