@@ -361,3 +361,36 @@ def test_ship_records_writes_the_budget_stop_record_and_what_measuring_buys(tmp_
     assert buys["method"] == "last K" and buys["rule"] == "the best student_outcome_mean of the last 6 checkpoints"
     assert "Measuring would buy: last K (the best student_outcome_mean of the last 6" in confidence(final)
     assert "was right on 74%" in confidence(final) and "`gatekit race RUN --out DIR --last 6`" in confidence(final)
+
+
+def _choose_rows(gains: dict[str, list[float]], tasks: int = 10, runs: int = 3) -> dict:
+    """A results.json with the final checkpoint (regret 0.2 on every run) and rules whose per-task
+    regret is 0.2 - gain[task]."""
+    def row(method, kind, per_task):
+        return {"decision": "choose", "group": "task", "method": method, "kind": kind,
+                "runs": [{"run": [f"t{t}", 0, i], "regret": 0.2 - per_task[t]} for t in range(tasks) for i in range(runs)]}
+    rows = [row("final checkpoint", "baseline", [0.0] * tasks)]
+    rows += [row(m, "statistic", g) for m, g in gains.items()]
+    return {"results": rows}
+
+
+def test_the_default_rule_admits_only_fold_chosen_rules_at_a_corrected_level():
+    from training.bench.spend import default_rule, must_beat_final
+
+    steady = [0.05] * 10
+    noisy = [0.06, 0.05, -0.02, 0.04, 0.07, 0.0, 0.03, 0.05, 0.01, 0.04]
+    rep = _choose_rows({"student_grad_norm": [0.3] * 10, "best statistic": noisy, "best statistic (scale-free)": steady})
+    # rule 5 (every zero-cost row, 95%) takes the row with the largest gain, chosen after seeing them all
+    assert must_beat_final(rep)["default"] == "student_grad_norm"
+    d = default_rule(rep)
+    assert "student_grad_norm" not in d["rules"] and d["level"] == pytest.approx(0.975)
+    assert d["default"] == "best statistic (scale-free)"  # the qualifying candidate with the larger gain
+    assert d["rules"]["best statistic (scale-free)"]["qualifies"]
+    # one candidate at 95% gives rule 5's interval for that row; the corrected level widens it
+    one = default_rule(rep, candidates=["best statistic"])
+    assert one["rules"]["best statistic"]["gain_ci"] == must_beat_final(rep)["rules"]["best statistic"]["gain_ci"]
+    lo95 = one["rules"]["best statistic"]["gain_ci"][0]
+    assert d["rules"]["best statistic"]["gain_ci"][0] < lo95
+    # nothing qualifies: the final checkpoint is the default
+    flat = _choose_rows({"best statistic": [0.05, -0.05] * 5, "best statistic (scale-free)": [0.0] * 10})
+    assert default_rule(flat)["default"] == "final checkpoint"
