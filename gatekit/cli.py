@@ -683,6 +683,9 @@ def train(ctx: typer.Context):
         typer.echo("gatekit: 'train' needs this project's trainer (the training package of the gatekit repository: "
                    "pip install it from a clone); your own trainer's checkpoints are read by gatekit import", err=True)
         raise typer.Exit(1)
+    from gatekit.cli_common import MOUNTED
+
+    MOUNTED["gatekit-train"] = "gatekit train"  # its errors name the command the user typed
     click_command(eps[0].load())(args=list(ctx.args), prog_name="gatekit train")
 
 

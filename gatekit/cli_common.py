@@ -50,6 +50,16 @@ def version_callback(prog: str) -> Callable[[bool], None]:
     return show
 
 
+MOUNTED: dict[str, str] = {}
+"""A command line's name -> how it was called where another mounts it (``gatekit train`` runs
+``gatekit-train``'s commands: :func:`gatekit.cli.train` sets it)."""
+
+
+def invoked_as(prog: str) -> str:
+    """The name errors and warnings start with: how the user called the command line."""
+    return MOUNTED.get(prog, prog)
+
+
 def error_boundary(prog: str) -> Callable[[Callable], Callable]:
     """The one place GatekitError becomes ``PROG: error: ...`` on stderr and exit code 1
     (shared with ``gatekit-train``)."""
@@ -65,10 +75,10 @@ def error_boundary(prog: str) -> Callable[[Callable], Callable]:
                     try:
                         return fn(*args, **kwargs)
                     except GatekitError as e:
-                        typer.echo(f"{prog}: error: {e}", err=True)
+                        typer.echo(f"{invoked_as(prog)}: error: {e}", err=True)
                         raise typer.Exit(code=1) from None
             finally:
-                show_warnings(prog, caught)
+                show_warnings(invoked_as(prog), caught)
 
         return wrapper
 

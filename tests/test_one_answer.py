@@ -161,6 +161,7 @@ def test_gatekit_holds_the_training_commands(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "gatekit.cli", "train", "teacher", "--epochs", "0", "--out",
                           str(tmp_path / "t")], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 1 and "Traceback" not in bad.stderr and "epochs" in bad.stderr
+    assert bad.stderr.startswith("gatekit train: error:"), bad.stderr  # named as the user called it
     assert not (tmp_path / "t").exists()
 
 

@@ -232,6 +232,7 @@ def test_ctrl_c_while_training_prints_the_resume_command(tmp_path):
         pytest.fail("one Ctrl-C (SIGINT) did not stop training within 60 s")
     assert p.returncode == 130, err[-2000:]
     assert "interrupted (Ctrl-C)" in err and "--resume" in err and str(out) in err
+    assert f"python -m training teacher --out {out} --depth 4" in err  # the same command, to paste
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from gatekit.cli_common import Quiet, error_boundary, make_app, version_callback
+from gatekit.cli_common import Quiet, error_boundary, invoked_as, make_app, version_callback
 from gatekit.errors import GatekitError
 from training import envs
 
@@ -108,7 +108,7 @@ def _keep_run_settings(cfg, out: pathlib.Path, explicit: set[str], sets: list[st
     kept = dataclasses.replace(stored, **{k: getattr(cfg, k) for k in given if k in names})
     changed = sorted(k for k in names if getattr(kept, k) != getattr(cfg, k))
     if changed:
-        typer.echo(f"gatekit-train: resuming with the run's own {', '.join(changed)} "
+        typer.echo(f"{invoked_as('gatekit-train')}: resuming with the run's own {', '.join(changed)} "
                    f"(type an option to change it)", err=True)
     return kept
 
@@ -144,9 +144,12 @@ def _run(cfg, out: pathlib.Path, *, teacher=None, hook=None, resume=False, quiet
         import sys
 
         role = "distill" if teacher else "teacher"
-        typer.echo(f"\ngatekit-train: interrupted (Ctrl-C); every finished epoch is checkpointed in {out}. "
-                   f"Continue with the same command plus --resume, e.g.: python -m training {role} "
-                   f"{' '.join(sys.argv[2:])}{'' if '--resume' in sys.argv else ' --resume'}", err=True)
+        prog = invoked_as("gatekit-train")
+        mounted = prog != "gatekit-train"  # gatekit train ROLE ...: one more word before the options
+        again = f"{prog if mounted else 'python -m training'} {role} {' '.join(sys.argv[3 if mounted else 2:])}"
+        typer.echo(f"\n{prog}: interrupted (Ctrl-C); every finished epoch is checkpointed in {out}. "
+                   f"Continue with the same command plus --resume, e.g.: {again}"
+                   f"{'' if '--resume' in sys.argv else ' --resume'}", err=True)
         raise typer.Exit(130) from None
     finally:
         if shown is not None:
