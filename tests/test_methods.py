@@ -3,6 +3,8 @@ constructed sequences whose right answers are known by hand."""
 
 import dataclasses
 import math
+import json
+import pathlib
 
 import numpy as np
 import pytest
@@ -394,3 +396,31 @@ def test_the_default_rule_admits_only_fold_chosen_rules_at_a_corrected_level():
     # nothing qualifies: the final checkpoint is the default
     flat = _choose_rows({"best statistic": [0.05, -0.05] * 5, "best statistic (scale-free)": [0.0] * 10})
     assert default_rule(flat)["default"] == "final checkpoint"
+
+
+def _flat(obj, key=""):
+    """Nested dicts/lists as {path: leaf}, numbers as floats (None and strings as they are)."""
+    if isinstance(obj, dict):
+        return {k: v for name, x in obj.items() for k, v in _flat(x, f"{key}/{name}").items()}
+    if isinstance(obj, list):
+        return {k: v for i, x in enumerate(obj) for k, v in _flat(x, f"{key}/{i}").items()}
+    return {key: float(obj) if isinstance(obj, (int, float)) and not isinstance(obj, bool) else obj}
+
+
+def test_issue_43s_committed_figures_reproduce_from_the_dataset(tmp_path):
+    """``python -m training.bench.spend`` on the 8 groups of ``spend_students8`` gives its committed
+    frontier and verdicts exactly, and draws the frontier in students."""
+    from training.bench import spend
+
+    root = pathlib.Path(__file__).resolve().parents[1] / "examples/results/gatebench"
+    committed = json.loads((root / "spend_students8/results.json").read_text())
+    data = tmp_path / "data"
+    data.mkdir()
+    for task in committed["tasks"]:
+        (data / f"{task}.npz").symlink_to(root / "data" / f"{task}.npz")
+    spend.main(["--out", str(tmp_path / "out"), "--data", str(data), "--results", str(root / "dataset8/results.json")])
+    got = json.loads((tmp_path / "out/results.json").read_text())
+    for key in ("frontier", "verdicts", "must_beat_final"):  # equal up to float rounding across CPUs
+        assert _flat(got[key]) == pytest.approx(_flat(committed[key]), rel=1e-9, abs=1e-12), key
+    assert got["default_rule"]["default"] == "final checkpoint"  # rule 9 on 8 groups: nothing qualifies at 97.5%
+    assert (tmp_path / "out/frontier.png").stat().st_size > 10_000

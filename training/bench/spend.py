@@ -533,6 +533,63 @@ def markdown(res: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+GOALS = ((2.0, 0.050), (5.0, 0.036))
+"""Rule 4's regret goals: (extra students, mean regret at most)."""
+
+
+def plot_frontier(res: dict, path, ceiling: dict | None = None) -> pathlib.Path:
+    """``path``: every frontier rule's held-out mean regret (95% interval over task groups) against
+    the students it trains beyond the one kept, rules at the same budget side by side; rule 4's
+    goals as marks, the final checkpoint (0 students) as a line, the ceiling (best of 2 full
+    students at every checkpoint, from the benchmark's results.json) dashed; under each budget, the
+    range over task groups of what those students cost in teachers. Linear axis from 0."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = res["frontier"]
+    fig, ax = plt.subplots(figsize=(10, 5))
+    by_x: dict[float, list[dict]] = {}
+    for r in rows:
+        by_x.setdefault(r["extra_students"], []).append(r)
+    for x, mine in sorted(by_x.items()):
+        for i, r in enumerate(mine):
+            dx = (i - (len(mine) - 1) / 2) * 0.18
+            y, (lo, hi) = 100 * r["regret"], r["regret_ci"]
+            err = None if lo != lo else [[max(y - 100 * lo, 0)], [max(100 * hi - y, 0)]]
+            ax.errorbar([x + dx], [y], yerr=err, fmt="o", ms=5, capsize=3, lw=1, color=f"C{rows.index(r) % 10}",
+                        label=f"{r['method']}: right {r['success']:.2f}, regret {y:.1f}%")
+    final = next((r for r in rows if r["extra_students"] == 0), None)
+    if final:
+        ax.axhline(100 * final["regret"], color="C3", lw=0.8, ls=":", label="final checkpoint's regret (0 students)")
+    if ceiling:
+        ax.axhline(100 * ceiling["regret"], color="grey", lw=1, ls="--",
+                   label=f"ceiling: best of {ceiling.get('uses', 2)} full students at every checkpoint")
+    for x, goal in GOALS:
+        ax.plot([x], [100 * goal], marker="_", ms=40, mew=2.5, color="C2", ls="none")
+    ax.plot([], [], marker="_", ms=14, mew=2.5, color="C2", ls="none",
+            label="goals: <= 5.0% at 2 extra students, <= 3.6% at 5")
+    ticks = sorted(by_x)
+    shares = [f"{x:g}: {rng[0]:.2f}-{rng[1]:.2f}" for x in ticks if x
+              for rng in [by_x[x][0].get("teacher_share_range")] if rng]
+    ax.set_xticks(ticks, [f"{x:g}" for x in ticks])
+    ax.set_xlim(min(ticks) - 0.6, max(ticks) + 0.6)
+    ax.set_ylim(bottom=0)
+    ax.set(xlabel="students trained beyond the one kept", ylabel="mean regret when choosing, % (lower is better)")
+    if shares:
+        fig.text(0.01, 0.01, "what those students cost, in teachers' training (range over task groups): "
+                 + "; ".join(shares), fontsize=7.5)
+    ax.set_title(f"Spending students, held out by task ({len(res['tasks'])} task groups, {res['n_runs']} teacher "
+                 f"runs); bars: 95% interval over groups", fontsize=9)
+    ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    path = pathlib.Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def main(argv=None) -> None:
     from training.bench import grid
 
@@ -546,6 +603,10 @@ def main(argv=None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(res, indent=1))
     (args.out / "results.md").write_text(markdown(res))
+    ceiling = None
+    if args.results is not None and args.results.is_file():
+        ceiling = (json.loads(args.results.read_text()).get("ceiling") or {}).get("choose")
+    plot_frontier(res, args.out / "frontier.png", ceiling)
     print(markdown(res))
 
 
