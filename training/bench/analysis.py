@@ -520,7 +520,7 @@ def _default_text(held: dict) -> str:
         else:
             parts.append(f"It is the default for {d} ({uses[d]})" if held["default_for"][d] else
                          f"It is NOT the default for {d} ({uses[d]}): {best[d][0]} did as well or better ({best[d][1]:.0%})")
-    return "; ".join(parts) + " (README, 'Choosing a rule')."
+    return "; ".join(parts[:1] + [p[0].lower() + p[1:] for p in parts[1:]]) + " (README, 'Choosing a rule')."
 
 
 ZERO_COST = ("best statistic", "best statistic (scale-free)")
