@@ -272,25 +272,36 @@ def frontier(runs: Sequence[TeacherRun], costs: dict) -> list[dict]:
 
 # --- 5. a default that must beat the final checkpoint -----------------------------------------
 
+def _gains(results: dict, names, level: float) -> dict:
+    """Per named choose rule (leave-one-task-out): the mean and paired bootstrap interval over task
+    groups, at ``level``, of regret(final) - regret(rule), and whether it qualifies (interval above 0)."""
+    rows = {r["method"]: r for r in results["results"] if r["decision"] == CHOOSE and r["group"] == "task"}
+    base = {tuple(x["run"]): x["regret"] for x in rows[FINAL.name]["runs"]}
+    out = {}
+    for name in names:
+        if name not in rows:
+            continue
+        pairs = [(x["run"][0], base[tuple(x["run"])] - x["regret"]) for x in rows[name]["runs"] if tuple(x["run"]) in base]
+        if not pairs:
+            continue
+        tasks, diff = zip(*pairs)
+        lo, hi = J.bootstrap_interval(diff, tasks, level=level)
+        out[name] = {"gain": float(np.mean(diff)), "gain_ci": [lo, hi], "qualifies": bool(lo > 0)}
+    return out
+
+
+def _best(out: dict) -> str:
+    return max((m for m, v in out.items() if v["qualifies"]), key=lambda m: out[m]["gain"], default=FINAL.name)
+
+
 def must_beat_final(results: dict) -> dict:
     """Declared rule 5 on the benchmark's ``results.json``: per zero-cost rule (choose,
     leave-one-task-out), the mean and 95% paired bootstrap interval over task groups of
     regret(final) - regret(rule), and whether it qualifies (the interval above 0)."""
-    rows = [r for r in results["results"] if r["decision"] == CHOOSE and r["group"] == "task"]
-    final = next(r for r in rows if r["method"] == FINAL.name)
-    base = {tuple(x["run"]): x["regret"] for x in final["runs"]}
-    out = {}
-    for r in rows:
-        if r["kind"] not in ("statistic", "model"):
-            continue
-        pairs = [(x["run"][0], base[tuple(x["run"])] - x["regret"]) for x in r["runs"] if tuple(x["run"]) in base]
-        if not pairs:
-            continue
-        tasks, diff = zip(*pairs)
-        lo, hi = J.bootstrap_interval(diff, tasks)
-        out[r["method"]] = {"gain": float(np.mean(diff)), "gain_ci": [lo, hi], "qualifies": bool(lo > 0)}
-    best = max((m for m, v in out.items() if v["qualifies"]), key=lambda m: out[m]["gain"], default=None)
-    return {"rules": out, "default": best or FINAL.name}
+    names = [r["method"] for r in results["results"]
+             if r["decision"] == CHOOSE and r["group"] == "task" and r["kind"] in ("statistic", "model")]
+    out = _gains(results, names, 0.95)
+    return {"rules": out, "default": _best(out)}
 
 
 def default_rule(results: dict, candidates: Sequence[str] | None = None, alpha: float = 0.05) -> dict:
@@ -303,20 +314,8 @@ def default_rule(results: dict, candidates: Sequence[str] | None = None, alpha: 
 
     names = tuple(ZERO_COST if candidates is None else candidates)
     level = 1 - alpha / max(len(names), 1)
-    rows = {r["method"]: r for r in results["results"] if r["decision"] == CHOOSE and r["group"] == "task"}
-    base = {tuple(x["run"]): x["regret"] for x in rows[FINAL.name]["runs"]}
-    out = {}
-    for name in names:
-        if name not in rows:
-            continue
-        pairs = [(x["run"][0], base[tuple(x["run"])] - x["regret"]) for x in rows[name]["runs"] if tuple(x["run"]) in base]
-        if not pairs:
-            continue
-        tasks, diff = zip(*pairs)
-        lo, hi = J.bootstrap_interval(diff, tasks, level=level)
-        out[name] = {"gain": float(np.mean(diff)), "gain_ci": [lo, hi], "level": level, "qualifies": bool(lo > 0)}
-    best = max((m for m, v in out.items() if v["qualifies"]), key=lambda m: out[m]["gain"], default=None)
-    return {"rules": out, "default": best or FINAL.name, "level": level,
+    out = {k: {**v, "level": level} for k, v in _gains(results, names, level).items()}
+    return {"rules": out, "default": _best(out), "level": level,
             "rule": "rule 9 (training/bench/spend.py): candidates chosen inside each fold, Bonferroni-corrected interval"}
 
 
