@@ -157,7 +157,7 @@ def score(
 
 GateOpt = Annotated[
     Optional[str],
-    typer.Option("--gate", "-G", help="Gate file (gatekit fit --save) or preset: auto, final, budget, pointmaze, paper. Default: auto where its held-out record on this decision (choose for select, stop for watch) beats the final checkpoint, the training step and the fraction of the budget, else final (select) or budget (watch); it prints the record of the one it applies."),
+    typer.Option("--gate", "-G", help="Gate file (gatekit fit --save) or preset: auto, final, budget, pointmaze, paper. Default: auto where the gate benchmark's declared default rule made it the default for this decision (choose for select, stop for watch; its record says which), else final (select) or budget (watch); it prints the record of the one it applies."),
 ]
 OneOffThreshold = Annotated[
     Optional[float],
