@@ -61,10 +61,11 @@ def _auto_held_out() -> dict:
 
 
 def _auto_is_default(decision: str = "choose") -> bool:
-    """The auto gate is the default for a decision only where its held-out record on that decision
-    beats the final checkpoint, the training step and the fraction of the budget
-    (``held_out.default_for``, written by ``training.bench.analysis.ship``; a file from before it was
-    judged on *choose* against the final checkpoint only, for both decisions)."""
+    """The auto gate is the default for a decision only where the benchmark's declared rule made it
+    so (``held_out.default_for``, written by ``training.bench.analysis.ship``: for *choose*, its
+    regret must beat the final checkpoint's by a corrected paired interval over task groups; for
+    *stop*, its record must beat the final checkpoint, the training step and the fraction of the
+    budget; a file from before it was judged on *choose* against the final checkpoint only)."""
     R.check_direction(decision, DECISIONS, what="decision")
     held = _auto_held_out()
     if "default_for" in held:
